@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: demo test install migrate demo-data run bench lint check clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Local demo: SQLite + kombu's filesystem broker under var/, unless DATABASE_URL /
+# CELERY_BROKER_URL say otherwise. DEBUG=1 so no SECRET_KEY is needed for a laptop demo.
+demo: export DEBUG ?= 1
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "  Control plane: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	@echo "  Demo logins (demo only): architect / steward / steward2 / finance / executive, password 'demo-pass-2026'"
+	@echo "  Admin: admin / demo-pass-2026.  Stop with Ctrl-C."
+	@echo
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m tests.benchmarks
+
+lint: install
+	$(PY) -m ruff check .
+
+check: install
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=1 $(PY) manage.py check
+
+clean:
+	rm -rf var staticfiles .pytest_cache

@@ -1,0 +1,224 @@
+"""The integration catalog: who owns what, which systems talk through which APIs, which
+business entities and workflows each integration carries, and the SLA it promises."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+from .choices import (
+    ApiLayer,
+    ApiLifecycle,
+    ApiStyle,
+    Criticality,
+    DefinitionFormat,
+    Deployment,
+    IntegrationLifecycle,
+    IntegrationPattern,
+    MeasurementWindow,
+    SystemCategory,
+    SystemLifecycle,
+)
+
+
+class CatalogItem(models.Model):
+    """Fields every catalog object shares. ``external_ref`` and ``metadata`` keep what an
+    import from Backstage (or another catalog) said, so exports round-trip."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    external_ref = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text="Reference in an external catalog, e.g. component:default/x."
+    )
+    metadata = models.JSONField(default=dict, blank=True, help_text="Tags, annotations and links from imports.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    url_name = None
+
+    def get_absolute_url(self):
+        return reverse(f"catalog:{self.url_name}-detail", kwargs={"slug": self.slug})
+
+
+class Team(CatalogItem):
+    """A team that owns systems, APIs and integrations and is told when they break."""
+
+    email = models.EmailField(blank=True)
+    chat_channel = models.CharField(max_length=200, blank=True, help_text="e.g. #finance-integrations")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMember", blank=True, related_name="teams")
+
+    url_name = "team"
+
+    class Meta(CatalogItem.Meta):
+        pass
+
+
+class TeamMember(models.Model):
+    """A person in a team. ``user`` links to a login when the person has one; people known
+    only from an import (Backstage User entities) have a name and email only."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="team_memberships"
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    role = models.CharField(max_length=100, blank=True)
+    external_ref = models.CharField(max_length=255, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="teammember_unique_user_per_team"),
+            models.UniqueConstraint(
+                fields=["team", "email"], condition=~models.Q(email=""), name="teammember_unique_email_per_team"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.team})"
+
+
+class Domain(CatalogItem):
+    """A business domain (Finance, Delivery, Sales, People...)."""
+
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="domains")
+
+    url_name = "domain"
+
+    class Meta(CatalogItem.Meta):
+        pass
+
+
+class System(CatalogItem):
+    """An application in the estate: CRM, PSA, ERP, billing engine, data store..."""
+
+    vendor = models.CharField(max_length=200, blank=True)
+    product = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=20, choices=SystemCategory.choices, default=SystemCategory.OTHER)
+    deployment = models.CharField(max_length=10, choices=Deployment.choices, default=Deployment.CLOUD)
+    lifecycle = models.CharField(
+        max_length=10, choices=SystemLifecycle.choices, default=SystemLifecycle.ACTIVE, db_index=True
+    )
+    owner_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="systems")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="systems")
+    business_owner = models.CharField(max_length=200, blank=True)
+    data_residency = models.CharField(max_length=100, blank=True, help_text="Region the data lives in, e.g. EU, US.")
+    rate_limits = models.CharField(max_length=300, blank=True, help_text="Documented rate limits, e.g. 100 req/s.")
+    retirement_date = models.DateField(null=True, blank=True)
+
+    url_name = "system"
+
+    class Meta(CatalogItem.Meta):
+        indexes = [models.Index(fields=["category", "lifecycle"])]
+
+
+class Api(CatalogItem):
+    """An interface a system provides, in API-led layers (system / process / experience)."""
+
+    provider_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="apis")
+    layer = models.CharField(max_length=12, choices=ApiLayer.choices, default=ApiLayer.SYSTEM)
+    style = models.CharField(max_length=12, choices=ApiStyle.choices, default=ApiStyle.REST)
+    version = models.CharField(max_length=50, blank=True)
+    lifecycle = models.CharField(max_length=12, choices=ApiLifecycle.choices, default=ApiLifecycle.DRAFT, db_index=True)
+    owner_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="apis")
+    criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.TIER_2)
+    finance_sensitive = models.BooleanField(default=False)
+    auth_policy = models.CharField(max_length=200, blank=True, help_text="e.g. OAuth2 client credentials")
+    docs_url = models.URLField(max_length=500, blank=True)
+    definition_format = models.CharField(max_length=10, choices=DefinitionFormat.choices, blank=True, default="")
+    definition = models.TextField(blank=True, help_text="OpenAPI / AsyncAPI document (YAML or JSON).")
+
+    url_name = "api"
+
+    class Meta(CatalogItem.Meta):
+        verbose_name = "API"
+        verbose_name_plural = "APIs"
+
+
+class CanonicalEntity(CatalogItem):
+    """A business entity in the firm's canonical model (client, invoice, time entry...)."""
+
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities")
+
+    url_name = "entity"
+
+    class Meta(CatalogItem.Meta):
+        verbose_name = "canonical entity"
+        verbose_name_plural = "canonical entities"
+
+
+class Workflow(CatalogItem):
+    """An end-to-end business process (quote-to-cash, time-to-invoice...)."""
+
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflows")
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflows")
+
+    url_name = "workflow"
+
+    class Meta(CatalogItem.Meta):
+        pass
+
+
+class Integration(CatalogItem):
+    """A flow of data from a source system to a target system, possibly through
+    middleware, using APIs and carrying canonical entities for workflows."""
+
+    source_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="outbound_integrations")
+    target_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="inbound_integrations")
+    middleware_system = models.ForeignKey(
+        System, null=True, blank=True, on_delete=models.PROTECT, related_name="mediated_integrations"
+    )
+    apis = models.ManyToManyField(Api, blank=True, related_name="integrations")
+    entities = models.ManyToManyField(CanonicalEntity, blank=True, related_name="integrations")
+    workflows = models.ManyToManyField(Workflow, blank=True, related_name="integrations")
+    pattern = models.CharField(max_length=10, choices=IntegrationPattern.choices, default=IntegrationPattern.API_SYNC)
+    schedule = models.CharField(max_length=100, blank=True, help_text="Cron expression or interval, e.g. */15 * * * *")
+    trigger = models.CharField(max_length=200, blank=True, help_text="Event that starts it, e.g. invoice approved")
+    owner_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="integrations")
+    criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.TIER_2)
+    lifecycle = models.CharField(
+        max_length=12, choices=IntegrationLifecycle.choices, default=IntegrationLifecycle.PLANNED, db_index=True
+    )
+
+    url_name = "integration"
+
+    class Meta(CatalogItem.Meta):
+        indexes = [models.Index(fields=["lifecycle", "criticality"])]
+
+
+class Sla(models.Model):
+    """The service level an integration promises. Empty targets are not measured."""
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="sla")
+    availability_target = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Percent, e.g. 99.5",
+    )
+    p95_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    max_sync_lag_minutes = models.PositiveIntegerField(null=True, blank=True)
+    exception_resolution_hours = models.PositiveIntegerField(null=True, blank=True)
+    measurement_window = models.CharField(
+        max_length=3, choices=MeasurementWindow.choices, default=MeasurementWindow.MONTH
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SLA"
+        verbose_name_plural = "SLAs"
+
+    def __str__(self):
+        return f"SLA of {self.integration}"

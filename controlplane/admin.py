@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+
+from .models import AuditEntry, ServiceToken
+
+admin.site.site_header = "Integration control plane"
+admin.site.site_title = "Control plane admin"
+admin.site.index_title = "Control board"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: nobody edits or deletes history, superusers included."""
+
+    list_display = ("created_at", "actor_repr", "action", "content_type", "object_repr", "request_id")
+    list_filter = ("action", "content_type")
+    search_fields = ("actor_repr", "action", "object_repr", "object_id", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("content_type",)
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ServiceToken)
+class ServiceTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with ``manage.py create_service_account``; here they are only
+    listed and revoked (the secret itself is never stored)."""
+
+    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "key_prefix")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        from .services import revoke_service_token
+
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            revoke_service_token(token=token, actor=request.user)
+            count += 1
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)

@@ -1,0 +1,39 @@
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import ServiceToken
+
+
+class ServiceTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <token>`` (or ``Token <token>``) for service accounts."""
+
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace").lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
+        try:
+            key = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        return self.authenticate_key(key)
+
+    def authenticate_key(self, key):
+        token = (
+            ServiceToken.objects.select_related("user")
+            .filter(key_hash=ServiceToken.hash_key(key))
+            .first()
+        )
+        if token is None or not token.is_active or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        # One write a minute at most, not one per request.
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ServiceToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return (token.user, token)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'

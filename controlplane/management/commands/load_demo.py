@@ -1,0 +1,64 @@
+"""Loads the demo estate: one user per role, then each app's demo data.
+
+Idempotent: every app's ``demo.load()`` uses get_or_create / update_or_create on natural
+keys, so running it twice changes nothing.
+"""
+
+import importlib
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from controlplane import roles
+
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_USERS = [
+    ("architect", "Ada", "Architect", roles.ARCHITECT),
+    ("steward", "Sam", "Steward", roles.STEWARD),
+    ("steward2", "Sasha", "Second-Steward", roles.STEWARD),
+    ("finance", "Fran", "Finance", roles.FINANCE),
+    ("executive", "Eve", "Executive", roles.EXECUTIVE),
+]
+# Apps in dependency order; each may ship a ``demo`` module with ``load(stdout)``.
+DEMO_APPS = ["catalog", "stewardship", "exceptions", "health", "controlplane.kpis"]
+
+
+class Command(BaseCommand):
+    help = "Load the demo estate (users, catalog, stewardship, exceptions, health, KPIs). Safe to run twice."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            users = self._users()
+        self.stdout.write(f"Demo users: {', '.join(users)} (password {DEMO_PASSWORD!r}, demo only)")
+        for app in DEMO_APPS:
+            try:
+                module = importlib.import_module(f"{app}.demo")
+            except ModuleNotFoundError as exc:
+                if exc.name in (f"{app}.demo", app):
+                    continue
+                raise
+            with transaction.atomic():
+                module.load(stdout=self.stdout)
+
+    def _users(self):
+        User = get_user_model()
+        names = []
+        for username, first, last, role in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.example"}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get(name=role))
+            names.append(username)
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@demo.example"}
+        )
+        if created:
+            admin.set_password(DEMO_PASSWORD)
+            admin.save(update_fields=["password"])
+        names.append("admin")
+        return names

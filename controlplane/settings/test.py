@@ -1,0 +1,15 @@
+"""Settings for the test suite: the base settings from the environment (so CI's
+DATABASE_URL / REDIS_URL are honoured), with fast hashing and eager tasks by default."""
+
+import os
+
+os.environ.setdefault("ALLOW_INSECURE_SECRET_KEY", "1")
+
+from .base import *  # noqa: E402,F403
+from .env import env_bool  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Unit tests run tasks inline; the end-to-end worker tests start a real worker instead.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,34 @@
+from django import template
+from django.urls import NoReverseMatch, reverse
+
+from controlplane.audit import history
+
+register = template.Library()
+
+
+@register.simple_tag
+def optional_url(name, *args):
+    """The URL of ``name``, or "" while that page does not exist (the nav skips it)."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+@register.inclusion_tag("controlplane/_history.html")
+def object_history(obj, limit=50):
+    """The audit trail of one object, newest first."""
+    return {"entries": history(obj, limit)}
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **kwargs):
+    """The current query string with some parameters replaced (pagination, sorting)."""
+    params = context["request"].GET.copy()
+    for key, value in kwargs.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"

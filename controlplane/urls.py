@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from . import views
+
+handler404 = "controlplane.views.page_not_found"
+handler500 = "controlplane.views.server_error"
+handler403 = "controlplane.views.permission_denied"
+
+api_v1 = [
+    path("catalog/", include("catalog.api.urls")),
+    path("stewardship/", include("stewardship.api.urls")),
+    path("exceptions/", include("exceptions.api.urls")),
+    path("", include("health.api.urls")),
+    path("", include("controlplane.api_urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/v1/", include(api_v1)),
+    path("catalog/", include("catalog.urls")),
+    path("stewardship/", include("stewardship.urls")),
+    path("exceptions/", include("exceptions.urls")),
+    path("health/", include("health.urls")),
+]
