@@ -7,8 +7,9 @@ class ControlPlaneConfig(AppConfig):
     verbose_name = "Control plane"
 
     def ready(self):
-        from . import roles
+        from . import roles, schedules
 
         # Permissions of apps migrated after our data migration only exist once
         # post_migrate has run, so the role groups are re-synced after every migrate.
         post_migrate.connect(roles.sync_roles_after_migrate, dispatch_uid="controlplane.sync_roles")
+        post_migrate.connect(schedules.ensure_after_migrate, dispatch_uid="controlplane.schedules")

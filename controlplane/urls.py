@@ -12,6 +12,7 @@ handler403 = "controlplane.views.permission_denied"
 
 api_v1 = [
     path("catalog/", include("catalog.api.urls")),
+    path("catalog/", include("catalog.api.intel_urls")),
     path("stewardship/", include("stewardship.api.urls")),
     path("exceptions/", include("exceptions.api.urls")),
     path("", include("health.api.urls")),
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include(api_v1)),
     path("catalog/", include("catalog.urls")),
+    path("catalog/", include("catalog.intel_urls")),
     path("stewardship/", include("stewardship.urls")),
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
