@@ -36,7 +36,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "exceptions.ingest_businessexception",
         "health.add_syncrun",
         "stewardship.validate_payload",
-        "controlplane.add_businessevent",
+        "kpis.add_businessevent",
+        "kpis.add_reconciliation",
     ],
 }
 

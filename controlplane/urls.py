@@ -16,7 +16,7 @@ api_v1 = [
     path("stewardship/", include("stewardship.api.urls")),
     path("exceptions/", include("exceptions.api.urls")),
     path("", include("health.api.urls")),
-    path("", include("controlplane.api_urls")),
+    path("", include("kpis.api.urls")),
 ]
 
 urlpatterns = [
@@ -35,4 +35,5 @@ urlpatterns = [
     path("stewardship/", include("stewardship.urls")),
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
+    path("kpis/", include("kpis.urls")),
 ]

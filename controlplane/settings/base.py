@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "stewardship",
     "exceptions",
     "health",
+    "kpis",
 ]
 
 MIDDLEWARE = [

@@ -22,7 +22,7 @@ DEMO_USERS = [
     ("executive", "Eve", "Executive", roles.EXECUTIVE),
 ]
 # Apps in dependency order; each may ship a ``demo`` module with ``load(stdout)``.
-DEMO_APPS = ["catalog", "stewardship", "exceptions", "health", "controlplane.kpis"]
+DEMO_APPS = ["catalog", "stewardship", "exceptions", "health", "kpis"]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,61 @@
+from django.contrib import admin, messages
+
+from . import services
+from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
+from .periods import Window
+
+
+@admin.register(KpiTarget)
+class KpiTargetAdmin(admin.ModelAdmin):
+    """Targets per KPI; saved through the service so each change is audited."""
+
+    list_display = ("key", "target", "tolerance_pct", "updated_at")
+    search_fields = ("key",)
+
+    def save_model(self, request, obj, form, change):
+        saved = services.set_target(actor=request.user, key=obj.key, target=obj.target, tolerance_pct=obj.tolerance_pct)
+        obj.pk = saved.pk
+
+
+@admin.register(KpiSnapshot)
+class KpiSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("key", "scope_type", "scope_key", "period", "period_start", "value", "computed_at")
+    list_filter = ("key", "period", "scope_type")
+    search_fields = ("key", "scope_key")
+    date_hierarchy = "period_start"
+    actions = ["recompute"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Recompute the selected snapshots' periods now")
+    def recompute(self, request, queryset):
+        windows = {Window(p, s) for p, s in queryset.values_list("period", "period_start").distinct()}
+        count = sum(services.refresh_window(w) for w in windows)
+        self.message_user(request, f"Recomputed {len(windows)} period(s): {count} snapshot(s).", messages.SUCCESS)
+
+
+@admin.register(BusinessEvent)
+class BusinessEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "type", "correlation_key", "occurred_at", "workflow", "integration", "amount", "currency")
+    list_filter = ("type", "workflow")
+    search_fields = ("event_id", "correlation_key")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("workflow", "integration")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(admin.ModelAdmin):
+    list_display = ("integration", "entity", "period_start", "period_end", "source_count", "target_count", "mismatched_count")
+    list_filter = ("entity",)
+    search_fields = ("integration__name", "entity__name")
+    list_select_related = ("integration", "entity")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,159 @@
+import datetime as dt
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Integration, Workflow
+from controlplane.errors import NotFound, ValidationFailed
+from controlplane.pagination import LargeCursorPagination
+
+from .. import selectors, services
+from ..choices import Period, ScopeType
+from ..definitions import KPIS
+from ..models import BusinessEvent
+from ..periods import window_containing
+from .serializers import (
+    MAX_BATCH,
+    EventBatchResultSerializer,
+    EventInSerializer,
+    EventSerializer,
+    KpiSerializer,
+    ReconciliationSerializer,
+    SeriesPointSerializer,
+)
+
+
+class EventListCreateView(generics.ListAPIView):
+    """``GET``: business events, newest first (cursor pages). ``POST``: one event or a list
+    of up to 1,000. Idempotent by ``event_id``; each bad item is rejected with its reasons
+    while the good ones are stored."""
+
+    serializer_class = EventSerializer
+    pagination_class = LargeCursorPagination
+    queryset = BusinessEvent.objects.select_related("workflow", "integration")
+    filterset_fields = ["type", "correlation_key"]
+    ordering_fields = []
+
+    @extend_schema(request=EventInSerializer(many=True), responses={200: EventBatchResultSerializer})
+    def post(self, request):
+        items = request.data if isinstance(request.data, list) else [request.data]
+        if not items or not all(isinstance(i, dict) for i in items):
+            raise ValidationFailed("Send one event object or a non-empty list of event objects.")
+        if len(items) > MAX_BATCH:
+            raise ValidationFailed(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
+        context = {"lookups": {
+            "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in items if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
+            "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in items if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
+        }}
+        valid, results = [], []
+        for index, item in enumerate(items):
+            serializer = EventInSerializer(data=item, context=context)
+            event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
+            if serializer.is_valid():
+                valid.append((index, serializer.validated_data))
+                results.append(None)
+            else:
+                results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": serializer.errors})
+        stored = services.ingest_events(items=[data for _, data in valid])
+        for (index, _), outcome in zip(valid, stored, strict=True):
+            results[index] = {"index": index, **outcome}
+        counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "duplicate", "rejected")}
+        code = status.HTTP_400_BAD_REQUEST if counts["rejected"] == len(items) else status.HTTP_200_OK
+        body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"], "results": results}
+        if code == status.HTTP_400_BAD_REQUEST:
+            body = {"error": {"code": "validation_failed", "message": "Every event in the request was rejected.",
+                              "fields": {"results": results}}}
+        return Response(body, status=code)
+
+
+class ReconciliationCreateView(APIView):
+    """Record the reconciliation of one integration, entity and period (an upsert)."""
+
+    required_perms = {"POST": ["kpis.add_reconciliation"]}
+
+    @extend_schema(request=ReconciliationSerializer, responses={200: ReconciliationSerializer, 201: ReconciliationSerializer})
+    def post(self, request):
+        serializer = ReconciliationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        recon, created = services.record_reconciliation(
+            actor=request.user, integration=data.pop("integration"), entity=data.pop("entity"),
+            period_start=data.pop("period_start"), period_end=data.pop("period_end"), **data,
+        )
+        return Response(ReconciliationSerializer(recon).data, status=201 if created else 200)
+
+
+def _period_param(request) -> str:
+    period = request.query_params.get("period", Period.WEEK)
+    if period not in Period.values:
+        raise ValidationFailed(f"period must be one of {', '.join(Period.values)}.", fields={"period": ["Invalid."]})
+    return period
+
+
+def _date_param(request, name, default):
+    raw = request.query_params.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD).", fields={name: ["Invalid date."]}) from None
+
+
+class KpiListView(APIView):
+    """Every KPI with its latest value for the whole estate, target and status."""
+
+    required_perms = {"GET": ["kpis.view_kpisnapshot"]}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("period", OpenApiTypes.STR, enum=Period.values)],
+        responses={200: KpiSerializer(many=True)},
+    )
+    def get(self, request):
+        period = _period_param(request)
+        today = timezone.now().date()
+        cards = selectors.cards(period=period, first=today - dt.timedelta(days=40), last=today)
+        return Response([
+            {"key": c.kpi.key, "name": c.kpi.name, "description": c.kpi.description, "unit": c.kpi.unit,
+             "direction": c.kpi.direction, "formula": c.kpi.formula, "period": period, "period_start": c.window_start,
+             "value": c.value, "detail": c.detail, "target": c.target, "status": c.status}
+            for c in cards
+        ])
+
+
+class KpiSeriesView(APIView):
+    """A KPI's values per period for one scope, for BI tools."""
+
+    required_perms = {"GET": ["kpis.view_kpisnapshot"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period", OpenApiTypes.STR, enum=Period.values),
+            OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE),
+            OpenApiParameter("scope_type", OpenApiTypes.STR, enum=ScopeType.values),
+            OpenApiParameter("scope_key", OpenApiTypes.STR),
+        ],
+        responses={200: SeriesPointSerializer(many=True)},
+    )
+    def get(self, request, key):
+        if key not in KPIS:
+            raise NotFound(f"No KPI {key!r}. Known: {', '.join(KPIS)}.")
+        period = _period_param(request)
+        last = _date_param(request, "to", timezone.now().date())
+        first = _date_param(request, "from", last - dt.timedelta(days=90))
+        if first > last:
+            raise ValidationFailed("from is after to.", fields={"from": ["Must not be after to."]})
+        if (last - first).days > 3660:
+            raise ValidationFailed("Ask for at most ten years at a time.")
+        scope_type = request.query_params.get("scope_type", ScopeType.ALL)
+        if scope_type not in ScopeType.values:
+            raise ValidationFailed(f"scope_type must be one of {', '.join(ScopeType.values)}.")
+        scope_key = request.query_params.get("scope_key", "") if scope_type != ScopeType.ALL else ""
+        points = selectors.series(key, period=period, first=window_containing(period, first).start, last=last,
+                                  scope_type=scope_type, scope_key=scope_key)
+        return Response([{"period_start": start, "value": value, "detail": detail} for start, value, detail in points])
+

@@ -1,0 +1,107 @@
+"""Business events and reconciliations posted by middleware, and the KPI snapshots and
+targets computed from them (and from the exception queues and health data)."""
+
+from django.db import models
+from django.utils import timezone
+
+from .choices import EventType, Period, ScopeType
+
+
+class BusinessEvent(models.Model):
+    """A business milestone seen by middleware (time approved, invoice posted...).
+    ``event_id`` is the sender's id: posting the same event twice stores it once."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    workflow = models.ForeignKey(
+        "catalog.Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    integration = models.ForeignKey(
+        "catalog.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    type = models.CharField(max_length=30, choices=EventType.choices)
+    correlation_key = models.CharField(max_length=200, help_text="Project code, contract id or invoice number.")
+    occurred_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["type", "correlation_key", "occurred_at"]),
+            models.Index(fields=["correlation_key", "type"]),
+            models.Index(fields=["occurred_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.correlation_key} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Reconciliation(models.Model):
+    """Counts and amounts of one entity in source and target of an integration for a period.
+    Posting the same (integration, entity, period) again replaces the figures."""
+
+    integration = models.ForeignKey("catalog.Integration", on_delete=models.CASCADE, related_name="reconciliations")
+    entity = models.ForeignKey("catalog.CanonicalEntity", on_delete=models.CASCADE, related_name="reconciliations")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    source_count = models.PositiveIntegerField()
+    target_count = models.PositiveIntegerField()
+    source_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    target_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    mismatched_count = models.PositiveIntegerField(default=0)
+    mismatched_sample = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-period_end", "integration"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "entity", "period_start", "period_end"], name="reconciliation_unique_period"
+            ),
+            models.CheckConstraint(condition=models.Q(period_end__gte=models.F("period_start")), name="reconciliation_period_order"),
+        ]
+
+    def __str__(self):
+        return f"{self.integration} {self.entity} {self.period_start}..{self.period_end}"
+
+
+class KpiTarget(models.Model):
+    """The target of one KPI, editable in admin. Amber is within ``tolerance_pct`` of it."""
+
+    key = models.CharField(max_length=60, unique=True)
+    target = models.FloatField()
+    tolerance_pct = models.FloatField(default=10.0, help_text="How far past the target is still amber, in percent.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self):
+        return f"{self.key}: {self.target}"
+
+
+class KpiSnapshot(models.Model):
+    """One computed KPI value for a scope and period. Recomputing a period overwrites it."""
+
+    key = models.CharField(max_length=60)
+    scope_type = models.CharField(max_length=12, choices=ScopeType.choices, default=ScopeType.ALL)
+    scope_key = models.CharField(max_length=100, blank=True, help_text="Slug of the workflow, team or integration.")
+    period = models.CharField(max_length=5, choices=Period.choices)
+    period_start = models.DateField()
+    value = models.FloatField(null=True, blank=True, help_text="Empty when there was nothing to measure.")
+    detail = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key", "scope_type", "scope_key", "period", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "scope_type", "scope_key", "period", "period_start"], name="kpisnapshot_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["key", "period", "scope_type", "period_start"])]
+
+    def __str__(self):
+        return f"{self.key} {self.scope_type}:{self.scope_key} {self.period} {self.period_start} = {self.value}"

@@ -1,0 +1,3 @@
+PERIODIC_TASKS = [
+    {"name": "kpis: refresh current periods", "task": "kpis.tasks.refresh_current", "crontab": "*/15 * * * *"},
+]

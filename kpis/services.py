@@ -1,0 +1,132 @@
+"""KPI writes: ingesting business events and reconciliations, recomputing snapshots,
+setting targets. One function per action."""
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from controlplane import audit
+from controlplane.errors import ValidationFailed
+
+from .choices import Period
+from .definitions import KPIS
+from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
+from .periods import Window, window_containing, windows_between
+
+# --- events and reconciliations ---------------------------------------------------------
+
+def ingest_events(*, items: list[dict]) -> list[dict]:
+    """Store validated event dicts (serializer output). Idempotent by ``event_id``: a
+    known id is reported as a duplicate, never stored twice, even under concurrent posts."""
+    if not items:
+        return []
+    ids = [item["event_id"] for item in items]
+    existing = set(BusinessEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    fresh, seen = [], set()
+    for item in items:
+        if item["event_id"] in existing or item["event_id"] in seen:
+            continue
+        seen.add(item["event_id"])
+        fresh.append(BusinessEvent(**item))
+    with transaction.atomic():
+        # ignore_conflicts: a concurrent post of the same id wins quietly; we re-read below.
+        BusinessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+        stored = dict(BusinessEvent.objects.filter(event_id__in=[e.event_id for e in fresh]).values_list("event_id", "id"))
+    created_ids = {e.event_id for e in fresh}
+    results = []
+    for item in items:
+        event_id = item["event_id"]
+        if event_id in created_ids:
+            created_ids.discard(event_id)
+            results.append({"event_id": event_id, "status": "created", "id": stored.get(event_id)})
+        else:
+            results.append({"event_id": event_id, "status": "duplicate"})
+    touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
+    if touched:
+        from .tasks import refresh_days
+
+        transaction.on_commit(lambda: refresh_days.delay([d.isoformat() for d in touched]))
+    return results
+
+
+@transaction.atomic
+def record_reconciliation(*, actor, integration, entity, period_start, period_end, **figures) -> tuple[Reconciliation, bool]:
+    """Upsert the reconciliation of (integration, entity, period)."""
+    if period_end < period_start:
+        raise ValidationFailed("period_end is before period_start.", fields={"period_end": ["Must not be before period_start."]})
+    try:
+        with transaction.atomic():
+            recon, created = Reconciliation.objects.update_or_create(
+                integration=integration, entity=entity, period_start=period_start, period_end=period_end,
+                defaults={**figures, "received_at": timezone.now()},
+            )
+    except IntegrityError:  # a concurrent insert of the same period: update it instead
+        recon = Reconciliation.objects.get(integration=integration, entity=entity, period_start=period_start, period_end=period_end)
+        for name, value in figures.items():
+            setattr(recon, name, value)
+        recon.save(update_fields=[*figures, "received_at"])
+        created = False
+    audit.record(actor=actor, action="reconciliation.recorded", obj=recon, after=audit.snapshot(recon))
+    transaction.on_commit(lambda: _queue_refresh([period_end]))
+    return recon, created
+
+
+def _queue_refresh(days):
+    from .tasks import refresh_days
+
+    refresh_days.delay([d.isoformat() for d in days])
+
+
+# --- snapshots ----------------------------------------------------------------------------
+
+def refresh_window(window: Window, keys=None) -> int:
+    """Recompute every KPI (or ``keys``) for every scope of one window. Idempotent: the
+    window's snapshots are replaced in one transaction."""
+    kpis = [KPIS[k] for k in keys] if keys else list(KPIS.values())
+    now = timezone.now()
+    rows = []
+    for kpi in kpis:
+        for scope_type in kpi.scope_types:
+            for scope_key, (value, detail) in kpi.compute(window, scope_type).items():
+                if scope_key is None:
+                    continue
+                rows.append(KpiSnapshot(
+                    key=kpi.key, scope_type=scope_type, scope_key=scope_key or "", period=window.period,
+                    period_start=window.start, value=None if value is None else float(value), detail=detail,
+                    computed_at=now,
+                ))
+    with transaction.atomic():
+        KpiSnapshot.objects.filter(key__in=[k.key for k in kpis], period=window.period, period_start=window.start).delete()
+        KpiSnapshot.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def refresh_days(days, keys=None) -> int:
+    """Recompute the day, week and month windows containing each of ``days``."""
+    windows = {window_containing(p, d) for d in days for p in Period.values}
+    return sum(refresh_window(w, keys) for w in sorted(windows, key=lambda w: (w.start, w.period)))
+
+
+def backfill(*, first: dt.date, last: dt.date, periods=tuple(Period.values), keys=None) -> int:
+    total = 0
+    for period in periods:
+        for window in windows_between(period, first, last):
+            total += refresh_window(window, keys)
+    return total
+
+
+@transaction.atomic
+def set_target(*, actor, key: str, target: float, tolerance_pct: float | None = None) -> KpiTarget:
+    if key not in KPIS:
+        raise ValidationFailed(f"Unknown KPI {key!r}.")
+    existing = KpiTarget.objects.filter(key=key).first()
+    before = audit.snapshot(existing) if existing else None
+    values = {"target": target}
+    if tolerance_pct is not None:
+        values["tolerance_pct"] = tolerance_pct
+    obj, _ = KpiTarget.objects.update_or_create(key=key, defaults=values)
+    audit.record(actor=actor, action="kpi_target.set", obj=obj, before=before, after=audit.snapshot(obj))
+    return obj
+
+

@@ -1,0 +1,19 @@
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
+def refresh_days(days: list[str]):
+    """Recompute the windows touched by new events or reconciliations (idempotent)."""
+    return services.refresh_days([dt.date.fromisoformat(d) for d in days])
+
+
+@shared_task(acks_late=True)
+def refresh_current():
+    """Periodic: today's and yesterday's day/week/month windows."""
+    today = timezone.now().date()
+    return services.refresh_days([today - dt.timedelta(days=1), today])

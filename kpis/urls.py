@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "kpis"
+urlpatterns = [
+    path("", views.OverviewView.as_view(), name="home"),
+    path("rows/", views.kpi_rows, name="rows"),
+    path("<slug:key>/", views.KpiDetailView.as_view(), name="detail"),
+    path("<slug:key>/export.csv", views.kpi_csv, name="export"),
+]

@@ -1,0 +1,191 @@
+import datetime as dt
+import statistics
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from kpis import selectors, services
+from kpis.choices import EventType, Period, ScopeType
+from kpis.definitions import KPIS
+from kpis.models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
+from kpis.periods import Window, window_containing
+from tests.factories import EntityFactory, IntegrationFactory, TeamFactory, WorkflowFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 10, 14)  # a Wednesday
+T0 = dt.datetime(2026, 10, 14, 9, 0, tzinfo=dt.UTC)
+
+
+def ev(event_id, type_, key, at, **extra):
+    return BusinessEvent.objects.create(event_id=event_id, type=type_, correlation_key=key, occurred_at=at, **extra)
+
+
+def pair(n, hours, **extra):
+    ev(f"s{n}", EventType.TIME_APPROVED, f"K{n}", T0 - dt.timedelta(hours=hours), **extra)
+    return ev(f"e{n}", EventType.INVOICE_POSTED, f"K{n}", T0, **extra)
+
+
+def compute(key, window, scope=ScopeType.ALL):
+    return KPIS[key].compute(window, scope)
+
+
+def python_percentile(values, p):
+    # percentile_cont: linear interpolation at p * (n - 1)
+    ordered = sorted(values)
+    pos = p * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+
+
+def test_time_to_invoice_percentiles_match_hand_computation():
+    hours = [10, 20, 30, 40, 95]
+    for n, h in enumerate(hours):
+        pair(n, h)
+    value, detail = compute("approved-time-to-invoice", Window(Period.DAY, DAY))[""]
+    assert value == pytest.approx(30.0)
+    assert detail["p90"] == pytest.approx(python_percentile(hours, 0.9))  # 73.0
+    assert detail["p90"] == pytest.approx(73.0)
+    assert detail["count"] == 5
+    assert statistics.median(hours) == value
+
+
+def test_pair_uses_the_earliest_start_and_ignores_other_keys_and_periods():
+    ev("s1", EventType.TIME_APPROVED, "K1", T0 - dt.timedelta(hours=50))
+    ev("s1b", EventType.TIME_APPROVED, "K1", T0 - dt.timedelta(hours=5))
+    ev("e1", EventType.INVOICE_POSTED, "K1", T0)
+    ev("e2", EventType.INVOICE_POSTED, "NO-START", T0)  # no time approval: not measured
+    ev("s3", EventType.TIME_APPROVED, "K3", T0 - dt.timedelta(days=3))
+    ev("e3", EventType.INVOICE_POSTED, "K3", T0 + dt.timedelta(days=1))  # next day: other window
+    ev("s4", EventType.TIME_APPROVED, "K4", T0 + dt.timedelta(hours=1))  # start after end: not a pair
+    ev("e4", EventType.INVOICE_POSTED, "K4", T0)
+    value, detail = compute("approved-time-to-invoice", Window(Period.DAY, DAY))[""]
+    assert (value, detail["count"]) == (50.0, 1)
+
+
+def test_empty_and_single_row():
+    assert compute("approved-time-to-invoice", Window(Period.DAY, DAY)) == {}
+    pair(1, 7)
+    value, detail = compute("approved-time-to-invoice", Window(Period.DAY, DAY))[""]
+    assert value == detail["p90"] == 7.0
+
+
+def test_scopes_group_in_one_query(django_assert_num_queries):
+    team_a, team_b = TeamFactory(slug="team-a"), TeamFactory(slug="team-b")
+    wf = WorkflowFactory(slug="time-to-invoice-x")
+    ia = IntegrationFactory(slug="ia", owner_team=team_a)
+    ib = IntegrationFactory(slug="ib", owner_team=team_b)
+    pair(1, 10, integration=ia, workflow=wf)
+    pair(2, 30, integration=ia, workflow=wf)
+    pair(3, 100, integration=ib)
+    window = Window(Period.DAY, DAY)
+    with django_assert_num_queries(1):
+        by_team = compute("approved-time-to-invoice", window, ScopeType.TEAM)
+    assert {k: v[0] for k, v in by_team.items()} == {"team-a": 20.0, "team-b": 100.0}
+    assert {k: v[0] for k, v in compute("approved-time-to-invoice", window, ScopeType.WORKFLOW).items()} == {"time-to-invoice-x": 20.0}
+    assert set(compute("approved-time-to-invoice", window, ScopeType.INTEGRATION)) == {"ia", "ib"}
+
+
+def test_days_kpis_divide_by_24():
+    ev("w", EventType.CLOSED_WON, "OPP", T0 - dt.timedelta(days=3))
+    ev("a", EventType.PROJECT_ACTIVATED, "OPP", T0)
+    assert compute("closed-won-to-activation", Window(Period.DAY, DAY))[""][0] == pytest.approx(3.0)
+
+
+def test_invoice_ready_backlog_counts_unposted_as_of_period_end():
+    ev("r1", EventType.INVOICE_READY, "INV-1", T0, amount=100)
+    ev("r2", EventType.INVOICE_READY, "INV-2", T0, amount=250)
+    ev("p2", EventType.INVOICE_POSTED, "INV-2", T0 + dt.timedelta(hours=2))
+    ev("r3", EventType.INVOICE_READY, "INV-3", T0 - dt.timedelta(days=1), amount=50)
+    ev("p3", EventType.INVOICE_POSTED, "INV-3", T0 + dt.timedelta(days=3))  # posted after the day ended
+    value, detail = compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""]
+    assert value == 2 and detail == {"count": 2, "amount": 150.0}
+    rows = KPIS["invoice-ready-backlog"].rows(Window(Period.DAY, DAY), ScopeType.ALL, "")
+    assert sorted(rows.values_list("correlation_key", flat=True)) == ["INV-1", "INV-3"]
+
+
+def test_reconciliation_variance_and_mismatch_rate():
+    integration, entity = IntegrationFactory(), EntityFactory()
+    for start, src, tgt, mism, samt, tamt in [(1, 1000, 990, 10, 10_000, 9_900), (8, 500, 500, 0, 5_000, 5_100)]:
+        Reconciliation.objects.create(
+            integration=integration, entity=entity, period_start=dt.date(2026, 10, start),
+            period_end=dt.date(2026, 10, start + 6), source_count=src, target_count=tgt, mismatched_count=mism,
+            source_amount=samt, target_amount=tamt,
+        )
+    month = Window(Period.MONTH, dt.date(2026, 10, 1))
+    assert compute("reconciliation-variance", month)[""][0] == pytest.approx(100 * 200 / 15_000, abs=1e-4)
+    assert compute("master-data-mismatch-rate", month)[""][0] == pytest.approx(100 * 10 / 1500, abs=1e-4)
+    assert compute("master-data-mismatch-rate", Window(Period.MONTH, dt.date(2026, 9, 1))) == {}
+
+
+def test_refresh_is_idempotent_and_drilldown_matches_count():
+    for n, h in enumerate([5, 6, 7]):
+        pair(n, h)
+    window = Window(Period.WEEK, window_containing(Period.WEEK, DAY).start)
+    services.refresh_window(window)
+    first = list(KpiSnapshot.objects.values_list("key", "scope_type", "scope_key", "value").order_by("key", "scope_type"))
+    services.refresh_window(window)
+    again = list(KpiSnapshot.objects.values_list("key", "scope_type", "scope_key", "value").order_by("key", "scope_type"))
+    assert first == again and first
+    snap = KpiSnapshot.objects.get(key="approved-time-to-invoice", scope_type="all", period="week")
+    assert snap.value == 6.0
+    rows = KPIS["approved-time-to-invoice"].rows(window, ScopeType.ALL, "")
+    assert rows.count() == snap.detail["count"] == 3
+
+
+def test_refresh_after_new_events_replaces_the_window():
+    pair(1, 10)
+    services.refresh_days([DAY])
+    pair(2, 30)
+    services.refresh_days([DAY])
+    assert KpiSnapshot.objects.get(key="approved-time-to-invoice", scope_type="all", period="day").value == 20.0
+
+
+@pytest.mark.parametrize(
+    "value,target,expected",
+    [(40, 48, "ok"), (48, 48, "ok"), (52, 48, "warn"), (60, 48, "bad"), (None, 48, "none")],
+)
+def test_status_colours_lower_is_better(value, target, expected):
+    kpi = KPIS["approved-time-to-invoice"]
+    assert selectors.status_for(kpi, value, KpiTarget(key=kpi.key, target=target, tolerance_pct=10)) == expected
+
+
+def test_status_uses_default_target_without_row():
+    kpi = KPIS["approved-time-to-invoice"]
+    assert selectors.status_for(kpi, kpi.default_target + 1000, None) == "bad"
+
+
+def test_backfill_command_and_cards(monkeypatch):
+    pair(1, 10)
+    call_command("backfill_kpis", "--from", "2026-10-01", "--to", "2026-10-31", "--period", "week")
+    assert KpiSnapshot.objects.filter(period="week").exists()
+    cards = selectors.cards(period=Period.WEEK, first=dt.date(2026, 10, 1), last=dt.date(2026, 10, 14))
+    card = next(c for c in cards if c.kpi.key == "approved-time-to-invoice")
+    assert card.value == 10.0 and card.status == "ok"
+
+
+def test_set_target_is_audited(executive, architect):
+    from controlplane.models import AuditEntry
+
+    services.set_target(actor=architect, key="approved-time-to-invoice", target=24)
+    assert KpiTarget.objects.get(key="approved-time-to-invoice").target == 24
+    assert AuditEntry.objects.filter(action="kpi_target.set").count() == 1
+
+
+def test_demo_load_twice_changes_nothing(capsys):
+    from io import StringIO
+
+    from kpis import demo
+
+    demo.load(StringIO())
+    counts = (BusinessEvent.objects.count(), Reconciliation.objects.count(), KpiSnapshot.objects.count())
+    demo.load(StringIO())
+    assert (BusinessEvent.objects.count(), Reconciliation.objects.count(), KpiSnapshot.objects.count()) == counts
+    assert counts[0] > 500
+
+
+def test_now_bounded_backlog_window():
+    window = window_containing(Period.MONTH, timezone.now().date())
+    assert window.as_of <= timezone.now()
