@@ -44,9 +44,7 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
             results.append({"event_id": event_id, "status": "duplicate"})
     touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
     if touched:
-        from .tasks import refresh_days
-
-        transaction.on_commit(lambda: refresh_days.delay([d.isoformat() for d in touched]))
+        transaction.on_commit(lambda: _queue_refresh(touched))
     return results
 
 
@@ -73,9 +71,9 @@ def record_reconciliation(*, actor, integration, entity, period_start, period_en
 
 
 def _queue_refresh(days):
-    from .tasks import refresh_days
+    from .tasks import refresh_after_ingest
 
-    refresh_days.delay([d.isoformat() for d in days])
+    refresh_after_ingest.delay([d.isoformat() for d in days])
 
 
 # --- snapshots ----------------------------------------------------------------------------
@@ -106,6 +104,21 @@ def refresh_days(days, keys=None) -> int:
     """Recompute the day, week and month windows containing each of ``days``."""
     windows = {window_containing(p, d) for d in days for p in Period.values}
     return sum(refresh_window(w, keys) for w in sorted(windows, key=lambda w: (w.start, w.period)))
+
+
+def refresh_after_ingest(days) -> int:
+    """The cheap refresh new data triggers: the day windows it touched, for the KPIs
+    measured over a window. Point-in-time KPIs (backlogs) and the current week and month are
+    left to the periodic refresh (every 15 minutes), whose cost grows with the period;
+    late data for older days also recomputes their week and month, which nothing else would."""
+    today = timezone.now().date()
+    windowed = [k for k, kpi in KPIS.items() if not kpi.point_in_time]
+    total = sum(refresh_window(window_containing(Period.DAY, d), windowed) for d in days)
+    old = [d for d in days if d < today - dt.timedelta(days=1)]
+    if old:
+        windows = {window_containing(p, d) for d in old for p in (Period.WEEK, Period.MONTH)}
+        total += sum(refresh_window(w) for w in windows)
+    return total
 
 
 def backfill(*, first: dt.date, last: dt.date, periods=tuple(Period.values), keys=None) -> int:

@@ -7,9 +7,9 @@ from . import services
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
-def refresh_days(days: list[str]):
-    """Recompute the windows touched by new events or reconciliations (idempotent)."""
-    return services.refresh_days([dt.date.fromisoformat(d) for d in days])
+def refresh_after_ingest(days: list[str]):
+    """Queued (on commit) when events or reconciliations arrive."""
+    return services.refresh_after_ingest([dt.date.fromisoformat(d) for d in days])
 
 
 @shared_task(acks_late=True)

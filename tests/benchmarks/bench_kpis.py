@@ -1,0 +1,127 @@
+"""KPI refresh on PostgreSQL with a million business events.
+
+Prints: time of a full refresh (every KPI, every scope, the current day/week/month windows)
+beside the floor (the same SQL run directly with psycopg, no Django, no snapshot writes),
+and the time of an incremental refresh after 1,000 new events.
+
+Needs DATABASE_URL pointing at PostgreSQL; builds its own database ``<name>_bench_kpis``.
+"""
+
+import datetime as dt
+import os
+import time
+
+EVENTS = int(os.environ.get("BENCH_KPI_EVENTS", "1000000"))
+
+
+def main():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        print("skipped: set DATABASE_URL to a PostgreSQL database to run this benchmark")
+        return
+    from django.db import connections
+
+    creation = connections["default"].creation
+    name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        run(name)
+    finally:
+        creation.destroy_test_db(name, verbosity=0)
+
+
+def run(dbname):
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from catalog.models import Workflow
+    from kpis import services
+    from kpis.choices import Period, ScopeType
+    from kpis.definitions import KPIS
+    from kpis.models import BusinessEvent
+    from kpis.periods import window_containing
+    from tests.factories import IntegrationFactory, TeamFactory
+
+    teams = [TeamFactory(slug=f"bench-team-{i}") for i in range(8)]
+    integrations = [IntegrationFactory(slug=f"bench-int-{i}", owner_team=teams[i % 8]) for i in range(60)]
+    workflow_ids = list(Workflow.objects.values_list("id", flat=True))
+    now = timezone.now()
+    started = time.perf_counter()
+    # Pairs of start/end events spread over 180 days, keys shared by the pair.
+    types = ["time_approved", "invoice_posted", "closed_won", "project_activated", "milestone_completed", "invoice_ready"]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            INSERT INTO kpis_businessevent (event_id, type, correlation_key, occurred_at, workflow_id, integration_id,
+                                            amount, currency, attributes, received_at)
+            SELECT 'b' || g,
+                   (ARRAY{types})[1 + (g %% 6)],
+                   'K' || (g / 2),
+                   %s::timestamptz - ((g %% 180) || ' days')::interval + ((g %% 2) * (1 + g %% 97) || ' hours')::interval,
+                   (ARRAY{workflow_ids})[1 + (g %% {len(workflow_ids)})],
+                   (ARRAY{[i.id for i in integrations]})[1 + (g %% {len(integrations)})],
+                   (g %% 5000) + 100, 'GBP', '{{}}'::jsonb, now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [now, EVENTS],
+        )
+        cur.execute("ANALYZE kpis_businessevent")
+    print(f"generated {BusinessEvent.objects.count():,} events in {time.perf_counter() - started:.1f} s")
+
+    windows = [window_containing(p, now.date()) for p in Period.values]
+    # Warm caches once so both sides read from memory.
+    for w in windows:
+        services.refresh_window(w)
+
+    t = time.perf_counter()
+    snapshots = sum(services.refresh_window(w) for w in windows)
+    ours = time.perf_counter() - t
+
+    # The floor: the same SQL statements, straight through psycopg.
+    statements = []
+    from django.db.backends.utils import CursorWrapper
+
+    original = CursorWrapper.execute
+
+    def capture(self, sql, params=None):
+        statements.append((sql, params))
+        return original(self, sql, params)
+
+    CursorWrapper.execute = capture
+    try:
+        for w in windows:
+            for kpi in KPIS.values():
+                for scope in kpi.scope_types:
+                    kpi.compute(w, scope)
+    finally:
+        CursorWrapper.execute = original
+    db = settings.DATABASES["default"]
+    conninfo = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={dbname}"
+    with psycopg.connect(conninfo) as raw:
+        t = time.perf_counter()
+        for sql, params in statements:
+            raw.execute(sql, params).fetchall()
+        floor = time.perf_counter() - t
+    print(f"full refresh ({len(windows)} windows, {len(KPIS)} KPIs x {len(ScopeType.values)} scopes, "
+          f"{snapshots} snapshots): {ours:.3f} s; floor (same SQL via psycopg): {floor:.3f} s; ratio {ours / floor:.2f}x")
+
+    for kpi in KPIS.values():
+        parts = []
+        for w in windows:
+            t = time.perf_counter()
+            for scope in kpi.scope_types:
+                kpi.compute(w, scope)
+            parts.append(f"{w.period} {time.perf_counter() - t:.3f}s")
+        print(f"  {kpi.key}: {', '.join(parts)}")
+
+    fresh = [
+        BusinessEvent(event_id=f"inc-{n}", type="invoice_posted" if n % 2 else "time_approved", correlation_key=f"INC{n // 2}",
+                      occurred_at=now - dt.timedelta(minutes=n % 600), integration=integrations[n % 60])
+        for n in range(1000)
+    ]
+    BusinessEvent.objects.bulk_create(fresh)
+    t = time.perf_counter()
+    services.refresh_after_ingest(sorted({e.occurred_at.date() for e in fresh}))
+    print(f"incremental refresh after 1,000 new events: {time.perf_counter() - t:.3f} s")
