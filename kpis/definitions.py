@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -85,13 +85,17 @@ class Kpi:
 def _pair_compute(start_type: str, end_type: str, divisor: float):
     def compute(window: Window, scope_type: str) -> dict:
         scope_expr, joins = _EVENT_SCOPES[scope_type]
-        duration = epoch_hours("e.occurred_at", "MIN(s.occurred_at)")
+        # A correlated MIN per end event walks the (type, key, occurred_at) index: cost grows
+        # with the events in the window, not with history.
+        first_start = (
+            f"(SELECT MIN(s.occurred_at) FROM {EVENTS} s WHERE s.type = %s AND "
+            f"s.correlation_key = e.correlation_key AND s.occurred_at <= e.occurred_at)"
+        )
         inner = (
-            f"SELECT {scope_expr} AS g, {duration} / {divisor} AS v "
-            f"FROM {EVENTS} e {joins} "
-            f"JOIN {EVENTS} s ON s.correlation_key = e.correlation_key AND s.type = %s AND s.occurred_at <= e.occurred_at "
-            f"WHERE e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s "
-            f"{_group_by(scope_expr, 'e.id', 'e.occurred_at')}"
+            f"SELECT g, {epoch_hours('t_end', 't_start')} / {divisor} AS v FROM ("
+            f"SELECT {scope_expr} AS g, e.occurred_at AS t_end, {first_start} AS t_start "
+            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
+            f") AS pairs WHERE t_start IS NOT NULL"
         )
         rows = fetch(grouped_percentiles(inner), [start_type, end_type, _dt(window.start_at), _dt(window.end_at)])
         return {
@@ -128,23 +132,26 @@ def _scope_events(qs, scope_type, scope_key):
 # --- invoice-ready backlog: ready but not posted as of the period's end --------------------
 
 def _backlog_compute(window: Window, scope_type: str) -> dict:
+    # Open now (partial index on open rows) plus those closed only after the period ended.
     scope_expr, joins = _EVENT_SCOPES[scope_type]
     as_of = _dt(window.as_of)
+    base = f"SELECT {scope_expr} AS g, e.amount AS amount FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at < %s"
     sql = (
-        f"SELECT {scope_expr} AS g, COUNT(*), COALESCE(SUM(e.amount), 0) FROM {EVENTS} e {joins} "
-        f"WHERE e.type = %s AND e.occurred_at < %s AND NOT EXISTS ("
-        f"SELECT 1 FROM {EVENTS} p WHERE p.correlation_key = e.correlation_key AND p.type = %s AND p.occurred_at < %s) "
-        f"{_group_by(scope_expr)}"
+        f"SELECT {'MIN(g)' if scope_type == ScopeType.ALL else 'g'}, COUNT(*), COALESCE(SUM(amount), 0) FROM ("
+        f"{base} AND e.closed_at IS NULL UNION ALL {base} AND e.closed_at >= %s"
+        f") AS backlog {'' if scope_type == ScopeType.ALL else 'GROUP BY g'}"
     )
-    rows = fetch(sql, [EventType.INVOICE_READY, as_of, EventType.INVOICE_POSTED, as_of])
+    # For the whole estate an empty backlog is a real 0, not a missing value.
+    rows = fetch(sql, [EventType.INVOICE_READY, as_of, EventType.INVOICE_READY, as_of, as_of])
+    if scope_type == ScopeType.ALL:
+        rows = [("", n, amount) for _, n, amount in rows]
     return {g: (float(n), {"count": n, "amount": float(amount)}) for g, n, amount in rows}
 
 
 def _backlog_rows(window: Window, scope_type: str, scope_key: str):
-    posted = BusinessEvent.objects.filter(
-        type=EventType.INVOICE_POSTED, correlation_key=OuterRef("correlation_key"), occurred_at__lt=window.as_of
+    qs = BusinessEvent.objects.filter(type=EventType.INVOICE_READY, occurred_at__lt=window.as_of).filter(
+        Q(closed_at__isnull=True) | Q(closed_at__gte=window.as_of)
     )
-    qs = BusinessEvent.objects.filter(type=EventType.INVOICE_READY, occurred_at__lt=window.as_of).exclude(Exists(posted))
     return _scope_events(qs, scope_type, scope_key)
 
 

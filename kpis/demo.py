@@ -61,6 +61,7 @@ def load(stdout):
     known = set(BusinessEvent.objects.filter(event_id__in=[i["event_id"] for i in items]).values_list("event_id", flat=True))
     fresh = [BusinessEvent(**i) for i in items if i["event_id"] not in known]
     BusinessEvent.objects.bulk_create(fresh, batch_size=1000)
+    services.close_ready_invoices()
 
     recons = 0
     entity_slugs = ["invoice", "time-entry", "client", "project"]

@@ -25,13 +25,23 @@ class BusinessEvent(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="On invoice_ready events: when the first invoice_posted with the same key occurred. Kept at "
+                  "ingestion so the backlog reads only open rows instead of anti-joining all history.",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["type", "correlation_key", "occurred_at"]),
-            models.Index(fields=["correlation_key", "type"]),
+            models.Index(fields=["type", "occurred_at"]),
             models.Index(fields=["occurred_at"]),
+            models.Index(fields=["closed_at"]),
+            models.Index(
+                fields=["occurred_at"], condition=models.Q(type="invoice_ready", closed_at__isnull=True),
+                name="kpis_event_open_ready",
+            ),
         ]
 
     def __str__(self):

@@ -4,12 +4,13 @@ setting targets. One function per action."""
 import datetime as dt
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from controlplane import audit
 from controlplane.errors import ValidationFailed
 
-from .choices import Period
+from .choices import EventType, Period
 from .definitions import KPIS
 from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
 from .periods import Window, window_containing, windows_between
@@ -33,6 +34,7 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
         # ignore_conflicts: a concurrent post of the same id wins quietly; we re-read below.
         BusinessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
         stored = dict(BusinessEvent.objects.filter(event_id__in=[e.event_id for e in fresh]).values_list("event_id", "id"))
+        close_ready_invoices(keys={e.correlation_key for e in fresh})
     created_ids = {e.event_id for e in fresh}
     results = []
     for item in items:
@@ -46,6 +48,22 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
     if touched:
         transaction.on_commit(lambda: _queue_refresh(touched))
     return results
+
+
+def close_ready_invoices(*, keys=None) -> int:
+    """Set ``closed_at`` on open invoice_ready events whose invoice has been posted, for the
+    given correlation keys (all keys when None). Events may arrive in any order, so this runs
+    after every ingest for the keys it touched."""
+    posted = BusinessEvent.objects.filter(
+        type=EventType.INVOICE_POSTED, correlation_key=OuterRef("correlation_key")
+    ).order_by("occurred_at").values("occurred_at")[:1]
+    ready = BusinessEvent.objects.filter(type=EventType.INVOICE_READY, closed_at__isnull=True)
+    if keys is not None:
+        keys = list(keys)
+        if not keys:
+            return 0
+        ready = ready.filter(correlation_key__in=keys)
+    return ready.filter(Exists(posted)).update(closed_at=Subquery(posted))
 
 
 @transaction.atomic

@@ -100,10 +100,27 @@ def test_invoice_ready_backlog_counts_unposted_as_of_period_end():
     ev("p2", EventType.INVOICE_POSTED, "INV-2", T0 + dt.timedelta(hours=2))
     ev("r3", EventType.INVOICE_READY, "INV-3", T0 - dt.timedelta(days=1), amount=50)
     ev("p3", EventType.INVOICE_POSTED, "INV-3", T0 + dt.timedelta(days=3))  # posted after the day ended
+    services.close_ready_invoices()  # what ingestion does for the keys it receives
     value, detail = compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""]
     assert value == 2 and detail == {"count": 2, "amount": 150.0}
     rows = KPIS["invoice-ready-backlog"].rows(Window(Period.DAY, DAY), ScopeType.ALL, "")
     assert sorted(rows.values_list("correlation_key", flat=True)) == ["INV-1", "INV-3"]
+
+
+def test_backlog_is_zero_not_missing_when_everything_is_posted():
+    ev("r1", EventType.INVOICE_READY, "INV-1", T0 - dt.timedelta(hours=3), amount=100)
+    ev("p1", EventType.INVOICE_POSTED, "INV-1", T0 - dt.timedelta(hours=1))
+    assert services.close_ready_invoices(keys=["INV-1"]) == 1
+    assert compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""] == (0.0, {"count": 0, "amount": 0.0})
+
+
+def test_ingest_closes_ready_invoices_whatever_the_order(api_as):
+    posted = {"event_id": "p", "type": "invoice_posted", "correlation_key": "INV-9", "occurred_at": "2026-10-14T10:00:00Z"}
+    ready = {"event_id": "r", "type": "invoice_ready", "correlation_key": "INV-9", "occurred_at": "2026-10-14T08:00:00Z"}
+    client = api_as("service")
+    client.post("/api/v1/events/", posted, format="json")
+    client.post("/api/v1/events/", ready, format="json")  # arrives after its invoice was posted
+    assert BusinessEvent.objects.get(event_id="r").closed_at == dt.datetime(2026, 10, 14, 10, tzinfo=dt.UTC)
 
 
 def test_reconciliation_variance_and_mismatch_rate():
