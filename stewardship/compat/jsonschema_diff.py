@@ -101,7 +101,7 @@ class Doc:
 
     def __init__(self, root):
         self.root = root
-        self.nodes: dict[tuple[str, str], Node] = {}
+        self.nodes: dict[tuple[int, str], Node] = {}
         self._anchors = None
         legacy = isinstance(root, dict) and isinstance(root.get("$schema"), str) and re.search(
             r"draft-0[3-7]", root["$schema"]
@@ -111,11 +111,13 @@ class Doc:
         self.base = root_id.split("#")[0] if isinstance(root_id, str) else ""
 
     # -- construction -------------------------------------------------------------------------
-    def node(self, raw, ptr: str, view: str = "full") -> Node:
-        key = (ptr, view)
+    def node(self, raw, view: str = "full") -> Node:
+        # Keyed by the identity of the JSON value: the document holds every value alive, and a
+        # $ref target reached by resolution is the very value a walk would reach.
+        key = (id(raw), view)
         found = self.nodes.get(key)
         if found is None:
-            found = self._build(raw, ptr, view)
+            found = self._build(raw, "", view)
             self.nodes[key] = found
         return found
 
@@ -139,7 +141,7 @@ class Doc:
             n = Node(self, ptr, raw, "combined", view, meta)
             n.criterion = "allOf"
             n.synthetic = True
-            n.parts = [self.node(raw, ptr, v) for v in views]
+            n.parts = [self.node(raw, v) for v in views]
             return n
         if view == "ref":
             n = Node(self, ptr, raw, "ref", view, None)
@@ -149,7 +151,7 @@ class Doc:
             n = Node(self, ptr, raw, "combined", view, None)
             n.criterion = "anyOf"
             n.synthetic = True
-            n.parts = [self.node(raw, ptr, "type:" + t) for t in self._type_list(raw)]
+            n.parts = [self.node(raw, "type:" + t) for t in self._type_list(raw)]
             return n
         if view.startswith("type:"):
             t = view[5:]
@@ -161,7 +163,7 @@ class Doc:
             n = Node(self, ptr, raw, "combined", view, None)
             n.criterion = "allOf"
             n.synthetic = True
-            n.parts = [self.node(raw, ptr, "type:" + t) for t in self._inferred(raw)]
+            n.parts = [self.node(raw, "type:" + t) for t in self._inferred(raw)]
             return n
         if view == "enum":
             return Node(self, ptr, raw, "enum", view, None)
@@ -171,7 +173,7 @@ class Doc:
             n = Node(self, ptr, raw, "combined", view, None)
             n.criterion = view
             subs = raw.get(view) if isinstance(raw.get(view), list) else []
-            n.parts = [self.node(s, f"{ptr}/{view}/{i}") for i, s in enumerate(subs)]
+            n.parts = [self.node(s) for s in subs]
             return n
         if view == "cond":
             return Node(self, ptr, raw, "conditional", view, None)
@@ -242,7 +244,7 @@ class Doc:
         if self.base and ref.startswith(self.base):
             ref = ref[len(self.base):]
         if ref == "" or ref == "#":
-            return self.node(self.root, "#")
+            return self.node(self.root)
         if ref.startswith("#/"):
             target = self.root
             for part in ref[2:].split("/"):
@@ -253,11 +255,11 @@ class Doc:
                     target = target[int(part)]
                 else:
                     return None
-            return self.node(target, ref)
+            return self.node(target)
         anchors = self._anchor_map()
         hit = anchors.get(ref) or anchors.get(ref.lstrip("#"))
         if hit is not None:
-            return self.node(hit[0], hit[1])
+            return self.node(hit[0])
         return None
 
     def _anchor_map(self):
@@ -530,8 +532,8 @@ class _Differ:
             self.add(res, "ENUM_ARRAY_CHANGED", seg)
 
     def _k_not(self, res, o, u):
-        on = o.doc.node(o.raw["not"], o.ptr + "/not")
-        un = u.doc.node(u.raw["not"], u.ptr + "/not")
+        on = o.doc.node(o.raw["not"])
+        un = u.doc.node(u.raw["not"])
         sub = self.pair(un, on)  # reversed roles
         self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
 
@@ -586,7 +588,20 @@ class _Differ:
             seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
             self.merge(res, seg, edges[i][j])
         if len(matching) < min(no, nu):
-            self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if o.synthetic else "/" + oc)
+            self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
+            # Show why: pair each unmatched writer part with an unmatched reader part of the same
+            # kind and report that pair's findings (the verdict is already "incompatible").
+            free = [j for j in range(nu) if j not in matching.values()]
+            for i in range(no):
+                if i in matching:
+                    continue
+                op = self.deref(o_parts[i])
+                for j in free:
+                    if self.deref(u_parts[j]).kind == op.kind:
+                        free.remove(j)
+                        seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
+                        self.merge(res, seg, self.pair(o_parts[i], u_parts[j]))
+                        break
 
     # -- objects --------------------------------------------------------------------------------
     def _k_object(self, res, o, u):
@@ -610,7 +625,7 @@ class _Differ:
         for name, oraw in op.items():
             seg = "/properties/" + esc(name)
             if name in up:
-                self.merge(res, seg, self.pair(o.doc.node(oraw, o.ptr + seg), u.doc.node(up[name], u.ptr + seg)))
+                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(up[name])))
                 continue
             # removed: only the reader's content model matters
             if u_open:
@@ -618,7 +633,7 @@ class _Differ:
                 continue
             partial = self._partial_object(u, name)
             if partial is not None:
-                sub = self.pair(o.doc.node(oraw, o.ptr + seg), partial)
+                sub = self.pair(o.doc.node(oraw), partial)
                 self.merge(res, seg, sub)
                 self.add(res, "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                          else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -644,7 +659,7 @@ class _Differ:
                 continue
             partial = self._partial_object(o, name)
             if partial is not None:
-                sub = self.pair(partial, u.doc.node(uraw, u.ptr + seg))
+                sub = self.pair(partial, u.doc.node(uraw))
                 self.merge(res, seg, sub)
                 self.add(res, "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                          else "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -673,7 +688,7 @@ class _Differ:
         for pat in list(p1) + [k for k in p2 if k not in p1]:
             seg = "/patternProperties/" + esc(pat)
             if pat in p1 and pat in p2:
-                self.merge(res, seg, self.pair(o.doc.node(p1[pat], o.ptr + seg), u.doc.node(p2[pat], u.ptr + seg)))
+                self.merge(res, seg, self.pair(o.doc.node(p1[pat]), u.doc.node(p2[pat])))
                 continue
             if pat in p1:  # pattern removed: the reader falls back to its additionalProperties
                 ap = u.raw.get("additionalProperties", True)
@@ -683,7 +698,7 @@ class _Differ:
                     self.add(res, "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" if p1[pat] is False
                              else "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
                 else:
-                    sub = self.pair(o.doc.node(p1[pat], o.ptr + seg), u.doc.node(ap, u.ptr + "/additionalProperties"))
+                    sub = self.pair(o.doc.node(p1[pat]), u.doc.node(ap))
                     self.merge(res, seg, sub)
                     self.add(res, "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                              else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -695,7 +710,7 @@ class _Differ:
                 elif ap is False:
                     self.add(res, "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg)
                 else:
-                    sub = self.pair(o.doc.node(ap, o.ptr + "/additionalProperties"), u.doc.node(p2[pat], u.ptr + seg))
+                    sub = self.pair(o.doc.node(ap), u.doc.node(p2[pat]))
                     self.merge(res, seg, sub)
                     self.add(res, "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                              else "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -705,15 +720,15 @@ class _Differ:
         for pattern, sub in _dict(raw.get("patternProperties")).items():
             try:
                 if re.search(pattern, name):
-                    return n.doc.node(sub, f"{n.ptr}/patternProperties/{esc(pattern)}")
+                    return n.doc.node(sub)
             except re.error:
                 continue
         ap = raw.get("additionalProperties", True)
         if isinstance(ap, dict):
-            return n.doc.node(ap, n.ptr + "/additionalProperties")
+            return n.doc.node(ap)
         uneval = raw.get("unevaluatedProperties", True)
         if "additionalProperties" not in raw and isinstance(uneval, dict):
-            return n.doc.node(uneval, n.ptr + "/unevaluatedProperties")
+            return n.doc.node(uneval)
         return None
 
     def _dependencies(self, res, o, u):
@@ -741,8 +756,8 @@ class _Differ:
             elif before is None:
                 self.add(res, "DEPENDENCY_SCHEMA_ADDED", seg)
             else:
-                self.merge(res, seg, self.pair(o.doc.node(before[0], o.ptr + before[1]),
-                                               u.doc.node(after[0], u.ptr + after[1])))
+                self.merge(res, seg, self.pair(o.doc.node(before[0]),
+                                               u.doc.node(after[0])))
 
     def _additional(self, res, o, u, kw, prefix):
         """additionalProperties / additionalItems: permitted?, and the schema if any."""
@@ -752,7 +767,7 @@ class _Differ:
         p1, p2 = a1 is not False, a2 is not False
         s1 = a1 if isinstance(a1, dict) else None
         s2 = a2 if isinstance(a2, dict) else None
-        seg = "/" + kw
+        seg = "/" + ("items" if kw == "additionalItems" and "prefixItems" in u.raw else kw)
         if p1 != p2:
             self.add(res, prefix + ("_ADDED" if p2 else "_REMOVED"), seg)
         elif s1 is None and s2 is not None:
@@ -760,9 +775,7 @@ class _Differ:
         elif s2 is None and s1 is not None:
             self.add(res, prefix + "_EXTENDED", seg)
         elif s1 is not None:
-            k1 = "items" if kw == "additionalItems" and "prefixItems" in o.raw else kw
-            k2 = "items" if kw == "additionalItems" and "prefixItems" in u.raw else kw
-            self.merge(res, seg, self.pair(o.doc.node(s1, f"{o.ptr}/{k1}"), u.doc.node(s2, f"{u.ptr}/{k2}")))
+            self.merge(res, seg, self.pair(o.doc.node(s1), u.doc.node(s2)))
 
     def _unevaluated(self, res, o, u, kw, prefix):
         a1, a2 = o.raw.get(kw, _MISSING), u.raw.get(kw, _MISSING)
@@ -782,7 +795,7 @@ class _Differ:
         elif not _is_empty_schema(a1) and _is_empty_schema(a2):
             self.add(res, prefix + "_EXTENDED", seg)
         elif a1 is not False:
-            self.merge(res, seg, self.pair(o.doc.node(a1, o.ptr + seg), u.doc.node(a2, u.ptr + seg)))
+            self.merge(res, seg, self.pair(o.doc.node(a1), u.doc.node(a2)))
 
     # -- arrays ---------------------------------------------------------------------------------
     def _k_array(self, res, o, u):
@@ -791,8 +804,8 @@ class _Differ:
         t1, t2 = _tuple_items(o), _tuple_items(u)
         shared = min(len(t1), len(t2))
         for i in range(shared):
-            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0], f"{o.ptr}/{t1[i][1]}/{i}"),
-                                                         u.doc.node(t2[i][0], f"{u.ptr}/{t2[i][1]}/{i}")))
+            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]),
+                                                         u.doc.node(t2[i][0])))
         u_open, o_open = _open_array(r2), _open_array(r1)
         for i in range(shared, len(t1)):
             seg = f"/{t1[i][1]}/{i}"
@@ -801,7 +814,7 @@ class _Differ:
                 continue
             partial = self._partial_array(u)
             if partial is not None:
-                sub = self.pair(o.doc.node(t1[i][0], o.ptr + seg), partial)
+                sub = self.pair(o.doc.node(t1[i][0]), partial)
                 self.merge(res, seg, sub)
                 self.add(res, "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                          else "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -817,7 +830,7 @@ class _Differ:
                 continue
             partial = self._partial_array(o)
             if partial is not None:
-                sub = self.pair(partial, u.doc.node(t2[i][0], u.ptr + seg))
+                sub = self.pair(partial, u.doc.node(t2[i][0]))
                 self.merge(res, seg, sub)
                 self.add(res, "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
                          else "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
@@ -837,12 +850,11 @@ class _Differ:
     def _partial_array(self, n: Node):
         a = _additional_items(n.raw)
         if isinstance(a, dict):
-            kw = "items" if "prefixItems" in n.raw else "additionalItems"
-            return n.doc.node(a, f"{n.ptr}/{kw}")
+            return n.doc.node(a)
         if a is _MISSING:
             uneval = n.raw.get("unevaluatedItems", _MISSING)
             if isinstance(uneval, dict):
-                return n.doc.node(uneval, n.ptr + "/unevaluatedItems")
+                return n.doc.node(uneval)
         return None
 
 
@@ -876,7 +888,7 @@ def _is_empty_schema(raw):
 def _child(n: Node, kw):
     raw = n.raw
     if isinstance(raw, dict) and kw in raw:
-        return n.doc.node(raw[kw], f"{n.ptr}/{kw}")
+        return n.doc.node(raw[kw])
     return None
 
 
@@ -918,7 +930,7 @@ def _all_items(n: Node):
     items = raw.get("items", _MISSING)
     if items is _MISSING or isinstance(items, list):
         return None
-    return n.doc.node(items, n.ptr + "/items")
+    return n.doc.node(items)
 
 
 def _tuple_items(n: Node):
@@ -1083,7 +1095,7 @@ def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bo
         for name in _dict(reader.get("properties")):
             if name in reserved_now:
                 differ.add(top, "RESERVED_PROPERTY_CONFLICTS_WITH_PROPERTY", "/properties/" + esc(name))
-    differ.merge(top, "", differ.pair(wdoc.node(writer, "#"), rdoc.node(reader, "#")))
+    differ.merge(top, "", differ.pair(wdoc.node(writer), rdoc.node(reader)))
     found = flatten(top, MAX_FINDINGS, deadline)
     compat = differ.compat
     if not top.ok and all(t in compat for t, _ in found):
