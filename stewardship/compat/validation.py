@@ -15,7 +15,6 @@ from jsonschema.validators import (
 from .types import FORMATS
 
 
-
 def _norm_uri(uri: str) -> str:
     return re.sub(r"^https?://", "", uri).rstrip("#/")
 
