@@ -1089,7 +1089,7 @@ def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bo
     top = Result()
     removed = _reserved(writer) - _reserved(reader)
     for name in sorted(removed):
-        differ.add(top, "RESERVED_PROPERTY_REMOVED", "/" + esc(name))
+        differ.add(top, "RESERVED_PROPERTY_REMOVED", "/properties/" + esc(name))
     reserved_now = _reserved(reader)
     if reserved_now and isinstance(reader, dict):
         for name in _dict(reader.get("properties")):
