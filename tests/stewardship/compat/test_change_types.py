@@ -3,10 +3,14 @@ under STRICT and LENIENT (BACKWARD: ``old`` is the writer, ``new`` the reader)."
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from stewardship.compat import check
 from stewardship.compat.rules import CONFLUENT_TYPES, EXTENSION_TYPES
+from tests.stewardship.compat.test_conformance import REPO_ROOT
 
 S = {"type": "string"}
 N = {"type": "number"}
@@ -268,11 +272,6 @@ def test_every_type_of_the_rules_table_has_a_case():
 
 def test_rules_table_matches_compat_rules_md():
     """rules.py mirrors the table of shared/compat-rules.md (when the file is at hand)."""
-    from tests.stewardship.compat.test_conformance import REPO_ROOT
-
-    import os
-    from pathlib import Path
-
     candidates = [Path(os.environ["SHARED_DIR"])] if os.environ.get("SHARED_DIR") else []
     candidates += [REPO_ROOT.parent / "shared", Path("/work/shared")]
     md = next((c / "compat-rules.md" for c in candidates if (c / "compat-rules.md").is_file()), None)
