@@ -50,6 +50,21 @@ def canon(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _small(raw, limit: int) -> bool:
+    """Does the JSON value have at most ``limit`` containers and scalars?"""
+    stack, seen = [raw], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return True
+
+
 def esc(name: str) -> str:
     return str(name).replace("~", "~0").replace("/", "~1")
 
@@ -86,9 +101,14 @@ class Node:
         self.ref = None
 
     @property
-    def canon(self) -> str:
+    def canon(self):
+        """Equality key for de-duplicating subschemas: canonical JSON for small schemas; for
+        big ones (where serialising would cost more than it could save) the node's identity."""
         if self._canon is None:
-            self._canon = self.view + ":" + canon(self.raw)
+            if _small(self.raw, 400):
+                self._canon = self.view + ":" + canon(self.raw)
+            else:
+                self._canon = ("id", id(self))
         return self._canon
 
     @property
@@ -535,7 +555,8 @@ class _Differ:
         on = o.doc.node(o.raw["not"])
         un = u.doc.node(u.raw["not"])
         sub = self.pair(un, on)  # reversed roles
-        self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
+        if sub.items:
+            self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
 
     def _k_conditional(self, res, o, u):
         r1, r2 = o.raw, u.raw
@@ -556,6 +577,7 @@ class _Differ:
     def _combined(self, res, o, u, o_parts=None, u_parts=None, o_criterion=None, u_criterion=None):
         oc = o_criterion or o.criterion
         uc = u_criterion or u.criterion
+        self.deadline.check_now()
         o_parts = _dedup(o_parts if o_parts is not None else o.parts)
         u_parts = _dedup(u_parts if u_parts is not None else u.parts)
         if oc != uc:
