@@ -40,9 +40,12 @@ _INFER = (("object", _OBJECT_KW), ("array", _ARRAY_KW), ("string", _STRING_KW), 
 _TYPES = ("string", "number", "integer", "object", "array", "boolean", "null")
 _COMBINERS = ("allOf", "anyOf", "oneOf")
 _MISSING = object()
+_VALUE_KEYWORDS = frozenset(("enum", "const", "default", "examples"))
+_REF_RE = re.compile(r'"\$ref":\s*"((?:[^"\\]|\\.)*)"')
 
 # Kinds that behave like the empty schema ("accepts everything").
 _EMPTY_KINDS = ("empty", "true")
+WIDE = 8  # objects with at least this many properties skip unchanged ones by equality
 
 
 def canon(value) -> str:
@@ -260,11 +263,15 @@ class Doc:
     # -- references ---------------------------------------------------------------------------
     def resolve(self, node: Node):
         """The target node of a ``ref`` node, or None when it cannot be resolved."""
-        ref = node.ref
+        target = self.resolve_ref(node.ref)
+        return None if target is _MISSING else self.node(target)
+
+    def resolve_ref(self, ref: str):
+        """The JSON value a ``$ref`` string points at, or ``_MISSING``."""
         if self.base and ref.startswith(self.base):
             ref = ref[len(self.base):]
         if ref == "" or ref == "#":
-            return self.node(self.root)
+            return self.root
         if ref.startswith("#/"):
             target = self.root
             for part in ref[2:].split("/"):
@@ -274,13 +281,17 @@ class Doc:
                 elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
                     target = target[int(part)]
                 else:
-                    return None
-            return self.node(target)
+                    return _MISSING
+            return target
         anchors = self._anchor_map()
         hit = anchors.get(ref) or anchors.get(ref.lstrip("#"))
-        if hit is not None:
-            return self.node(hit[0])
-        return None
+        return _MISSING if hit is None else hit[0]
+
+    def refs(self) -> set[str]:
+        """Every ``$ref`` string in the document (found in its serialisation: C speed; a "$ref"
+        key inside an enum value may be picked up too, which only makes callers more careful)."""
+        text = json.dumps(self.root, default=str)
+        return {json.loads(f'"{m}"') for m in _REF_RE.findall(text)}
 
     def _anchor_map(self):
         if self._anchors is None:
@@ -308,6 +319,24 @@ class Doc:
         return self._anchors
 
 
+def _equal_means_same(wdoc: Doc, rdoc: Doc) -> bool:
+    """May two equal JSON subschemas of these documents be taken as equal without a diff?
+
+    Yes when the documents are read the same way (dialect, base URI) and every ``$ref`` of either
+    resolves to equal values in both, so an equal subtree also refers to equal things.
+    """
+    if wdoc.legacy != rdoc.legacy or wdoc.base != rdoc.base:
+        return False
+    for ref in wdoc.refs() | rdoc.refs():
+        a, b = wdoc.resolve_ref(ref), rdoc.resolve_ref(ref)
+        if a is _MISSING or b is _MISSING:
+            if a is not b:
+                return False
+        elif a != b:
+            return False
+    return True
+
+
 class Result:
     """Findings of one pair, as a tree: own findings plus (path segment, sub-result) links."""
 
@@ -329,6 +358,7 @@ class _Differ:
         self.in_progress: set[tuple[int, int]] = set()
         self.wdoc = writer_doc
         self.rdoc = reader_doc
+        self.shortcut = _equal_means_same(writer_doc, reader_doc)
 
     # -- result helpers -----------------------------------------------------------------------
     def add(self, res: Result, ftype: str, seg: str = "") -> None:
@@ -357,6 +387,8 @@ class _Differ:
 
     def pair(self, o: Node, u: Node) -> Result:
         self.deadline.tick()
+        if self.shortcut and o.raw is u.raw and o.view == u.view:
+            return _EMPTY_RESULT  # the very same subschema (and every $ref resolves alike)
         o = self.deref(o)
         u = self.deref(u)
         key = (id(o), id(u))
@@ -372,6 +404,18 @@ class _Differ:
             self.in_progress.discard(key)
         self.memo[key] = res
         return res
+
+    def pair_raw(self, odoc: Doc, oraw, udoc: Doc, uraw, siblings: int) -> Result:
+        """``pair`` for two JSON values met as one of ``siblings`` properties or items.
+
+        In a wide object most properties are unchanged: an equality test at C speed skips them
+        without building nodes. It is not tried in narrow objects, where chains of nested
+        objects would make repeated equality tests quadratic in the depth. (Python's == takes
+        ``true`` for ``1``; such a change inside an otherwise equal literal goes unreported.)
+        """
+        if self.shortcut and siblings >= WIDE and type(oraw) is type(uraw) and oraw == uraw:
+            return _EMPTY_RESULT
+        return self.pair(odoc.node(oraw), udoc.node(uraw))
 
     def deref(self, n: Node) -> Node:
         hops = 0
@@ -647,7 +691,7 @@ class _Differ:
         for name, oraw in op.items():
             seg = "/properties/" + esc(name)
             if name in up:
-                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(up[name])))
+                self.merge(res, seg, self.pair_raw(o.doc, oraw, u.doc, up[name], len(op)))
                 continue
             # removed: only the reader's content model matters
             if u_open:
@@ -826,8 +870,7 @@ class _Differ:
         t1, t2 = _tuple_items(o), _tuple_items(u)
         shared = min(len(t1), len(t2))
         for i in range(shared):
-            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]),
-                                                         u.doc.node(t2[i][0])))
+            self.merge(res, f"/{t1[i][1]}/{i}", self.pair_raw(o.doc, t1[i][0], u.doc, t2[i][0], shared))
         u_open, o_open = _open_array(r2), _open_array(r1)
         for i in range(shared, len(t1)):
             seg = f"/{t1[i][1]}/{i}"
