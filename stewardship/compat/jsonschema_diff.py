@@ -1163,9 +1163,10 @@ def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bo
     differ.merge(top, "", differ.pair(wdoc.node(writer), rdoc.node(reader)))
     found = flatten(top, MAX_FINDINGS, deadline)
     compat = differ.compat
-    if not top.ok and all(t in compat for t, _ in found):
-        # the limit cut off every breaking finding: walk again for the breaking ones only
-        found = _breaking_only(top, compat, MAX_FINDINGS, deadline) + found
+    if len(found) >= MAX_FINDINGS and not top.ok:
+        # the list is cut: breaking findings first, then compatible ones up to the limit
+        breaking = _breaking_only(top, compat, MAX_FINDINGS, deadline)
+        found = breaking + [f for f in found if f[0] in compat][: MAX_FINDINGS - len(breaking)]
     out = []
     for ftype, path in found:
         ok = ftype in compat

@@ -312,3 +312,39 @@ def test_deep_ref_chains_and_nesting_finish_or_time_out_but_never_hang():
     assert time.perf_counter() - started < 3.0
     assert report.compatible is False  # too deep or too slow: never silently "compatible"
     assert report.findings[-1].type in ("CHECK_TIMED_OUT", "CHECK_TOO_DEEP")
+
+
+# -- the equality shortcut for wide objects must not hide changes behind $ref ------------------------
+
+def _wide(max_length, extra=None):
+    props = {f"p{i}": {"type": "string"} for i in range(12)}
+    props["addr"] = {"$ref": "#/definitions/A"}
+    schema = {"type": "object", "properties": props,
+              "definitions": {"A": {"type": "string", "maxLength": max_length}}}
+    if extra:
+        schema["properties"].update(extra)
+    return schema
+
+
+def test_unchanged_property_text_with_a_changed_ref_target_is_still_diffed():
+    report = check(new=_wide(5), previous=[_wide(9)])
+    assert types_of(report) == [("MAX_LENGTH_DECREASED", "#/properties/addr/maxLength")]
+
+
+def test_wide_object_reports_only_the_changed_property():
+    report = check(new=_wide(9, {"p3": {"type": "integer"}}), previous=[_wide(9)])
+    assert types_of(report) == [("TYPE_CHANGED", "#/properties/p3")]
+
+
+def test_long_finding_lists_are_cut_with_breaking_findings_first():
+    from stewardship.compat.jsonschema_diff import MAX_FINDINGS
+
+    n = MAX_FINDINGS + 100
+    old = {"type": "object", "properties": {f"p{i}": {"type": "string", "maxLength": 5} for i in range(n)}}
+    new = {"type": "object", "properties": {f"p{i}": {"type": "string", "maxLength": 9} for i in range(n)}}
+    new["properties"][f"p{n - 1}"]["maxLength"] = 1  # the one breaking change comes last
+    report = check(new=new, previous=[old])
+    assert len(report.findings) == MAX_FINDINGS
+    assert report.findings[0].type == "MAX_LENGTH_DECREASED"
+    assert report.findings[0].path == f"#/properties/p{n - 1}/maxLength"
+    assert report.compatible is False
