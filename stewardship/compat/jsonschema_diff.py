@@ -429,6 +429,33 @@ class _Differ:
 
     # -- the main comparison --------------------------------------------------------------------
     def _pair(self, o: Node, u: Node) -> Result:
+        res = self._pair_structural(o, u)
+        if res.ok:
+            return res
+        # Sound fallbacks the structural diff misses: data valid under allOf(A, B, ...) is valid
+        # under A alone, so a writer allOf is read by R when one member is; and a reader
+        # anyOf(R1, R2, ...) reads W when one member does.
+        if o.kind == "combined" and o.criterion == "allOf":
+            for part in o.parts:
+                sub = self.pair(part, u)
+                if sub.ok:
+                    alt = Result()
+                    self._meta(alt, o, u)
+                    self.add(alt, "PRODUCT_TYPE_NARROWED")
+                    self.merge(alt, "", sub)
+                    return alt
+        if u.kind == "combined" and u.criterion == "anyOf" and o.kind == "combined":
+            for part in u.parts:
+                sub = self.pair(o, part)
+                if sub.ok:
+                    alt = Result()
+                    self._meta(alt, o, u)
+                    self.add(alt, "SUM_TYPE_EXTENDED")
+                    self.merge(alt, "", sub)
+                    return alt
+        return res
+
+    def _pair_structural(self, o: Node, u: Node) -> Result:
         res = Result()
         ok_kind, uk_kind = o.kind, u.kind
 

@@ -348,3 +348,19 @@ def test_long_finding_lists_are_cut_with_breaking_findings_first():
     assert report.findings[0].type == "MAX_LENGTH_DECREASED"
     assert report.findings[0].path == f"#/properties/p{n - 1}/maxLength"
     assert report.compatible is False
+
+
+def test_writer_allof_is_read_when_one_member_is_read():
+    # {"type": "string", "enum": ["a"]} only produces "a": a reader of any string or null reads it
+    report = check(new={"type": ["string", "null"]}, previous=[{"type": "string", "enum": ["a"]}], level="FULL")
+    backward = [f for f in report.findings if f.direction == "BACKWARD"]
+    assert backward and all(f.compatible for f in backward)
+    assert "PRODUCT_TYPE_NARROWED" in [f.type for f in backward]
+    assert report.compatible is False  # FORWARD: the enum reader cannot read null
+
+
+def test_reader_anyof_reads_a_combined_writer_one_branch_reads():
+    writer = {"allOf": [{"type": "string"}, {"maxLength": 5}]}
+    reader = {"anyOf": [{"type": "number"}, {"allOf": [{"type": "string"}, {"maxLength": 9}]}]}
+    assert check(new=reader, previous=[writer]).compatible is True
+    assert check(new=reader, previous=[writer], level="FORWARD").compatible is False
