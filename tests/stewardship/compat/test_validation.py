@@ -86,3 +86,11 @@ def test_openapi_31_needs_no_paths_when_it_has_webhooks_or_components():
 def test_unknown_format_raises():
     with pytest.raises(ValueError, match="format"):
         validate_schema({}, "avro")
+
+
+def test_absurdly_deep_document_gets_a_message_not_a_crash():
+    deep = {"type": "string"}
+    for _ in range(5000):
+        deep = {"type": "object", "properties": {"c": deep}}
+    messages = validate_schema(deep)
+    assert messages == [] or messages == ["#: the document nests too deeply to be checked."]
