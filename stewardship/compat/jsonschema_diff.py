@@ -462,7 +462,7 @@ class _Differ:
         # A synthetic allOf (several keywords of different kinds) against a plain schema:
         # compare as product types, the plain side being a one-part product.
         if ok_kind == "combined" and o.synthetic and o.criterion == "allOf" and uk_kind != "combined":
-            if not (len(o.parts) == 1):
+            if len(o.parts) != 1:
                 self._meta(res, o, u)
                 self._combined(res, o, u, u_parts=[u], u_criterion="allOf")
                 return res
@@ -1163,10 +1163,6 @@ def flatten(res: Result, limit: int, deadline) -> list[tuple[str, str]]:
                 stack.append((sub, prefix + seg, 0))
                 break
     return out
-
-
-def _sort_bad_first(pairs, compat):
-    return sorted(pairs, key=lambda p: p[0] in compat)
 
 
 MAX_FINDINGS = 500
