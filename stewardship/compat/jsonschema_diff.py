@@ -399,23 +399,13 @@ class _Differ:
             return _EMPTY_RESULT  # recursion cycle: assume compatible, do not cache
         self.in_progress.add(key)
         try:
-            res = self._pair(o, u)
+            res = self._pair_structural(o, u)
+            if not res.ok:
+                res = self._fallback(o, u, res)
         finally:
             self.in_progress.discard(key)
         self.memo[key] = res
         return res
-
-    def pair_raw(self, odoc: Doc, oraw, udoc: Doc, uraw, siblings: int) -> Result:
-        """``pair`` for two JSON values met as one of ``siblings`` properties or items.
-
-        In a wide object most properties are unchanged: an equality test at C speed skips them
-        without building nodes. It is not tried in narrow objects, where chains of nested
-        objects would make repeated equality tests quadratic in the depth. (Python's == takes
-        ``true`` for ``1``; such a change inside an otherwise equal literal goes unreported.)
-        """
-        if self.shortcut and siblings >= WIDE and type(oraw) is type(uraw) and oraw == uraw:
-            return _EMPTY_RESULT
-        return self.pair(odoc.node(oraw), udoc.node(uraw))
 
     def deref(self, n: Node) -> Node:
         hops = 0
@@ -428,10 +418,7 @@ class _Differ:
         return n
 
     # -- the main comparison --------------------------------------------------------------------
-    def _pair(self, o: Node, u: Node) -> Result:
-        res = self._pair_structural(o, u)
-        if res.ok:
-            return res
+    def _fallback(self, o: Node, u: Node, res: Result) -> Result:
         # Sound fallbacks the structural diff misses: data valid under allOf(A, B, ...) is valid
         # under A alone, so a writer allOf is read by R when one member is; and a reader
         # anyOf(R1, R2, ...) reads W when one member does.
@@ -715,10 +702,18 @@ class _Differ:
                      "/required/" + esc(name))
         self._pattern_properties(res, o, u)
         o_open, u_open = _open_object(r1), _open_object(r2)
+        wide = self.shortcut and len(op) >= WIDE
         for name, oraw in op.items():
             seg = "/properties/" + esc(name)
             if name in up:
-                self.merge(res, seg, self.pair_raw(o.doc, oraw, u.doc, up[name], len(op)))
+                uraw = up[name]
+                # In a wide object most properties are unchanged: an equality test at C speed skips
+                # them without building nodes (not tried in narrow objects, where chains of nested
+                # objects would make repeated tests quadratic in the depth). Python's == takes
+                # true for 1: such a change inside an otherwise equal literal goes unreported.
+                if wide and type(oraw) is type(uraw) and oraw == uraw:
+                    continue
+                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(uraw)))
                 continue
             # removed: only the reader's content model matters
             if u_open:
@@ -897,7 +892,7 @@ class _Differ:
         t1, t2 = _tuple_items(o), _tuple_items(u)
         shared = min(len(t1), len(t2))
         for i in range(shared):
-            self.merge(res, f"/{t1[i][1]}/{i}", self.pair_raw(o.doc, t1[i][0], u.doc, t2[i][0], shared))
+            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]), u.doc.node(t2[i][0])))
         u_open, o_open = _open_array(r2), _open_array(r1)
         for i in range(shared, len(t1)):
             seg = f"/{t1[i][1]}/{i}"
