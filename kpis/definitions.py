@@ -91,11 +91,12 @@ def _pair_compute(start_type: str, end_type: str, divisor: float):
             f"(SELECT MIN(s.occurred_at) FROM {EVENTS} s WHERE s.type = %s AND "
             f"s.correlation_key = e.correlation_key AND s.occurred_at <= e.occurred_at)"
         )
+        # MATERIALIZED keeps the planner from copying the subquery into every use of t_start.
         inner = (
-            f"SELECT g, {epoch_hours('t_end', 't_start')} / {divisor} AS v FROM ("
+            f"WITH pairs AS MATERIALIZED ("
             f"SELECT {scope_expr} AS g, e.occurred_at AS t_end, {first_start} AS t_start "
-            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
-            f") AS pairs WHERE t_start IS NOT NULL"
+            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s) "
+            f"SELECT g, {epoch_hours('t_end', 't_start')} / {divisor} AS v FROM pairs WHERE t_start IS NOT NULL"
         )
         rows = fetch(grouped_percentiles(inner), [start_type, end_type, _dt(window.start_at), _dt(window.end_at)])
         return {
