@@ -31,7 +31,8 @@ class FilteredListView(RolePermissionMixin, ListView):
     def get_filterset(self):
         if self.filterset_class is None:
             raise ImproperlyConfigured(f"{type(self).__name__} needs a filterset_class")
-        return self.filterset_class(self.request.GET or None, queryset=super().get_queryset(), request=self.request)
+        # Always bound: an unbound FilterSet is never valid, which would list nothing.
+        return self.filterset_class(self.request.GET, queryset=super().get_queryset(), request=self.request)
 
     def get_sort(self):
         requested = self.request.GET.get("sort", "")
