@@ -345,6 +345,21 @@ def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str 
 
 
 @transaction.atomic
+def update_team_member(*, actor, member: TeamMember, **data) -> TeamMember:
+    before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    for name in data:
+        if name not in ("user", "name", "email", "role"):
+            raise ValidationFailed(f"Unknown member field: {name}.")
+        setattr(member, name, data[name])
+    _clean(member)
+    after = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    if after != before:
+        _save(member, update_fields=list(data))
+        audit.record(actor=actor, action="team.member_updated", obj=member.team, before=before, after=after)
+    return member
+
+
+@transaction.atomic
 def remove_team_member(*, actor, member: TeamMember):
     team = member.team
     before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
