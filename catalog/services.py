@@ -102,7 +102,7 @@ def _update(obj, *, actor, data: dict, check=None):
     for name, values in m2m.items():
         getattr(obj, name).set(values)
     after = audit.snapshot(obj)
-    diff_keys = [k for k in after if before.get(k) != after.get(k)]
+    diff_keys = [k for k in after if k not in ("updated_at", "created_at") and before.get(k) != after.get(k)]
     if diff_keys:
         audit.record(
             actor=actor,
@@ -158,9 +158,9 @@ def _ensure_state(obj, new_state):
 # --- rules -----------------------------------------------------------------------------
 
 
-def _check_integration_usable(integration: Integration, m2m: dict):
+def _check_integration_usable(integration: Integration, m2m: dict, state=None):
     """An active integration may not use a retired API or a retired system."""
-    if integration.lifecycle != IntegrationLifecycle.ACTIVE:
+    if (state or integration.lifecycle) != IntegrationLifecycle.ACTIVE:
         return
     problems = {}
     systems = [
@@ -245,7 +245,7 @@ def _check_lifecycle_rules(obj, new_state):
     elif isinstance(obj, System) and new_state == SystemLifecycle.RETIRED:
         _check_system_retirable(obj)
     elif isinstance(obj, Integration) and new_state == IntegrationLifecycle.ACTIVE:
-        _check_integration_usable(obj, {})
+        _check_integration_usable(obj, {}, state=new_state)
 
 
 def _lifecycle_in_update(obj, data: dict):
