@@ -15,7 +15,7 @@ from tests.factories import (  # noqa: F401  (re-exported for the catalog tests)
 def estate(n: int):
     """``n`` of every kind, wired together, for query-count tests."""
     team = TeamFactory()
-    for i in range(n):
+    for _ in range(n):
         TeamFactory()
         DomainFactory()
         EntityFactory()

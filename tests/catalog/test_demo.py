@@ -1,6 +1,5 @@
 import io
 
-
 from catalog import demo
 from catalog.models import Api, Integration, Sla, System, Team, TeamMember
 from controlplane.models import AuditEntry

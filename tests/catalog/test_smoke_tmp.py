@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from tests.catalog.factories import estate
 from catalog.models import Api, CanonicalEntity, Domain, Integration, System, Team, Workflow
+from tests.catalog.factories import estate
 
 
 @pytest.mark.django_db
