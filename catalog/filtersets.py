@@ -116,7 +116,7 @@ class IntegrationFilterSet(CatalogFilterSet):
     owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
     lifecycle = filters.MultipleChoiceFilter(choices=IntegrationLifecycle.choices)
     pattern = filters.MultipleChoiceFilter(choices=IntegrationPattern.choices)
-    criticality = filters.TypedChoiceFilter(choices=Criticality.choices, coerce=int)
+    criticality = filters.ChoiceFilter(choices=Criticality.choices)
     source = _slug_filter("source_system__slug", "Source system (slug)")
     target = _slug_filter("target_system__slug", "Target system (slug)")
     middleware = _slug_filter("middleware_system__slug", "Middleware (slug)")

@@ -259,3 +259,27 @@ def test_home_page_query_count(client_as, big_estate, django_assert_max_num_quer
     with django_assert_max_num_queries(20):
         response = client.get(reverse("catalog:home"))
     assert response.context["counts"]["integrations"]["total"] == 30
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_submitting_the_untouched_filter_form_lists_everything(client_as, some, name):
+    """What a browser sends for an untouched filter form must not filter anything out."""
+    import re
+
+    client = client_as("executive")
+    url = reverse(f"catalog:{name}-list")
+    html = client.get(url).content.decode()
+    form = html[html.index('<form method="get"'):html.index("</form>", html.index('<form method="get"'))]
+    params = []
+    for select in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        field, options = select
+        if "multiple" in form.split(f'name="{field}"')[1].split(">")[0]:
+            continue
+        selected = re.search(r'<option value="([^"]*)"[^>]*selected', options) or re.search(
+            r'<option value="([^"]*)"', options)
+        params.append((field, selected.group(1)))
+    for field in re.findall(r'<input type="text" name="([^"]+)"', form):
+        params.append((field, ""))
+    query = "&".join(f"{k}={v}" for k, v in params)
+    everything = client.get(url + "?page_size=100").context["paginator"].count
+    assert client.get(f"{url}?{query}&page_size=100").context["paginator"].count == everything > 0
