@@ -78,7 +78,7 @@ class ApiFilterSet(CatalogFilterSet):
     layer = filters.MultipleChoiceFilter(choices=ApiLayer.choices)
     style = filters.MultipleChoiceFilter(choices=ApiStyle.choices)
     lifecycle = filters.MultipleChoiceFilter(choices=ApiLifecycle.choices)
-    criticality = filters.TypedChoiceFilter(choices=Criticality.choices, coerce=int)
+    criticality = filters.ChoiceFilter(choices=Criticality.choices)
     finance_sensitive = filters.BooleanFilter()
     has_definition = filters.BooleanFilter(method="filter_has_definition", label="Has a definition")
     consumer = filters.CharFilter(field_name="integrations__slug", label="Used by integration (slug)", distinct=True)
