@@ -117,6 +117,11 @@ class CatalogListView(KindMixin, FilteredListView):
 
     default_sort = "name"
 
+    def get_filterset(self):
+        # Always bound (an empty query is valid and filters nothing): the shared mixin passes
+        # None for a bare URL, and an unbound FilterSet is never valid, so it listed nothing.
+        return self.filterset_class(self.request.GET, queryset=self.queryset.all(), request=self.request)
+
     def get_queryset(self):
         self.queryset = self.kind.list_queryset()
         return super().get_queryset()

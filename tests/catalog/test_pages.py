@@ -283,3 +283,10 @@ def test_submitting_the_untouched_filter_form_lists_everything(client_as, some, 
     query = "&".join(f"{k}={v}" for k, v in params)
     everything = client.get(url + "?page_size=100").context["paginator"].count
     assert client.get(f"{url}?{query}&page_size=100").context["paginator"].count == everything > 0
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_a_bare_list_url_lists_everything(client_as, some, name):
+    response = client_as("executive").get(reverse(f"catalog:{name}-list"))
+    assert response.context["paginator"].count == KINDS[name].objects.count() > 0
+    assert some[name].get_absolute_url() in response.content.decode()
