@@ -11,6 +11,11 @@ COMMON = ["name", "slug", "description"]
 
 
 class CatalogForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "description" in self.fields:
+            self.fields["description"].widget.attrs["rows"] = 3
+
     def apply_domain_error(self, exc: DomainError):
         """Show a service's refusal next to the fields it names (or on top of the form)."""
         placed = False
@@ -109,6 +114,7 @@ class IntegrationForm(CatalogForm):
         model = Integration
         fields = [*COMMON, "source_system", "target_system", "middleware_system", "apis", "entities", "workflows",
                   "pattern", "schedule", "trigger", "owner_team", "criticality", "lifecycle"]
+        labels = {"apis": "APIs used", "entities": "Entities carried"}
         widgets = {
             "apis": forms.SelectMultiple(attrs={"size": 8}),
             "entities": forms.SelectMultiple(attrs={"size": 8}),
