@@ -208,3 +208,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- catalog ---
+# Several catalog models have a ``lifecycle`` field with different choices; name their
+# OpenAPI enums explicitly so the schema is stable and warning-free.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "SystemLifecycleEnum": "catalog.choices.SystemLifecycle",
+    "ApiLifecycleEnum": "catalog.choices.ApiLifecycle",
+    "IntegrationLifecycleEnum": "catalog.choices.IntegrationLifecycle",
+})

@@ -1,0 +1,161 @@
+"""One FilterSet per catalog model, shared by the REST API and the HTML list pages."""
+
+import django_filters as filters
+from django.db.models import Q
+
+from .choices import (
+    ApiLayer,
+    ApiLifecycle,
+    ApiStyle,
+    Criticality,
+    Deployment,
+    IntegrationLifecycle,
+    IntegrationPattern,
+    SystemCategory,
+    SystemLifecycle,
+)
+from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+
+
+class CatalogFilterSet(filters.FilterSet):
+    """``q`` searches the text columns listed in ``search_fields``."""
+
+    search_fields: tuple[str, ...] = ("name", "slug", "description")
+
+    q = filters.CharFilter(method="search", label="Search")
+
+    def search(self, queryset, name, value):
+        condition = Q()
+        for term in value.split():
+            term_q = Q()
+            for field in self.search_fields:
+                term_q |= Q(**{f"{field}__icontains": term})
+            condition &= term_q
+        return queryset.filter(condition)
+
+
+def _slug_filter(field, label):
+    return filters.CharFilter(field_name=field, label=label)
+
+
+class TeamFilterSet(CatalogFilterSet):
+    search_fields = ("name", "slug", "description", "email", "chat_channel")
+    parent = _slug_filter("parent__slug", "Parent team (slug)")
+    member = filters.CharFilter(field_name="memberships__user__username", label="Member (username)", distinct=True)
+
+    class Meta:
+        model = Team
+        fields = ["q", "parent", "member"]
+
+
+class DomainFilterSet(CatalogFilterSet):
+    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+
+    class Meta:
+        model = Domain
+        fields = ["q", "owner_team"]
+
+
+class SystemFilterSet(CatalogFilterSet):
+    search_fields = ("name", "slug", "description", "vendor", "product", "business_owner")
+    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    domain = _slug_filter("domain__slug", "Domain (slug)")
+    category = filters.MultipleChoiceFilter(choices=SystemCategory.choices)
+    lifecycle = filters.MultipleChoiceFilter(choices=SystemLifecycle.choices)
+    deployment = filters.ChoiceFilter(choices=Deployment.choices)
+    vendor = filters.CharFilter(lookup_expr="icontains")
+    data_residency = filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = System
+        fields = ["q", "owner_team", "domain", "category", "lifecycle", "deployment", "vendor", "data_residency"]
+
+
+class ApiFilterSet(CatalogFilterSet):
+    search_fields = ("name", "slug", "description", "version", "auth_policy", "provider_system__name")
+    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    system = _slug_filter("provider_system__slug", "Provider system (slug)")
+    layer = filters.MultipleChoiceFilter(choices=ApiLayer.choices)
+    style = filters.MultipleChoiceFilter(choices=ApiStyle.choices)
+    lifecycle = filters.MultipleChoiceFilter(choices=ApiLifecycle.choices)
+    criticality = filters.ChoiceFilter(choices=Criticality.choices)
+    finance_sensitive = filters.BooleanFilter()
+    has_definition = filters.BooleanFilter(method="filter_has_definition", label="Has a definition")
+    consumer = filters.CharFilter(field_name="integrations__slug", label="Used by integration (slug)", distinct=True)
+
+    class Meta:
+        model = Api
+        fields = ["q", "owner_team", "system", "layer", "style", "lifecycle", "criticality", "finance_sensitive"]
+
+    def filter_has_definition(self, queryset, name, value):
+        return queryset.exclude(definition="") if value else queryset.filter(definition="")
+
+
+class EntityFilterSet(CatalogFilterSet):
+    domain = _slug_filter("domain__slug", "Domain (slug)")
+    integration = filters.CharFilter(field_name="integrations__slug", label="Carried by integration (slug)",
+                                     distinct=True)
+
+    class Meta:
+        model = CanonicalEntity
+        fields = ["q", "domain", "integration"]
+
+
+class WorkflowFilterSet(CatalogFilterSet):
+    domain = _slug_filter("domain__slug", "Domain (slug)")
+    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+
+    class Meta:
+        model = Workflow
+        fields = ["q", "domain", "owner_team"]
+
+
+class IntegrationFilterSet(CatalogFilterSet):
+    search_fields = ("name", "slug", "description", "schedule", "trigger", "source_system__name",
+                     "target_system__name")
+    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    lifecycle = filters.MultipleChoiceFilter(choices=IntegrationLifecycle.choices)
+    pattern = filters.MultipleChoiceFilter(choices=IntegrationPattern.choices)
+    criticality = filters.ChoiceFilter(choices=Criticality.choices)
+    source = _slug_filter("source_system__slug", "Source system (slug)")
+    target = _slug_filter("target_system__slug", "Target system (slug)")
+    middleware = _slug_filter("middleware_system__slug", "Middleware (slug)")
+    system = filters.CharFilter(method="filter_system", label="Any system (slug)")
+    api = filters.CharFilter(field_name="apis__slug", label="Uses API (slug)", distinct=True)
+    entity = filters.CharFilter(field_name="entities__slug", label="Carries entity (slug)", distinct=True)
+    workflow = filters.CharFilter(field_name="workflows__slug", label="Workflow (slug)", distinct=True)
+    finance_sensitive = filters.BooleanFilter(method="filter_finance_sensitive",
+                                              label="Uses a finance-sensitive API")
+    has_sla = filters.BooleanFilter(field_name="sla", lookup_expr="isnull", exclude=True, label="Has an SLA")
+
+    class Meta:
+        model = Integration
+        fields = ["q", "owner_team", "lifecycle", "pattern", "criticality", "source", "target", "middleware",
+                  "system", "api", "entity", "workflow", "finance_sensitive", "has_sla"]
+
+    def filter_system(self, queryset, name, value):
+        return queryset.filter(
+            Q(source_system__slug=value) | Q(target_system__slug=value) | Q(middleware_system__slug=value)
+        )
+
+    def filter_finance_sensitive(self, queryset, name, value):
+        sensitive = Integration.objects.filter(apis__finance_sensitive=True).values("pk")
+        return queryset.filter(pk__in=sensitive) if value else queryset.exclude(pk__in=sensitive)
+
+
+class SlaFilterSet(filters.FilterSet):
+    integration = _slug_filter("integration__slug", "Integration (slug)")
+    measurement_window = filters.CharFilter()
+
+    class Meta:
+        model = Sla
+        fields = ["integration", "measurement_window"]
+
+
+class TeamMemberFilterSet(filters.FilterSet):
+    team = _slug_filter("team__slug", "Team (slug)")
+    user = filters.CharFilter(field_name="user__username", label="User (username)")
+
+    class Meta:
+        model = TeamMember
+        fields = ["team", "user"]

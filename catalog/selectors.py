@@ -1,0 +1,102 @@
+"""Read querysets shared by the API, the HTML pages and the admin, shaped so a list runs a
+fixed number of queries whatever its length."""
+
+from django.db.models import Count, Prefetch, Q
+
+from .choices import ApiLifecycle, IntegrationLifecycle, SystemLifecycle
+from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+
+
+def teams():
+    return Team.objects.select_related("parent").prefetch_related(
+        Prefetch("memberships", queryset=TeamMember.objects.select_related("user").order_by("name"))
+    )
+
+
+def team_list():
+    return Team.objects.select_related("parent").annotate(
+        member_count=Count("memberships", distinct=True),
+        system_count=Count("systems", distinct=True),
+        integration_count=Count("integrations", distinct=True),
+    )
+
+
+def team_members():
+    return TeamMember.objects.select_related("team", "user")
+
+
+def domains():
+    return Domain.objects.select_related("owner_team")
+
+
+def systems():
+    return System.objects.select_related("owner_team", "domain")
+
+
+def system_list():
+    return systems().annotate(
+        api_count=Count("apis", distinct=True),
+    )
+
+
+def apis():
+    return Api.objects.select_related("provider_system", "owner_team")
+
+
+def api_list():
+    return apis().annotate(
+        consumer_count=Count("integrations", filter=~Q(integrations__lifecycle=IntegrationLifecycle.RETIRED),
+                             distinct=True)
+    )
+
+
+def entities():
+    return CanonicalEntity.objects.select_related("domain")
+
+
+def workflows():
+    return Workflow.objects.select_related("domain", "owner_team")
+
+
+def integrations():
+    return Integration.objects.select_related(
+        "source_system", "target_system", "middleware_system", "owner_team", "sla"
+    ).prefetch_related(
+        Prefetch("apis", queryset=Api.objects.only("id", "slug", "name", "lifecycle")),
+        Prefetch("entities", queryset=CanonicalEntity.objects.only("id", "slug", "name")),
+        Prefetch("workflows", queryset=Workflow.objects.only("id", "slug", "name")),
+    )
+
+
+def slas():
+    return Sla.objects.select_related("integration")
+
+
+def integrations_touching(system):
+    return integrations().filter(
+        Q(source_system=system) | Q(target_system=system) | Q(middleware_system=system)
+    ).distinct()
+
+
+def overview_counts() -> dict:
+    """Counts for the catalog home page, a handful of aggregate queries."""
+    return {
+        "systems": System.objects.aggregate(
+            total=Count("id"), active=Count("id", filter=Q(lifecycle=SystemLifecycle.ACTIVE)),
+            retiring=Count("id", filter=Q(lifecycle__in=[SystemLifecycle.RETIRING, SystemLifecycle.LEGACY])),
+        ),
+        "apis": Api.objects.aggregate(
+            total=Count("id"), published=Count("id", filter=Q(lifecycle=ApiLifecycle.PUBLISHED)),
+            deprecated=Count("id", filter=Q(lifecycle=ApiLifecycle.DEPRECATED)),
+            finance_sensitive=Count("id", filter=Q(finance_sensitive=True)),
+        ),
+        "integrations": Integration.objects.aggregate(
+            total=Count("id"), active=Count("id", filter=Q(lifecycle=IntegrationLifecycle.ACTIVE)),
+            tier1=Count("id", filter=Q(criticality=1)),
+            without_sla=Count("id", filter=Q(sla__isnull=True) & ~Q(lifecycle=IntegrationLifecycle.RETIRED)),
+        ),
+        "teams": Team.objects.count(),
+        "entities": CanonicalEntity.objects.count(),
+        "workflows": Workflow.objects.count(),
+        "domains": Domain.objects.count(),
+    }

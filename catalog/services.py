@@ -1,0 +1,549 @@
+"""Writes to the catalog. Every action is one function here: keyword-only arguments, an
+``actor``, one transaction, one audit row. The API, the HTML pages, the admin and the demo
+loader all call these, so the catalog's rules live in one place:
+
+- every system, API and integration has an owning team (the model makes it required);
+- an integration cannot be active while it uses a retired API or a retired system;
+- an API with consumers (integrations not retired) cannot be retired;
+- a system that still provides non-retired APIs or is used by non-retired integrations
+  cannot be retired;
+- lifecycle moves follow the transition tables in ``choices.py``;
+- a row still referenced elsewhere cannot be deleted (409 with the referencing rows).
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, Q
+from django.utils import timezone
+
+from controlplane import audit
+from controlplane.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+
+from .choices import (
+    API_TRANSITIONS,
+    INTEGRATION_TRANSITIONS,
+    SYSTEM_TRANSITIONS,
+    ApiLifecycle,
+    IntegrationLifecycle,
+    SystemLifecycle,
+)
+from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+
+TRANSITIONS = {System: SYSTEM_TRANSITIONS, Api: API_TRANSITIONS, Integration: INTEGRATION_TRANSITIONS}
+
+# Many-to-many fields per model: set after the row is saved.
+M2M_FIELDS = {Integration: ("apis", "entities", "workflows")}
+
+
+# --- generic plumbing ------------------------------------------------------------------
+
+
+def _label(model) -> str:
+    return model._meta.model_name if model is not CanonicalEntity else "entity"
+
+
+def _clean(obj, exclude=None):
+    """Model validation (max lengths, choices, unique slug...) as a 400, not a 500."""
+    try:
+        obj.full_clean(exclude=exclude, validate_constraints=True)
+    except DjangoValidationError as exc:
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        first_field, messages = next(iter(fields.items()))
+        prefix = "" if first_field in ("__all__", "non_field_errors") else f"{first_field}: "
+        raise ValidationFailed(f"{prefix}{messages[0]}", fields=fields) from None
+
+
+def _save(obj, **kwargs):
+    """Save, turning a lost race on a unique column into a 409 rather than a 500."""
+    try:
+        with transaction.atomic():
+            obj.save(**kwargs)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"{obj._meta.verbose_name.capitalize()} conflicts with existing data (duplicate slug?): {exc}"
+        ) from None
+
+
+def _split_m2m(model, data: dict):
+    data = dict(data)
+    m2m = {name: data.pop(name) for name in M2M_FIELDS.get(model, ()) if name in data}
+    return data, m2m
+
+
+def _create(model, *, actor, data: dict, check=None):
+    fields, m2m = _split_m2m(model, data)
+    obj = model(**fields)
+    _clean(obj)
+    if check:
+        check(obj, m2m)
+    _save(obj)
+    for name, values in m2m.items():
+        getattr(obj, name).set(values)
+    audit.record(actor=actor, action=f"{_label(model)}.created", obj=obj, after=audit.snapshot(obj))
+    return obj
+
+
+def _update(obj, *, actor, data: dict, check=None):
+    model = type(obj)
+    fields, m2m = _split_m2m(model, data)
+    before = audit.snapshot(obj)
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    _clean(obj)
+    if check:
+        check(obj, m2m)
+    now = audit.snapshot(obj, list(fields))
+    changed = [
+        f.name for f in model._meta.concrete_fields
+        if f.name in fields and before.get(f.attname if f.is_relation else f.name) != now.get(f.attname if f.is_relation else f.name)
+    ]
+    if changed:
+        _save(obj, update_fields=[*changed, "updated_at"] if hasattr(obj, "updated_at") else changed)
+    for name, values in m2m.items():
+        getattr(obj, name).set(values)
+    after = audit.snapshot(obj)
+    diff_keys = [k for k in after if k not in ("updated_at", "created_at") and before.get(k) != after.get(k)]
+    if diff_keys:
+        audit.record(
+            actor=actor,
+            action=f"{_label(model)}.updated",
+            obj=obj,
+            before={k: before.get(k) for k in diff_keys},
+            after={k: after[k] for k in diff_keys},
+        )
+    return obj
+
+
+def _describe_protected(exc: ProtectedError) -> tuple[str, dict]:
+    by_kind: dict[str, list[str]] = {}
+    for related in exc.protected_objects:
+        by_kind.setdefault(str(related._meta.verbose_name_plural), []).append(
+            getattr(related, "slug", None) or str(related)
+        )
+    listing = "; ".join(f"{kind}: {', '.join(sorted(names)[:10])}" for kind, names in by_kind.items())
+    return listing, {kind: sorted(names) for kind, names in by_kind.items()}
+
+
+def _delete(obj, *, actor):
+    model = type(obj)
+    snap, text = audit.snapshot(obj), str(obj)
+    entry = audit.record(actor=actor, action=f"{_label(model)}.deleted", obj=obj, before=snap)
+    try:
+        with transaction.atomic():
+            obj.delete()
+    except ProtectedError as exc:
+        listing, fields = _describe_protected(exc)
+        raise Conflict(
+            f"{model._meta.verbose_name.capitalize()} “{text}” is still referenced and cannot be deleted ({listing}). "
+            "Reassign or delete those first, or retire it instead.",
+            code="in_use",
+            fields=fields,
+        ) from None
+    return entry
+
+
+def _ensure_state(obj, new_state):
+    transitions = TRANSITIONS[type(obj)]
+    current = obj.lifecycle
+    allowed = transitions.get(current, set())
+    if new_state not in allowed:
+        choices = ", ".join(sorted(str(s) for s in allowed)) or "none (final state)"
+        raise InvalidTransition(
+            f"{obj._meta.verbose_name.capitalize()} “{obj}” cannot move from {current} to {new_state}; "
+            f"allowed next states: {choices}.",
+            fields={"lifecycle": [f"Allowed next states: {choices}."]},
+        )
+
+
+# --- rules -----------------------------------------------------------------------------
+
+
+def _check_integration_usable(integration: Integration, m2m: dict, state=None):
+    """An active integration may not use a retired API or a retired system."""
+    if (state or integration.lifecycle) != IntegrationLifecycle.ACTIVE:
+        return
+    problems = {}
+    systems = [
+        (role, system)
+        for role, system in (
+            ("source_system", integration.source_system),
+            ("target_system", integration.target_system),
+            ("middleware_system", integration.middleware_system),
+        )
+        if system is not None
+    ]
+    for role, system in systems:
+        if system.lifecycle == SystemLifecycle.RETIRED:
+            problems[role] = [f"System “{system.slug}” is retired."]
+    if "apis" in m2m:
+        apis = list(m2m["apis"])
+    elif integration.pk:
+        apis = list(integration.apis.all())
+    else:
+        apis = []
+    retired = sorted(api.slug for api in apis if api.lifecycle == ApiLifecycle.RETIRED)
+    if retired:
+        problems["apis"] = [f"API “{slug}” is retired." for slug in retired]
+    if problems:
+        names = [msg for messages in problems.values() for msg in messages]
+        raise ValidationFailed(
+            f"Integration “{integration.slug}” cannot be active while it uses retired parts: {' '.join(names)}",
+            code="uses_retired",
+            fields=problems,
+        )
+
+
+def _check_integration(integration: Integration, m2m: dict):
+    if integration.source_system_id and integration.source_system_id == integration.target_system_id:
+        raise ValidationFailed(
+            "Source and target must be different systems.", fields={"target_system": ["Same as the source system."]}
+        )
+    _check_integration_usable(integration, m2m)
+
+
+def _api_consumers(api: Api) -> list[str]:
+    return sorted(api.integrations.exclude(lifecycle=IntegrationLifecycle.RETIRED).values_list("slug", flat=True))
+
+
+def _check_api_retirable(api: Api):
+    consumers = _api_consumers(api)
+    if consumers:
+        raise ValidationFailed(
+            f"API “{api.slug}” still has {len(consumers)} active consumer(s): {', '.join(consumers)}. "
+            "Retire or move those integrations first.",
+            code="has_consumers",
+            fields={"consumers": consumers},
+        )
+
+
+def _check_system_retirable(system: System):
+    apis = sorted(system.apis.exclude(lifecycle=ApiLifecycle.RETIRED).values_list("slug", flat=True))
+    integrations = sorted(
+        Integration.objects.filter(
+            Q(source_system=system) | Q(target_system=system) | Q(middleware_system=system)
+        )
+        .exclude(lifecycle=IntegrationLifecycle.RETIRED)
+        .values_list("slug", flat=True)
+        .distinct()
+    )
+    if apis or integrations:
+        parts = []
+        if apis:
+            parts.append(f"APIs {', '.join(apis)}")
+        if integrations:
+            parts.append(f"integrations {', '.join(integrations)}")
+        raise ValidationFailed(
+            f"System “{system.slug}” is still in use by {' and '.join(parts)}. Retire those first.",
+            code="in_use",
+            fields={"apis": apis, "integrations": integrations},
+        )
+
+
+def _check_lifecycle_rules(obj, new_state):
+    if isinstance(obj, Api) and new_state == ApiLifecycle.RETIRED:
+        _check_api_retirable(obj)
+    elif isinstance(obj, System) and new_state == SystemLifecycle.RETIRED:
+        _check_system_retirable(obj)
+    elif isinstance(obj, Integration) and new_state == IntegrationLifecycle.ACTIVE:
+        _check_integration_usable(obj, {}, state=new_state)
+
+
+def _lifecycle_in_update(obj, data: dict):
+    """Updates may carry a lifecycle; it then follows the same table and rules as
+    ``change_lifecycle``."""
+    new_state = data.get("lifecycle")
+    if new_state is not None and new_state != obj.lifecycle:
+        _ensure_state(obj, new_state)
+        if not isinstance(obj, Integration):  # integrations are checked on their new values
+            _check_lifecycle_rules(obj, new_state)
+
+
+# --- lifecycle -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def change_lifecycle(*, actor, obj, lifecycle: str, note: str = ""):
+    """Move a system, API or integration to ``lifecycle`` following its transition table."""
+    model = type(obj)
+    if model not in TRANSITIONS:
+        raise ValidationFailed(f"{model.__name__} has no lifecycle.")
+    current = model.objects.select_for_update().filter(pk=obj.pk).first()
+    if current is None:
+        raise NotFound(f"{model._meta.verbose_name.capitalize()} no longer exists.")
+    valid = {value for value, _ in model._meta.get_field("lifecycle").choices}
+    if lifecycle not in valid:
+        raise ValidationFailed(
+            f"Unknown lifecycle “{lifecycle}”; expected one of {', '.join(sorted(valid))}.",
+            fields={"lifecycle": [f"Not a valid choice: {lifecycle}."]},
+        )
+    _ensure_state(current, lifecycle)
+    _check_lifecycle_rules(current, lifecycle)
+    old = current.lifecycle
+    updated = model.objects.filter(pk=obj.pk, lifecycle=old).update(lifecycle=lifecycle, updated_at=timezone.now())
+    if updated != 1:
+        raise Conflict(f"{model._meta.verbose_name.capitalize()} “{obj}” was changed by someone else; reload.")
+    obj.lifecycle = lifecycle
+    audit.record(
+        actor=actor,
+        action=f"{_label(model)}.lifecycle_changed",
+        obj=obj,
+        before={"lifecycle": old},
+        after={"lifecycle": lifecycle},
+        note=note,
+    )
+    return obj
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+def _check_team(team: Team, m2m):
+    parent = team.parent
+    seen = set()
+    while parent is not None:
+        if (team.pk is not None and parent.pk == team.pk) or parent.pk in seen:
+            raise ValidationFailed(
+                "A team cannot be its own parent (directly or through other teams).",
+                fields={"parent": ["Creates a cycle."]},
+            )
+        seen.add(parent.pk)
+        parent = parent.parent
+
+
+@transaction.atomic
+def create_team(*, actor, **data) -> Team:
+    return _create(Team, actor=actor, data=data, check=_check_team)
+
+
+@transaction.atomic
+def update_team(*, actor, team: Team, **data) -> Team:
+    return _update(team, actor=actor, data=data, check=_check_team)
+
+
+@transaction.atomic
+def delete_team(*, actor, team: Team):
+    return _delete(team, actor=actor)
+
+
+@transaction.atomic
+def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str = "", role: str = "") -> TeamMember:
+    if user is not None:
+        name = name or user.get_full_name() or user.get_username()
+        email = email or user.email
+    member = TeamMember(team=team, user=user, name=name, email=email, role=role)
+    _clean(member)
+    if user is not None and TeamMember.objects.filter(team=team, user=user).exists():
+        raise ValidationFailed(f"{user} is already a member of {team}.", fields={"user": ["Already a member."]})
+    _save(member)
+    audit.record(
+        actor=actor,
+        action="team.member_added",
+        obj=team,
+        after={"member": member.name, "email": member.email, "role": member.role, "user": member.user_id},
+    )
+    return member
+
+
+@transaction.atomic
+def update_team_member(*, actor, member: TeamMember, **data) -> TeamMember:
+    before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    for name in data:
+        if name not in ("user", "name", "email", "role"):
+            raise ValidationFailed(f"Unknown member field: {name}.")
+        setattr(member, name, data[name])
+    _clean(member)
+    after = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    if after != before:
+        _save(member, update_fields=list(data))
+        audit.record(actor=actor, action="team.member_updated", obj=member.team, before=before, after=after)
+    return member
+
+
+@transaction.atomic
+def remove_team_member(*, actor, member: TeamMember):
+    team = member.team
+    before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    member.delete()
+    audit.record(actor=actor, action="team.member_removed", obj=team, before=before)
+
+
+# --- domains, entities, workflows ------------------------------------------------------
+
+
+@transaction.atomic
+def create_domain(*, actor, **data) -> Domain:
+    return _create(Domain, actor=actor, data=data)
+
+
+@transaction.atomic
+def update_domain(*, actor, domain: Domain, **data) -> Domain:
+    return _update(domain, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_domain(*, actor, domain: Domain):
+    return _delete(domain, actor=actor)
+
+
+@transaction.atomic
+def create_entity(*, actor, **data) -> CanonicalEntity:
+    return _create(CanonicalEntity, actor=actor, data=data)
+
+
+@transaction.atomic
+def update_entity(*, actor, entity: CanonicalEntity, **data) -> CanonicalEntity:
+    return _update(entity, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_entity(*, actor, entity: CanonicalEntity):
+    return _delete(entity, actor=actor)
+
+
+@transaction.atomic
+def create_workflow(*, actor, **data) -> Workflow:
+    return _create(Workflow, actor=actor, data=data)
+
+
+@transaction.atomic
+def update_workflow(*, actor, workflow: Workflow, **data) -> Workflow:
+    return _update(workflow, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_workflow(*, actor, workflow: Workflow):
+    return _delete(workflow, actor=actor)
+
+
+# --- systems and APIs ------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_system(*, actor, **data) -> System:
+    return _create(System, actor=actor, data=data)
+
+
+@transaction.atomic
+def update_system(*, actor, system: System, **data) -> System:
+    system = System.objects.select_for_update().get(pk=system.pk) if system.pk else system
+    _lifecycle_in_update(system, data)
+    return _update(system, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_system(*, actor, system: System):
+    return _delete(system, actor=actor)
+
+
+@transaction.atomic
+def create_api(*, actor, **data) -> Api:
+    return _create(Api, actor=actor, data=data)
+
+
+@transaction.atomic
+def update_api(*, actor, api: Api, **data) -> Api:
+    api = Api.objects.select_for_update().get(pk=api.pk)
+    _lifecycle_in_update(api, data)
+    return _update(api, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_api(*, actor, api: Api):
+    return _delete(api, actor=actor)
+
+
+# --- integrations and SLAs -------------------------------------------------------------
+
+SLA_FIELDS = ("availability_target", "p95_latency_ms", "max_sync_lag_minutes", "exception_resolution_hours",
+              "measurement_window")
+
+
+@transaction.atomic
+def create_integration(*, actor, sla: dict | None = None, **data) -> Integration:
+    integration = _create(Integration, actor=actor, data=data, check=_check_integration)
+    if sla:
+        upsert_sla(actor=actor, integration=integration, **sla)
+    return integration
+
+
+@transaction.atomic
+def update_integration(*, actor, integration: Integration, sla: dict | None = None, **data) -> Integration:
+    integration = Integration.objects.select_for_update().get(pk=integration.pk)
+    _lifecycle_in_update(integration, data)
+    integration = _update(integration, actor=actor, data=data, check=_check_integration)
+    if sla is not None:
+        upsert_sla(actor=actor, integration=integration, **sla)
+    return integration
+
+
+@transaction.atomic
+def delete_integration(*, actor, integration: Integration):
+    return _delete(integration, actor=actor)
+
+
+@transaction.atomic
+def upsert_sla(*, actor, integration: Integration, **data) -> Sla:
+    """Create or change the SLA of ``integration``; the audit row goes on the integration
+    so its page shows SLA changes in its history."""
+    unknown = set(data) - set(SLA_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown SLA field(s): {', '.join(sorted(unknown))}.")
+    sla = Sla.objects.select_for_update().filter(integration=integration).first()
+    created = sla is None
+    if created:
+        sla = Sla(integration=integration)
+    before = {} if created else audit.snapshot(sla, SLA_FIELDS)
+    for name, value in data.items():
+        setattr(sla, name, value)
+    _clean(sla, exclude=["integration"])
+    after = audit.snapshot(sla, SLA_FIELDS)
+    if not created and before == after:
+        return sla
+    _save(sla)
+    audit.record(
+        actor=actor,
+        action="integration.sla_created" if created else "integration.sla_updated",
+        obj=integration,
+        before={f"sla.{k}": v for k, v in before.items() if after.get(k) != v} if before else None,
+        after={f"sla.{k}": v for k, v in after.items() if created or before.get(k) != v},
+    )
+    return sla
+
+
+@transaction.atomic
+def delete_sla(*, actor, sla: Sla):
+    integration = sla.integration
+    before = {f"sla.{k}": v for k, v in audit.snapshot(sla, SLA_FIELDS).items()}
+    sla.delete()
+    audit.record(actor=actor, action="integration.sla_deleted", obj=integration, before=before)
+
+
+# Dispatch tables so generic views (API, HTML, admin) find the one function per action.
+CREATE = {
+    Team: create_team, Domain: create_domain, System: create_system, Api: create_api,
+    CanonicalEntity: create_entity, Workflow: create_workflow, Integration: create_integration,
+}
+UPDATE = {
+    Team: ("team", update_team), Domain: ("domain", update_domain), System: ("system", update_system),
+    Api: ("api", update_api), CanonicalEntity: ("entity", update_entity), Workflow: ("workflow", update_workflow),
+    Integration: ("integration", update_integration),
+}
+DELETE = {
+    Team: ("team", delete_team), Domain: ("domain", delete_domain), System: ("system", delete_system),
+    Api: ("api", delete_api), CanonicalEntity: ("entity", delete_entity), Workflow: ("workflow", delete_workflow),
+    Integration: ("integration", delete_integration),
+}
+
+
+def create(model, *, actor, **data):
+    return CREATE[model](actor=actor, **data)
+
+
+def update(obj, *, actor, **data):
+    kwarg, func = UPDATE[type(obj)]
+    return func(actor=actor, **{kwarg: obj}, **data)
+
+
+def delete(obj, *, actor):
+    kwarg, func = DELETE[type(obj)]
+    return func(actor=actor, **{kwarg: obj})
