@@ -170,11 +170,15 @@ class Document:
 
 
 def load_documents(files) -> list[Document]:
-    """``files``: iterable of (name, text or bytes). Every problem becomes a Document with
-    an ``error``; nothing raises, so one bad file never stops the others."""
+    """``files``: iterable of (name, text or bytes; or the size in bytes of an upload that
+    was too big to read). Every problem becomes a Document with an ``error``; nothing
+    raises, so one bad file never stops the others."""
     documents: list[Document] = []
     for name, content in files:
-        size = len(content.encode() if isinstance(content, str) else content)
+        if isinstance(content, int):
+            size = content
+        else:
+            size = len(content.encode() if isinstance(content, str) else content)
         if size > max_bytes():
             documents.append(Document(name, 0, error=f"file is {size} bytes, over the {max_bytes()}-byte limit"))
             continue
@@ -963,6 +967,8 @@ def plan_batch(*, actor, files) -> BackstageImport:
     # Files the dry run refuses (too big, not UTF-8) are not kept: Apply skips them, as the plan says.
     stored = []
     for name, content in files:
+        if isinstance(content, int):
+            continue
         raw = content.encode() if isinstance(content, str) else content
         if len(raw) > max_bytes():
             continue

@@ -253,10 +253,7 @@ class BackstageImport(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        permissions = [
-            ("import_backstage", "Can import Backstage descriptors"),
-            ("export_backstage", "Can export the catalog as Backstage descriptors"),
-        ]
+        permissions = [("import_backstage", "Can import Backstage descriptors")]
 
     def __str__(self):
         return f"Backstage import #{self.pk} ({self.status})"

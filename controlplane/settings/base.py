@@ -207,3 +207,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- catalog intelligence ---
+# Backstage import: files larger than this are refused, as are documents with more YAML
+# aliases than this (YAML bombs expand aliases exponentially).
+BACKSTAGE_IMPORT_MAX_BYTES = env_int("BACKSTAGE_IMPORT_MAX_BYTES", 1024 * 1024, minimum=1024)
+BACKSTAGE_IMPORT_MAX_ALIASES = env_int("BACKSTAGE_IMPORT_MAX_ALIASES", 50, minimum=0)
