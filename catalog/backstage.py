@@ -1221,6 +1221,21 @@ class _Exporter:
         return docs
 
 
+SPEC_ORDER = (
+    "type", "lifecycle", "owner", "system", "domain", "parent", "children", "ancestors", "descendants", "profile",
+    "memberOf", "providesApis", "consumesApis", "dependsOn", "definition",
+)
+
+
+def _canonical(doc: dict) -> dict:
+    """Spec keys in one fixed order, whatever order the import or the mapping produced,
+    so an export of re-imported data is byte-identical to the first export."""
+    spec = doc.get("spec") or {}
+    known = [k for k in SPEC_ORDER if k in spec]
+    doc["spec"] = {k: spec[k] for k in known + sorted(k for k in spec if k not in SPEC_ORDER)}
+    return doc
+
+
 def export_documents(*, owner: str | None = None, kind: str | None = None) -> list[dict]:
     """The catalog (or the part owned by team ``owner``, or one Backstage ``kind``) as
     Backstage entities, in a stable order so two exports of the same catalog are equal."""
@@ -1266,7 +1281,7 @@ def export_documents(*, owner: str | None = None, kind: str | None = None) -> li
         docs += [exporter.api(a) for a in apis]
     if want("Component"):
         docs += [exporter.integration(i) for i in integrations]
-    return [d for d in docs if d is not None]
+    return [_canonical(d) for d in docs if d is not None]
 
 
 class _Dumper(yaml.SafeDumper):

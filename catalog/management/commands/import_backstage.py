@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--dry-run", action="store_true", help="Show the plan; change nothing.")
 
-    def handle(self, *paths, dry_run=False, **options):
+    def handle(self, *args, paths=(), dry_run=False, **options):
         files = []
         for raw in paths:
             path = Path(raw)
