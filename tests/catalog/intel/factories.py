@@ -4,8 +4,16 @@ import datetime
 from types import SimpleNamespace
 
 from catalog import choices
-from catalog.models import CanonicalEntity, Integration, Workflow
-from tests.factories import ApiFactory, IntegrationFactory, SlaFactory, SystemFactory, TeamFactory
+from catalog.models import Integration, Workflow
+from tests.factories import (
+    ApiFactory,
+    EntityFactory,
+    IntegrationFactory,
+    SlaFactory,
+    SystemFactory,
+    TeamFactory,
+    WorkflowFactory,
+)
 
 OPENAPI = "openapi: 3.0.0\ninfo: {title: x, version: '1'}\npaths: {}\n"
 
@@ -30,12 +38,13 @@ def build_estate():
                                  owner_team=e.fin, definition=OPENAPI, definition_format="openapi")
     e.certinia_api = ApiFactory(slug="certinia-api", name="certinia-api", provider_system=e.certinia,
                                 owner_team=e.sales, lifecycle=choices.ApiLifecycle.DEPRECATED, definition="")
-    time_entry = CanonicalEntity.objects.get(slug="time-entry")
-    invoice = CanonicalEntity.objects.get(slug="invoice")
-    project = CanonicalEntity.objects.get(slug="project")
-    e.time_to_invoice = Workflow.objects.get(slug="time-to-invoice")
-    e.period_close = Workflow.objects.get(slug="period-close")
-    e.project_setup = Workflow.objects.get(slug="project-setup")
+    # Seeded by a migration; get-or-create so transactional (flushed) tests work too.
+    time_entry = EntityFactory(slug="time-entry", name="Time entry")
+    invoice = EntityFactory(slug="invoice", name="Invoice")
+    project = EntityFactory(slug="project", name="Project")
+    e.time_to_invoice = WorkflowFactory(slug="time-to-invoice", name="Time-to-invoice")
+    e.period_close = WorkflowFactory(slug="period-close", name="Period close")
+    e.project_setup = WorkflowFactory(slug="project-setup", name="Project setup")
     e.time_sync = IntegrationFactory(
         slug="time-sync", name="Time sync", source_system=e.certinia, target_system=e.netsuite,
         middleware_system=e.mulesoft, owner_team=e.fin, criticality=1, apis=[e.netsuite_rest],
