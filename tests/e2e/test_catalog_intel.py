@@ -41,10 +41,10 @@ def test_impact_graph_is_drawn_and_clickable(cast, transactional_db, live_server
     nodes = page.evaluate("document.getElementById('intel-graph').cytoscapeInstance.nodes().length")
     assert nodes >= 7
     # Clicking a node opens its page (the Impact page while the catalog pages are not installed).
+    # (emitted after evaluate returns, so the navigation does not cut the evaluation short)
     page.evaluate(
-        "document.getElementById('intel-graph').cytoscapeInstance.getElementById("
-        "document.getElementById('intel-graph').cytoscapeInstance.nodes('[slug = \"invoice-to-bi\"]')[0].id()"
-        ").emit('tap')"
+        "setTimeout(function () { document.getElementById('intel-graph').cytoscapeInstance"
+        ".nodes('[slug = \"invoice-to-bi\"]')[0].emit('tap'); }, 0)"
     )
-    page.wait_for_url(lambda url: "invoice-to-bi" in url)
+    page.wait_for_url(lambda url: "invoice-to-bi" in url, wait_until="domcontentloaded")
     assert "Invoice to BI" in page.inner_text("h1")
