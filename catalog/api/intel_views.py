@@ -22,6 +22,19 @@ from .intel_serializers import (
     UnresolvedReferenceSerializer,
 )
 
+try:
+    import controlplane.schema  # noqa: F401  (documents the service-token scheme on main)
+except ModuleNotFoundError:  # this branch predates it; same extension, gone once merged
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class _ServiceTokenScheme(OpenApiAuthenticationExtension):
+        target_class = "controlplane.authentication.ServiceTokenAuthentication"
+        name = "serviceToken"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "http", "scheme": "bearer"}
+
+
 READ = ["catalog.view_integration"]
 IMPORT = ["catalog.import_backstage"]
 
