@@ -286,6 +286,13 @@ def test_bad_documents_are_refused_with_a_reason_and_the_rest_imports(db, text, 
     assert Team.objects.filter(slug="good-team").exists()
 
 
+def test_bomb_under_the_alias_limit_is_refused_by_its_expansion(db, settings):
+    settings.BACKSTAGE_IMPORT_MAX_ALIASES = 10_000
+    result = run([("bomb.yaml", BOMB), ("good.yaml", VALID)])
+    assert "expand it beyond" in result.items[0]["reason"]
+    assert Team.objects.filter(slug="good-team").exists()
+
+
 def test_oversized_file_is_refused(db, settings):
     settings.BACKSTAGE_IMPORT_MAX_BYTES = 200
     big = VALID.replace("good-team", "big-team") + "# " + "x" * 300 + "\n"
