@@ -270,6 +270,15 @@ def compact_ref(ref: str, default_kind: str) -> str:
     return text if kind == default_kind else f"{kind}:{text}"
 
 
+def _as_list(value) -> list:
+    """A relation list as Backstage allows it; a lone string counts as one item."""
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        return [value]
+    return list(value) if isinstance(value, list) else []
+
+
 def valid_name(name) -> bool:
     return isinstance(name, str) and 0 < len(name) <= MAX_NAME and bool(NAME_RE.match(name))
 
@@ -311,6 +320,9 @@ def validate(document: Document) -> tuple[Entity | None, str, str]:
     missing = [f"spec.{key}" for key in REQUIRED_SPEC[kind] if spec.get(key) in (None, "")]
     if missing:
         return None, f"missing required field(s): {', '.join(missing)}", ""
+    for key in ("owner", "parent", "system", "domain"):
+        if key in spec and spec[key] is not None and not isinstance(spec[key], str | dict):
+            return None, f"spec.{key} must be an entity reference such as group:default/team-a", ""
     entity = Entity(document.file, document.index, kind, namespace, name, data)
     annotations = metadata.get("annotations") or {}
     if kind == "Component" and (
@@ -558,7 +570,7 @@ class _Importer:
         self.providers = {}
         for entity in self.entities:
             if entity.kind == "Component" and not entity.is_integration:
-                for api in entity.spec.get("providesApis") or []:
+                for api in _as_list(entity.spec.get("providesApis")):
                     ref = parse_ref(api, "api")
                     if ref:
                         self.providers.setdefault(ref, entity.ref)
@@ -608,7 +620,7 @@ class _Importer:
         email = profile.get("email") or ""
         unresolved: list = []
         wanted_teams = []
-        for group in spec.get("memberOf") or []:
+        for group in _as_list(spec.get("memberOf")):
             found = self.resolve(entity, "memberOf", group, (Team,), unresolved, {"name": name, "email": email})
             if found:
                 wanted_teams.append(found[1])
@@ -693,11 +705,11 @@ class _Importer:
         # Relations without a column: checked (so they are listed when dangling) and kept.
         if spec.get("system"):
             self.resolve(entity, "system", spec.get("system"), (System,), unresolved)
-        for dep in spec.get("dependsOn") or []:
+        for dep in _as_list(spec.get("dependsOn")):
             self.resolve(entity, "dependsOn", dep, (System, Integration), unresolved)
-        for api in spec.get("consumesApis") or []:
+        for api in _as_list(spec.get("consumesApis")):
             self.resolve(entity, "consumesApis", api, (Api,), unresolved)
-        for api in spec.get("providesApis") or []:
+        for api in _as_list(spec.get("providesApis")):
             ref = parse_ref(api, "api")
             if ref and ref not in self.in_import and not self.lookup(ref, (Api,)):
                 unresolved.append(("providesApis", ref, {}))
@@ -792,11 +804,11 @@ class _Importer:
                 f"an integration needs annotations {', '.join(f'{ANNOTATION}{r}-system' for r in missing)}"
             )
         api_ids = []
-        for api in spec.get("consumesApis") or []:
+        for api in _as_list(spec.get("consumesApis")):
             found = self.resolve(entity, "consumesApis", api, (Api,), unresolved)
             if found:
                 api_ids.append(found[1])
-        for dep in spec.get("dependsOn") or []:
+        for dep in _as_list(spec.get("dependsOn")):
             self.resolve(entity, "dependsOn", dep, (System, Integration), unresolved)
         if spec.get("system"):
             self.resolve(entity, "system", spec.get("system"), (System,), unresolved)
@@ -1114,7 +1126,7 @@ class _Exporter:
             spec["parent"] = compact_ref(self.ref_of(team.parent), "group")
         elif self.unresolved.get((ref, "parent")):
             spec["parent"] = compact_ref(self.unresolved[(ref, "parent")][0], "group")
-        kept_children = [compact_ref(parse_ref(c, "group"), "group") for c in (spec.get("children") or [])
+        kept_children = [compact_ref(parse_ref(c, "group"), "group") for c in (_as_list(spec.get("children")))
                          if parse_ref(c, "group")]
         spec["children"] = sorted(set(kept_children) | {compact_ref(self.ref_of(c), "group") for c in children})
         if team.email:

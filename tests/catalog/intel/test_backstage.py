@@ -445,3 +445,29 @@ def test_commands(db, tmp_path, conformance_files):
 
     with pytest.raises(CommandError):
         call_command("import_backstage", str(tmp_path / "missing.yaml"))
+
+
+def test_odd_value_types_never_crash_the_import(db):
+    odd = [
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: u1}\nspec: {memberOf: good-team}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c1}\n"
+        "spec: {type: service, lifecycle: production, owner: [a, b], dependsOn: 7}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c2, annotations: oops}\n"
+        "spec: {type: integration, lifecycle: production, owner: good-team}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: a1}\n"
+        "spec: {type: openapi, lifecycle: production, owner: good-team, definition: {openapi: 3.0.0}}\n",
+        "apiVersion: 3\nkind: Group\nmetadata: {name: g1}\nspec: {type: team, children: []}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: 42}\nspec: {type: team, children: []}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: [x]\nspec: {}\n",
+    ]
+    result = run([("good.yaml", VALID), ("odd.yaml", "---\n".join(odd))])
+    actions = {i["name"]: i["action"] for i in result.items if i["file"] == "odd.yaml"}
+    assert actions["u1"] == "create"  # a lone string is one group
+    assert TeamMember.objects.get(external_ref="user:default/u1").team.slug == "good-team"
+    assert actions["c1"] == "error"
+    assert any("spec.owner must be an entity reference" in i["reason"] for i in result.items)
+    assert actions["c2"] == "error"
+    assert actions["a1"] == "create" and "openapi" in Api.objects.get(slug="a1").definition
+    errors = [i["reason"] for i in result.items if i["action"] == "error"]
+    assert any("apiVersion 3" in e for e in errors) and any("invalid metadata.name 42" in e for e in errors)
+    assert any("metadata must be a mapping" in e for e in errors)
