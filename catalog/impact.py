@@ -152,7 +152,8 @@ def analyse(obj) -> dict:
                     break
         for api in apis:
             api_step = _node("api", api["slug"], api["name"], "provides")
-            apis_affected.append({**api_step, "path": [cause, api_step], "owner_team_id": api["owner_team_id"]})
+            apis_affected.append({**api_step, "lifecycle": api["lifecycle"], "path": [cause, api_step],
+                                  "owner_team_id": api["owner_team_id"]})
             for iid in graph.api_ints.get(api["id"], []):
                 reach(iid, [cause, api_step, int_node(iid, "used by")], 1)
     elif kind == "api":
@@ -279,12 +280,12 @@ def neighbourhood(obj) -> dict:
     nodes: dict[str, dict] = {}
     edges: list[dict] = []
 
-    def add_node(kind, pk, slug, name, focus=False):
+    def add_node(kind, pk, slug, name, focus=False, lifecycle=""):
         node_id = f"{kind}-{pk}"
         if node_id not in nodes:
             nodes[node_id] = {"data": {
                 "id": node_id, "label": name, "kind": kind, "slug": slug, "url": object_url(kind, slug),
-                "focus": focus,
+                "focus": focus, "lifecycle": lifecycle,
             }}
         return node_id
 
@@ -296,7 +297,8 @@ def neighbourhood(obj) -> dict:
     related = ("source_system", "target_system", "middleware_system", "owner_team")
 
     def add_integration(integration, focus=False):
-        nid = add_node("integration", integration.pk, integration.slug, integration.name, focus)
+        nid = add_node("integration", integration.pk, integration.slug, integration.name, focus,
+                       integration.lifecycle)
         src = integration.source_system
         tgt = integration.target_system
         add_edge(add_node("system", src.pk, src.slug, src.name), nid, "reads from")
@@ -305,14 +307,14 @@ def neighbourhood(obj) -> dict:
             mid = integration.middleware_system
             add_edge(nid, add_node("system", mid.pk, mid.slug, mid.name), "through")
         for api in integration.apis.all():
-            add_edge(nid, add_node("api", api.pk, api.slug, api.name), "uses")
+            add_edge(nid, add_node("api", api.pk, api.slug, api.name, lifecycle=api.lifecycle), "uses")
         return nid
 
     prefetch = ("apis", "entities", "workflows")
     if isinstance(obj, System):
         focus = add_node("system", obj.pk, obj.slug, obj.name, True)
         for api in obj.apis.all():
-            add_edge(focus, add_node("api", api.pk, api.slug, api.name), "provides")
+            add_edge(focus, add_node("api", api.pk, api.slug, api.name, lifecycle=api.lifecycle), "provides")
         from django.db.models import Q
 
         touching = (

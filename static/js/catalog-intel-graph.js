@@ -23,6 +23,8 @@
           { selector: "node[?focus]", style: { "width": 34, "height": 34, "border-width": 3, "border-color": "#000" } },
           { selector: "node[kind = 'integration']", style: { "shape": "round-rectangle" } },
           { selector: "node[kind = 'api']", style: { "shape": "diamond" } },
+          { selector: "node[lifecycle = 'retired'], node[lifecycle = 'deprecated']",
+            style: { "opacity": 0.45, "border-width": 2, "border-style": "dashed", "border-color": "#b71c1c" } },
           { selector: "edge", style: {
               "label": "data(label)", "font-size": 9, "color": "#555", "curve-style": "bezier",
               "target-arrow-shape": "triangle", "width": 1.5, "line-color": "#b0bec5",
