@@ -1027,6 +1027,10 @@ def apply_batch(*, actor, batch_id: int) -> BackstageImport:
     before = audit.snapshot(batch, ["status"])
     result = run_import([(f["name"], f["text"]) for f in batch.files], actor=actor, dry_run=False,
                         note=f"Backstage import #{batch.pk}")
+    # Files refused before storing (too big, not UTF-8) keep their error in the result.
+    stored = {f["name"] for f in batch.files}
+    carried = [item for item in (batch.plan or {}).get("items", []) if item["file"] not in stored]
+    result.items = sorted(carried + result.items, key=lambda i: (i["file"], i["document"]))
     updated = BackstageImport.objects.filter(pk=batch.pk, status=BackstageImportStatus.PLANNED).update(
         status=BackstageImportStatus.APPLIED, plan=result.as_dict(), applied_at=timezone.now(),
         applied_by=actor if getattr(actor, "is_authenticated", False) else None,

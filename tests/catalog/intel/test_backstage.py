@@ -471,3 +471,49 @@ def test_odd_value_types_never_crash_the_import(db):
     errors = [i["reason"] for i in result.items if i["action"] == "error"]
     assert any("apiVersion 3" in e for e in errors) and any("invalid metadata.name 42" in e for e in errors)
     assert any("metadata must be a mapping" in e for e in errors)
+
+
+def test_api_names_an_oversized_upload_without_reading_it(db, api_as, settings):
+    settings.BACKSTAGE_IMPORT_MAX_BYTES = 1024
+    big = io.BytesIO(VALID.replace("good-team", "big-team").encode() + b"#" * 2000)
+    big.name = "big.yaml"
+    good = io.BytesIO(VALID.encode())
+    good.name = "good.yaml"
+    response = api_as("architect").post(
+        "/api/v1/catalog/import/backstage/?dry_run=false", {"files": [big, good]}, format="multipart")
+    assert response.status_code == 201
+    items = {i["file"]: i for i in response.json()["items"]}
+    assert items["big.yaml"]["action"] == "error" and "over the 1024-byte limit" in items["big.yaml"]["reason"]
+    assert items["good.yaml"]["action"] == "create"
+    assert [f["name"] for f in BackstageImport.objects.get().files] == ["good.yaml"]
+
+
+def test_concurrent_apply_of_one_batch_applies_once(transactional_db, require_postgres, cast):
+    import threading
+
+    from django.db import connection
+
+    from controlplane.errors import DomainError
+
+    batch = backstage.plan_batch(actor=cast["architect"], files=[("t.yaml", VALID)])
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def apply():
+        try:
+            barrier.wait()
+            backstage.apply_batch(actor=cast["architect"], batch_id=batch.pk)
+            outcomes.append("applied")
+        except DomainError as exc:
+            outcomes.append(exc.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [409, "applied"]
+    assert AuditEntry.objects.filter(action="backstageimport.apply").count() == 1
+    assert Team.objects.filter(slug="good-team").count() == 1
