@@ -1,2 +1,14 @@
+from django.urls import path
+
+from . import intel_views as views
+
 app_name = "catalog_intel"
-urlpatterns = []
+urlpatterns = [
+    path("impact/<str:kind>/<slug:slug>/", views.impact_page, name="impact"),
+    path("scorecards/", views.scorecards_page, name="scorecards"),
+    path("intel/panel/<str:kind>/<slug:slug>/", views.panel, name="panel"),
+    path("backstage/import/", views.import_page, name="backstage-import"),
+    path("backstage/import/<int:pk>/", views.batch_page, name="backstage-batch"),
+    path("backstage/import/<int:pk>/apply/", views.apply_batch, name="backstage-apply"),
+    path("backstage/export/", views.export_download, name="backstage-export"),
+]

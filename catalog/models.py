@@ -222,3 +222,59 @@ class Sla(models.Model):
 
     def __str__(self):
         return f"SLA of {self.integration}"
+
+
+# --- catalog intelligence ---
+
+
+class BackstageImportStatus(models.TextChoices):
+    PLANNED = "planned", "Planned (dry run shown)"
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+
+
+class BackstageImport(models.Model):
+    """One upload of Backstage descriptor files. The documents are stored so that the
+    architect can review the dry run and press Apply without uploading again."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=10, choices=BackstageImportStatus.choices, default=BackstageImportStatus.PLANNED, db_index=True
+    )
+    files = models.JSONField(default=list, help_text="[{name, text}] as uploaded.")
+    plan = models.JSONField(default=dict, blank=True, help_text="The last dry run or apply result.")
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("import_backstage", "Can import Backstage descriptors")]
+
+    def __str__(self):
+        return f"Backstage import #{self.pk} ({self.status})"
+
+
+class UnresolvedReference(models.Model):
+    """A reference in an imported Backstage entity to an entity that is neither in the
+    import nor in the catalog (``owner: sre``). Kept so it can be listed, and applied when
+    a later import brings the target; rows are deleted once resolved."""
+
+    source_ref = models.CharField(max_length=255, db_index=True, help_text="e.g. component:default/petstore")
+    field = models.CharField(max_length=40, help_text="owner, providesApis, memberOf, parent...")
+    target_ref = models.CharField(max_length=255, db_index=True, help_text="e.g. group:default/sre")
+    payload = models.JSONField(default=dict, blank=True, help_text="What applying it needs (a member's name...).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source_ref", "field", "target_ref"]
+        constraints = [
+            models.UniqueConstraint(fields=["source_ref", "field", "target_ref"], name="unresolvedref_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.source_ref} {self.field} -> {self.target_ref}"

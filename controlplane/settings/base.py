@@ -217,3 +217,9 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ApiLifecycleEnum": "catalog.choices.ApiLifecycle",
     "IntegrationLifecycleEnum": "catalog.choices.IntegrationLifecycle",
 })
+
+# --- catalog intelligence ---
+# Backstage import: files larger than this are refused, as are documents with more YAML
+# aliases than this (YAML bombs expand aliases exponentially).
+BACKSTAGE_IMPORT_MAX_BYTES = env_int("BACKSTAGE_IMPORT_MAX_BYTES", 1024 * 1024, minimum=1024)
+BACKSTAGE_IMPORT_MAX_ALIASES = env_int("BACKSTAGE_IMPORT_MAX_ALIASES", 50, minimum=0)

@@ -1,0 +1,171 @@
+"""Machine endpoints of catalog intelligence: impact, neighbourhood graph, scorecards,
+Backstage import (dry run / apply) and export."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import backstage, impact, scorecards
+from catalog.models import BackstageImport, UnresolvedReference
+from controlplane.errors import ValidationFailed
+from controlplane.pagination import StandardPagination
+
+from .intel_serializers import (
+    BackstageImportSerializer,
+    ExportQuerySerializer,
+    GraphQuerySerializer,
+    ImpactQuerySerializer,
+    UnresolvedReferenceSerializer,
+)
+
+READ = ["catalog.view_integration"]
+IMPORT = ["catalog.import_backstage"]
+
+
+def _object(kind, slug):
+    obj = impact.get_object(kind, slug)
+    if obj is None:
+        raise ValidationFailed(f"no {kind} with slug {slug!r}", code="unknown_object", fields={kind: ["Not found."]})
+    return obj
+
+
+class ImpactView(APIView):
+    """What is affected if a system, API, canonical entity or integration goes down or changes."""
+
+    required_perms = {"GET": READ}
+
+    @extend_schema(
+        parameters=[OpenApiParameter(k, str, description=f"{k} slug") for k in ("system", "api", "entity", "integration")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        query = ImpactQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(impact.analyse(_object(**query.validated_data)))
+
+
+class GraphView(APIView):
+    """The neighbourhood of a system or integration as Cytoscape elements."""
+
+    required_perms = {"GET": READ}
+
+    @extend_schema(
+        parameters=[OpenApiParameter(k, str, description=f"{k} slug") for k in ("system", "integration")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        query = GraphQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(impact.neighbourhood(_object(**query.validated_data)))
+
+
+class ScorecardView(APIView):
+    """Per-check and per-team counts of failing governance checks; ``?objects=true`` lists
+    the failing objects per team too."""
+
+    required_perms = {"GET": READ}
+
+    @extend_schema(parameters=[OpenApiParameter("objects", bool)], responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        with_objects = request.query_params.get("objects", "").lower() in ("1", "true", "yes")
+        return Response(scorecards.summary(with_objects=with_objects))
+
+
+def _flag(value, default):
+    if value is None or value == "":
+        return default
+    lowered = str(value).lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValidationFailed("dry_run must be true or false", fields={"dry_run": ["Must be true or false."]})
+
+
+class BackstageImportView(APIView):
+    """Import Backstage descriptors: multipart ``files`` (one or more) or JSON
+    ``{"documents": "<yaml text>"}``. ``?dry_run=true`` (the default) stores the batch and
+    returns its plan; ``?dry_run=false`` applies it at once."""
+
+    required_perms = {"POST": IMPORT}
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("dry_run", bool, description="default true")],
+        request={"multipart/form-data": {"type": "object", "properties": {"files": {"type": "array", "items": {
+            "type": "string", "format": "binary"}}}},
+            "application/json": {"type": "object", "properties": {"documents": {"type": "string"}}}},
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request):
+        dry_run = _flag(request.query_params.get("dry_run"), True)
+        files = []
+        for upload in request.FILES.getlist("files"):
+            if upload.size > backstage.max_bytes():
+                files.append((upload.name, upload.size))  # not read: the plan names it as oversized
+            else:
+                files.append((upload.name, upload.read()))
+        documents = request.data.get("documents") if hasattr(request.data, "get") else None
+        if documents:
+            if not isinstance(documents, str):
+                raise ValidationFailed("documents must be YAML text", fields={"documents": ["Must be a string."]})
+            files.append(("documents", documents))
+        if not files:
+            raise ValidationFailed(
+                "send one or more files (multipart field 'files') or JSON {\"documents\": \"...\"}",
+                fields={"files": ["No files."]},
+            )
+        batch = backstage.plan_batch(actor=request.user, files=files)
+        if not dry_run:
+            batch = backstage.apply_batch(actor=request.user, batch_id=batch.pk)
+        return Response({"batch": batch.pk, "status": batch.status, **batch.plan}, status=200 if dry_run else 201)
+
+
+class BackstageApplyView(APIView):
+    """Apply a stored dry run (409 when it was applied already)."""
+
+    required_perms = {"POST": IMPORT}
+
+    @extend_schema(request=None, responses=BackstageImportSerializer)
+    def post(self, request, pk):
+        batch = backstage.apply_batch(actor=request.user, batch_id=pk)
+        return Response(BackstageImportSerializer(batch).data, status=201)
+
+
+class BackstageImportListView(generics.ListAPIView):
+    """Import batches, newest first."""
+
+    queryset = BackstageImport.objects.all()
+    serializer_class = BackstageImportSerializer
+    pagination_class = StandardPagination
+
+
+class UnresolvedReferenceListView(generics.ListAPIView):
+    """References from imported entities to entities not in the catalog yet."""
+
+    queryset = UnresolvedReference.objects.all()
+    serializer_class = UnresolvedReferenceSerializer
+    pagination_class = StandardPagination
+
+
+class BackstageExportView(APIView):
+    """The catalog as multi-document Backstage YAML (``?owner=team-slug``, ``?kind=API``)."""
+
+    required_perms = {"GET": READ}
+
+    @extend_schema(
+        parameters=[ExportQuerySerializer, OpenApiParameter("download", bool)],
+        responses={(200, "application/yaml"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        text = backstage.export_yaml(**query.validated_data)
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+        if _flag(request.query_params.get("download"), False):
+            response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
+        return response
