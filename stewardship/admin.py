@@ -5,7 +5,14 @@ from django.contrib import admin, messages
 from controlplane.errors import DomainError
 
 from . import services
-from .models import FindingAcceptance, Review, SchemaSubject, SchemaVersion, SorAssignment, StewardshipSettings
+from .models import (
+    FindingAcceptance,
+    Review,
+    SchemaSubject,
+    SchemaVersion,
+    SorAssignment,
+    StewardshipSettings,
+)
 
 
 @admin.register(StewardshipSettings)

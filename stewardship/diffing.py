@@ -61,9 +61,9 @@ def side_by_side(old, new, findings=()):
         else:
             target = _anchor(ptr, old_ptrs)
             anchored_old.setdefault(target, []).append(f)
-    for side, lines, mine, other, vals, other_vals, anchored in (
-        ("old", old_lines, old_ptrs, new_ptrs, old_vals, new_vals, anchored_old),
-        ("new", new_lines, new_ptrs, old_ptrs, new_vals, old_vals, anchored_new),
+    for side, lines, other, vals, other_vals, anchored in (
+        ("old", old_lines, new_ptrs, old_vals, new_vals, anchored_old),
+        ("new", new_lines, old_ptrs, new_vals, old_vals, anchored_new),
     ):
         for line in lines:
             ptr = line["pointer"]

@@ -33,15 +33,13 @@ class StewardshipSettings(models.Model):
 
     @classmethod
     def get(cls):
-        row = cls.objects.filter(pk=1).first()
-        if row is None:
-            row, _ = cls.objects.get_or_create(
-                pk=1,
-                defaults={
-                    "default_level": getattr(settings, "STEWARDSHIP_DEFAULT_LEVEL", CompatLevel.BACKWARD),
-                    "default_policy": getattr(settings, "STEWARDSHIP_DEFAULT_POLICY", CompatPolicy.STRICT),
-                },
-            )
+        row, _ = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "default_level": getattr(settings, "STEWARDSHIP_DEFAULT_LEVEL", CompatLevel.BACKWARD),
+                "default_policy": getattr(settings, "STEWARDSHIP_DEFAULT_POLICY", CompatPolicy.STRICT),
+            },
+        )
         return row
 
 
@@ -93,18 +91,14 @@ class SorAssignment(models.Model):
     def __str__(self):
         return f"{self.entity} [{self.scope_label}/{self.attribute_group}] -> {self.system} ({self.status})"
 
+    def get_absolute_url(self):
+        return reverse("stewardship:sor-detail", kwargs={"pk": self.pk})
+
     @property
     def scope_label(self):
         if self.scope_type == ScopeType.GLOBAL:
             return "global"
         return f"{self.get_scope_type_display()}: {self.scope_value}"
-
-    @property
-    def scope_key(self):
-        return (self.scope_type, self.scope_value)
-
-    def get_absolute_url(self):
-        return reverse("stewardship:sor-detail", kwargs={"pk": self.pk})
 
 
 class SchemaSubject(models.Model):

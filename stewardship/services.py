@@ -18,7 +18,14 @@ from .choices import (
     SorStatus,
     VersionStatus,
 )
-from .models import FindingAcceptance, Review, SchemaSubject, SchemaVersion, SorAssignment, StewardshipSettings
+from .models import (
+    FindingAcceptance,
+    Review,
+    SchemaSubject,
+    SchemaVersion,
+    SorAssignment,
+    StewardshipSettings,
+)
 from .selectors import affected_integrations, approved_versions, requires_two_approvals
 
 

@@ -68,17 +68,20 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         """Validate a payload against the latest approved version (or ``version``)."""
         body = s.ValidateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        subject = get_object_or_404(SchemaSubject.objects.only("id", "format", "slug"), slug=slug)
-        if subject.format != SchemaFormat.JSON_SCHEMA:
-            raise ValidationFailed("Payload validation applies to JSON Schema subjects.", code="unsupported_format")
-        versions = SchemaVersion.objects.filter(subject=subject).only("id", "number", "document")
+        # One query for the common case: the version with its subject's format.
+        versions = SchemaVersion.objects.filter(subject__slug=slug).select_related("subject").only(
+            "id", "number", "document", "subject__format", "subject__slug"
+        )
         number = body.validated_data.get("version")
         if number:
             version = versions.filter(number=number, status__in=[VersionStatus.APPROVED, VersionStatus.DEPRECATED]).first()
         else:
             version = versions.filter(status=VersionStatus.APPROVED).order_by("-number").first()
         if version is None:
-            raise NotFound(f"No approved version {number or ''} of {subject.slug}.".replace("  ", " "))
+            get_object_or_404(SchemaSubject, slug=slug)
+            raise NotFound(f"No approved version {number or ''} of {slug}.".replace("  ", " "))
+        if version.subject.format != SchemaFormat.JSON_SCHEMA:
+            raise ValidationFailed("Payload validation applies to JSON Schema subjects.", code="unsupported_format")
         started = time.perf_counter()
         errors = validate_payload(version.pk, version.document, body.validated_data["payload"])
         elapsed = time.perf_counter() - started
