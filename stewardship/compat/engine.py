@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from . import jsonschema_diff, openapi_diff
 from .types import FORMATS, LEVELS, POLICIES, Finding, Report
 
 TIMED_OUT = "CHECK_TIMED_OUT"
+TOO_DEEP = "CHECK_TOO_DEEP"
+# Nested schemas are walked recursively (a few frames per level). Python 3.11+ does not use the
+# C stack for Python-to-Python calls, so a higher limit is safe; it is only ever raised.
+RECURSION_LIMIT = 60_000
 
 
 class CheckTimedOut(Exception):
@@ -93,6 +98,8 @@ def check(
     else:
         pairs = pairs[-1:]
 
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     differ = jsonschema_diff.compare if fmt == "json-schema" else openapi_diff.compare
     deadline = Deadline(time_budget)
     findings: list[Finding] = []
@@ -107,6 +114,22 @@ def check(
             writer, reader = (old, new) if direction == "BACKWARD" else (new, old)
             try:
                 found = differ(writer, reader, policy=policy, deadline=deadline)
+            except RecursionError:
+                findings.append(
+                    Finding(
+                        type=TOO_DEEP,
+                        path="#",
+                        compatible=False,
+                        against_version=version,
+                        direction=direction,
+                        message=(
+                            f"The schemas nest too deeply to compare against version {version}; "
+                            "they are treated as incompatible."
+                        ),
+                    )
+                )
+                version_ok = False
+                break
             except CheckTimedOut:
                 timed_out = True
                 findings.append(

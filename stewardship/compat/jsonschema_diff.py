@@ -1,5 +1,1125 @@
-"""JSON Schema diff (Confluent semantics). Work in progress."""
+"""JSON Schema diff with Confluent Schema Registry's semantics.
+
+``compare(writer, reader)`` answers "can ``reader`` accept every document valid under ``writer``?"
+as a list of change findings named after Confluent's ``Difference.Type`` values.
+
+How it works
+------------
+* Each document is parsed lazily into :class:`Node` objects, one per (JSON pointer, view). A
+  schema that mixes kinds (``{"type": "string", "enum": [...]}``) becomes a *synthetic* ``allOf``
+  of its parts, the way Confluent's schema library models it; ``"type": [a, b]`` becomes an
+  ``anyOf``; ``const`` is a one-element ``enum``; ``"type": ["x"]`` is ``"type": "x"``.
+* ``$ref`` is resolved to the target node; nodes are cached per pointer so a recursive schema
+  yields a finite graph.
+* ``_Differ.pair`` memoises the result of every (writer node, reader node) pair. A pair met again
+  while it is still being compared is a recursion cycle and counts as compatible (as in
+  Confluent). Results are trees (:class:`Result`) that reference sub-results instead of copying
+  them, so the work is linear in the size of the schemas and paths are only built at the end.
+* The deadline is polled on every pair; hitting it raises ``CheckTimedOut``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from urllib.parse import unquote
+
+from .rules import compatible_types
+
+_META = {"$schema", "$id", "id", "title", "description", "default", "$comment", "examples",
+         "definitions", "$defs", "readOnly", "writeOnly", "deprecated", "$anchor", "$vocabulary"}
+_STRING_KW = ("minLength", "maxLength", "pattern", "format", "contentEncoding", "contentMediaType")
+_NUMBER_KW = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_OBJECT_KW = ("properties", "required", "additionalProperties", "patternProperties", "dependencies",
+              "dependentRequired", "dependentSchemas", "minProperties", "maxProperties",
+              "propertyNames", "unevaluatedProperties")
+_ARRAY_KW = ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
+             "contains", "minContains", "maxContains", "unevaluatedItems")
+_INFER = (("object", _OBJECT_KW), ("array", _ARRAY_KW), ("string", _STRING_KW), ("number", _NUMBER_KW))
+_TYPES = ("string", "number", "integer", "object", "array", "boolean", "null")
+_COMBINERS = ("allOf", "anyOf", "oneOf")
+_MISSING = object()
+
+# Kinds that behave like the empty schema ("accepts everything").
+_EMPTY_KINDS = ("empty", "true")
 
 
-def compare(writer, reader, *, policy, deadline):
+def canon(value) -> str:
+    """A canonical string for JSON equality (1 and 1.0 equal, True and 1 not)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def esc(name: str) -> str:
+    return str(name).replace("~", "~0").replace("/", "~1")
+
+
+def _num(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _int(value):
+    v = _num(value)
+    return None if v is None else v
+
+
+class Node:
+    """One schema (or one part of a schema) in a parsed document."""
+
+    __slots__ = ("doc", "ptr", "raw", "kind", "view", "meta", "parts", "criterion", "synthetic",
+                 "integer", "_canon", "ref", "__weakref__")
+
+    def __init__(self, doc, ptr, raw, kind, view, meta):
+        self.doc = doc
+        self.ptr = ptr
+        self.raw = raw
+        self.kind = kind
+        self.view = view
+        self.meta = meta  # (id, title, description, default-canon or _MISSING) or None
+        self.parts = None  # combined: list of Node (built lazily for real combinators)
+        self.criterion = None
+        self.synthetic = False
+        self.integer = False
+        self._canon = None
+        self.ref = None
+
+    @property
+    def canon(self) -> str:
+        if self._canon is None:
+            self._canon = self.view + ":" + canon(self.raw)
+        return self._canon
+
+    @property
+    def has_default(self) -> bool:
+        return isinstance(self.raw, dict) and "default" in self.raw
+
+
+class Doc:
+    """A parsed schema document: lazily built nodes, cached per (pointer, view)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.nodes: dict[tuple[int, str], Node] = {}
+        self._anchors = None
+        legacy = isinstance(root, dict) and isinstance(root.get("$schema"), str) and re.search(
+            r"draft-0[3-7]", root["$schema"]
+        )
+        self.legacy = bool(legacy)  # draft-07 and older: siblings of $ref are ignored
+        root_id = root.get("$id", root.get("id")) if isinstance(root, dict) else None
+        self.base = root_id.split("#")[0] if isinstance(root_id, str) else ""
+
+    # -- construction -------------------------------------------------------------------------
+    def node(self, raw, view: str = "full") -> Node:
+        # Keyed by the identity of the JSON value: the document holds every value alive, and a
+        # $ref target reached by resolution is the very value a walk would reach.
+        key = (id(raw), view)
+        found = self.nodes.get(key)
+        if found is None:
+            found = self._build(raw, "", view)
+            self.nodes[key] = found
+        return found
+
+    def _build(self, raw, ptr, view) -> Node:
+        if view == "full":
+            if raw is True:
+                return Node(self, ptr, raw, "true", view, None)
+            if raw is False:
+                return Node(self, ptr, raw, "false", view, None)
+            if not isinstance(raw, dict):
+                return Node(self, ptr, raw, "empty", view, None)
+            meta = self._meta(raw)
+            views = self._views(raw)
+            if not views:
+                return Node(self, ptr, raw, "empty", view, meta)
+            if len(views) == 1:
+                n = self._build(raw, ptr, views[0])
+                n.view = "full"
+                n.meta = meta
+                return n
+            n = Node(self, ptr, raw, "combined", view, meta)
+            n.criterion = "allOf"
+            n.synthetic = True
+            n.parts = [self.node(raw, v) for v in views]
+            return n
+        if view == "ref":
+            n = Node(self, ptr, raw, "ref", view, None)
+            n.ref = raw["$ref"]
+            return n
+        if view == "types":
+            n = Node(self, ptr, raw, "combined", view, None)
+            n.criterion = "anyOf"
+            n.synthetic = True
+            n.parts = [self.node(raw, "type:" + t) for t in self._type_list(raw)]
+            return n
+        if view.startswith("type:"):
+            t = view[5:]
+            kind = "number" if t == "integer" else t
+            n = Node(self, ptr, raw, kind, view, None)
+            n.integer = t == "integer"
+            return n
+        if view == "inferred":
+            n = Node(self, ptr, raw, "combined", view, None)
+            n.criterion = "allOf"
+            n.synthetic = True
+            n.parts = [self.node(raw, "type:" + t) for t in self._inferred(raw)]
+            return n
+        if view == "enum":
+            return Node(self, ptr, raw, "enum", view, None)
+        if view == "not":
+            return Node(self, ptr, raw, "not", view, None)
+        if view in _COMBINERS:
+            n = Node(self, ptr, raw, "combined", view, None)
+            n.criterion = view
+            subs = raw.get(view) if isinstance(raw.get(view), list) else []
+            n.parts = [self.node(s) for s in subs]
+            return n
+        if view == "cond":
+            return Node(self, ptr, raw, "conditional", view, None)
+        raise AssertionError(view)  # pragma: no cover
+
+    @staticmethod
+    def _meta(raw):
+        ident = raw.get("$id", raw.get("id"))
+        return (
+            ident if isinstance(ident, str) else None,
+            raw.get("title"),
+            raw.get("description"),
+            canon(raw["default"]) if "default" in raw else _MISSING,
+        )
+
+    @staticmethod
+    def _type_list(raw):
+        t = raw.get("type")
+        if isinstance(t, str):
+            t = [t]
+        if not isinstance(t, list):
+            return []
+        seen = []
+        for item in t:
+            if isinstance(item, str) and item in _TYPES and item not in seen:
+                seen.append(item)
+        # "integer" alongside "number" adds nothing
+        if "integer" in seen and "number" in seen:
+            seen.remove("integer")
+        return seen
+
+    @staticmethod
+    def _inferred(raw):
+        return [name for name, kws in _INFER if any(k in raw for k in kws)]
+
+    def _views(self, raw):
+        views = []
+        if isinstance(raw.get("$ref"), str):
+            views.append("ref")
+            if self.legacy:
+                return views
+        types = self._type_list(raw)
+        if len(types) == 1:
+            views.append("type:" + types[0])
+        elif len(types) > 1:
+            views.append("types")
+        elif "type" not in raw:
+            inferred = self._inferred(raw)
+            if len(inferred) == 1:
+                views.append("type:" + inferred[0])
+            elif inferred:
+                views.append("inferred")
+        if "enum" in raw or "const" in raw:
+            views.append("enum")
+        if "not" in raw:
+            views.append("not")
+        for c in _COMBINERS:
+            if isinstance(raw.get(c), list):
+                views.append(c)
+        if any(k in raw for k in ("if", "then", "else")):
+            views.append("cond")
+        return views
+
+    # -- references ---------------------------------------------------------------------------
+    def resolve(self, node: Node):
+        """The target node of a ``ref`` node, or None when it cannot be resolved."""
+        ref = node.ref
+        if self.base and ref.startswith(self.base):
+            ref = ref[len(self.base):]
+        if ref == "" or ref == "#":
+            return self.node(self.root)
+        if ref.startswith("#/"):
+            target = self.root
+            for part in ref[2:].split("/"):
+                part = unquote(part).replace("~1", "/").replace("~0", "~")
+                if isinstance(target, dict) and part in target:
+                    target = target[part]
+                elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                    target = target[int(part)]
+                else:
+                    return None
+            return self.node(target)
+        anchors = self._anchor_map()
+        hit = anchors.get(ref) or anchors.get(ref.lstrip("#"))
+        if hit is not None:
+            return self.node(hit[0])
+        return None
+
+    def _anchor_map(self):
+        if self._anchors is None:
+            anchors = {}
+            stack = [(self.root, "#")]
+            while stack:
+                raw, ptr = stack.pop()
+                if isinstance(raw, dict):
+                    ident = raw.get("$id", raw.get("id"))
+                    if isinstance(ident, str) and ptr != "#":
+                        anchors.setdefault(ident, (raw, ptr))
+                        if self.base and ident.startswith(self.base):
+                            anchors.setdefault(ident[len(self.base):], (raw, ptr))
+                    anchor = raw.get("$anchor")
+                    if isinstance(anchor, str):
+                        anchors.setdefault("#" + anchor, (raw, ptr))
+                    for k, v in raw.items():
+                        if k not in ("enum", "const", "default", "examples") and isinstance(v, (dict, list)):
+                            stack.append((v, f"{ptr}/{esc(k)}"))
+                elif isinstance(raw, list):
+                    for i, v in enumerate(raw):
+                        if isinstance(v, (dict, list)):
+                            stack.append((v, f"{ptr}/{i}"))
+            self._anchors = anchors
+        return self._anchors
+
+
+class Result:
+    """Findings of one pair, as a tree: own findings plus (path segment, sub-result) links."""
+
+    __slots__ = ("ok", "items")
+
+    def __init__(self):
+        self.ok = True
+        self.items = []  # (type, seg, None) | (None, seg, Result)
+
+
+_EMPTY_RESULT = Result()
+
+
+class _Differ:
+    def __init__(self, policy, deadline, writer_doc, reader_doc):
+        self.compat = compatible_types(policy)
+        self.deadline = deadline
+        self.memo: dict[tuple[int, int], Result] = {}
+        self.in_progress: set[tuple[int, int]] = set()
+        self.wdoc = writer_doc
+        self.rdoc = reader_doc
+
+    # -- result helpers -----------------------------------------------------------------------
+    def add(self, res: Result, ftype: str, seg: str = "") -> None:
+        res.items.append((ftype, seg, None))
+        if ftype not in self.compat:
+            res.ok = False
+
+    @staticmethod
+    def merge(res: Result, seg: str, sub: Result) -> None:
+        if sub.items:
+            res.items.append((None, seg, sub))
+            if not sub.ok:
+                res.ok = False
+
+    # -- entry points -------------------------------------------------------------------------
+    def optional(self, res: Result, seg: str, o: Node | None, u: Node | None) -> None:
+        """Compare two schemas that may be absent (absent = no constraint)."""
+        if o is None and u is None:
+            return
+        if o is None:
+            self.add(res, "SCHEMA_ADDED", seg)
+        elif u is None:
+            self.add(res, "SCHEMA_REMOVED", seg)
+        else:
+            self.merge(res, seg, self.pair(o, u))
+
+    def pair(self, o: Node, u: Node) -> Result:
+        self.deadline.tick()
+        o = self.deref(o)
+        u = self.deref(u)
+        key = (id(o), id(u))
+        cached = self.memo.get(key)
+        if cached is not None:
+            return cached
+        if key in self.in_progress:
+            return _EMPTY_RESULT  # recursion cycle: assume compatible, do not cache
+        self.in_progress.add(key)
+        try:
+            res = self._pair(o, u)
+        finally:
+            self.in_progress.discard(key)
+        self.memo[key] = res
+        return res
+
+    def deref(self, n: Node) -> Node:
+        hops = 0
+        while n.kind == "ref":
+            target = n.doc.resolve(n)
+            if target is None or hops > 64:
+                return n  # compared as an opaque reference
+            n = target
+            hops += 1
+        return n
+
+    # -- the main comparison --------------------------------------------------------------------
+    def _pair(self, o: Node, u: Node) -> Result:
+        res = Result()
+        ok_kind, uk_kind = o.kind, u.kind
+
+        # A synthetic allOf (several keywords of different kinds) against a plain schema:
+        # compare as product types, the plain side being a one-part product.
+        if ok_kind == "combined" and o.synthetic and o.criterion == "allOf" and uk_kind != "combined":
+            if not (len(o.parts) == 1):
+                self._meta(res, o, u)
+                self._combined(res, o, u, u_parts=[u], u_criterion="allOf")
+                return res
+        if uk_kind == "combined" and u.synthetic and u.criterion == "allOf" and ok_kind != "combined":
+            if uk_kind != ok_kind and u.parts and ok_kind not in ("false",):
+                self._meta(res, o, u)
+                self._combined(res, o, u, o_parts=[o], o_criterion="allOf")
+                return res
+
+        if ok_kind != "combined" and uk_kind == "combined":
+            parts = u.parts
+            if len(parts) == 1:
+                sub = self.pair(o, parts[0])
+                if sub.ok:
+                    self._meta(res, o, u)
+                    self.merge(res, "", sub)
+                    return res
+            elif u.criterion in ("anyOf", "oneOf"):
+                for part in parts:
+                    sub = self.pair(o, part)
+                    if sub.ok:
+                        self._meta(res, o, u)
+                        self.merge(res, "", sub)
+                        self.add(res, "SUM_TYPE_EXTENDED")
+                        return res
+        elif ok_kind == "combined" and uk_kind != "combined":
+            if len(o.parts) == 1:
+                sub = self.pair(o.parts[0], u)
+                if sub.ok:
+                    self._meta(res, o, u)
+                    self.merge(res, "", sub)
+                    return res
+
+        if ok_kind != uk_kind:
+            if ok_kind == "false" or uk_kind in _EMPTY_KINDS:
+                return res
+            if ok_kind in _EMPTY_KINDS and uk_kind in _EMPTY_KINDS:
+                return res
+            self.add(res, "TYPE_CHANGED")
+            return res
+
+        self._meta(res, o, u)
+        handler = getattr(self, "_k_" + ok_kind, None)
+        if handler is not None:
+            handler(res, o, u)
+        return res
+
+    def _meta(self, res, o, u):
+        om = o.meta or (None, None, None, _MISSING)
+        um = u.meta or (None, None, None, _MISSING)
+        if om == um:
+            return
+        if om[0] != um[0]:
+            self.add(res, "ID_CHANGED", "/$id")
+        if om[1] != um[1]:
+            self.add(res, "TITLE_CHANGED", "/title")
+        if om[2] != um[2]:
+            self.add(res, "DESCRIPTION_CHANGED", "/description")
+        if om[3] != um[3]:
+            self.add(res, "DEFAULT_CHANGED", "/default")
+
+    # -- kinds --------------------------------------------------------------------------------
+    def _k_ref(self, res, o, u):
+        if o.ref != u.ref:
+            self.add(res, "REFERENCE_UNRESOLVED", "/$ref")
+
+    def _bounded(self, res, name, ov, uv, added, removed, increased, decreased):
+        if ov is None and uv is None:
+            return
+        if ov is not None and uv is not None and ov == uv:
+            return
+        if ov is None:
+            self.add(res, added, "/" + name)
+        elif uv is None:
+            self.add(res, removed, "/" + name)
+        elif ov < uv:
+            self.add(res, increased, "/" + name)
+        elif ov > uv:
+            self.add(res, decreased, "/" + name)
+
+    def _keyword(self, res, name, ov, uv, prefix):
+        if ov == uv:
+            return
+        if ov is None:
+            self.add(res, prefix + "_ADDED", "/" + name)
+        elif uv is None:
+            self.add(res, prefix + "_REMOVED", "/" + name)
+        else:
+            self.add(res, prefix + "_CHANGED", "/" + name)
+
+    def _k_string(self, res, o, u):
+        r1, r2 = o.raw, u.raw
+        self._bounded(res, "maxLength", _int(r1.get("maxLength")), _int(r2.get("maxLength")),
+                      "MAX_LENGTH_ADDED", "MAX_LENGTH_REMOVED", "MAX_LENGTH_INCREASED", "MAX_LENGTH_DECREASED")
+        self._bounded(res, "minLength", _int(r1.get("minLength")), _int(r2.get("minLength")),
+                      "MIN_LENGTH_ADDED", "MIN_LENGTH_REMOVED", "MIN_LENGTH_INCREASED", "MIN_LENGTH_DECREASED")
+        self._keyword(res, "pattern", _str(r1.get("pattern")), _str(r2.get("pattern")), "PATTERN")
+        self._keyword(res, "format", _str(r1.get("format")), _str(r2.get("format")), "FORMAT")
+        self._keyword(res, "contentEncoding", _str(r1.get("contentEncoding")),
+                      _str(r2.get("contentEncoding")), "CONTENT_ENCODING")
+        self._keyword(res, "contentMediaType", _str(r1.get("contentMediaType")),
+                      _str(r2.get("contentMediaType")), "CONTENT_MEDIA_TYPE")
+
+    def _k_number(self, res, o, u):
+        for side in ("lower", "upper"):
+            self._number_bound(res, side, _bounds(o.raw, side), _bounds(u.raw, side))
+        om, um = _decimal(o.raw.get("multipleOf")), _decimal(u.raw.get("multipleOf"))
+        if om != um:
+            if om is None:
+                self.add(res, "MULTIPLE_OF_ADDED", "/multipleOf")
+            elif um is None:
+                self.add(res, "MULTIPLE_OF_REMOVED", "/multipleOf")
+            elif um % om == 0:
+                self.add(res, "MULTIPLE_OF_EXPANDED", "/multipleOf")
+            elif om % um == 0:
+                self.add(res, "MULTIPLE_OF_REDUCED", "/multipleOf")
+            else:
+                self.add(res, "MULTIPLE_OF_CHANGED", "/multipleOf")
+        if o.integer != u.integer:
+            self.add(res, "TYPE_EXTENDED" if o.integer else "TYPE_NARROWED", "/type")
+
+    def _number_bound(self, res, side, ob, ub):
+        """ob/ub: (inclusive value or None, exclusive value or None)."""
+        if ob == ub:
+            return
+        inc_kw, exc_kw = ("minimum", "exclusiveMinimum") if side == "lower" else ("maximum", "exclusiveMaximum")
+        inc_t, exc_t = ("MINIMUM", "EXCLUSIVE_MINIMUM") if side == "lower" else ("MAXIMUM", "EXCLUSIVE_MAXIMUM")
+        same_shape = (ob[0] is None) == (ub[0] is None) and (ob[1] is None) == (ub[1] is None)
+        if same_shape or (ob == (None, None)) or (ub == (None, None)):
+            self._bounded(res, inc_kw, ob[0], ub[0], inc_t + "_ADDED", inc_t + "_REMOVED",
+                          inc_t + "_INCREASED", inc_t + "_DECREASED")
+            self._bounded(res, exc_kw, ob[1], ub[1], exc_t + "_ADDED", exc_t + "_REMOVED",
+                          exc_t + "_INCREASED", exc_t + "_DECREASED")
+            return
+        # The bound moved between the inclusive and the exclusive keyword: compare the
+        # effective bounds rather than the keywords (exclusiveMinimum 10 -> minimum 10 widens).
+        oe, ue = _effective(ob, side), _effective(ub, side)
+        if oe == ue:
+            return
+        kw = inc_kw if ub[0] is not None else exc_kw
+        t = inc_t if ub[0] is not None else exc_t
+        wider = _wider(oe, ue, side)
+        if side == "lower":
+            self.add(res, t + ("_DECREASED" if wider else "_INCREASED"), "/" + kw)
+        else:
+            self.add(res, t + ("_INCREASED" if wider else "_DECREASED"), "/" + kw)
+
+    def _k_enum(self, res, o, u):
+        ov, uv = _enum_values(o.raw), _enum_values(u.raw)
+        if ov == uv:
+            return
+        seg = "/enum" if "enum" in u.raw else "/const"
+        if uv >= ov:
+            self.add(res, "ENUM_ARRAY_EXTENDED", seg)
+        elif ov >= uv:
+            self.add(res, "ENUM_ARRAY_NARROWED", seg)
+        else:
+            self.add(res, "ENUM_ARRAY_CHANGED", seg)
+
+    def _k_not(self, res, o, u):
+        on = o.doc.node(o.raw["not"])
+        un = u.doc.node(u.raw["not"])
+        sub = self.pair(un, on)  # reversed roles
+        self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
+
+    def _k_conditional(self, res, o, u):
+        r1, r2 = o.raw, u.raw
+        if canon(r1.get("if", _MISSING_JSON)) != canon(r2.get("if", _MISSING_JSON)):
+            if "if" not in r1:
+                self.add(res, "CONDITIONAL_ADDED", "/if")
+            elif "if" not in r2:
+                self.add(res, "CONDITIONAL_REMOVED", "/if")
+            else:
+                self.add(res, "CONDITION_CHANGED", "/if")
+            return
+        for kw in ("then", "else"):
+            self.optional(res, "/" + kw, _child(o, kw), _child(u, kw))
+
+    def _k_combined(self, res, o, u):
+        self._combined(res, o, u)
+
+    def _combined(self, res, o, u, o_parts=None, u_parts=None, o_criterion=None, u_criterion=None):
+        oc = o_criterion or o.criterion
+        uc = u_criterion or u.criterion
+        o_parts = _dedup(o_parts if o_parts is not None else o.parts)
+        u_parts = _dedup(u_parts if u_parts is not None else u.parts)
+        if oc != uc:
+            if uc == "anyOf":
+                ctype = "COMBINED_TYPE_EXTENDED"
+            elif uc == "oneOf" and len(o_parts) == 1:
+                ctype = "COMBINED_TYPE_EXTENDED"
+            elif uc == "allOf" and len(o_parts) == 1 and len(u_parts) == 1:
+                ctype = "COMBINED_TYPE_EXTENDED"
+            else:
+                ctype = "COMBINED_TYPE_CHANGED"
+            self.add(res, ctype)
+            if ctype == "COMBINED_TYPE_CHANGED":
+                return
+        no, nu = len(o_parts), len(u_parts)
+        if no < nu:
+            self.add(res, "PRODUCT_TYPE_EXTENDED" if uc == "allOf" else "SUM_TYPE_EXTENDED")
+        elif no > nu:
+            self.add(res, "PRODUCT_TYPE_NARROWED" if uc == "allOf" else "SUM_TYPE_NARROWED")
+        edges: dict[int, dict[int, Result]] = {}
+        for i, op in enumerate(o_parts):
+            row = {}
+            for j, up in enumerate(u_parts):
+                sub = self.pair(op, up)
+                if sub.ok:
+                    row[j] = sub
+            edges[i] = row
+        matching = _max_matching(edges, no)
+        for i, j in sorted(matching.items()):
+            seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
+            self.merge(res, seg, edges[i][j])
+        if len(matching) < min(no, nu):
+            self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
+            # Show why: pair each unmatched writer part with an unmatched reader part of the same
+            # kind and report that pair's findings (the verdict is already "incompatible").
+            free = [j for j in range(nu) if j not in matching.values()]
+            for i in range(no):
+                if i in matching:
+                    continue
+                op = self.deref(o_parts[i])
+                for j in free:
+                    if self.deref(u_parts[j]).kind == op.kind:
+                        free.remove(j)
+                        seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
+                        self.merge(res, seg, self.pair(o_parts[i], u_parts[j]))
+                        break
+
+    # -- objects --------------------------------------------------------------------------------
+    def _k_object(self, res, o, u):
+        r1, r2 = o.raw, u.raw
+        op, up = _dict(r1.get("properties")), _dict(r2.get("properties"))
+        oreq, ureq = _req(r1), _req(r2)
+        for name in op:
+            if name in up:
+                was, now = name in oreq, name in ureq
+                if was and not now:
+                    self.add(res, "REQUIRED_ATTRIBUTE_REMOVED", "/required/" + esc(name))
+                elif now and not was:
+                    self.add(res, "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" if _has_default(up[name])
+                             else "REQUIRED_ATTRIBUTE_ADDED", "/required/" + esc(name))
+        # required names without a property declared on both sides (Confluent skips these)
+        for name in sorted((oreq ^ ureq) - (set(op) | set(up))):
+            self.add(res, "REQUIRED_ATTRIBUTE_REMOVED" if name in oreq else "REQUIRED_ATTRIBUTE_ADDED",
+                     "/required/" + esc(name))
+        self._pattern_properties(res, o, u)
+        o_open, u_open = _open_object(r1), _open_object(r2)
+        for name, oraw in op.items():
+            seg = "/properties/" + esc(name)
+            if name in up:
+                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(up[name])))
+                continue
+            # removed: only the reader's content model matters
+            if u_open:
+                self.add(res, "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL", seg)
+                continue
+            partial = self._partial_object(u, name)
+            if partial is not None:
+                sub = self.pair(o.doc.node(oraw), partial)
+                self.merge(res, seg, sub)
+                self.add(res, "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                         else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+            elif oraw is False:
+                self.add(res, "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
+            else:
+                self.add(res, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
+        for name, uraw in up.items():
+            if name in op:
+                continue
+            seg = "/properties/" + esc(name)
+            required = name in ureq
+            # added: only the writer's content model matters
+            if o_open:
+                if _is_empty_schema(uraw):
+                    self.add(res, "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                elif required and _has_default(uraw):
+                    self.add(res, "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                elif required:
+                    self.add(res, "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                else:
+                    self.add(res, "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                continue
+            partial = self._partial_object(o, name)
+            if partial is not None:
+                sub = self.pair(partial, u.doc.node(uraw))
+                self.merge(res, seg, sub)
+                self.add(res, "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                         else "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+            if required:
+                self.add(res, "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" if _has_default(uraw)
+                         else "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg)
+            else:
+                self.add(res, "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg)
+        self._dependencies(res, o, u)
+        self._additional(res, o, u, "additionalProperties", "ADDITIONAL_PROPERTIES")
+        self._unevaluated(res, o, u, "unevaluatedProperties", "UNEVALUATED_PROPERTIES")
+        self.optional(res, "/propertyNames", _child(o, "propertyNames"), _child(u, "propertyNames"))
+        self._bounded(res, "maxProperties", _int(r1.get("maxProperties")), _int(r2.get("maxProperties")),
+                      "MAX_PROPERTIES_ADDED", "MAX_PROPERTIES_REMOVED", "MAX_PROPERTIES_INCREASED",
+                      "MAX_PROPERTIES_DECREASED")
+        self._bounded(res, "minProperties", _int(r1.get("minProperties")), _int(r2.get("minProperties")),
+                      "MIN_PROPERTIES_ADDED", "MIN_PROPERTIES_REMOVED", "MIN_PROPERTIES_INCREASED",
+                      "MIN_PROPERTIES_DECREASED")
+
+    def _pattern_properties(self, res, o, u):
+        """patternProperties compared by pattern; a pattern present on one side only is
+        judged against the other side's additionalProperties (what those names fall back to)."""
+        p1, p2 = _dict(o.raw.get("patternProperties")), _dict(u.raw.get("patternProperties"))
+        if not p1 and not p2:
+            return
+        for pat in list(p1) + [k for k in p2 if k not in p1]:
+            seg = "/patternProperties/" + esc(pat)
+            if pat in p1 and pat in p2:
+                self.merge(res, seg, self.pair(o.doc.node(p1[pat]), u.doc.node(p2[pat])))
+                continue
+            if pat in p1:  # pattern removed: the reader falls back to its additionalProperties
+                ap = u.raw.get("additionalProperties", True)
+                if ap is True or _is_empty_schema(ap):
+                    self.add(res, "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL", seg)
+                elif ap is False:
+                    self.add(res, "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" if p1[pat] is False
+                             else "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
+                else:
+                    sub = self.pair(o.doc.node(p1[pat]), u.doc.node(ap))
+                    self.merge(res, seg, sub)
+                    self.add(res, "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                             else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+            else:  # pattern added: those names used to fall to the writer's additionalProperties
+                ap = o.raw.get("additionalProperties", True)
+                if ap is True or _is_empty_schema(ap):
+                    self.add(res, "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL"
+                             if _is_empty_schema(p2[pat]) else "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                elif ap is False:
+                    self.add(res, "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg)
+                else:
+                    sub = self.pair(o.doc.node(ap), u.doc.node(p2[pat]))
+                    self.merge(res, seg, sub)
+                    self.add(res, "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                             else "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+
+    def _partial_object(self, n: Node, name: str):
+        raw = n.raw
+        for pattern, sub in _dict(raw.get("patternProperties")).items():
+            try:
+                if re.search(pattern, name):
+                    return n.doc.node(sub)
+            except re.error:
+                continue
+        ap = raw.get("additionalProperties", True)
+        if isinstance(ap, dict):
+            return n.doc.node(ap)
+        uneval = raw.get("unevaluatedProperties", True)
+        if "additionalProperties" not in raw and isinstance(uneval, dict):
+            return n.doc.node(uneval)
+        return None
+
+    def _dependencies(self, res, o, u):
+        oa, os_ = _deps(o.raw)
+        ua, us = _deps(u.raw)
+        for name in list(oa) + [k for k in ua if k not in oa]:
+            seg = "/dependencies/" + esc(name)
+            before, after = oa.get(name), ua.get(name)
+            if after is None:
+                self.add(res, "DEPENDENCY_ARRAY_REMOVED", seg)
+            elif before is None:
+                self.add(res, "DEPENDENCY_ARRAY_ADDED", seg)
+            elif before != after:
+                if after >= before:
+                    self.add(res, "DEPENDENCY_ARRAY_EXTENDED", seg)
+                elif before >= after:
+                    self.add(res, "DEPENDENCY_ARRAY_NARROWED", seg)
+                else:
+                    self.add(res, "DEPENDENCY_ARRAY_CHANGED", seg)
+        for name in list(os_) + [k for k in us if k not in os_]:
+            seg = "/dependencies/" + esc(name)
+            before, after = os_.get(name), us.get(name)
+            if after is None:
+                self.add(res, "DEPENDENCY_SCHEMA_REMOVED", seg)
+            elif before is None:
+                self.add(res, "DEPENDENCY_SCHEMA_ADDED", seg)
+            else:
+                self.merge(res, seg, self.pair(o.doc.node(before[0]),
+                                               u.doc.node(after[0])))
+
+    def _additional(self, res, o, u, kw, prefix):
+        """additionalProperties / additionalItems: permitted?, and the schema if any."""
+        a1, a2 = o.raw.get(kw, _MISSING), u.raw.get(kw, _MISSING)
+        if kw == "additionalItems":
+            a1, a2 = _additional_items(o.raw), _additional_items(u.raw)
+        p1, p2 = a1 is not False, a2 is not False
+        s1 = a1 if isinstance(a1, dict) else None
+        s2 = a2 if isinstance(a2, dict) else None
+        seg = "/" + ("items" if kw == "additionalItems" and "prefixItems" in u.raw else kw)
+        if p1 != p2:
+            self.add(res, prefix + ("_ADDED" if p2 else "_REMOVED"), seg)
+        elif s1 is None and s2 is not None:
+            self.add(res, prefix + "_NARROWED", seg)
+        elif s2 is None and s1 is not None:
+            self.add(res, prefix + "_EXTENDED", seg)
+        elif s1 is not None:
+            self.merge(res, seg, self.pair(o.doc.node(s1), u.doc.node(s2)))
+
+    def _unevaluated(self, res, o, u, kw, prefix):
+        a1, a2 = o.raw.get(kw, _MISSING), u.raw.get(kw, _MISSING)
+        if a1 is _MISSING and a2 is _MISSING:
+            return
+        seg = "/" + kw
+        if a1 is _MISSING:
+            self.add(res, prefix + ("_REMOVED" if a2 is False else "_NARROWED"), seg)
+        elif a2 is _MISSING:
+            self.add(res, prefix + ("_ADDED" if a1 is False else "_EXTENDED"), seg)
+        elif a1 is False and a2 is not False:
+            self.add(res, prefix + "_ADDED", seg)
+        elif a1 is not False and a2 is False:
+            self.add(res, prefix + "_REMOVED", seg)
+        elif _is_empty_schema(a1) and not _is_empty_schema(a2):
+            self.add(res, prefix + "_NARROWED", seg)
+        elif not _is_empty_schema(a1) and _is_empty_schema(a2):
+            self.add(res, prefix + "_EXTENDED", seg)
+        elif a1 is not False:
+            self.merge(res, seg, self.pair(o.doc.node(a1), u.doc.node(a2)))
+
+    # -- arrays ---------------------------------------------------------------------------------
+    def _k_array(self, res, o, u):
+        r1, r2 = o.raw, u.raw
+        self.optional(res, "/items", _all_items(o), _all_items(u))
+        t1, t2 = _tuple_items(o), _tuple_items(u)
+        shared = min(len(t1), len(t2))
+        for i in range(shared):
+            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]),
+                                                         u.doc.node(t2[i][0])))
+        u_open, o_open = _open_array(r2), _open_array(r1)
+        for i in range(shared, len(t1)):
+            seg = f"/{t1[i][1]}/{i}"
+            if u_open:
+                self.add(res, "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL", seg)
+                continue
+            partial = self._partial_array(u)
+            if partial is not None:
+                sub = self.pair(o.doc.node(t1[i][0]), partial)
+                self.merge(res, seg, sub)
+                self.add(res, "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                         else "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+            elif t1[i][0] is False:
+                self.add(res, "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
+            else:
+                self.add(res, "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL", seg)
+        for i in range(shared, len(t2)):
+            seg = f"/{t2[i][1]}/{i}"
+            if o_open:
+                self.add(res, "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" if _is_empty_schema(t2[i][0])
+                         else "ITEM_ADDED_TO_OPEN_CONTENT_MODEL", seg)
+                continue
+            partial = self._partial_array(o)
+            if partial is not None:
+                sub = self.pair(partial, u.doc.node(t2[i][0]))
+                self.merge(res, seg, sub)
+                self.add(res, "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.ok
+                         else "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", seg)
+            else:
+                self.add(res, "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL", seg)
+        self._additional(res, o, u, "additionalItems", "ADDITIONAL_ITEMS")
+        self._unevaluated(res, o, u, "unevaluatedItems", "UNEVALUATED_ITEMS")
+        self.optional(res, "/contains", _child(o, "contains"), _child(u, "contains"))
+        for kw, t in (("maxItems", "MAX_ITEMS"), ("minItems", "MIN_ITEMS"),
+                      ("maxContains", "MAX_CONTAINS"), ("minContains", "MIN_CONTAINS")):
+            self._bounded(res, kw, _int(r1.get(kw)), _int(r2.get(kw)),
+                          t + "_ADDED", t + "_REMOVED", t + "_INCREASED", t + "_DECREASED")
+        u1, u2 = r1.get("uniqueItems") is True, r2.get("uniqueItems") is True
+        if u1 != u2:
+            self.add(res, "UNIQUE_ITEMS_REMOVED" if u1 else "UNIQUE_ITEMS_ADDED", "/uniqueItems")
+
+    def _partial_array(self, n: Node):
+        a = _additional_items(n.raw)
+        if isinstance(a, dict):
+            return n.doc.node(a)
+        if a is _MISSING:
+            uneval = n.raw.get("unevaluatedItems", _MISSING)
+            if isinstance(uneval, dict):
+                return n.doc.node(uneval)
+        return None
+
+
+_MISSING_JSON = "\x00missing"
+
+
+def _str(v):
+    return v if isinstance(v, str) else None
+
+
+def _dict(v):
+    return v if isinstance(v, dict) else {}
+
+
+def _req(raw):
+    r = raw.get("required")
+    return {x for x in r if isinstance(x, str)} if isinstance(r, list) else set()
+
+
+def _has_default(raw):
+    return isinstance(raw, dict) and "default" in raw
+
+
+def _is_empty_schema(raw):
+    """True for the schemas that accept everything: ``{}``, ``true`` (metadata allowed)."""
+    if raw is True:
+        return True
+    return isinstance(raw, dict) and all(k in _META for k in raw)
+
+
+def _child(n: Node, kw):
+    raw = n.raw
+    if isinstance(raw, dict) and kw in raw:
+        return n.doc.node(raw[kw])
+    return None
+
+
+def _open_object(raw):
+    ap = raw.get("additionalProperties", _MISSING)
+    if ap is not _MISSING and ap is not True:
+        return False
+    if raw.get("patternProperties"):
+        return False
+    uneval = raw.get("unevaluatedProperties", _MISSING)
+    return uneval is _MISSING or _is_empty_schema(uneval)
+
+
+def _additional_items(raw):
+    """The schema that applies after the tuple items (draft-07 additionalItems, 2020-12 items)."""
+    if "prefixItems" in raw:
+        return raw.get("items", _MISSING)
+    if isinstance(raw.get("items"), list):
+        return raw.get("additionalItems", _MISSING)
+    return _MISSING  # no tuple: additionalItems has no effect
+
+
+def _open_array(raw):
+    a = _additional_items(raw)
+    if a is False:
+        return False
+    if isinstance(a, dict) and not _is_empty_schema(a):
+        return False
+    if a is _MISSING:
+        uneval = raw.get("unevaluatedItems", _MISSING)
+        return uneval is _MISSING or _is_empty_schema(uneval)
+    return True
+
+
+def _all_items(n: Node):
+    raw = n.raw
+    if "prefixItems" in raw:
+        return None
+    items = raw.get("items", _MISSING)
+    if items is _MISSING or isinstance(items, list):
+        return None
+    return n.doc.node(items)
+
+
+def _tuple_items(n: Node):
+    raw = n.raw
+    if isinstance(raw.get("prefixItems"), list):
+        return [(s, "prefixItems") for s in raw["prefixItems"]]
+    if isinstance(raw.get("items"), list):
+        return [(s, "items") for s in raw["items"]]
     return []
+
+
+def _deps(raw):
+    arrays, schemas = {}, {}
+    for kw in ("dependencies", "dependentRequired", "dependentSchemas"):
+        for name, v in _dict(raw.get(kw)).items():
+            if isinstance(v, list):
+                arrays[name] = frozenset(x for x in v if isinstance(x, str))
+            elif isinstance(v, (dict, bool)):
+                schemas[name] = (v, f"/{kw}/{esc(name)}")
+    return arrays, schemas
+
+
+def _enum_values(raw):
+    if "enum" in raw and isinstance(raw["enum"], list):
+        values = {canon(v) for v in raw["enum"]}
+        if "const" in raw:
+            values &= {canon(raw["const"])}
+        return frozenset(values)
+    return frozenset({canon(raw.get("const"))})
+
+
+def _decimal(v):
+    v = _num(v)
+    if v is None:
+        return None
+    try:
+        d = Decimal(str(v))
+    except InvalidOperation:
+        return None
+    return d if d > 0 else None
+
+
+def _bounds(raw, side):
+    """(inclusive, exclusive) limit of one side, with draft-04 boolean exclusives normalised."""
+    inc_kw, exc_kw = ("minimum", "exclusiveMinimum") if side == "lower" else ("maximum", "exclusiveMaximum")
+    inc, exc = _num(raw.get(inc_kw)), raw.get(exc_kw)
+    if exc is True:
+        return (None, inc)
+    return (inc, _num(exc))
+
+
+def _effective(bound, side):
+    """The tightest of the two limits as (value, exclusive)."""
+    inc, exc = bound
+    cands = []
+    if inc is not None:
+        cands.append((inc, False))
+    if exc is not None:
+        cands.append((exc, True))
+    if not cands:
+        return None
+    if side == "lower":
+        return max(cands, key=lambda c: (c[0], c[1]))
+    return min(cands, key=lambda c: (c[0], not c[1]))
+
+
+def _wider(o, u, side):
+    """Does bound ``u`` accept everything bound ``o`` accepts?"""
+    if u is None:
+        return True
+    if o is None:
+        return False
+    if side == "lower":
+        return u[0] < o[0] or (u[0] == o[0] and (not u[1] or o[1]))
+    return u[0] > o[0] or (u[0] == o[0] and (not u[1] or o[1]))
+
+
+def _dedup(parts):
+    seen, out = set(), []
+    for p in parts:
+        key = p.canon
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def _max_matching(edges: dict[int, dict[int, Result]], n_left: int) -> dict[int, int]:
+    """Maximum bipartite matching (Kuhn's augmenting paths), left index -> right index."""
+    match_right: dict[int, int] = {}
+
+    def augment(i, seen):
+        for j in edges[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in match_right or augment(match_right[j], seen):
+                match_right[j] = i
+                return True
+        return False
+
+    for i in range(n_left):
+        augment(i, set())
+    return {i: j for j, i in match_right.items()}
+
+
+# -- reserved properties (Confluent keeps them in schema metadata; we read a schema keyword) ------
+RESERVED_KEYWORDS = ("confluent:reserved", "x-reserved")
+
+
+def _reserved(raw) -> set[str]:
+    if not isinstance(raw, dict):
+        return set()
+    for kw in RESERVED_KEYWORDS:
+        v = raw.get(kw)
+        if isinstance(v, str):
+            return {p.strip() for p in v.split(",") if p.strip()}
+        if isinstance(v, list):
+            return {p for p in v if isinstance(p, str)}
+    return set()
+
+
+def flatten(res: Result, limit: int, deadline) -> list[tuple[str, str]]:
+    """All (type, JSON pointer) of a result tree, depth first, at most ``limit`` of them."""
+    out: list[tuple[str, str]] = []
+    stack = [(res, "#", 0)]
+    while stack and len(out) < limit:
+        node, prefix, idx = stack.pop()
+        items = node.items
+        while idx < len(items) and len(out) < limit:
+            ftype, seg, sub = items[idx]
+            idx += 1
+            if sub is None:
+                out.append((ftype, prefix + seg))
+            else:
+                deadline.tick()
+                stack.append((node, prefix, idx))
+                stack.append((sub, prefix + seg, 0))
+                break
+    return out
+
+
+def _sort_bad_first(pairs, compat):
+    return sorted(pairs, key=lambda p: p[0] in compat)
+
+
+MAX_FINDINGS = 500
+
+
+def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bool, str]]:
+    """Findings for "can ``reader`` read what ``writer`` wrote?": (type, path, compatible, message)."""
+    from .messages import message_for
+
+    wdoc, rdoc = Doc(writer), Doc(reader)
+    differ = _Differ(policy, deadline, wdoc, rdoc)
+    top = Result()
+    removed = _reserved(writer) - _reserved(reader)
+    for name in sorted(removed):
+        differ.add(top, "RESERVED_PROPERTY_REMOVED", "/properties/" + esc(name))
+    reserved_now = _reserved(reader)
+    if reserved_now and isinstance(reader, dict):
+        for name in _dict(reader.get("properties")):
+            if name in reserved_now:
+                differ.add(top, "RESERVED_PROPERTY_CONFLICTS_WITH_PROPERTY", "/properties/" + esc(name))
+    differ.merge(top, "", differ.pair(wdoc.node(writer), rdoc.node(reader)))
+    found = flatten(top, MAX_FINDINGS, deadline)
+    compat = differ.compat
+    if not top.ok and all(t in compat for t, _ in found):
+        # the limit cut off every breaking finding: walk again for the breaking ones only
+        found = _breaking_only(top, compat, MAX_FINDINGS, deadline) + found
+    out = []
+    for ftype, path in found:
+        ok = ftype in compat
+        out.append((ftype, path, ok, message_for(ftype, path, ok)))
+    return out
+
+
+def _breaking_only(res, compat, limit, deadline):
+    out = []
+    stack = [(res, "#")]
+    while stack and len(out) < limit:
+        node, prefix = stack.pop()
+        if node.ok:
+            continue
+        for ftype, seg, sub in node.items:
+            if sub is None:
+                if ftype not in compat:
+                    out.append((ftype, prefix + seg))
+            elif not sub.ok:
+                deadline.tick()
+                stack.append((sub, prefix + seg))
+    return out

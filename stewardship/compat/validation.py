@@ -2,7 +2,200 @@
 
 from __future__ import annotations
 
+import re
+
+from jsonschema.validators import (
+    Draft4Validator,
+    Draft6Validator,
+    Draft7Validator,
+    Draft201909Validator,
+    Draft202012Validator,
+)
+
+from .types import FORMATS
+
+
+def _norm_uri(uri: str) -> str:
+    return re.sub(r"^https?://", "", uri).rstrip("#/")
+
+
+_KNOWN_DRAFTS = {
+    _norm_uri(cls.META_SCHEMA.get("$schema") or cls.META_SCHEMA.get("id", "")): cls
+    for cls in (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator)
+}
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_OPENAPI_VERSION = re.compile(r"^3\.(0|1)\.\d+(-.+)?$")
+MAX_MESSAGES = 50
+
+
+def _where(path) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    return "#" + "".join("/" + p for p in parts)
+
+
+def _validator_class(document, default):
+    uri = document.get("$schema") if isinstance(document, dict) else None
+    if uri is None:
+        return default, None
+    if not isinstance(uri, str):
+        return None, "#/$schema: must be a string naming a JSON Schema draft."
+    cls = _KNOWN_DRAFTS.get(_norm_uri(uri))
+    if cls is None:
+        return None, f"#/$schema: unknown JSON Schema dialect {uri!r}; use draft-07 or 2020-12."
+    return cls, None
+
+
+def _metaschema_errors(document, cls, prefix: str = "#") -> list[str]:
+    messages = []
+    for error in sorted(cls(cls.META_SCHEMA).iter_errors(document), key=lambda e: list(e.path)):
+        where = _where(error.path)
+        where = prefix + where[1:]
+        messages.append(f"{where}: {error.message}")
+        if len(messages) >= MAX_MESSAGES:
+            break
+    return messages
+
+
+def _local_ref_errors(document) -> list[str]:
+    """``$ref`` values pointing inside the document that resolve to nothing."""
+    from .jsonschema_diff import Doc
+
+    doc = Doc(document)
+    messages = []
+    stack = [(document, "#")]
+    while stack and len(messages) < MAX_MESSAGES:
+        raw, ptr = stack.pop()
+        if isinstance(raw, dict):
+            ref = raw.get("$ref")
+            if isinstance(ref, str) and (ref.startswith("#") or (doc.base and ref.startswith(doc.base))):
+                node = doc.node(raw, "ref")
+                if doc.resolve(node) is None:
+                    messages.append(f"{ptr}/$ref: {ref!r} does not resolve inside the document.")
+            for k, v in raw.items():
+                if k not in ("enum", "const", "default", "examples", "example") and isinstance(v, (dict, list)):
+                    stack.append((v, f"{ptr}/{str(k).replace('~', '~0').replace('/', '~1')}"))
+        elif isinstance(raw, list):
+            stack.extend((v, f"{ptr}/{i}") for i, v in enumerate(raw) if isinstance(v, (dict, list)))
+    return sorted(messages)
+
+
+def _json_schema(document) -> list[str]:
+    if not isinstance(document, (dict, bool)):
+        return ["#: a JSON Schema must be an object or a boolean."]
+    cls, problem = _validator_class(document, Draft202012Validator)
+    if problem:
+        return [problem]
+    messages = _metaschema_errors(document, cls)
+    if not messages and isinstance(document, dict):
+        messages = _local_ref_errors(document)
+    return messages
+
+
+def _openapi(document) -> list[str]:
+    if not isinstance(document, dict):
+        return ["#: an OpenAPI document must be an object."]
+    messages = []
+    version = document.get("openapi")
+    if not isinstance(version, str) or not _OPENAPI_VERSION.match(version):
+        messages.append(f"#/openapi: must be a version string 3.0.x or 3.1.x, got {version!r}.")
+        v31 = False
+    else:
+        v31 = version.startswith("3.1")
+    info = document.get("info")
+    if not isinstance(info, dict):
+        messages.append("#/info: required object is missing.")
+    else:
+        for key in ("title", "version"):
+            if not isinstance(info.get(key), str):
+                messages.append(f"#/info/{key}: required string is missing.")
+    paths = document.get("paths")
+    if paths is None:
+        if not v31 or not (document.get("webhooks") or document.get("components")):
+            messages.append("#/paths: required object is missing.")
+        paths = {}
+    if not isinstance(paths, dict):
+        messages.append("#/paths: must be an object.")
+        paths = {}
+    schema_cls = Draft202012Validator if v31 else Draft4Validator
+    for path, item in paths.items():
+        pptr = "#/paths/" + str(path).replace("~", "~0").replace("/", "~1")
+        if not str(path).startswith("/"):
+            messages.append(f"{pptr}: path must start with '/'.")
+        if not isinstance(item, dict):
+            messages.append(f"{pptr}: path item must be an object.")
+            continue
+        for method in _METHODS:
+            if method not in item:
+                continue
+            op = item[method]
+            optr = f"{pptr}/{method}"
+            if not isinstance(op, dict):
+                messages.append(f"{optr}: operation must be an object.")
+                continue
+            if "responses" not in op and not v31:
+                messages.append(f"{optr}/responses: required object is missing.")
+            elif "responses" in op and not isinstance(op["responses"], dict):
+                messages.append(f"{optr}/responses: must be an object.")
+            for i, param in enumerate(op.get("parameters") or []):
+                if isinstance(param, dict) and "$ref" not in param:
+                    for key in ("name", "in"):
+                        if not isinstance(param.get(key), str):
+                            messages.append(f"{optr}/parameters/{i}/{key}: required string is missing.")
+    for ptr, schema in _schema_objects(document):
+        if isinstance(schema, (dict, bool)):
+            messages.extend(_metaschema_errors(schema, schema_cls, prefix=ptr))
+        else:
+            messages.append(f"{ptr}: a schema object must be an object.")
+        if len(messages) >= MAX_MESSAGES:
+            break
+    return messages[:MAX_MESSAGES]
+
+
+def _schema_objects(document):
+    """(pointer, schema) for the schema objects of an OpenAPI document."""
+    def esc(s):
+        return str(s).replace("~", "~0").replace("/", "~1")
+
+    comps = document.get("components") if isinstance(document.get("components"), dict) else {}
+    for name, schema in (comps.get("schemas") or {}).items():
+        yield f"#/components/schemas/{esc(name)}", schema
+    paths = document.get("paths") if isinstance(document.get("paths"), dict) else {}
+    for path, item in paths.items():
+        if not isinstance(item, dict):
+            continue
+        pptr = "#/paths/" + esc(path)
+        for method in _METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            optr = f"{pptr}/{method}"
+            for i, param in enumerate(op.get("parameters") or []):
+                if isinstance(param, dict) and "schema" in param:
+                    yield f"{optr}/parameters/{i}/schema", param["schema"]
+            body = op.get("requestBody")
+            if isinstance(body, dict):
+                for media, mt in (body.get("content") or {}).items():
+                    if isinstance(mt, dict) and "schema" in mt:
+                        yield f"{optr}/requestBody/content/{esc(media)}/schema", mt["schema"]
+            responses = op.get("responses") if isinstance(op.get("responses"), dict) else {}
+            for status, resp in responses.items():
+                if isinstance(resp, dict):
+                    for media, mt in (resp.get("content") or {}).items():
+                        if isinstance(mt, dict) and "schema" in mt:
+                            yield f"{optr}/responses/{esc(status)}/content/{esc(media)}/schema", mt["schema"]
+
 
 def validate_schema(document, fmt: str = "json-schema") -> list[str]:
-    """Return [] when ``document`` is a valid schema of ``fmt``, else human messages."""
-    return []
+    """Return [] when ``document`` is a valid schema of ``fmt``, else human messages.
+
+    JSON Schema: checked against the metaschema its ``$schema`` names (default 2020-12; draft-04,
+    06, 07, 2019-09 and 2020-12 are known), then every local ``$ref`` must resolve. OpenAPI
+    3.0/3.1: structural checks (``openapi`` version, ``info``, ``paths``, operations) and every
+    schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown schema format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    if fmt == "json-schema":
+        return _json_schema(document)
+    return _openapi(document)
+
