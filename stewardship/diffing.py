@@ -56,11 +56,10 @@ def side_by_side(old, new, findings=()):
     anchored_new, anchored_old = {}, {}
     for f in findings:
         ptr = _pointer_of(f.get("path", ""))
-        if ptr in new_ptrs or not old_lines:
-            anchored_new.setdefault(_anchor(ptr, new_ptrs), []).append(f)
+        if ptr in old_ptrs and ptr not in new_ptrs:  # something removed: show it where it was
+            anchored_old.setdefault(ptr, []).append(f)
         else:
-            target = _anchor(ptr, old_ptrs)
-            anchored_old.setdefault(target, []).append(f)
+            anchored_new.setdefault(_anchor(ptr, new_ptrs), []).append(f)
     for side, lines, other, vals, other_vals, anchored in (
         ("old", old_lines, new_ptrs, old_vals, new_vals, anchored_old),
         ("new", new_lines, old_ptrs, new_vals, old_vals, anchored_new),
