@@ -112,11 +112,11 @@ def entity_findings(entities, assignments=None):
     result = defaultdict(list)
     for entity in entities:
         if not sor_systems.get(entity.pk):
-            result[entity.pk].append({"kind": "no_sor", "severity": "high", "message": "No approved system of record."})
+            result[entity.pk].append({"kind": "no_sor", "label": "No SoR", "severity": "high", "message": "No approved system of record."})
         for system in sor_systems.get(entity.pk, {}).values():
             if system.lifecycle in RETIRING_STATES:
                 result[entity.pk].append({
-                    "kind": "sor_retiring", "severity": "medium", "system": system,
+                    "kind": "sor_retiring", "label": "SoR retiring", "severity": "medium", "system": system,
                     "message": f"System of record {system.name} is {system.get_lifecycle_display().lower()}.",
                 })
     for link in carriers:
@@ -126,7 +126,7 @@ def entity_findings(entities, assignments=None):
         integration = link.integration
         if integration.target_system_id not in systems and integration.source_system_id not in systems:
             result[link.canonicalentity_id].append({
-                "kind": "unmanaged_writer", "severity": "high", "integration": integration,
+                "kind": "unmanaged_writer", "label": "Unmanaged writer", "severity": "high", "integration": integration,
                 "message": (f"{integration.name} writes it from {integration.source_system.name} into "
                             f"{integration.target_system.name}; neither is its system of record."),
             })
