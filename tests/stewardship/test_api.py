@@ -230,3 +230,14 @@ def test_version_detail_is_readable(api_as, cast, fake_engine, doc):
     r = api_as("executive").get(f"{BASE}/versions/{v.pk}/")
     assert r.status_code == 200 and r.json()["reviews"][0]["reviewer"] == "steward2"
     assert SchemaVersion.objects.get(pk=v.pk).number == r.json()["number"] == 1
+
+
+@pytest.mark.parametrize("engine", ["rust", "python"])
+def test_both_validator_engines_agree(engine):
+    from stewardship.validation import compile_validator, json_path
+
+    validator = compile_validator(INVOICE, engine=engine)
+    assert validator.errors({"number": "INV-1", "lines": [{"amount": 2}]}, 10) == []
+    errors = validator.errors({"number": "X", "lines": [{"amount": -1}, {}]}, 10)
+    assert sorted(e["path"] for e in errors) == ["$.lines[0].amount", "$.lines[1]", "$.number"]
+    assert json_path(["a b", 0, "c"]) == "$['a b'][0].c"
