@@ -132,3 +132,30 @@ class CompatibilityRequestSerializer(serializers.Serializer):
 class ValidateRequestSerializer(serializers.Serializer):
     payload = serializers.JSONField()
     version = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+
+
+class FindingSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    path = serializers.CharField()
+    compatible = serializers.BooleanField()
+    against_version = serializers.IntegerField(allow_null=True)
+    direction = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+
+
+class CompatibilityResponseSerializer(serializers.Serializer):
+    compatible = serializers.BooleanField()
+    timed_out = serializers.BooleanField()
+    findings = FindingSerializer(many=True)
+    checked_versions = serializers.ListField(child=serializers.IntegerField())
+
+
+class PayloadErrorSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ValidateResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    version = serializers.IntegerField()
+    errors = PayloadErrorSerializer(many=True)

@@ -62,7 +62,7 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         services.update_subject(actor=request.user, subject=subject, **serializer.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=subject.pk)).data)
 
-    @extend_schema(request=s.ValidateRequestSerializer)
+    @extend_schema(request=s.ValidateRequestSerializer, responses=s.ValidateResponseSerializer)
     @action(detail=True, methods=["post"])
     def validate(self, request, slug=None):
         """Validate a payload against the latest approved version (or ``version``)."""
@@ -218,7 +218,7 @@ class CompatibilityView(APIView):
 
     required_perms = {"POST": ["stewardship.view_schemasubject"]}
 
-    @extend_schema(request=s.CompatibilityRequestSerializer)
+    @extend_schema(request=s.CompatibilityRequestSerializer, responses=s.CompatibilityResponseSerializer)
     def post(self, request):
         from stewardship import compat
 
