@@ -225,3 +225,11 @@ STEWARDSHIP_MIN_JUSTIFICATION = env_int("STEWARDSHIP_MIN_JUSTIFICATION", 20, min
 STEWARDSHIP_CHECK_TIME_BUDGET = env_int("STEWARDSHIP_CHECK_TIME_BUDGET", 5, minimum=1)
 # Absolute base of links in notification emails, e.g. https://control-plane.example.com
 STEWARDSHIP_BASE_URL = env_str("STEWARDSHIP_BASE_URL", "")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "CompatibilityLevelEnum": "stewardship.choices.CompatLevel",
+    "CompatibilityPolicyEnum": "stewardship.choices.CompatPolicy",
+    "SchemaVersionStatusEnum": "stewardship.choices.VersionStatus",
+    "SorStatusEnum": "stewardship.choices.SorStatus",
+    "SorScopeTypeEnum": "stewardship.choices.ScopeType",
+    "ReviewDecisionEnum": "stewardship.choices.ReviewDecision",
+})
