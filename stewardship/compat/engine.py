@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from . import jsonschema_diff, openapi_diff
@@ -10,9 +9,10 @@ from .types import FORMATS, LEVELS, POLICIES, Finding, Report
 
 TIMED_OUT = "CHECK_TIMED_OUT"
 TOO_DEEP = "CHECK_TOO_DEEP"
-# Nested schemas are walked recursively (a few frames per level). Python 3.11+ does not use the
-# C stack for Python-to-Python calls, so a higher limit is safe; it is only ever raised.
-RECURSION_LIMIT = 60_000
+# Nested schemas are walked recursively, three frames per nesting level: with Python's default
+# recursion limit that is a few hundred levels, far beyond real schemas. Deeper ones get a
+# CHECK_TOO_DEEP finding. The limit is deliberately left alone: raising it process-wide would
+# let C-level recursion elsewhere (json, jsonschema, ==) overflow the stack instead of raising.
 
 
 class CheckTimedOut(Exception):
@@ -98,8 +98,6 @@ def check(
     else:
         pairs = pairs[-1:]
 
-    if sys.getrecursionlimit() < RECURSION_LIMIT:
-        sys.setrecursionlimit(RECURSION_LIMIT)
     differ = jsonschema_diff.compare if fmt == "json-schema" else openapi_diff.compare
     deadline = Deadline(time_budget)
     findings: list[Finding] = []

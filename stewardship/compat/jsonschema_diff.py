@@ -40,14 +40,32 @@ _INFER = (("object", _OBJECT_KW), ("array", _ARRAY_KW), ("string", _STRING_KW), 
 _TYPES = ("string", "number", "integer", "object", "array", "boolean", "null")
 _COMBINERS = ("allOf", "anyOf", "oneOf")
 _MISSING = object()
+_VALUE_KEYWORDS = frozenset(("enum", "const", "default", "examples"))
+_REF_RE = re.compile(r'"\$ref":\s*"((?:[^"\\]|\\.)*)"')
 
 # Kinds that behave like the empty schema ("accepts everything").
 _EMPTY_KINDS = ("empty", "true")
+WIDE = 8  # objects with at least this many properties skip unchanged ones by equality
 
 
 def canon(value) -> str:
     """A canonical string for JSON equality (1 and 1.0 equal, True and 1 not)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _small(raw, limit: int) -> bool:
+    """Does the JSON value have at most ``limit`` containers and scalars?"""
+    stack, seen = [raw], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return True
 
 
 def esc(name: str) -> str:
@@ -86,9 +104,14 @@ class Node:
         self.ref = None
 
     @property
-    def canon(self) -> str:
+    def canon(self):
+        """Equality key for de-duplicating subschemas: canonical JSON for small schemas; for
+        big ones (where serialising would cost more than it could save) the node's identity."""
         if self._canon is None:
-            self._canon = self.view + ":" + canon(self.raw)
+            if _small(self.raw, 400):
+                self._canon = self.view + ":" + canon(self.raw)
+            else:
+                self._canon = ("id", id(self))
         return self._canon
 
     @property
@@ -240,11 +263,15 @@ class Doc:
     # -- references ---------------------------------------------------------------------------
     def resolve(self, node: Node):
         """The target node of a ``ref`` node, or None when it cannot be resolved."""
-        ref = node.ref
+        target = self.resolve_ref(node.ref)
+        return None if target is _MISSING else self.node(target)
+
+    def resolve_ref(self, ref: str):
+        """The JSON value a ``$ref`` string points at, or ``_MISSING``."""
         if self.base and ref.startswith(self.base):
             ref = ref[len(self.base):]
         if ref == "" or ref == "#":
-            return self.node(self.root)
+            return self.root
         if ref.startswith("#/"):
             target = self.root
             for part in ref[2:].split("/"):
@@ -254,13 +281,17 @@ class Doc:
                 elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
                     target = target[int(part)]
                 else:
-                    return None
-            return self.node(target)
+                    return _MISSING
+            return target
         anchors = self._anchor_map()
         hit = anchors.get(ref) or anchors.get(ref.lstrip("#"))
-        if hit is not None:
-            return self.node(hit[0])
-        return None
+        return _MISSING if hit is None else hit[0]
+
+    def refs(self) -> set[str]:
+        """Every ``$ref`` string in the document (found in its serialisation: C speed; a "$ref"
+        key inside an enum value may be picked up too, which only makes callers more careful)."""
+        text = json.dumps(self.root, default=str)
+        return {json.loads(f'"{m}"') for m in _REF_RE.findall(text)}
 
     def _anchor_map(self):
         if self._anchors is None:
@@ -288,6 +319,24 @@ class Doc:
         return self._anchors
 
 
+def _equal_means_same(wdoc: Doc, rdoc: Doc) -> bool:
+    """May two equal JSON subschemas of these documents be taken as equal without a diff?
+
+    Yes when the documents are read the same way (dialect, base URI) and every ``$ref`` of either
+    resolves to equal values in both, so an equal subtree also refers to equal things.
+    """
+    if wdoc.legacy != rdoc.legacy or wdoc.base != rdoc.base:
+        return False
+    for ref in wdoc.refs() | rdoc.refs():
+        a, b = wdoc.resolve_ref(ref), rdoc.resolve_ref(ref)
+        if a is _MISSING or b is _MISSING:
+            if a is not b:
+                return False
+        elif a != b:
+            return False
+    return True
+
+
 class Result:
     """Findings of one pair, as a tree: own findings plus (path segment, sub-result) links."""
 
@@ -309,6 +358,7 @@ class _Differ:
         self.in_progress: set[tuple[int, int]] = set()
         self.wdoc = writer_doc
         self.rdoc = reader_doc
+        self.shortcut = _equal_means_same(writer_doc, reader_doc)
 
     # -- result helpers -----------------------------------------------------------------------
     def add(self, res: Result, ftype: str, seg: str = "") -> None:
@@ -337,6 +387,8 @@ class _Differ:
 
     def pair(self, o: Node, u: Node) -> Result:
         self.deadline.tick()
+        if self.shortcut and o.raw is u.raw and o.view == u.view:
+            return _EMPTY_RESULT  # the very same subschema (and every $ref resolves alike)
         o = self.deref(o)
         u = self.deref(u)
         key = (id(o), id(u))
@@ -347,7 +399,9 @@ class _Differ:
             return _EMPTY_RESULT  # recursion cycle: assume compatible, do not cache
         self.in_progress.add(key)
         try:
-            res = self._pair(o, u)
+            res = self._pair_structural(o, u)
+            if not res.ok:
+                res = self._fallback(o, u, res)
         finally:
             self.in_progress.discard(key)
         self.memo[key] = res
@@ -364,14 +418,38 @@ class _Differ:
         return n
 
     # -- the main comparison --------------------------------------------------------------------
-    def _pair(self, o: Node, u: Node) -> Result:
+    def _fallback(self, o: Node, u: Node, res: Result) -> Result:
+        # Sound fallbacks the structural diff misses: data valid under allOf(A, B, ...) is valid
+        # under A alone, so a writer allOf is read by R when one member is; and a reader
+        # anyOf(R1, R2, ...) reads W when one member does.
+        if o.kind == "combined" and o.criterion == "allOf":
+            for part in o.parts:
+                sub = self.pair(part, u)
+                if sub.ok:
+                    alt = Result()
+                    self._meta(alt, o, u)
+                    self.add(alt, "PRODUCT_TYPE_NARROWED")
+                    self.merge(alt, "", sub)
+                    return alt
+        if u.kind == "combined" and u.criterion == "anyOf" and o.kind == "combined":
+            for part in u.parts:
+                sub = self.pair(o, part)
+                if sub.ok:
+                    alt = Result()
+                    self._meta(alt, o, u)
+                    self.add(alt, "SUM_TYPE_EXTENDED")
+                    self.merge(alt, "", sub)
+                    return alt
+        return res
+
+    def _pair_structural(self, o: Node, u: Node) -> Result:
         res = Result()
         ok_kind, uk_kind = o.kind, u.kind
 
         # A synthetic allOf (several keywords of different kinds) against a plain schema:
         # compare as product types, the plain side being a one-part product.
         if ok_kind == "combined" and o.synthetic and o.criterion == "allOf" and uk_kind != "combined":
-            if not (len(o.parts) == 1):
+            if len(o.parts) != 1:
                 self._meta(res, o, u)
                 self._combined(res, o, u, u_parts=[u], u_criterion="allOf")
                 return res
@@ -535,7 +613,8 @@ class _Differ:
         on = o.doc.node(o.raw["not"])
         un = u.doc.node(u.raw["not"])
         sub = self.pair(un, on)  # reversed roles
-        self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
+        if sub.items:
+            self.add(res, "NOT_TYPE_NARROWED" if sub.ok else "NOT_TYPE_EXTENDED", "/not")
 
     def _k_conditional(self, res, o, u):
         r1, r2 = o.raw, u.raw
@@ -556,6 +635,7 @@ class _Differ:
     def _combined(self, res, o, u, o_parts=None, u_parts=None, o_criterion=None, u_criterion=None):
         oc = o_criterion or o.criterion
         uc = u_criterion or u.criterion
+        self.deadline.check_now()
         o_parts = _dedup(o_parts if o_parts is not None else o.parts)
         u_parts = _dedup(u_parts if u_parts is not None else u.parts)
         if oc != uc:
@@ -622,10 +702,18 @@ class _Differ:
                      "/required/" + esc(name))
         self._pattern_properties(res, o, u)
         o_open, u_open = _open_object(r1), _open_object(r2)
+        wide = self.shortcut and len(op) >= WIDE
         for name, oraw in op.items():
             seg = "/properties/" + esc(name)
             if name in up:
-                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(up[name])))
+                uraw = up[name]
+                # In a wide object most properties are unchanged: an equality test at C speed skips
+                # them without building nodes (not tried in narrow objects, where chains of nested
+                # objects would make repeated tests quadratic in the depth). Python's == takes
+                # true for 1: such a change inside an otherwise equal literal goes unreported.
+                if wide and type(oraw) is type(uraw) and oraw == uraw:
+                    continue
+                self.merge(res, seg, self.pair(o.doc.node(oraw), u.doc.node(uraw)))
                 continue
             # removed: only the reader's content model matters
             if u_open:
@@ -804,8 +892,7 @@ class _Differ:
         t1, t2 = _tuple_items(o), _tuple_items(u)
         shared = min(len(t1), len(t2))
         for i in range(shared):
-            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]),
-                                                         u.doc.node(t2[i][0])))
+            self.merge(res, f"/{t1[i][1]}/{i}", self.pair(o.doc.node(t1[i][0]), u.doc.node(t2[i][0])))
         u_open, o_open = _open_array(r2), _open_array(r1)
         for i in range(shared, len(t1)):
             seg = f"/{t1[i][1]}/{i}"
@@ -1073,10 +1160,6 @@ def flatten(res: Result, limit: int, deadline) -> list[tuple[str, str]]:
     return out
 
 
-def _sort_bad_first(pairs, compat):
-    return sorted(pairs, key=lambda p: p[0] in compat)
-
-
 MAX_FINDINGS = 500
 
 
@@ -1098,9 +1181,10 @@ def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bo
     differ.merge(top, "", differ.pair(wdoc.node(writer), rdoc.node(reader)))
     found = flatten(top, MAX_FINDINGS, deadline)
     compat = differ.compat
-    if not top.ok and all(t in compat for t, _ in found):
-        # the limit cut off every breaking finding: walk again for the breaking ones only
-        found = _breaking_only(top, compat, MAX_FINDINGS, deadline) + found
+    if len(found) >= MAX_FINDINGS and not top.ok:
+        # the list is cut: breaking findings first, then compatible ones up to the limit
+        breaking = _breaking_only(top, compat, MAX_FINDINGS, deadline)
+        found = breaking + [f for f in found if f[0] in compat][: MAX_FINDINGS - len(breaking)]
     out = []
     for ftype, path in found:
         ok = ftype in compat

@@ -116,6 +116,11 @@ def _openapi(document) -> list[str]:
     if not isinstance(paths, dict):
         messages.append("#/paths: must be an object.")
         paths = {}
+    comps = document.get("components")
+    if comps is not None and not isinstance(comps, dict):
+        messages.append("#/components: must be an object.")
+    elif isinstance(comps, dict) and "schemas" in comps and not isinstance(comps["schemas"], dict):
+        messages.append("#/components/schemas: must be an object.")
     schema_cls = Draft202012Validator if v31 else Draft4Validator
     for path, item in paths.items():
         pptr = "#/paths/" + str(path).replace("~", "~0").replace("/", "~1")
@@ -136,11 +141,29 @@ def _openapi(document) -> list[str]:
                 messages.append(f"{optr}/responses: required object is missing.")
             elif "responses" in op and not isinstance(op["responses"], dict):
                 messages.append(f"{optr}/responses: must be an object.")
-            for i, param in enumerate(op.get("parameters") or []):
-                if isinstance(param, dict) and "$ref" not in param:
+            params = op.get("parameters", [])
+            if not isinstance(params, list):
+                messages.append(f"{optr}/parameters: must be an array.")
+                params = []
+            for i, param in enumerate(params):
+                if not isinstance(param, dict):
+                    messages.append(f"{optr}/parameters/{i}: a parameter must be an object.")
+                elif "$ref" not in param:
                     for key in ("name", "in"):
                         if not isinstance(param.get(key), str):
                             messages.append(f"{optr}/parameters/{i}/{key}: required string is missing.")
+            body = op.get("requestBody")
+            if body is not None and not isinstance(body, dict):
+                messages.append(f"{optr}/requestBody: must be an object.")
+            elif isinstance(body, dict) and "content" in body and not isinstance(body["content"], dict):
+                messages.append(f"{optr}/requestBody/content: must be an object.")
+            responses = op.get("responses")
+            for status, resp in (responses.items() if isinstance(responses, dict) else ()):
+                rptr = f"{optr}/responses/{_esc(status)}"
+                if not isinstance(resp, dict):
+                    messages.append(f"{rptr}: a response must be an object.")
+                elif "content" in resp and not isinstance(resp["content"], dict):
+                    messages.append(f"{rptr}/content: must be an object.")
     for ptr, schema in _schema_objects(document):
         if isinstance(schema, (dict, bool)):
             messages.extend(_metaschema_errors(schema, schema_cls, prefix=ptr))
@@ -151,38 +174,34 @@ def _openapi(document) -> list[str]:
     return messages[:MAX_MESSAGES]
 
 
+def _esc(s) -> str:
+    return str(s).replace("~", "~0").replace("/", "~1")
+
+
+def _d(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
 def _schema_objects(document):
     """(pointer, schema) for the schema objects of an OpenAPI document."""
-    def esc(s):
-        return str(s).replace("~", "~0").replace("/", "~1")
-
-    comps = document.get("components") if isinstance(document.get("components"), dict) else {}
-    for name, schema in (comps.get("schemas") or {}).items():
-        yield f"#/components/schemas/{esc(name)}", schema
-    paths = document.get("paths") if isinstance(document.get("paths"), dict) else {}
-    for path, item in paths.items():
-        if not isinstance(item, dict):
-            continue
-        pptr = "#/paths/" + esc(path)
+    for name, schema in _d(_d(document.get("components")).get("schemas")).items():
+        yield f"#/components/schemas/{_esc(name)}", schema
+    for path, item in _d(document.get("paths")).items():
+        pptr = "#/paths/" + _esc(path)
         for method in _METHODS:
-            op = item.get(method)
-            if not isinstance(op, dict):
-                continue
+            op = _d(_d(item).get(method))
             optr = f"{pptr}/{method}"
-            for i, param in enumerate(op.get("parameters") or []):
+            params = op.get("parameters") if isinstance(op.get("parameters"), list) else []
+            for i, param in enumerate(params):
                 if isinstance(param, dict) and "schema" in param:
                     yield f"{optr}/parameters/{i}/schema", param["schema"]
-            body = op.get("requestBody")
-            if isinstance(body, dict):
-                for media, mt in (body.get("content") or {}).items():
+            for media, mt in _d(_d(op.get("requestBody")).get("content")).items():
+                if isinstance(mt, dict) and "schema" in mt:
+                    yield f"{optr}/requestBody/content/{_esc(media)}/schema", mt["schema"]
+            for status, resp in _d(op.get("responses")).items():
+                for media, mt in _d(_d(resp).get("content")).items():
                     if isinstance(mt, dict) and "schema" in mt:
-                        yield f"{optr}/requestBody/content/{esc(media)}/schema", mt["schema"]
-            responses = op.get("responses") if isinstance(op.get("responses"), dict) else {}
-            for status, resp in responses.items():
-                if isinstance(resp, dict):
-                    for media, mt in (resp.get("content") or {}).items():
-                        if isinstance(mt, dict) and "schema" in mt:
-                            yield f"{optr}/responses/{esc(status)}/content/{esc(media)}/schema", mt["schema"]
+                        yield f"{optr}/responses/{_esc(status)}/content/{_esc(media)}/schema", mt["schema"]
 
 
 def validate_schema(document, fmt: str = "json-schema") -> list[str]:
@@ -195,7 +214,10 @@ def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown schema format {fmt!r}; expected one of {', '.join(FORMATS)}.")
-    if fmt == "json-schema":
-        return _json_schema(document)
-    return _openapi(document)
+    try:
+        if fmt == "json-schema":
+            return _json_schema(document)
+        return _openapi(document)
+    except RecursionError:
+        return ["#: the document nests too deeply to be checked."]
 

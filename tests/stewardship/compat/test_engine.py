@@ -1,0 +1,366 @@
+"""Edge cases of compat-rules.md, levels (transitive or not), the time bound, and the API shape."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stewardship.compat import FORMATS, LEVELS, POLICIES, Finding, Report, check
+
+S = {"type": "string"}
+N = {"type": "number"}
+
+
+def types_of(report):
+    return [(f.type, f.path) for f in report.findings]
+
+
+# -- $ref and recursion ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("defs", ["definitions", "$defs"])
+def test_ref_into_definitions_is_followed(defs):
+    old = {"type": "object", "properties": {"a": {"$ref": f"#/{defs}/A"}},
+           defs: {"A": {"type": "string", "maxLength": 9}}}
+    new = {"type": "object", "properties": {"a": {"$ref": f"#/{defs}/A"}},
+           defs: {"A": {"type": "string", "maxLength": 5}}}
+    report = check(new=new, previous=[old])
+    assert types_of(report) == [("MAX_LENGTH_DECREASED", "#/properties/a/maxLength")]
+    assert report.compatible is False
+
+
+def test_ref_and_inline_copy_are_the_same_schema():
+    inline = {"type": "object", "properties": {"street": S}, "required": ["street"]}
+    old = {"type": "object", "properties": {"home": {"$ref": "#/definitions/Address"}},
+           "definitions": {"Address": inline}}
+    new = {"type": "object", "properties": {"home": inline}}
+    for level in ("BACKWARD", "FORWARD"):
+        assert check(new=new, previous=[old], level=level).findings == ()
+
+
+def _linked_list(max_length):
+    return {
+        "$ref": "#/definitions/Node",
+        "definitions": {"Node": {"type": "object", "properties": {
+            "value": {"type": "string", "maxLength": max_length},
+            "next": {"$ref": "#/definitions/Node"},
+        }}},
+    }
+
+
+def test_recursive_schema_terminates_and_finds_the_change_once():
+    started = time.perf_counter()
+    report = check(new=_linked_list(5), previous=[_linked_list(9)], level="FULL")
+    assert time.perf_counter() - started < 1
+    assert not report.timed_out
+    backward = [(f.type, f.path) for f in report.findings if f.direction == "BACKWARD"]
+    assert backward == [("MAX_LENGTH_DECREASED", "#/properties/value/maxLength")]
+    assert report.compatible is False
+
+
+def test_recursive_schema_unchanged_is_compatible():
+    report = check(new=_linked_list(5), previous=[_linked_list(5)], level="FULL_TRANSITIVE")
+    assert report.compatible and report.findings == ()
+
+
+def test_mutually_recursive_definitions():
+    def schema(ml):
+        return {"$ref": "#/$defs/A", "$defs": {
+            "A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}, "name": S}},
+            "B": {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"},
+                                                   "code": {"type": "string", "maxLength": ml}}},
+        }}
+    report = check(new=schema(3), previous=[schema(4)])
+    assert types_of(report) == [("MAX_LENGTH_DECREASED", "#/properties/b/properties/code/maxLength")]
+
+
+def test_ref_by_id_anchor():
+    def schema(ml):
+        return {"properties": {"a": {"$ref": "#Addr"}},
+                "definitions": {"Addr": {"$id": "#Addr", "type": "string", "maxLength": ml}}}
+    assert types_of(check(new=schema(3), previous=[schema(4)])) == [("MAX_LENGTH_DECREASED",
+                                                                       "#/properties/a/maxLength")]
+
+
+# -- combinators --------------------------------------------------------------------------------
+
+def test_subschemas_are_matched_pairwise_whatever_their_order():
+    old = {"oneOf": [S, N, {"type": "boolean"}]}
+    new = {"oneOf": [{"type": "boolean"}, S, N]}
+    assert check(new=new, previous=[old], level="FULL").findings == ()
+
+
+def test_oneof_to_anyof_widens():
+    old, new = {"oneOf": [S, N]}, {"anyOf": [S, N]}
+    assert check(new=new, previous=[old]).compatible is True
+    assert check(new=new, previous=[old], level="FORWARD").compatible is False
+
+
+def test_allof_to_anyof_widens():
+    old = {"type": "number", "allOf": [{"maximum": 100}, {"multipleOf": 6}]}
+    new = {"type": "number", "anyOf": [{"maximum": 100}, {"multipleOf": 6}]}
+    report = check(new=new, previous=[old])
+    assert report.compatible is True
+    assert "COMBINED_TYPE_EXTENDED" in [f.type for f in report.findings]
+    assert check(new=new, previous=[old], level="FORWARD").compatible is False
+
+
+def test_extending_anyof_widens():
+    old, new = {"anyOf": [S, N]}, {"anyOf": [S, N, {"type": "null"}]}
+    assert [f.type for f in check(new=new, previous=[old]).findings] == ["SUM_TYPE_EXTENDED"]
+    assert check(new=new, previous=[old], level="FORWARD").compatible is False
+
+
+def test_single_type_to_union_is_sum_type_extended():
+    report = check(new={"anyOf": [S, N]}, previous=[S])
+    assert report.compatible and [f.type for f in report.findings] == ["SUM_TYPE_EXTENDED"]
+
+
+def test_unmatched_subschema_shows_the_reason():
+    old = {"anyOf": [{"type": "string", "maxLength": 9}, N]}
+    new = {"anyOf": [{"type": "string", "maxLength": 5}, N]}
+    found = types_of(check(new=new, previous=[old]))
+    assert ("COMBINED_TYPE_SUBSCHEMAS_CHANGED", "#/anyOf") in found
+    assert ("MAX_LENGTH_DECREASED", "#/anyOf/0/maxLength") in found
+
+
+def test_not_reverses_the_roles():
+    assert check(new={"not": S}, previous=[{"not": S}]).findings == ()
+    assert check(new={"not": {"type": "string", "maxLength": 5}},
+                 previous=[{"not": {"type": "string", "maxLength": 10}}]).compatible is True
+
+
+# -- types, enum, const ---------------------------------------------------------------------------
+
+def test_type_string_and_one_element_array_are_the_same():
+    assert check(new={"type": ["string"]}, previous=[S], level="FULL").findings == ()
+    assert check(new={"type": ["string"], "maxLength": 3}, previous=[{"type": "string", "maxLength": 3}],
+                 level="FULL").findings == ()
+
+
+def test_type_array_order_does_not_matter():
+    assert check(new={"type": ["null", "string"]}, previous=[{"type": ["string", "null"]}],
+                 level="FULL").findings == ()
+
+
+def test_const_behaves_like_a_one_element_enum():
+    assert check(new={"enum": ["x"]}, previous=[{"const": "x"}], level="FULL").findings == ()
+    report = check(new={"enum": ["x", "y"]}, previous=[{"const": "x"}])
+    assert [f.type for f in report.findings] == ["ENUM_ARRAY_EXTENDED"] and report.compatible
+    assert check(new={"const": "x"}, previous=[{"enum": ["x", "y"]}]).compatible is False
+
+
+def test_enum_order_does_not_matter():
+    assert check(new={"enum": ["b", "a"]}, previous=[{"enum": ["a", "b"]}], level="FULL").findings == ()
+
+
+def test_dropping_an_enum_next_to_a_type_widens():
+    report = check(new=S, previous=[{"type": "string", "enum": ["a"]}])
+    assert report.compatible is True
+    assert check(new=S, previous=[{"type": "string", "enum": ["a"]}], level="FORWARD").compatible is False
+
+
+def test_integer_is_narrower_than_number():
+    assert check(new=N, previous=[{"type": "integer"}]).compatible is True
+    assert check(new={"type": "integer"}, previous=[N]).compatible is False
+
+
+def test_true_and_empty_accept_everything_false_accepts_nothing():
+    assert check(new=True, previous=[S]).compatible is True
+    assert check(new={}, previous=[S]).compatible is True
+    assert check(new=S, previous=[False]).compatible is True
+    assert check(new=S, previous=[True]).compatible is False
+
+
+def test_exclusive_bound_replaced_by_inclusive_one_is_judged_on_the_effective_bound():
+    old = {"type": "number", "exclusiveMinimum": 10}
+    assert check(new={"type": "number", "minimum": 10}, previous=[old]).compatible is True
+    assert check(new={"type": "number", "minimum": 11}, previous=[old]).compatible is False
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "minimum": 10,
+              "exclusiveMinimum": True}
+    assert check(new={"type": "number", "exclusiveMinimum": 10}, previous=[draft4], level="FULL").compatible
+
+
+# -- levels -----------------------------------------------------------------------------------------
+
+V1 = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 5}}}
+V2 = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 20}}}
+V3 = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10}}}
+
+
+def test_non_transitive_levels_compare_with_the_latest_only():
+    # V3 (maxLength 10) narrows V2 (20) but widens V1 (5); only V2 counts for BACKWARD
+    report = check(new=V3, previous=[V1, V2], level="BACKWARD")
+    assert report.checked_versions == (2,)
+    assert report.compatible is False
+    assert {f.against_version for f in report.findings} == {2}
+    report = check(new=V3, previous=[V2, V1], level="BACKWARD")
+    assert report.compatible is True and report.checked_versions == (2,)
+
+
+def test_transitive_checks_newest_first_and_stops_at_first_failure():
+    newest = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 30}}}
+    report = check(new=newest, previous=[V1, V2, V3], level="BACKWARD_TRANSITIVE")
+    assert report.compatible and report.checked_versions == (3, 2, 1)
+    narrowing = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 15}}}
+    report = check(new=narrowing, previous=[V1, V2, V3], level="BACKWARD_TRANSITIVE")
+    assert report.compatible is False
+    assert report.checked_versions == (3, 2)  # v2 fails: v1 is not checked
+    assert [(f.type, f.against_version) for f in report.findings if not f.compatible] == [
+        ("MAX_LENGTH_DECREASED", 2)]
+
+
+def test_previous_versions_label_the_findings():
+    report = check(new=V1, previous=[V2, V3], previous_versions=[7, 9], level="BACKWARD_TRANSITIVE")
+    assert report.checked_versions == (9,)
+    assert {f.against_version for f in report.findings} == {9}
+
+
+def test_forward_transitive_and_full_transitive():
+    report = check(new=V1, previous=[V2, V3], level="FORWARD_TRANSITIVE")
+    assert report.compatible and report.checked_versions == (2, 1)
+    report = check(new=V1, previous=[V2, V3], level="FULL_TRANSITIVE")
+    assert report.compatible is False and report.checked_versions == (2,)
+    assert {f.direction for f in report.findings} == {"BACKWARD", "FORWARD"}
+
+
+def test_full_checks_both_directions():
+    report = check(new=V2, previous=[V1], level="FULL")
+    assert [(f.direction, f.compatible) for f in report.findings] == [("BACKWARD", True), ("FORWARD", False)]
+    assert report.compatible is False
+
+
+def test_none_is_always_compatible():
+    report = check(new=S, previous=[N], level="NONE")
+    assert report == Report(compatible=True, findings=(), timed_out=False, checked_versions=())
+
+
+def test_no_previous_version_is_compatible():
+    assert check(new=S, previous=[]).compatible is True
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    ({"level": "SIDEWAYS"}, "level"),
+    ({"policy": "LAX"}, "policy"),
+    ({"fmt": "avro"}, "format"),
+    ({"previous_versions": [1, 2]}, "previous_versions"),
+])
+def test_bad_arguments_raise_value_error(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        check(new=S, previous=[S], **kwargs)
+
+
+def test_constants():
+    assert LEVELS == ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
+                      "FULL_TRANSITIVE", "NONE")
+    assert POLICIES == ("STRICT", "LENIENT")
+    assert FORMATS == ("json-schema", "openapi")
+
+
+def test_report_to_dict_shape():
+    report = check(new={"type": "string", "maxLength": 2}, previous=[{"type": "string", "maxLength": 3}])
+    assert report.to_dict() == {
+        "compatible": False,
+        "timed_out": False,
+        "checked_versions": [1],
+        "findings": [{
+            "type": "MAX_LENGTH_DECREASED", "path": "#/maxLength", "compatible": False, "against_version": 1,
+            "direction": "BACKWARD", "message": report.findings[0].message,
+        }],
+    }
+    assert isinstance(report.findings[0], Finding)
+
+
+# -- the time bound ------------------------------------------------------------------------------------
+
+def _exploding(width, depth, tweak):
+    """oneOf of `width` distinct branches, nested `depth` times: width**(2*depth) subschema pairs."""
+    def level(d):
+        if d == 0:
+            return {"type": "string", "maxLength": tweak}
+        return {"oneOf": [{"type": "object", "properties": {f"p{i}": level(d - 1)}, "required": [f"p{i}"],
+                           "minProperties": i} for i in range(width)]}
+    return level(depth)
+
+
+def test_a_schema_built_to_explode_times_out_quickly():
+    old, new = _exploding(5, 5, 10), _exploding(5, 5, 5)
+    started = time.perf_counter()
+    report = check(new=new, previous=[old], level="FULL", time_budget=0.3)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0
+    assert report.timed_out is True
+    assert report.compatible is False
+    assert report.findings[-1].type == "CHECK_TIMED_OUT"
+    assert report.findings[-1].compatible is False
+
+
+def test_deep_ref_chains_and_nesting_finish_or_time_out_but_never_hang():
+    defs = {f"D{i}": {"$ref": f"#/definitions/D{i + 1}"} for i in range(3000)}
+    defs["D3000"] = {"type": "object", "properties": {"x": {"$ref": "#/definitions/D0"}}}
+    schema = {"$ref": "#/definitions/D0", "definitions": defs}
+    started = time.perf_counter()
+    report = check(new=schema, previous=[schema], time_budget=1.0)
+    assert time.perf_counter() - started < 3.0
+    assert report.findings == () or report.timed_out
+
+    deep = S
+    for _ in range(30000):
+        deep = {"type": "object", "properties": {"c": deep}}
+    started = time.perf_counter()
+    report = check(new=deep, previous=[deep], time_budget=1.0)
+    assert time.perf_counter() - started < 3.0
+    assert report.compatible is False  # too deep or too slow: never silently "compatible"
+    assert report.findings[-1].type in ("CHECK_TIMED_OUT", "CHECK_TOO_DEEP")
+
+
+# -- the equality shortcut for wide objects must not hide changes behind $ref ------------------------
+
+def _wide(max_length, extra=None):
+    props = {f"p{i}": {"type": "string"} for i in range(12)}
+    props["addr"] = {"$ref": "#/definitions/A"}
+    schema = {"type": "object", "properties": props,
+              "definitions": {"A": {"type": "string", "maxLength": max_length}}}
+    if extra:
+        schema["properties"].update(extra)
+    return schema
+
+
+def test_unchanged_property_text_with_a_changed_ref_target_is_still_diffed():
+    report = check(new=_wide(5), previous=[_wide(9)])
+    assert types_of(report) == [("MAX_LENGTH_DECREASED", "#/properties/addr/maxLength")]
+
+
+def test_wide_object_reports_only_the_changed_property():
+    report = check(new=_wide(9, {"p3": {"type": "integer"}}), previous=[_wide(9)])
+    assert types_of(report) == [("TYPE_CHANGED", "#/properties/p3")]
+
+
+def test_long_finding_lists_are_cut_with_breaking_findings_first():
+    from stewardship.compat.jsonschema_diff import MAX_FINDINGS
+
+    n = MAX_FINDINGS + 100
+    old = {"type": "object", "properties": {f"p{i}": {"type": "string", "maxLength": 5} for i in range(n)}}
+    new = {"type": "object", "properties": {f"p{i}": {"type": "string", "maxLength": 9} for i in range(n)}}
+    new["properties"][f"p{n - 1}"]["maxLength"] = 1  # the one breaking change comes last
+    report = check(new=new, previous=[old])
+    assert len(report.findings) == MAX_FINDINGS
+    assert report.findings[0].type == "MAX_LENGTH_DECREASED"
+    assert report.findings[0].path == f"#/properties/p{n - 1}/maxLength"
+    assert report.compatible is False
+
+
+def test_writer_allof_is_read_when_one_member_is_read():
+    # {"type": "string", "enum": ["a"]} only produces "a": a reader of any string or null reads it
+    report = check(new={"type": ["string", "null"]}, previous=[{"type": "string", "enum": ["a"]}], level="FULL")
+    backward = [f for f in report.findings if f.direction == "BACKWARD"]
+    assert backward and all(f.compatible for f in backward)
+    assert "PRODUCT_TYPE_NARROWED" in [f.type for f in backward]
+    assert report.compatible is False  # FORWARD: the enum reader cannot read null
+
+
+def test_reader_anyof_reads_a_combined_writer_one_branch_reads():
+    writer = {"allOf": [{"type": "string"}, {"maxLength": 5}]}
+    reader = {"anyOf": [{"type": "number"}, {"allOf": [{"type": "string"}, {"maxLength": 9}]}]}
+    assert check(new=reader, previous=[writer]).compatible is True
+    assert check(new=reader, previous=[writer], level="FORWARD").compatible is False
