@@ -169,3 +169,15 @@ def test_list_page_query_counts(client_as, cast, django_assert_max_num_queries):
     with django_assert_max_num_queries(14):
         html = client.get(reverse("stewardship:home")).content.decode()
     assert html.count("/stewardship/versions/") >= 12
+
+
+def test_entity_panel_tag_for_other_apps(rf, cast):
+    from django.template import Context, Template
+
+    entity = EntityFactory(name="Panel entity")
+    SorFactory(entity=entity, system=SystemFactory(name="Panel ERP"), status="approved")
+    IntegrationFactory(entities=[entity], source_system=SystemFactory(name="Rogue"), target_system=SystemFactory())
+    template = Template("{% load stewardship %}{% entity_stewardship entity %}")
+    html = template.render(Context({"entity": entity, "user": cast["executive"]}))
+    assert "Panel ERP" in html and "Unmanaged writer" in html
+    assert template.render(Context({"entity": entity, "user": cast["outsider"]})).strip() == ""
