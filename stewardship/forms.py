@@ -71,3 +71,8 @@ class SorProposalForm(forms.Form):
     effective_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     effective_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     comments = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SubjectSettingsForm(forms.Form):
+    compatibility_level = forms.ChoiceField(choices=[("", "Global default"), *CompatLevel.choices], required=False)
+    policy = forms.ChoiceField(choices=[("", "Global default"), *CompatPolicy.choices], required=False)

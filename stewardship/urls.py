@@ -9,6 +9,7 @@ urlpatterns = [
     path("subjects/", views.SubjectListView.as_view(), name="subject-list"),
     path("subjects/new/", views.SubjectCreateView.as_view(), name="subject-create"),
     path("subjects/<slug:slug>/", views.SubjectDetailView.as_view(), name="subject-detail"),
+    path("subjects/<slug:slug>/settings/", views.SubjectSettingsView.as_view(), name="subject-settings"),
     path("subjects/<slug:slug>/versions/new/", views.DraftCreateView.as_view(), name="draft-create"),
     path("versions/<int:pk>/", views.VersionDetailView.as_view(), name="version-detail"),
     path("versions/<int:pk>/edit/", views.DraftEditView.as_view(), name="draft-edit"),

@@ -15,7 +15,7 @@ from . import selectors, services
 from .choices import EDITABLE_STATES, SorStatus, VersionStatus
 from .diffing import side_by_side
 from .filtersets import SchemaSubjectFilterSet
-from .forms import AcceptanceForm, CommentForm, DraftForm, SorProposalForm, SubjectForm
+from .forms import AcceptanceForm, CommentForm, DraftForm, SorProposalForm, SubjectForm, SubjectSettingsForm
 from .models import SchemaSubject, SchemaVersion, SorAssignment
 
 
@@ -101,7 +101,26 @@ class SubjectDetailView(RolePermissionMixin, DetailView):
         context["versions"] = subject.versions.select_related("author").order_by("-number", "-created_at")
         context["consumers"] = selectors.affected_integrations(subject)
         context["two_approvals"] = selectors.requires_two_approvals(subject)
+        context["settings_form"] = SubjectSettingsForm(
+            initial={"compatibility_level": subject.compatibility_level, "policy": subject.policy}
+        )
         return context
+
+
+class SubjectSettingsView(RolePermissionMixin, View):
+    """Per-subject override of the compatibility level and policy."""
+
+    permission_required = "stewardship.change_schemasubject"
+
+    def post(self, request, slug):
+        subject = get_object_or_404(SchemaSubject, slug=slug)
+        form = SubjectSettingsForm(request.POST)
+        if form.is_valid():
+            services.update_subject(actor=request.user, subject=subject, **form.cleaned_data)
+            messages.success(request, "Compatibility settings saved; they apply to the next submission.")
+        else:
+            messages.error(request, "Choose a known level and policy.")
+        return redirect(subject)
 
 
 class DraftCreateView(RolePermissionMixin, View):

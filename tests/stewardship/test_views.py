@@ -181,3 +181,16 @@ def test_entity_panel_tag_for_other_apps(rf, cast):
     html = template.render(Context({"entity": entity, "user": cast["executive"]}))
     assert "Panel ERP" in html and "Unmanaged writer" in html
     assert template.render(Context({"entity": entity, "user": cast["outsider"]})).strip() == ""
+
+
+def test_subject_settings_override(client_as):
+    subject = SubjectFactory()
+    url = reverse("stewardship:subject-settings", args=[subject.slug])
+    assert client_as("architect").post(url, {"compatibility_level": "FULL"}).status_code == 403
+    assert client_as("steward").get(url).status_code == 405
+    client_as("steward").post(url, {"compatibility_level": "FULL_TRANSITIVE", "policy": "LENIENT"})
+    subject.refresh_from_db()
+    assert (subject.effective_level(), subject.effective_policy()) == ("FULL_TRANSITIVE", "LENIENT")
+    client_as("steward").post(url, {"compatibility_level": "", "policy": ""})
+    subject.refresh_from_db()
+    assert (subject.compatibility_level, subject.effective_level()) == ("", "BACKWARD")
