@@ -57,6 +57,22 @@ def test_only_stewards_decide_sor(api_as, cast, who, status):
     assert api_as(who).post(f"{BASE}/sor-assignments/{proposal.pk}/approve/", {}, format="json").status_code == status
 
 
+@pytest.mark.parametrize("who", ["architect", "finance", "executive", "service"])
+def test_every_version_action_refused_to_non_stewards(api_as, cast, fake_engine, who, doc):
+    version = services.submit(actor=cast["steward"], version=services.create_draft(
+        actor=cast["steward"], subject=SubjectFactory(), document=doc))
+    draft = services.create_draft(actor=cast["steward"], subject=version.subject, document=doc)
+    client = api_as(who)
+    for action in ("approve", "request-changes", "reject", "deprecate", "accept-finding"):
+        assert client.post(f"{BASE}/versions/{version.pk}/{action}/", {"comment": "x"}, format="json").status_code == 403
+    assert client.post(f"{BASE}/versions/{draft.pk}/submit/").status_code == 403
+    assert client.patch(f"{BASE}/versions/{draft.pk}/", {"document": doc}, format="json").status_code == 403
+    assert client.post(f"{BASE}/sor-assignments/", {}, format="json").status_code == 403
+    proposal = services.propose_sor(actor=cast["steward"], entity=EntityFactory(), system=SystemFactory())
+    assert client.post(f"{BASE}/sor-assignments/{proposal.pk}/reject/", {}, format="json").status_code == 403
+    assert SchemaVersion.objects.get(pk=version.pk).status == "in_review"
+
+
 # --- workflow through the API -----------------------------------------------------------
 
 def test_full_review_through_the_api(api_as, cast, fake_engine, doc):

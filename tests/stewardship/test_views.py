@@ -53,15 +53,17 @@ def test_anonymous_is_sent_to_login(client_as, in_review):
 
 
 @pytest.mark.parametrize("who,status", [("steward", 200), ("architect", 403), ("executive", 403)])
-def test_write_pages_need_steward(client_as, in_review, who, status):
+def test_write_pages_need_steward(client_as, cast, in_review, who, status):
+    draft = VersionFactory(subject=in_review.subject, author=cast["steward"])
     for url in (reverse("stewardship:subject-create"), reverse("stewardship:sor-propose"),
-                reverse("stewardship:draft-create", args=[in_review.subject.slug])):
+                reverse("stewardship:draft-create", args=[in_review.subject.slug]),
+                reverse("stewardship:draft-edit", args=[draft.pk])):
         assert client_as(who).get(url).status_code == status, url
 
 
 @pytest.mark.parametrize("who", ["architect", "executive", "finance"])
 def test_review_actions_refused_to_non_stewards(client_as, in_review, who):
-    for name in ("approve", "reject", "request-changes", "accept", "deprecate"):
+    for name in ("submit", "approve", "reject", "request-changes", "accept", "deprecate"):
         r = client_as(who).post(reverse(f"stewardship:version-{name}", args=[in_review.pk]), {"comment": "x"})
         assert r.status_code == 403, name
     assert SchemaVersion.objects.get(pk=in_review.pk).status == "in_review"
@@ -136,6 +138,8 @@ def test_sor_propose_and_decide_pages(client_as, cast):
     html = client_as("steward").get(reverse("stewardship:sor-detail", args=[proposal.pk])).content.decode()
     assert "Approve" not in html  # not for the proposer
     assert client_as("architect").post(reverse("stewardship:sor-approve", args=[proposal.pk])).status_code == 403
+    assert client_as("executive").post(reverse("stewardship:sor-reject", args=[proposal.pk])).status_code == 403
+    assert client_as("architect").post(reverse("stewardship:sor-propose"), {}).status_code == 403
     client_as("steward2").post(reverse("stewardship:sor-approve", args=[proposal.pk]), {"seen_status": "proposed"})
     assert SorAssignment.objects.get(pk=proposal.pk).status == "approved"
 
