@@ -230,21 +230,34 @@ def _run_check(subject, document, defaults=None):
     return level, policy, report, (approved[-1] if approved else None)
 
 
-@transaction.atomic
 def submit(*, actor, version) -> SchemaVersion:
     """Send a draft for review: the document must be a valid schema of the subject's
-    format; the compatibility report against the approved versions is stored."""
+    format (otherwise the errors are stored on the draft and the submission is refused);
+    the compatibility report against the approved versions is stored."""
+    from stewardship import compat
+
+    if version.author_id != actor.pk:
+        raise NotAllowed("Only the author submits a version.")
+    errors = list(compat.validate_schema(version.document, version.subject.format))
+    if errors:
+        # Kept on the draft (outside the refused transaction) so the author sees them.
+        SchemaVersion.objects.filter(pk=version.pk, status__in=list(EDITABLE_STATES)).update(validity_errors=errors)
+        raise ValidationFailed(
+            f"The document is not a valid {version.subject.get_format_display()} document.",
+            fields={"document": errors},
+        )
+    return _submit(actor=actor, version=version)
+
+
+@transaction.atomic
+def _submit(*, actor, version) -> SchemaVersion:
     from stewardship import compat
 
     locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
-    if locked.author_id != actor.pk:
-        raise NotAllowed("Only the author submits a version.")
     subject = locked.subject
     errors = compat.validate_schema(locked.document, subject.format)
-    if errors:
-        raise ValidationFailed(
-            f"The document is not a valid {subject.get_format_display()} document.", fields={"document": list(errors)}
-        )
+    if errors:  # edited meanwhile into something invalid
+        raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
     level, policy, report, latest = _run_check(subject, locked.document)
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW

@@ -33,6 +33,8 @@ def test_invalid_json_schema_is_refused(cast, doc):
     with pytest.raises(ValidationFailed) as info:
         services.submit(actor=cast["steward"], version=version)
     assert info.value.fields["document"]
+    version.refresh_from_db()
+    assert version.status == "draft" and version.validity_errors == info.value.fields["document"]
 
 
 def test_compatibility_endpoint_example_from_the_issue(api_as):

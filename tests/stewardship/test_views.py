@@ -198,3 +198,13 @@ def test_subject_settings_override(client_as):
     client_as("steward").post(url, {"compatibility_level": "", "policy": ""})
     subject.refresh_from_db()
     assert (subject.compatibility_level, subject.effective_level()) == ("", "BACKWARD")
+
+
+def test_refused_submission_shows_the_schema_errors(client_as, cast):
+    version = services.create_draft(actor=cast["steward"], subject=SubjectFactory(),
+                                    document={"type": "object", "properties": {"id": {"type": 3}}})
+    r = client_as("steward").post(reverse("stewardship:version-submit", args=[version.pk]),
+                                  {"seen_status": "draft", "seen_round": "0"}, follow=True)
+    html = r.content.decode()
+    assert 'id="validity-errors"' in html and "#/properties/id/type" in html
+    assert SchemaVersion.objects.get(pk=version.pk).status == "draft"

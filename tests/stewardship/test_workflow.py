@@ -99,6 +99,9 @@ def test_invalid_schema_is_refused_with_errors(cast, monkeypatch, doc):
         services.submit(actor=cast["steward"], version=version)
     assert info.value.fields["document"] == ["#/properties/id/type: 3 is not valid"]
     assert _reload(version).status == "draft"
+    assert _reload(version).validity_errors == ["#/properties/id/type: 3 is not valid"]
+    with pytest.raises(NotAllowed):  # only the author submits
+        services.submit(actor=cast["steward2"], version=version)
 
 
 def test_breaking_findings_need_justified_acceptance(cast, fake_engine, doc, settings):
