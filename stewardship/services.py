@@ -24,7 +24,6 @@ from .models import (
     SchemaSubject,
     SchemaVersion,
     SorAssignment,
-    StewardshipSettings,
 )
 from .selectors import affected_integrations, approved_versions, requires_two_approvals
 
@@ -394,10 +393,6 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
     audit.record(actor=actor, action="schemaversion.accept_finding", obj=locked,
                  after={"type": finding_type, "path": path}, note=justification)
     return acceptance
-
-
-def ensure_defaults():
-    return StewardshipSettings.get()
 
 
 __all__ = [
