@@ -223,3 +223,29 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
 # aliases than this (YAML bombs expand aliases exponentially).
 BACKSTAGE_IMPORT_MAX_BYTES = env_int("BACKSTAGE_IMPORT_MAX_BYTES", 1024 * 1024, minimum=1024)
 BACKSTAGE_IMPORT_MAX_ALIASES = env_int("BACKSTAGE_IMPORT_MAX_ALIASES", 50, minimum=0)
+
+# --- stewardship ---
+# Defaults for subjects that do not set their own compatibility level / policy (the
+# StewardshipSettings row, editable in admin, is created from these on first use).
+STEWARDSHIP_DEFAULT_LEVEL = env_str("STEWARDSHIP_DEFAULT_LEVEL", "BACKWARD")
+STEWARDSHIP_DEFAULT_POLICY = env_str("STEWARDSHIP_DEFAULT_POLICY", "STRICT")
+if STEWARDSHIP_DEFAULT_LEVEL not in {
+    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE"
+}:
+    raise ImproperlyConfigured(f"STEWARDSHIP_DEFAULT_LEVEL={STEWARDSHIP_DEFAULT_LEVEL!r} is not a compatibility level")
+if STEWARDSHIP_DEFAULT_POLICY not in {"STRICT", "LENIENT"}:
+    raise ImproperlyConfigured(f"STEWARDSHIP_DEFAULT_POLICY={STEWARDSHIP_DEFAULT_POLICY!r} must be STRICT or LENIENT")
+# Shortest justification (characters) a steward may give when accepting a breaking finding.
+STEWARDSHIP_MIN_JUSTIFICATION = env_int("STEWARDSHIP_MIN_JUSTIFICATION", 20, minimum=1)
+# Seconds the compatibility engine may spend on one submission before reporting a timeout.
+STEWARDSHIP_CHECK_TIME_BUDGET = env_int("STEWARDSHIP_CHECK_TIME_BUDGET", 5, minimum=1)
+# Absolute base of links in notification emails, e.g. https://control-plane.example.com
+STEWARDSHIP_BASE_URL = env_str("STEWARDSHIP_BASE_URL", "")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "CompatibilityLevelEnum": "stewardship.choices.CompatLevel",
+    "CompatibilityPolicyEnum": "stewardship.choices.CompatPolicy",
+    "SchemaVersionStatusEnum": "stewardship.choices.VersionStatus",
+    "SorStatusEnum": "stewardship.choices.SorStatus",
+    "SorScopeTypeEnum": "stewardship.choices.ScopeType",
+    "ReviewDecisionEnum": "stewardship.choices.ReviewDecision",
+})
