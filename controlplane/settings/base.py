@@ -207,3 +207,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- exceptions ---
+# Largest failed payload stored per exception (bytes of its JSON).
+EXCEPTIONS_MAX_PAYLOAD_BYTES = env_int("EXCEPTIONS_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1024)
+# Most items in one ingestion post.
+EXCEPTIONS_MAX_BATCH = env_int("EXCEPTIONS_MAX_BATCH", 1000, minimum=1)
+# Replay: seconds before the first retry (doubles each time) and the HTTP timeout.
+EXCEPTIONS_REPLAY_BACKOFF_SECONDS = env_int("EXCEPTIONS_REPLAY_BACKOFF_SECONDS", 30, minimum=0)
+EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS", 10, minimum=1)
