@@ -1,7 +1,16 @@
 from django.contrib import admin
 
 from . import services
-from .models import BusinessException, Comment, DefaultQueue, IdempotencyKey, Queue, ReplayAttempt, ReplayTarget, RoutingRule
+from .models import (
+    BusinessException,
+    Comment,
+    DefaultQueue,
+    IdempotencyKey,
+    Queue,
+    ReplayAttempt,
+    ReplayTarget,
+    RoutingRule,
+)
 
 
 @admin.register(Queue)

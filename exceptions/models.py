@@ -34,11 +34,11 @@ class Queue(models.Model):
     def __str__(self):
         return self.name
 
-    def target_hours(self, severity: str) -> int:
-        return getattr(self, f"target_hours_{severity}")
-
     def get_absolute_url(self):
         return reverse("exceptions:list") + f"?queue={self.pk}"
+
+    def target_hours(self, severity: str) -> int:
+        return getattr(self, f"target_hours_{severity}")
 
 
 class RoutingRule(models.Model):
