@@ -72,24 +72,25 @@ def timeline(exc: BusinessException):
 
 def routing_preview(edited: RoutingRule, *, delete: bool = False, limit: int = 300):
     """Which of the most recent open exceptions would route to a different queue if
-    ``edited`` (unsaved) replaced its saved version (or was added, or ``delete``d)."""
+    ``edited`` (unsaved) replaced its saved version (or was added, or ``delete``d):
+    routing under the saved rules compared with routing under the edited set."""
     from .services import Router
 
-    rules = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
-    rules = [r for r in rules if r.pk != edited.pk]
+    saved = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
+    rules = [r for r in saved if r.pk != edited.pk]
     if not delete and edited.enabled:
         rules.append(edited)
         rules.sort(key=lambda r: (r.position, r.pk or 10**12))
-    router = Router(rules=rules)
+    before, after = Router(rules=saved), Router(rules=rules)
     recent = (
         BusinessException.objects.open().select_related("integration", "queue").order_by("-last_seen", "-id")[:limit]
     )
     changes = []
     for exc in recent:
-        queue, _assignee, _severity, rule = router.route(
-            integration=exc.integration, entity_id=exc.entity_id, error_code=exc.error_code,
-            severity=exc.reported_severity, business_keys=exc.business_keys,
-        )
-        if queue.pk != exc.queue_id:
-            changes.append({"exception": exc, "current": exc.queue, "proposed": queue, "rule": rule})
+        args = {"integration": exc.integration, "entity_id": exc.entity_id, "error_code": exc.error_code,
+                "severity": exc.reported_severity, "business_keys": exc.business_keys}
+        old_queue = before.route(**args)[0]
+        new_queue, _assignee, _severity, rule = after.route(**args)
+        if new_queue.pk != old_queue.pk:
+            changes.append({"exception": exc, "current": exc.queue, "was": old_queue, "proposed": new_queue, "rule": rule})
     return changes

@@ -52,7 +52,7 @@ SORTS = {
 
 def _filtered(request, base=None):
     base = base if base is not None else BusinessException.objects.all()
-    fs = BusinessExceptionFilterSet(request.GET or None, queryset=base, request=request)
+    fs = BusinessExceptionFilterSet(request.GET, queryset=base, request=request)
     qs = fs.qs if fs.is_valid() else base.none()
     return fs, qs
 

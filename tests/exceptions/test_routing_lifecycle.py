@@ -71,6 +71,7 @@ def test_routing_preview_lists_exceptions_that_would_move():
     candidate = RoutingRuleFactory.build(queue=billing, business_key="legal_entity", business_value="UK01", position=1)
     changes = routing_preview(candidate)
     assert [c["exception"].pk for c in changes] == [uk.pk]
+    assert changes[0]["was"].name == "Integration Ops"
     assert changes[0]["proposed"] == billing
 
 
