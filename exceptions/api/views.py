@@ -3,6 +3,8 @@ comments and replay for people; queues and routing rules for architects and admi
 
 from django.conf import settings
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -33,6 +35,7 @@ class IngestView(APIView):
 
     required_perms = {"POST": [INGEST]}
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = request.data
         single = isinstance(data, dict)
@@ -59,6 +62,7 @@ class AutoResolveView(APIView):
 
     required_perms = {"POST": [INGEST]}
 
+    @extend_schema(request=s.ResolveSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         ser = s.ResolveSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
