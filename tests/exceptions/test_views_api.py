@@ -211,3 +211,15 @@ def test_api_queues_and_rules_writes_for_architect_only(api_as, some):
     assert api_as("architect").delete(f"/api/v1/exceptions/rules/{rid}/").status_code == 204
     assert api_as("executive").get("/api/v1/exceptions/rules/").status_code == 200
     RoutingRuleFactory()
+
+
+@pytest.mark.parametrize("who, code", [("finance", 200), ("executive", 200), ("outsider", 403)])
+def test_detail_permissions(client_as, api_as, some, who, code):
+    assert client_as(who).get(f"/exceptions/{some[0].pk}/").status_code == code
+    assert api_as(who).get(f"/api/v1/exceptions/items/{some[0].pk}/").status_code == code
+
+
+@pytest.mark.parametrize("who, code", [("finance", 200), ("executive", 403), ("architect", 403), ("service", 403)])
+def test_api_bulk_permissions(api_as, some, who, code):
+    resp = api_as(who).post("/api/v1/exceptions/items/bulk/", {"ids": [some[0].pk], "action": "acknowledge"}, format="json")
+    assert resp.status_code == code
