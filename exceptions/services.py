@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -144,6 +144,42 @@ def _new_exception(item: IngestItem, router: Router, now) -> BusinessException:
     )
 
 
+def _plain(value):
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _bulk_insert(objs, *, key_field=None):
+    """INSERT many rows. On PostgreSQL all rows travel as one JSON parameter expanded by
+    ``json_populate_recordset``: the ORM's per-value SQL compilation costs more than the
+    database's work for a 1,000-row batch. Elsewhere, ``bulk_create``. Sets the new ids
+    (matched back by ``key_field`` when given, which must be unique among ``objs``)."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        type(objs[0]).objects.bulk_create(objs)
+        return
+    model = type(objs[0])
+    table = model._meta.db_table
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [{f.column: _plain(getattr(o, f.attname)) for f in fields} for o in objs]
+    quote = connection.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in fields)
+    returning = f"id, {quote(key_field)}" if key_field else "id"
+    sql = (f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{quote(table)}, %s)"
+           f" RETURNING {returning}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, default=str)])
+        returned = cursor.fetchall()
+    if key_field:
+        by_key = {row[1]: row[0] for row in returned}
+        for obj in objs:
+            obj.pk = by_key[getattr(obj, key_field)]
+
+
 def _bulk_audit(actor, action, objects, note=""):
     """One audit row per object, written in one INSERT (ingestion of 1,000 items)."""
     if not objects:
@@ -155,7 +191,7 @@ def _bulk_audit(actor, action, objects, note=""):
 
     request_id = current_request_id() or ""
     now = timezone.now()
-    AuditEntry.objects.bulk_create([
+    _bulk_insert([
         AuditEntry(
             created_at=now, actor=actor_obj, actor_repr=actor_repr, action=action, content_type=ct,
             object_id=str(obj.pk), object_repr=str(obj)[:200], before=None,
@@ -267,7 +303,9 @@ def _fast_path(items, pending, *, router, now, actor):
         new_objs.append(obj)
         new_groups.append(idx)
     if new_objs:
-        BusinessException.objects.bulk_create(new_objs)
+        for obj in new_objs:
+            obj.updated_at = now
+        _bulk_insert(new_objs, key_field="fingerprint")
         if any(o.pk is None for o in new_objs):  # backends that do not return ids
             raise _NeedCarefulPath()
         _bulk_audit(actor, "businessexception.created", new_objs, note="ingested")

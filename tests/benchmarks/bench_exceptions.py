@@ -3,7 +3,7 @@ posts and 1,000-item batches) beside plain psycopg INSERT ... ON CONFLICT of the
 (the ceiling), then list page / list API latency and query counts with 1,000,000
 exceptions loaded by generate_series.
 
-Runs in its own throw-away test database (test_<name>); needs DATABASE_URL on PostgreSQL.
+Runs in its own throw-away database (test_<name>_bench); needs DATABASE_URL on PostgreSQL.
 ``BENCH_EXC_ROWS`` changes the size of the big table (default 1,000,000).
 """
 
@@ -32,6 +32,8 @@ def main():
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
+    # its own database, so it never collides with a pytest run's test_<name>
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{old_name}_bench"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         _run(int(os.environ.get("BENCH_EXC_ROWS", "1000000")))
