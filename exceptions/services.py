@@ -283,15 +283,12 @@ def _fast_path(items, pending, *, router, now, actor):
     )
     if resolved:
         raise _NeedCarefulPath()
-    # Repeats of open exceptions: one UPDATE per exception touched.
+    # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL.
+    counts = {exc.pk: len(groups[fp]) for fp, exc in open_map.items()}
+    if counts and not _bulk_count_occurrences(counts, now):
+        raise _NeedCarefulPath()
     for fp, exc in open_map.items():
-        idx = groups[fp]
-        changed = BusinessException.objects.filter(pk=exc.pk, status__in=OPEN_STATUSES).update(
-            occurrences=F("occurrences") + len(idx), last_seen=now, updated_at=now
-        )
-        if not changed:
-            raise _NeedCarefulPath()
-        for i in idx:
+        for i in groups[fp]:
             out[i] = (exc.pk, "deduplicated")
     # New fingerprints: one INSERT for all, one for their audit rows.
     new_objs, new_groups = [], []
@@ -317,6 +314,28 @@ def _fast_path(items, pending, *, router, now, actor):
     if keys:
         IdempotencyKey.objects.bulk_create(keys)
     return out
+
+
+def _bulk_count_occurrences(counts: dict[int, int], now) -> bool:
+    """Add occurrences to open exceptions. False if any of them closed meanwhile (the
+    caller rolls back and takes the careful path)."""
+    if connection.vendor == "postgresql":
+        open_list = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+        sql = (
+            "UPDATE exceptions_businessexception AS e SET occurrences = e.occurrences + v.n, last_seen = %s, updated_at = %s"
+            " FROM json_to_recordset(%s) AS v(id bigint, n integer)"
+            f" WHERE e.id = v.id AND e.status IN ({open_list})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, now, json.dumps([{"id": k, "n": n} for k, n in counts.items()])])
+            return cursor.rowcount == len(counts)
+    for pk, n in counts.items():
+        changed = BusinessException.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
+            occurrences=F("occurrences") + n, last_seen=now, updated_at=now
+        )
+        if not changed:
+            return False
+    return True
 
 
 class _NeedCarefulPath(Exception):
