@@ -20,7 +20,8 @@ _READ_ALL = "*.view_*"
 _NEVER = ("auth.*", "admin.*", "sessions.*", "contenttypes.*", "controlplane.*_servicetoken", "django_celery_beat.*")
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    ARCHITECT: [_READ_ALL, "catalog.*", "health.*", "stewardship.validate_payload"],
+    ARCHITECT: [_READ_ALL, "catalog.*", "health.*", "stewardship.validate_payload", "exceptions.*_queue",
+                "exceptions.*_routingrule", "exceptions.*_defaultqueue", "exceptions.*_replaytarget"],
     STEWARD: [_READ_ALL, "stewardship.*"],
     FINANCE: [
         _READ_ALL,

@@ -248,4 +248,18 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "SorStatusEnum": "stewardship.choices.SorStatus",
     "SorScopeTypeEnum": "stewardship.choices.ScopeType",
     "ReviewDecisionEnum": "stewardship.choices.ReviewDecision",
+
+# --- exceptions ---
+# Largest failed payload stored per exception (bytes of its JSON).
+EXCEPTIONS_MAX_PAYLOAD_BYTES = env_int("EXCEPTIONS_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1024)
+# Most items in one ingestion post.
+EXCEPTIONS_MAX_BATCH = env_int("EXCEPTIONS_MAX_BATCH", 1000, minimum=1)
+# Replay: seconds before the first retry (doubles each time) and the HTTP timeout.
+EXCEPTIONS_REPLAY_BACKOFF_SECONDS = env_int("EXCEPTIONS_REPLAY_BACKOFF_SECONDS", 30, minimum=0)
+EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS", 10, minimum=1)
+# Severity appears as two fields (severity, reported_severity): one enum name in the schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "ExceptionSeverityEnum": "exceptions.choices.Severity",
+    "ExceptionStatusEnum": "exceptions.choices.Status",
+    "ResolutionCodeEnum": "exceptions.choices.Resolution",
 })

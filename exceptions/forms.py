@@ -1,0 +1,54 @@
+import json
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from .choices import Resolution
+from .models import RoutingRule
+
+
+class ResolveForm(forms.Form):
+    resolution_code = forms.ChoiceField(choices=Resolution.choices)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment; @username to mention"}))
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+                                      to_field_name="username", required=False)
+
+
+class PayloadForm(forms.Form):
+    payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "json-editor"}))
+
+    def clean_payload(self):
+        text = self.cleaned_data["payload"]
+        if len(text.encode()) > settings.EXCEPTIONS_MAX_PAYLOAD_BYTES * 2:
+            raise forms.ValidationError("The payload is too large.")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+
+
+class BulkForm(forms.Form):
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    action = forms.ChoiceField(choices=[("assign_me", "Assign to me"), ("resolve", "Resolve"),
+                                        ("dismiss", "Dismiss"), ("replay", "Replay")])
+    resolution_code = forms.ChoiceField(choices=[("", "—"), *Resolution.choices], required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # any integers; the services check each exception
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+
+
+class RoutingRuleForm(forms.ModelForm):
+    class Meta:
+        model = RoutingRule
+        fields = ["position", "name", "enabled", "integration", "entity", "error_code", "error_code_match", "severity",
+                  "business_key", "business_value", "queue", "assignee", "raise_severity_to"]

@@ -1,0 +1,96 @@
+"""Reads that are more than one line: the queue overview, the timeline, routing previews."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from controlplane.audit import history
+
+from .choices import SEVERITY_ORDER
+from .models import BusinessException, Queue, RoutingRule
+
+
+def queue_overview(now=None):
+    """Per queue: open and overdue counts and amount at risk, split by severity. The
+    numbers come from one GROUP BY; Python only pivots the (small) result."""
+    now = now or timezone.now()
+    rows = (
+        BusinessException.objects.open()
+        .values("queue_id", "severity", "currency")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)), amount=Sum("amount_at_risk"))
+        .order_by()
+    )
+    queues = {q.pk: q for q in Queue.objects.select_related("team")}
+    table = {}
+    for pk, queue in queues.items():
+        table[pk] = {
+            "queue": queue, "open": 0, "overdue": 0, "amounts": defaultdict(Decimal),
+            "by_severity": {s.value: {"open": 0, "overdue": 0, "amounts": defaultdict(Decimal)} for s in SEVERITY_ORDER},
+        }
+    for row in rows:
+        entry = table.get(row["queue_id"])
+        if entry is None:
+            continue
+        cell = entry["by_severity"][row["severity"]]
+        for target in (entry, cell):
+            target["open"] += row["open"]
+            target["overdue"] += row["overdue"]
+            target["amounts"][row["currency"] or "—"] += row["amount"] or Decimal("0")
+    result = []
+    for entry in table.values():
+        entry["amounts"] = sorted(entry["amounts"].items())
+        entry["severities"] = [
+            (sev.value, sev.label, c["open"], c["overdue"], sorted(c["amounts"].items()))
+            for sev in SEVERITY_ORDER for c in [entry["by_severity"][sev.value]]
+        ]
+        result.append(entry)
+    result.sort(key=lambda e: (-e["overdue"], -e["open"], e["queue"].name))
+    return result
+
+
+def timeline(exc: BusinessException):
+    """Occurrences, moves, comments and replay attempts in time order (newest first)."""
+    events = [{"at": exc.first_seen, "kind": "occurrence", "title": "First seen", "text": exc.message[:300]}]
+    if exc.occurrences > 1:
+        events.append({"at": exc.last_seen, "kind": "occurrence", "title": f"Last seen ({exc.occurrences} occurrences)", "text": ""})
+    for entry in history(exc, limit=200):
+        events.append({"at": entry.created_at, "kind": "move", "title": entry.action.split(".", 1)[-1].replace("_", " "),
+                       "who": entry.actor_repr or "system", "text": entry.note, "changes": entry.changes})
+    for comment in exc.comments.select_related("author"):
+        events.append({"at": comment.created_at, "kind": "comment", "title": "Comment",
+                       "who": comment.author.username if comment.author else "—", "text": comment.body})
+    for attempt in exc.replay_attempts.all():
+        outcome = "succeeded" if attempt.succeeded else (attempt.error or "failed")
+        events.append({"at": attempt.started_at, "kind": "replay",
+                       "title": f"Replay attempt {attempt.attempt}: {outcome}",
+                       "text": attempt.response_excerpt[:300], "status_code": attempt.status_code})
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events
+
+
+def routing_preview(edited: RoutingRule, *, delete: bool = False, limit: int = 300):
+    """Which of the most recent open exceptions would route to a different queue if
+    ``edited`` (unsaved) replaced its saved version (or was added, or ``delete``d):
+    routing under the saved rules compared with routing under the edited set."""
+    from .services import Router
+
+    saved = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
+    rules = [r for r in saved if r.pk != edited.pk]
+    if not delete and edited.enabled:
+        rules.append(edited)
+        rules.sort(key=lambda r: (r.position, r.pk or 10**12))
+    before, after = Router(rules=saved), Router(rules=rules)
+    recent = (
+        BusinessException.objects.open().select_related("integration", "queue").order_by("-last_seen", "-id")[:limit]
+    )
+    changes = []
+    for exc in recent:
+        args = {"integration": exc.integration, "entity_id": exc.entity_id, "error_code": exc.error_code,
+                "severity": exc.reported_severity, "business_keys": exc.business_keys}
+        old_queue = before.route(**args)[0]
+        new_queue, _assignee, _severity, rule = after.route(**args)
+        if new_queue.pk != old_queue.pk:
+            changes.append({"exception": exc, "current": exc.queue, "was": old_queue, "proposed": new_queue, "rule": rule})
+    return changes

@@ -1,0 +1,303 @@
+"""Finance's pages: queue overview, exception list (cursor-paginated, filterable, bulk
+actions, CSV), "My work", the detail page with in-place htmx actions, and the routing
+rule editor with its preview."""
+
+import csv
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework.request import Request
+
+from controlplane.errors import DomainError
+
+from . import selectors, services
+from .api.views import ExceptionCursorPagination
+from .choices import DISMISS_RESOLUTIONS, TRANSITIONS, Resolution
+from .filtersets import BusinessExceptionFilterSet
+from .forms import AssignForm, BulkForm, CommentForm, PayloadForm, ResolveForm, RoutingRuleForm
+from .models import BusinessException, ReplayTarget, RoutingRule
+
+VIEW = "exceptions.view_businessexception"
+CHANGE = "exceptions.change_businessexception"
+
+
+def _403(perm):
+    return permission_required(perm, raise_exception=True)
+
+
+@_403(VIEW)
+def home(request):
+    return render(request, "exceptions/home.html", {"overview": selectors.queue_overview()})
+
+
+class ListPagination(ExceptionCursorPagination):
+    page_size = 50
+
+
+SORTS = {
+    "last_seen": ("-last_seen", "-id"),
+    "-last_seen": ("last_seen", "id"),
+    "first_seen": ("-first_seen", "-id"),
+    "-first_seen": ("first_seen", "id"),
+    "amount": ("-amount_at_risk", "-id"),
+    "-amount": ("amount_at_risk", "id"),
+    "occurrences": ("-occurrences", "-id"),
+}
+
+
+def _filtered(request, base=None):
+    base = base if base is not None else BusinessException.objects.all()
+    fs = BusinessExceptionFilterSet(request.GET, queryset=base, request=request)
+    qs = fs.qs if fs.is_valid() else base.none()
+    return fs, qs
+
+
+def _list(request, *, mine=False):
+    base = BusinessException.objects.select_related("integration", "entity", "queue", "assignee")
+    if mine:
+        base = base.filter(assignee=request.user)
+        if "status" not in request.GET:
+            base = base.open()
+    fs, qs = _filtered(request, base)
+    sort = request.GET.get("sort", "last_seen")
+    paginator = ListPagination()
+    paginator.ordering = SORTS.get(sort, SORTS["last_seen"])
+    page = paginator.paginate_queryset(qs, Request(request))
+    context = {
+        "filter": fs, "page": page, "mine": mine, "sort": sort,
+        "next_url": paginator.get_next_link(), "previous_url": paginator.get_previous_link(),
+        "bulk_actions": BulkForm.base_fields["action"].choices, "resolutions": Resolution.choices,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "exceptions/list.html", context)
+
+
+@_403(VIEW)
+def exception_list(request):
+    return _list(request)
+
+
+@_403(VIEW)
+def my_work(request):
+    return _list(request, mine=True)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "error_code", "message", "assignee",
+               "invoice_number", "project_code", "client", "legal_entity", "contract", "amount_at_risk", "currency",
+               "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
+
+
+@_403("exceptions.export_businessexception")
+def export_csv(request):
+    """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
+    sit in memory."""
+    _fs, qs = _filtered(request)
+    rows = qs.order_by("-last_seen", "-id").values_list(
+        "id", "status", "severity", "queue__name", "integration__slug", "entity__slug", "error_code", "message",
+        "assignee__username", "invoice_number", "project_code", "client", "legal_entity", "contract",
+        "amount_at_risk", "currency", "occurrences", "first_seen", "last_seen", "due_at", "resolution_code",
+        "correlation_id",
+    )
+    writer = csv.writer(_Echo())
+
+    def stream():
+        yield writer.writerow(CSV_COLUMNS)
+        for row in rows.iterator(chunk_size=2000):
+            yield writer.writerow(["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in row])
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="exceptions.csv"'
+    return response
+
+
+def _detail_context(request, exc, **extra):
+    perms = request.user
+    return {
+        "exc": exc,
+        "keys": [(k, v) for k, v in (exc.business_keys or {}).items()],
+        "payload_json": json.dumps(exc.payload, indent=2, sort_keys=True) if exc.payload is not None else "",
+        "original_json": json.dumps(exc.original_payload, indent=2, sort_keys=True) if exc.original_payload is not None else "",
+        "allowed": TRANSITIONS.get(exc.status, ()),
+        "can_change": perms.has_perm(CHANGE),
+        "can_comment": perms.has_perm("exceptions.add_comment"),
+        "can_replay": perms.has_perm("exceptions.replay_businessexception"),
+        "replay_target": ReplayTarget.objects.filter(integration_id=exc.integration_id, enabled=True).first(),
+        "resolutions": Resolution.choices,
+        "dismiss_resolutions": [(c.value, c.label) for c in DISMISS_RESOLUTIONS],
+        "assign_form": AssignForm(initial={"assignee": exc.assignee}),
+        "comment_form": CommentForm(),
+        "payload_form": extra.pop("payload_form", None) or PayloadForm(initial={"payload": json.dumps(exc.payload, indent=2, sort_keys=True) if exc.payload is not None else ""}),
+        "timeline": selectors.timeline(exc),
+        **extra,
+    }
+
+
+def _load(pk):
+    return get_object_or_404(BusinessException.objects.select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
+
+
+@_403(VIEW)
+def exception_detail(request, pk):
+    return render(request, "exceptions/detail.html", _detail_context(request, _load(pk)))
+
+
+@require_POST
+@_403(CHANGE)
+def exception_action(request, pk, name):
+    """A lifecycle move. With htmx the state panel is swapped in place (a conflict shows as
+    a message there); without, a redirect back with a message."""
+    exc = _load(pk)
+    expected = request.POST.get("expected_status") or None
+    error = None
+    try:
+        if name == "assign":
+            form = AssignForm(request.POST)
+            if not form.is_valid():
+                raise services.ValidationFailed("Choose someone.")
+            services.assign(exception=exc, actor=request.user, assignee=form.cleaned_data["assignee"], expected_status=expected)
+        elif name == "assign_me":
+            services.assign(exception=exc, actor=request.user, assignee=request.user, expected_status=expected)
+        elif name == "acknowledge":
+            services.acknowledge(exception=exc, actor=request.user, expected_status=expected)
+        elif name == "start":
+            services.start_progress(exception=exc, actor=request.user, expected_status=expected)
+        elif name in ("resolve", "dismiss"):
+            form = ResolveForm(request.POST)
+            if not form.is_valid():
+                raise services.ValidationFailed("Choose a resolution code.")
+            fn = services.resolve if name == "resolve" else services.dismiss
+            fn(exception=exc, actor=request.user, resolution_code=form.cleaned_data["resolution_code"],
+               note=form.cleaned_data["note"], expected_status=expected)
+        elif name == "reopen":
+            services.reopen(exception=exc, actor=request.user, note=request.POST.get("note", ""), expected_status=expected)
+        else:
+            raise services.ValidationFailed(f"Unknown action {name!r}.")
+    except DomainError as exc_error:
+        error = exc_error.message
+    return _after_action(request, pk, error, "Done.")
+
+
+def _after_action(request, pk, error, ok_message):
+    if request.headers.get("HX-Request"):
+        exc = _load(pk)
+        context = _detail_context(request, exc, action_error=error, action_ok=None if error else ok_message)
+        return render(request, "exceptions/_state.html", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, ok_message)
+    return redirect("exceptions:detail", pk=pk)
+
+
+@require_POST
+@_403("exceptions.add_comment")
+def add_comment(request, pk):
+    exc = _load(pk)
+    form = CommentForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.add_comment(exception=exc, actor=request.user, body=form.cleaned_data["body"])
+        except DomainError as e:
+            error = e.message
+    else:
+        error = "Write something first."
+    return _after_action(request, pk, error, "Comment added.")
+
+
+@_403("exceptions.replay_businessexception")
+def edit_and_replay(request, pk):
+    exc = _load(pk)
+    if request.method == "POST":
+        form = PayloadForm(request.POST)
+        if form.is_valid():
+            try:
+                services.request_replay(exception=exc, actor=request.user, payload=form.cleaned_data["payload"])
+            except DomainError as e:
+                form.add_error("payload", e.message)
+                for problem in (e.fields or {}).get("payload", []):
+                    if problem != e.message:
+                        form.add_error("payload", problem)
+            else:
+                messages.success(request, "Replay queued; attempts appear in the timeline.")
+                return redirect("exceptions:detail", pk=pk)
+        return render(request, "exceptions/detail.html", _detail_context(request, exc, payload_form=form, open_editor=True), status=400)
+    return redirect("exceptions:detail", pk=pk)
+
+
+@require_POST
+@_403(CHANGE)
+def bulk_action(request):
+    form = BulkForm(request.POST)
+    back = reverse("exceptions:list") + ("?" + request.POST["query"] if request.POST.get("query") else "")
+    if not form.is_valid():
+        messages.error(request, "Select at least one exception and an action.")
+        return HttpResponseRedirect(back)
+    name = form.cleaned_data["action"]
+    ids = form.cleaned_data["ids"]
+    kwargs = {}
+    if name == "assign_me":
+        name, kwargs = "assign", {"assignee": request.user}
+    elif name in ("resolve", "dismiss"):
+        code = form.cleaned_data["resolution_code"] or ("not_an_error" if name == "dismiss" else "")
+        if not code:
+            messages.error(request, "Choose a resolution code to resolve.")
+            return HttpResponseRedirect(back)
+        kwargs = {"resolution_code": code}
+    elif name == "replay" and not request.user.has_perm("exceptions.replay_businessexception"):
+        messages.error(request, "You may not replay.")
+        return HttpResponseRedirect(back)
+    done, failed = services.bulk_apply(ids=ids, actor=request.user, action=name, **kwargs)
+    if done:
+        messages.success(request, f"{name.capitalize()}: {len(done)} exception(s) done.")
+    for pk, reason in list(failed.items())[:20]:
+        messages.error(request, f"EXC-{pk}: {reason}")
+    return HttpResponseRedirect(back)
+
+
+# --- routing rules ----------------------------------------------------------------------
+
+
+@_403("exceptions.view_routingrule")
+def rule_list(request):
+    rules = RoutingRule.objects.select_related("integration", "entity", "queue", "assignee")
+    return render(request, "exceptions/rules.html", {"rules": rules})
+
+
+@_403("exceptions.change_routingrule")
+def rule_edit(request, pk=None):
+    """Create or edit a rule. "Preview" shows which recent open exceptions would route
+    differently, without saving."""
+    rule = get_object_or_404(RoutingRule, pk=pk) if pk else None
+    if pk is None and not request.user.has_perm("exceptions.add_routingrule"):
+        return render(request, "403.html", status=403)
+    form = RoutingRuleForm(request.POST or None, instance=rule)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if "preview" in request.POST:
+            candidate = form.save(commit=False)
+            preview = selectors.routing_preview(candidate)
+        elif "delete" in request.POST and rule is not None:
+            services.delete_routing_rule(actor=request.user, rule=rule)
+            messages.success(request, "Rule deleted.")
+            return redirect("exceptions:rules")
+        else:
+            try:
+                services.save_routing_rule(actor=request.user, data=form.cleaned_data, rule=rule)
+            except DomainError as e:
+                form.add_error(None, e.message)
+            else:
+                messages.success(request, "Rule saved.")
+                return redirect("exceptions:rules")
+    template = "exceptions/_preview.html" if preview is not None and request.headers.get("HX-Request") else "exceptions/rule_form.html"
+    return render(request, template, {"form": form, "rule": rule, "preview": preview})

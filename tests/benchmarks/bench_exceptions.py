@@ -1,0 +1,213 @@
+"""Exception queues on PostgreSQL: ingestion throughput through the full HTTP stack (single
+posts and 1,000-item batches) beside plain psycopg INSERT ... ON CONFLICT of the same rows
+(the ceiling), then list page / list API latency and query counts with 1,000,000
+exceptions loaded by generate_series.
+
+Runs in its own throw-away database (test_<name>_bench); needs DATABASE_URL on PostgreSQL.
+``BENCH_EXC_ROWS`` changes the size of the big table (default 1,000,000).
+"""
+
+import os
+import statistics
+import time
+import uuid
+
+
+class _Counter:
+    """Counts the SQL statements run inside it (an execute wrapper: independent of DEBUG
+    and of the query log the request signals reset)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        self._cm = self.connection.execute_wrapper(self)
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._cm.__exit__(*exc)
+
+
+def _median_ms(fn, runs=5):
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    from django.db import connection
+
+    if not os.environ.get("DATABASE_URL") or connection.vendor != "postgresql":
+        print("skipped: bench_exceptions needs PostgreSQL (set DATABASE_URL=postgres://...)")
+        return
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    # its own database, so it never collides with a pytest run's test_<name>
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{old_name}_bench"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        _run(int(os.environ.get("BENCH_EXC_ROWS", "1000000")))
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def _run(rows):
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.test import Client
+
+    from controlplane import roles
+    from controlplane.services import create_service_account
+    from exceptions.models import BusinessException, Queue
+    from tests.conftest import make_user
+    from tests.factories import IntegrationFactory
+
+    roles.sync_roles()
+    assert Group.objects.filter(name=roles.FINANCE).exists()
+    _token, key = create_service_account(name="bench-ingest", role=roles.INTEGRATION)
+    finance = make_user("bench-finance", roles.FINANCE)
+    integration = IntegrationFactory(slug="bench-erp")
+    service = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = "/api/v1/exceptions/ingest/"
+    run = uuid.uuid4().hex[:8]
+
+    def item(n, prefix):
+        return {"integration": integration.slug, "error_code": "TAX_CODE_MISMATCH", "message": "Tax code V7 unknown",
+                "severity": "high", "business_keys": {"invoice_number": f"{prefix}-{n}", "legal_entity": "UK01"},
+                "amount_at_risk": "100.00", "currency": "GBP", "payload": {"invoice": f"{prefix}-{n}", "lines": [1, 2, 3]}}
+
+    # --- ingestion -----------------------------------------------------------------
+    singles = 300
+    started = time.perf_counter()
+    for n in range(singles):
+        resp = service.post(url, item(n, f"S{run}"), content_type="application/json")
+        assert resp.status_code == 201, resp.content[:300]
+    single_rate = singles / (time.perf_counter() - started)
+    with _Counter(connection) as q:
+        service.post(url, item(singles + 1, f"S{run}"), content_type="application/json")
+    single_queries = q.count
+
+    batches, size = 5, 1000
+    payloads = [[item(b * size + n, f"B{run}") for n in range(size)] for b in range(batches)]
+    started = time.perf_counter()
+    for body in payloads:
+        resp = service.post(url, body, content_type="application/json")
+        assert resp.status_code == 201, resp.content[:300]
+    batch_rate = batches * size / (time.perf_counter() - started)
+    with _Counter(connection) as q:
+        service.post(url, [item(n, f"Q{run}") for n in range(size)], content_type="application/json")
+    batch_queries = q.count
+    started = time.perf_counter()
+    for body in payloads[:2]:
+        service.post(url, body, content_type="application/json")
+    dedup_rate = 2 * size / (time.perf_counter() - started)
+
+    # the ceiling: the same rows straight into the table with psycopg
+    queue = Queue.objects.get(name="Integration Ops")
+    raw = connection.connection  # the psycopg connection under Django's
+    sql = (
+        "INSERT INTO exceptions_businessexception (integration_id, error_code, message, severity, reported_severity, status,"
+        " queue_id, business_keys, invoice_number, project_code, client, legal_entity, contract, amount_at_risk, currency,"
+        " correlation_id, fingerprint, occurrences, regressions, first_seen, last_seen, due_at, is_overdue, resolution_code,"
+        " resolution_note, payload, details, updated_at)"
+        " VALUES (%s, 'TAX_CODE_MISMATCH', 'Tax code V7 unknown', 'high', 'high', 'new', %s, %s::jsonb, %s, '', '', 'UK01', '',"
+        " 100, 'GBP', '', %s, 1, 0, now(), now(), now() + interval '24 hours', false, '', '', %s::jsonb, '{}'::jsonb, now())"
+        " ON CONFLICT (fingerprint) WHERE status IN ('new', 'acknowledged', 'in_progress', 'reopened')"
+        " DO UPDATE SET occurrences = exceptions_businessexception.occurrences + 1, last_seen = now()"
+    )
+    import json
+
+    rows_raw = [
+        (integration.pk, queue.pk, json.dumps({"invoice_number": f"R{run}-{n}", "legal_entity": "UK01"}), f"R{run}-{n}",
+         f"raw-{run}-{n}", json.dumps({"invoice": f"R{run}-{n}", "lines": [1, 2, 3]}))
+        for n in range(batches * size)
+    ]
+    started = time.perf_counter()
+    with raw.cursor() as cur:
+        for chunk in range(0, len(rows_raw), size):
+            with raw.transaction():
+                cur.executemany(sql, rows_raw[chunk:chunk + size])
+    ceiling = len(rows_raw) / (time.perf_counter() - started)
+
+    print(f"ingestion, single posts (HTTP stack):      {single_rate:8.0f} items/s  ({single_queries} queries per post)")
+    print(f"ingestion, 1,000-item batches (HTTP stack): {batch_rate:8.0f} items/s  ({batch_queries} queries per batch)")
+    print(f"ingestion, 1,000-item batches, all repeats: {dedup_rate:8.0f} items/s")
+    print(f"ceiling, psycopg INSERT ... ON CONFLICT:    {ceiling:8.0f} rows/s   (batch path = {batch_rate / ceiling:.0%} of it)")
+
+    # --- a big table ------------------------------------------------------------------
+    started = time.perf_counter()
+    queues = list(Queue.objects.values_list("pk", flat=True))
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO exceptions_businessexception (integration_id, error_code, message, severity, reported_severity,
+              status, queue_id, business_keys, invoice_number, project_code, client, legal_entity, contract, amount_at_risk,
+              currency, correlation_id, fingerprint, occurrences, regressions, first_seen, last_seen, due_at, is_overdue,
+              resolution_code, resolution_note, payload, details, updated_at)
+            SELECT %s, (ARRAY['TAX_CODE_MISMATCH','RATE_CARD_MISMATCH','TIME_NO_PROJECT','ERP_POSTING_REJECTED'])[1 + g %% 4],
+              'Generated', s.sev, s.sev,
+              (ARRAY['new','acknowledged','in_progress','resolved','resolved','dismissed'])[1 + (g / 7) %% 6],
+              %s, jsonb_build_object('invoice_number', 'INV-B-' || g, 'legal_entity', (ARRAY['UK01','US01','DE01'])[1 + g %% 3]),
+              'INV-B-' || g, 'PRJ-' || (g %% 5000), 'Client ' || (g %% 700), (ARRAY['UK01','US01','DE01'])[1 + g %% 3],
+              'CTR-' || (g %% 900), (g %% 250000), 'GBP', 'corr-b-' || g, 'big-' || g, 1 + g %% 5, 0,
+              now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval,
+              now() - (g || ' seconds')::interval + interval '3 days', false, '', '', NULL, '{}'::jsonb, now()
+            FROM generate_series(1, %s) AS g,
+              LATERAL (SELECT (ARRAY['critical','high','medium','low'])[1 + g %% 4] AS sev) s
+            """,
+            [integration.pk, queues[0], rows],
+        )
+        if len(queues) > 1:
+            cur.execute("UPDATE exceptions_businessexception SET queue_id = %s WHERE fingerprint LIKE 'big-%%' AND id %% 3 = 0",
+                        [queues[-1]])
+        cur.execute("ANALYZE exceptions_businessexception")
+    print(f"loaded {rows:,} rows with generate_series in {time.perf_counter() - started:.1f} s "
+          f"(table now {BusinessException.objects.count():,} rows)")
+
+    web = Client()
+    web.force_login(finance)
+    api = Client()
+    api.force_login(finance)
+    mid = rows // 2
+    cases = [
+        ("no filter", {}),
+        ("status=open", {"status": "open"}),
+        ("invoice number", {"q": f"INV-B-{mid}"}),
+        ("queue + severity + open", {"queue": queues[0], "severity": "high", "status": "open"}),
+        ("amount 240k-250k", {"amount_min": 240000, "amount_max": 250000}),
+        ("overdue", {"overdue": "true"}),
+        ("integration + age 1-3 days", {"integration": integration.slug, "age": "1to3d"}),
+    ]
+    print(f"\n{'filter':32} {'page ms':>9} {'queries':>8} {'API ms':>9} {'queries':>8}")
+    for label, params in cases:
+        with _Counter(connection) as q_page:
+            resp = web.get("/exceptions/list/", params)
+            assert resp.status_code == 200
+        with _Counter(connection) as q_api:
+            resp = api.get("/api/v1/exceptions/items/", params)
+            assert resp.status_code == 200, resp.content[:300]
+        page_ms = _median_ms(lambda p=params: web.get("/exceptions/list/", p))
+        api_ms = _median_ms(lambda p=params: api.get("/api/v1/exceptions/items/", p))
+        print(f"{label:32} {page_ms:9.1f} {q_page.count:8d} {api_ms:9.1f} {q_api.count:8d}")
+
+    # deep pagination: follow the cursor 20 pages down
+    next_url = api.get("/api/v1/exceptions/items/", {"status": "open"}).json()["next"]
+    for _ in range(19):
+        next_url = api.get(next_url).json()["next"]
+    deep_ms = _median_ms(lambda: api.get(next_url))
+    print(f"{'API page 21 (cursor), open':32} {'':9} {'':8} {deep_ms:9.1f}")
+    overview_ms = _median_ms(lambda: web.get("/exceptions/"), runs=3)
+    print(f"queue overview page (GROUP BY over the open rows): {overview_ms:.1f} ms")
+    export_ms = _median_ms(lambda: b"".join(web.get("/exceptions/export.csv", {"q": f"INV-B-{mid}"}).streaming_content), runs=3)
+    print(f"CSV export, one invoice: {export_ms:.1f} ms")
