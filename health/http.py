@@ -133,6 +133,19 @@ async def request(session, method, url, *, headers=None, data=None, timeout_s=5.
     return outcome
 
 
+def run_async(coroutine):
+    """Run a coroutine on a fresh event loop: uvloop when installed (about half the CPU
+    per request of the default loop), asyncio's otherwise."""
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coroutine)
+
+
 def request_sync(method, url, *, headers=None, data=None, timeout_s=10.0, max_body=16 * 1024) -> Outcome:
     """For notifications sent from sync code (a Celery task)."""
 
@@ -140,4 +153,4 @@ def request_sync(method, url, *, headers=None, data=None, timeout_s=10.0, max_bo
         async with make_session(limit=1) as session:
             return await request(session, method, url, headers=headers, data=data, timeout_s=timeout_s, max_body=max_body)
 
-    return asyncio.run(run())
+    return run_async(run())

@@ -325,51 +325,80 @@ def _apply_status(config, now, *, windows=None, probe_states=None):
     in_maint = maintenance.in_maintenance(config.integration_id, now, windows)
     status, reason = compute_status(config, probe_states, now, in_maintenance=in_maint)
     if status != config.status:
-        set_status(config=config, status=status, reason=reason, at=now)
+        apply_status_changes([(config, status, reason)], now=now)
     return status
 
 
-@transaction.atomic
-def set_status(*, config, status, reason, at=None, actor=None):
-    """Move an integration to ``status``, writing a Flip. A concurrent change wins; we
-    re-evaluate next time rather than overwrite it."""
-    at = at or timezone.now()
-    old = config.status
-    changed = HealthConfig.objects.filter(pk=config.pk, status=old).update(
-        status=status, status_reason=reason[:300], status_changed_at=at
-    )
-    if not changed:
-        return None
-    config.status, config.status_reason, config.status_changed_at = status, reason[:300], at
-    flip = Flip.objects.create(integration_id=config.integration_id, from_status=old, to_status=status, reason=reason[:300], at=at)
-    audit.record(actor=actor, action="health.status_changed", obj=config, before={"status": old},
-                 after={"status": status}, note=reason[:300])
-    from .notify import notify_flip
-
-    transaction.on_commit(lambda: notify_flip(flip.pk))
-    return flip
-
-
 def refresh_statuses(integration_ids=None, now=None):
-    """Re-evaluate the status of these integrations (all with a config when None)."""
+    """Re-evaluate the status of these integrations (all with a config when None) and
+    apply the changes in bulk. Returns how many changed."""
     now = now or timezone.now()
     configs = HealthConfig.objects.all()
     if integration_ids is not None:
         configs = configs.filter(integration_id__in=list(integration_ids))
     windows = maintenance.windows_for(None if integration_ids is None else list(integration_ids))
-    ids = list(configs.values_list("integration_id", flat=True))
+    covers_all, in_maint = maintenance.active_integration_ids(now, windows)
     states = {}
-    for integration_id, state, error in (
-        Probe.objects.filter(integration_id__in=ids, enabled=True).exclude(state=ProbeState.UNKNOWN)
-        .values_list("integration_id", "state", "last_error")
-    ):
+    probes = Probe.objects.filter(enabled=True).exclude(state=ProbeState.UNKNOWN)
+    if integration_ids is not None:
+        probes = probes.filter(integration_id__in=list(integration_ids))
+    for integration_id, state, error in probes.values_list("integration_id", "state", "last_error").iterator(chunk_size=5000):
         states.setdefault(integration_id, []).append((state, error))
-    changed = 0
+    changes = []
     for config in configs.iterator(chunk_size=2000):
-        before = config.status
-        _apply_status(config, now, windows=windows, probe_states=states.get(config.integration_id, []))
-        changed += config.status != before
-    return changed
+        status, reason = compute_status(config, states.get(config.integration_id, []), now,
+                                        in_maintenance=covers_all or config.integration_id in in_maint)
+        if status != config.status:
+            changes.append((config, status, reason))
+    return apply_status_changes(changes, now=now)
+
+
+@transaction.atomic
+def apply_status_changes(changes, *, now=None, actor=None):
+    """Apply many (config, new status, reason) at once: rows are locked and re-checked
+    (a change made meanwhile wins), then one UPDATE per (new status, reason), one bulk
+    insert of flips and of audit rows, and notifications queued after commit."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from controlplane.middleware import current_request_id
+    from controlplane.models import AuditEntry
+
+    from .notify import notify_flip, should_notify
+
+    if not changes:
+        return 0
+    now = now or timezone.now()
+    expected = {config.pk: config.status for config, _, _ in changes}
+    current = {}
+    pks = list(expected)
+    for start in range(0, len(pks), 1000):
+        current.update(HealthConfig.objects.select_for_update().filter(pk__in=pks[start:start + 1000]).values_list("pk", "status"))
+    applied = [(c, s, r[:300]) for c, s, r in changes if current.get(c.pk) == expected[c.pk]]
+    groups = {}
+    for config, status, reason in applied:
+        groups.setdefault((status, reason), []).append(config.pk)
+    for (status, reason), ids in groups.items():
+        for start in range(0, len(ids), 1000):
+            HealthConfig.objects.filter(pk__in=ids[start:start + 1000]).update(status=status, status_reason=reason, status_changed_at=now)
+    flips = Flip.objects.bulk_create(
+        [Flip(integration_id=c.integration_id, from_status=c.status, to_status=s, reason=r, at=now) for c, s, r in applied],
+        batch_size=2000,
+    )
+    content_type = ContentType.objects.get_for_model(HealthConfig)
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    AuditEntry.objects.bulk_create([
+        AuditEntry(actor=actor_obj, actor_repr=getattr(actor_obj, "username", "") or "system",
+                   action="health.status_changed", content_type=content_type, object_id=str(c.pk),
+                   object_repr=f"Health of integration {c.integration_id}", before={"status": c.status},
+                   after={"status": s}, request_id=current_request_id() or "", note=r)
+        for c, s, r in applied
+    ], batch_size=2000)
+    for config, status, reason in applied:
+        config.status, config.status_reason, config.status_changed_at = status, reason, now
+    to_notify = [f.pk for f in flips if f.pk is not None and should_notify(f)]
+    if to_notify:
+        transaction.on_commit(lambda: [notify_flip(pk) for pk in to_notify])
+    return len(applied)
 
 
 def refresh_time_based(now=None):

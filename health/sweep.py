@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -100,7 +100,7 @@ def run_probes(probes, *, concurrency=None, max_body=None):
     max_body = max_body or _setting("HEALTH_MAX_BODY_BYTES", 65536)
     if not probes:
         return []
-    return asyncio.run(_run_all(probes, concurrency, max_body))
+    return http.run_async(_run_all(probes, concurrency, max_body))
 
 
 _PARSED = {}
@@ -141,6 +141,32 @@ def _next_due(probe, now):
     return nxt
 
 
+def _update_probes(updates, *, owner, now):
+    """One UPDATE ... FROM (VALUES ...) per 1,000 probes (PostgreSQL and SQLite >= 3.33):
+    bulk_update's CASE expressions are quadratic on SQLite. Only rows still leased to
+    ``owner`` are touched, so a sweep whose lease was taken over changes nothing."""
+    table = connection.ops.quote_name(Probe._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    pg = connection.vendor == "postgresql"
+    row_sql = "(%s::bigint, %s::varchar, %s::integer, %s::integer, %s::varchar, %s::timestamptz)" if pg else "(%s, %s, %s, %s, %s, %s)"
+    with connection.cursor() as cursor:
+        for start in range(0, len(updates), 1000):
+            chunk = updates[start:start + 1000]
+            params = []
+            for pk, state, failures, successes, error, next_due in chunk:
+                params.extend([pk, state, failures, successes, error, adapt(next_due)])
+            values = ", ".join([row_sql] * len(chunk))
+            source = (f"(VALUES {values}) AS v(id, state, cf, cs, err, nd)" if pg else
+                      f"(SELECT column1 AS id, column2 AS state, column3 AS cf, column4 AS cs, column5 AS err, column6 AS nd "
+                      f"FROM (VALUES {values})) AS v")
+            cursor.execute(
+                f"UPDATE {table} SET state = v.state, consecutive_failures = v.cf, consecutive_successes = v.cs, "
+                f"last_error = v.err, next_due_at = v.nd, last_checked_at = %s, lease_until = NULL, lease_owner = '' "
+                f"FROM {source} WHERE {table}.id = v.id AND {table}.lease_owner = %s",
+                [*params, adapt(now), owner],
+            )
+
+
 def store(probes, outcomes, *, owner, now=None):
     """Results in bulk (deduplicated), probe states advanced, statuses refreshed for
     integrations whose probes changed state. Returns the ids of those integrations."""
@@ -165,16 +191,10 @@ def store(probes, outcomes, *, owner, now=None):
                 state = ProbeState.DOWN
         if state != probe.state:
             flipped.add(probe.integration_id)
-        updates.append(Probe(
-            pk=probe.id, state=state, consecutive_failures=failures, consecutive_successes=successes,
-            last_checked_at=now, last_error=error, next_due_at=_next_due(probe, now), lease_until=None, lease_owner="",
-        ))
+        updates.append((probe.id, state, failures, successes, error, _next_due(probe, now)))
     with transaction.atomic():
         ProbeResult.objects.bulk_create(results, batch_size=2000, ignore_conflicts=True)
-        Probe.objects.bulk_update(
-            updates, ["state", "consecutive_failures", "consecutive_successes", "last_checked_at", "last_error",
-                      "next_due_at", "lease_until", "lease_owner"], batch_size=1000,
-        )
+        _update_probes(updates, owner=owner, now=now)
     if flipped:
         from .services import refresh_statuses
 

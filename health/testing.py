@@ -113,7 +113,12 @@ class LoopbackServer:
         return web.json_response({"status": "UP"}, status=self.toggle_status)
 
     def _run(self):
-        self._loop = asyncio.new_event_loop()
+        try:
+            import uvloop
+
+            self._loop = uvloop.new_event_loop()
+        except ImportError:
+            self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
 
         async def start():

@@ -93,7 +93,9 @@ def _httpx_fetch(base_url, n):
 
             return await asyncio.gather(*(one(i) for i in range(n)))
 
-    return asyncio.run(run())
+    from health.http import run_async
+
+    return run_async(run())
 
 
 def _aiohttp_fetch(base_url, n):
@@ -109,7 +111,7 @@ def _aiohttp_fetch(base_url, n):
 
             return await asyncio.gather(*(one(i) for i in range(n)))
 
-    return asyncio.run(run())
+    return http.run_async(run())
 
 
 def main():
