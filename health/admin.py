@@ -23,6 +23,7 @@ from .models import (
 
 
 class ProbeForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     secret_header_name = forms.CharField(required=False, help_text="Add or replace one secret header (stored encrypted).")
     secret_header_value = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
 

@@ -339,7 +339,7 @@ def refresh_statuses(integration_ids=None, now=None):
     windows = maintenance.windows_for(None if integration_ids is None else list(integration_ids))
     covers_all, in_maint = maintenance.active_integration_ids(now, windows)
     states = {}
-    probes = Probe.objects.filter(enabled=True).exclude(state=ProbeState.UNKNOWN)
+    probes = Probe.objects.filter(enabled=True).exclude(state=ProbeState.UNKNOWN).order_by()
     if integration_ids is not None:
         probes = probes.filter(integration_id__in=list(integration_ids))
     for integration_id, state, error in probes.values_list("integration_id", "state", "last_error").iterator(chunk_size=5000):

@@ -75,7 +75,7 @@ def claim_due(*, now=None, limit=None, owner=None):
     rows = []
     for start in range(0, len(claimed_ids), 1000):
         chunk = claimed_ids[start:start + 1000]
-        rows.extend(Probe.objects.filter(pk__in=chunk, lease_owner=owner).values_list(*_FIELDS))
+        rows.extend(Probe.objects.filter(pk__in=chunk, lease_owner=owner).order_by().values_list(*_FIELDS))
     claimed = [Claimed(*row[:-2], failure_threshold=row[-2] or 3, success_threshold=row[-1] or 2) for row in rows]
     return owner, claimed
 
@@ -163,7 +163,7 @@ def _update_probes(updates, *, owner, now):
                 f"UPDATE {table} SET state = v.state, consecutive_failures = v.cf, consecutive_successes = v.cs, "
                 f"last_error = v.err, next_due_at = v.nd, last_checked_at = %s, lease_until = NULL, lease_owner = '' "
                 f"FROM {source} WHERE {table}.id = v.id AND {table}.lease_owner = %s",
-                [*params, adapt(now), owner],
+                [adapt(now), *params, owner],
             )
 
 

@@ -16,6 +16,7 @@ class HealthConfigFactory(factory.django.DjangoModelFactory):
 class ProbeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Probe
+        skip_postgeneration_save = True
 
     integration = factory.SubFactory(IntegrationFactory)
     name = factory.Sequence(lambda n: f"probe-{n}")
