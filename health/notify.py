@@ -30,9 +30,10 @@ def _site():
 
 
 def should_notify(flip) -> bool:
-    """Alerts for going bad, and for recovering from bad; nothing around maintenance or
-    pauses, nothing for the first "unknown -> up"."""
-    if flip.to_status in QUIET or flip.from_status in QUIET:
+    """Alerts for going bad (also when a maintenance window ends on a broken integration)
+    and for recovering from bad; nothing for entering maintenance or a pause, nothing for
+    "maintenance -> up" or the first "unknown -> up"."""
+    if flip.to_status in QUIET:
         return False
     return flip.to_status in ALERTING or (flip.to_status == Status.UP and flip.from_status in ALERTING)
 
