@@ -37,7 +37,7 @@ class BoardView(RolePermissionMixin, TemplateView):
         base = Integration.objects.select_related("health", "owner_team").prefetch_related(
             Prefetch("workflows", queryset=Workflow.objects.only("id", "name", "slug"))
         ).order_by("name")
-        filterset = IntegrationHealthFilterSet(self.request.GET or None, queryset=base, request=self.request)
+        filterset = IntegrationHealthFilterSet(self.request.GET, queryset=base, request=self.request)
         integrations = list(filterset.qs.distinct() if filterset.is_valid() else base.none())
         now = timezone.now()
         covers_all, in_maint = maintenance.active_integration_ids(now)
