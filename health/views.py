@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -57,7 +58,7 @@ class BoardView(RolePermissionMixin, TemplateView):
             items.sort(key=lambda i: (_RANK.get(i.health_status, 99), i.name))
             worst = items[0].health_status if items else Status.UNKNOWN
             ordered.append({"name": name, "slug": slug, "integrations": items, "worst": worst})
-        context.update(filter=filterset, groups=ordered, counts=counts, total=len(integrations), now=now,
+        context.update(refresh_seconds=getattr(settings, "HEALTH_BOARD_REFRESH_SECONDS", 10), filter=filterset, groups=ordered, counts=counts, total=len(integrations), now=now,
                        statuses=STATUS_ORDER, maintenance_now=[w for w in maintenance.windows_for() if maintenance.window_active(w, now)])
         return context
 
