@@ -1,7 +1,6 @@
 """Health pages: the status board, one integration's health, SLA attainment."""
 
 import datetime as dt
-import json
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -97,7 +96,7 @@ class IntegrationHealthView(RolePermissionMixin, TemplateView):
         }
         mw = [w for w in MaintenanceWindow.objects.filter(integration__isnull=True) | MaintenanceWindow.objects.filter(integration=integration)]
         context.update(
-            integration=integration, health=health, sla=sla, windows=windows, charts_json=json.dumps(charts),
+            integration=integration, health=health, sla=sla, windows=windows, charts_json=charts,
             flips=Flip.objects.filter(integration=integration)[:25],
             runs=SyncRun.objects.filter(integration=integration)[:25],
             probes=integration.probes.all(),
