@@ -3,7 +3,7 @@ window, team email channels, and 30 days of history (results, runs, rollups, fli
 pages are not empty. Idempotent: natural keys everywhere, history only written once.
 
 The probes call http://127.0.0.1:8000/healthz, so the demo sets nothing itself: run it
-with ``OUTBOUND_URL_ALLOWLIST=127.0.0.1`` (the Procfile's worker does) or the probes fail
+with ``OUTBOUND_URL_ALLOWLIST=127.0.0.1`` in the environment of the worker or the probes fail
 with "denied: loopback".
 """
 
