@@ -228,3 +228,9 @@ HEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, m
 HEALTH_SITE_URL = env_str("HEALTH_SITE_URL", "http://127.0.0.1:8000")
 # Status board: seconds between htmx refreshes of the tiles.
 HEALTH_BOARD_REFRESH_SECONDS = env_int("HEALTH_BOARD_REFRESH_SECONDS", 10, minimum=1)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "HealthStatusEnum": "health.choices.Status",
+    "SyncRunStatusEnum": "health.choices.RunStatus",
+    "NotificationDeliveryStatusEnum": "health.choices.DeliveryStatus",
+    "ProbeStateEnum": "health.choices.ProbeState",
+})
