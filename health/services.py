@@ -38,8 +38,8 @@ def update_config(*, integration, actor, **changes) -> HealthConfig:
     config.full_clean(exclude=["integration"])
     config.save(update_fields=[*changes, "updated_at"])
     audit.record(actor=actor, action="health_config.updated", obj=config, before=before, after=audit.snapshot(config, fields=list(changes)))
-    if "paused" in changes:
-        transaction.on_commit(lambda: refresh_statuses([integration.pk]))
+    if changes.keys() & {"paused", "failure_threshold", "expected_period_seconds", "grace_seconds"}:
+        refresh_statuses([integration.pk])
     return config
 
 

@@ -34,7 +34,7 @@ def test_hung_reset_garbage_and_huge_targets_are_failed_probes_not_crashes(loopb
     assert not results[reset.pk].ok
     assert not results[huge.pk].ok and results[huge.pk].status_code == 200  # body capped, so the JSON path fails
     # the hung target cost its timeout, not more
-    assert (timezone.now() - started).total_seconds() < 5
+    assert (timezone.now() - started).total_seconds() < 10
     # next run is scheduled one interval later; the lease is released
     for probe in Probe.objects.all():
         assert probe.lease_owner == "" and probe.lease_until is None
