@@ -262,4 +262,30 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ExceptionSeverityEnum": "exceptions.choices.Severity",
     "ExceptionStatusEnum": "exceptions.choices.Status",
     "ResolutionCodeEnum": "exceptions.choices.Resolution",
+
+# --- health ---
+# Probe sweeps: how many probes one sweep claims, how many run at once, the lease that
+# keeps another worker off them, and the cap on the response body a probe reads.
+HEALTH_SWEEP_BATCH = env_int("HEALTH_SWEEP_BATCH", 10000, minimum=1)
+HEALTH_SWEEP_CONCURRENCY = env_int("HEALTH_SWEEP_CONCURRENCY", 500, minimum=1)
+HEALTH_LEASE_SECONDS = env_int("HEALTH_LEASE_SECONDS", 120, minimum=10)
+HEALTH_MAX_BODY_BYTES = env_int("HEALTH_MAX_BODY_BYTES", 65536, minimum=1024)
+# Retention: raw probe results, hourly and daily rollups (days).
+HEALTH_RESULT_RETENTION_DAYS = env_int("HEALTH_RESULT_RETENTION_DAYS", 7, minimum=1)
+HEALTH_HOURLY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_HOURLY_ROLLUP_RETENTION_DAYS", 35, minimum=31)
+HEALTH_DAILY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_DAILY_ROLLUP_RETENTION_DAYS", 400, minimum=31)
+# Pushed runs: how far in the future a reported finish may be before it is flagged as skew.
+HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS = env_int("HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS", 300, minimum=0)
+# Notifications: attempts, first backoff (doubles each time), webhook timeout, link base.
+HEALTH_NOTIFY_MAX_ATTEMPTS = env_int("HEALTH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+HEALTH_NOTIFY_BACKOFF_SECONDS = env_int("HEALTH_NOTIFY_BACKOFF_SECONDS", 30, minimum=1)
+HEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+HEALTH_SITE_URL = env_str("HEALTH_SITE_URL", "http://127.0.0.1:8000")
+# Status board: seconds between htmx refreshes of the tiles.
+HEALTH_BOARD_REFRESH_SECONDS = env_int("HEALTH_BOARD_REFRESH_SECONDS", 10, minimum=1)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "HealthStatusEnum": "health.choices.Status",
+    "SyncRunStatusEnum": "health.choices.RunStatus",
+    "NotificationDeliveryStatusEnum": "health.choices.DeliveryStatus",
+    "ProbeStateEnum": "health.choices.ProbeState",
 })

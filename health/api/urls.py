@@ -1,2 +1,23 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
 app_name = "health-api"
-urlpatterns = []
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("health/status", views.StatusViewSet, basename="status")
+router.register("health/probes", views.ProbeViewSet, basename="probe")
+router.register("health/maintenance", views.MaintenanceWindowViewSet, basename="maintenance")
+router.register("health/channels", views.ChannelViewSet, basename="channel")
+router.register("health/notifications", views.NotificationViewSet, basename="notification")
+router.register("health/flips", views.FlipViewSet, basename="flip")
+
+urlpatterns = [
+    path("integrations/<slug:slug>/runs/", views.IntegrationRunsView.as_view(), name="integration-runs"),
+    path("heartbeat/<uuid:token>/", views.heartbeat, name="heartbeat"),
+    path("heartbeat/<uuid:token>/fail/", views.heartbeat, {"failed": True}, name="heartbeat-fail"),
+    path("health/sla/", views.SlaAttainmentView.as_view(), name="sla"),
+    path("", include(router.urls)),
+]

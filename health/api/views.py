@@ -1,0 +1,161 @@
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Integration
+from controlplane.api import error_body
+from controlplane.errors import DomainError, ValidationFailed
+from controlplane.pagination import LargeCursorPagination
+
+from .. import services
+from ..choices import WINDOWS
+from ..models import Flip, HealthConfig, MaintenanceWindow, Notification, NotificationChannel, Probe, SyncRun
+from ..sla import sla_rows
+from . import serializers as s
+
+
+class IntegrationRunsView(APIView):
+    """Sync runs of one integration. POST (service token, ``health.add_syncrun``) reports a
+    run; ``run_id`` or an ``Idempotency-Key`` header makes repeats harmless."""
+
+    required_perms = {"GET": ["health.view_syncrun"], "POST": ["health.add_syncrun"]}
+
+    @extend_schema(responses=s.SyncRunSerializer(many=True))
+    def get(self, request, slug):
+        integration = get_object_or_404(Integration, slug=slug)
+        runs = SyncRun.objects.filter(integration=integration).select_related("integration")[:100]
+        return Response(s.SyncRunSerializer(runs, many=True).data)
+
+    @extend_schema(request=s.SyncRunInSerializer, responses={201: s.SyncRunSerializer, 200: s.SyncRunSerializer})
+    def post(self, request, slug):
+        integration = get_object_or_404(Integration, slug=slug)
+        incoming = s.SyncRunInSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        run_key = data.get("run_id") or request.headers.get("Idempotency-Key") or None
+        if run_key and len(run_key) > 100:
+            raise ValidationFailed("The idempotency key may be at most 100 characters.")
+        run, created = services.record_run(
+            integration=integration, actor=request.user, status=data["status"], started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"), run_key=run_key, records_processed=data.get("records_processed", 0),
+            records_failed=data.get("records_failed", 0), lag_seconds=data.get("lag_seconds"),
+        )
+        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def heartbeat(request, token, failed=False):
+    """healthchecks-style ping: the token in the URL is the credential. ``/fail/`` reports
+    a failure."""
+    try:
+        run = services.heartbeat(token=token, failed=failed)
+    except DomainError as exc:
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+    return JsonResponse({"ok": True, "run_id": run.run_key, "status": run.status})
+
+
+class StatusViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Current status of every integration with health data."""
+
+    queryset = HealthConfig.objects.select_related("integration").order_by("integration__name")
+    serializer_class = s.StatusSerializer
+    lookup_field = "integration__slug"
+    lookup_url_kwarg = "slug"
+    filterset_fields = ["status", "paused"]
+
+
+class ProbeViewSet(viewsets.ModelViewSet):
+    queryset = Probe.objects.select_related("integration", "api").order_by("integration__name", "name")
+    serializer_class = s.ProbeSerializer
+    filterset_fields = ["enabled", "state"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_probe(actor=self.request.user, **data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("integration", None)
+        secret_headers = data.pop("secret_headers", None)
+        serializer.instance = services.update_probe(probe=serializer.instance, actor=self.request.user,
+                                                    secret_headers=secret_headers, **data)
+
+    def perform_destroy(self, instance):
+        services.delete_probe(probe=instance, actor=self.request.user)
+
+
+class MaintenanceWindowViewSet(viewsets.ModelViewSet):
+    queryset = MaintenanceWindow.objects.select_related("integration")
+    serializer_class = s.MaintenanceWindowSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = services.save_maintenance_window(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.save_maintenance_window(
+            actor=self.request.user, window=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.delete_maintenance_window(window=instance, actor=self.request.user)
+
+
+class ChannelViewSet(viewsets.ModelViewSet):
+    queryset = NotificationChannel.objects.select_related("team")
+    serializer_class = s.ChannelSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = services.save_channel(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.save_channel(actor=self.request.user, channel=serializer.instance,
+                                                    **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        instance.delete()
+
+
+class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Notification.objects.select_related("channel", "channel__team")
+    serializer_class = s.NotificationSerializer
+    pagination_class = LargeCursorPagination
+    filterset_fields = ["status", "event"]
+
+
+class FlipViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Flip.objects.select_related("integration")
+    serializer_class = s.FlipSerializer
+    pagination_class = LargeCursorPagination
+    filterset_fields = ["to_status"]
+
+
+class SlaAttainmentView(generics.GenericAPIView):
+    """SLA figures and attainment per integration over ``?window=24h|7d|30d``."""
+
+    required_perms = {"GET": ["health.view_rollup"]}
+
+    @extend_schema(parameters=[OpenApiParameter("window", str, enum=list(WINDOWS))], responses=dict)
+    def get(self, request):
+        window = request.query_params.get("window", "30d")
+        if window not in WINDOWS:
+            raise ValidationFailed(f"window must be one of {', '.join(WINDOWS)}.", fields={"window": ["Invalid."]})
+        rows = []
+        for sla, figs, result in sla_rows(window):
+            rows.append({
+                "integration": sla.integration.slug, "team": sla.integration.owner_team.slug, "window": window,
+                "figures": figs or {},
+                "targets": {str(metric): item for metric, item in result.items()},
+                "meeting_all": all(item["met"] is not False for item in result.values()),
+            })
+        return Response({"window": window, "results": rows})
+
+

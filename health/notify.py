@@ -1,0 +1,163 @@
+"""Notifications: one message per flip (or breach event) per team channel, a log with
+delivery status, and retries with exponential backoff driven by the table (a periodic task
+picks up due retries), so a worker restart loses nothing."""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from . import http, secrets
+from .choices import ChannelKind, DeliveryStatus, Status
+from .models import Flip, Notification, NotificationChannel
+
+logger = logging.getLogger(__name__)
+
+ALERTING = {Status.DOWN, Status.LATE, Status.DEGRADED}
+QUIET = {Status.MAINTENANCE, Status.PAUSED}
+
+
+def _site():
+    return getattr(settings, "HEALTH_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def should_notify(flip) -> bool:
+    """Alerts for going bad (also when a maintenance window ends on a broken integration)
+    and for recovering from bad; nothing for entering maintenance or a pause, nothing for
+    "maintenance -> up" or the first "unknown -> up"."""
+    if flip.to_status in QUIET:
+        return False
+    return flip.to_status in ALERTING or (flip.to_status == Status.UP and flip.from_status in ALERTING)
+
+
+def _create(channels, **kwargs):
+    created = []
+    for channel in channels:
+        try:
+            with transaction.atomic():
+                created.append(Notification.objects.create(channel=channel, next_attempt_at=timezone.now(), **kwargs))
+        except IntegrityError:  # already queued for this flip/breach: one message each
+            continue
+    for notification in created:
+        transaction.on_commit(lambda pk=notification.pk: _enqueue(pk))
+    return created
+
+
+def _enqueue(pk):
+    from .tasks import deliver_notification
+
+    deliver_notification.delay(pk)
+
+
+def notify_flip(flip_id):
+    flip = Flip.objects.select_related("integration", "integration__owner_team").get(pk=flip_id)
+    if not should_notify(flip):
+        return []
+    integration = flip.integration
+    url = _site() + reverse("health:integration", kwargs={"slug": integration.slug})
+    subject = f"[{flip.to_status.upper()}] {integration.name}"
+    payload = {
+        "event": "flip", "integration": integration.slug, "integration_name": integration.name,
+        "from": flip.from_status, "to": flip.to_status, "reason": flip.reason, "at": flip.at.isoformat(), "url": url,
+    }
+    channels = NotificationChannel.objects.filter(team_id=integration.owner_team_id, enabled=True)
+    with transaction.atomic():
+        return _create(channels, flip=flip, event="flip", subject=subject, payload=payload)
+
+
+def notify_breach(breach, event):
+    integration = breach.integration
+    url = _site() + reverse("health:integration", kwargs={"slug": integration.slug})
+    verb = "missed" if event == "breach_opened" else "met again"
+    subject = f"[SLA] {integration.name}: {breach.get_metric_display()} target {verb}"
+    payload = {"event": event, "integration": integration.slug, "metric": breach.metric, "value": breach.value,
+               "target": breach.target, "window": breach.window, "url": url}
+    channels = NotificationChannel.objects.filter(team_id=integration.owner_team_id, enabled=True)
+    return _create(channels, breach=breach, event=event, subject=subject, payload=payload)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _text(notification):
+    p = notification.payload
+    lines = [notification.subject]
+    if p.get("reason"):
+        lines.append(p["reason"])
+    if p.get("url"):
+        lines.append(p["url"])
+    return "\n".join(lines)
+
+
+def _send(notification):
+    """Send once; returns (ok, response code, error)."""
+    channel = notification.channel
+    if channel.kind == ChannelKind.EMAIL:
+        try:
+            send_mail(notification.subject, _text(notification), None, [channel.target])
+        except Exception as exc:  # SMTP errors vary by backend
+            return False, None, f"{type(exc).__name__}: {exc}"
+        return True, None, ""
+    if channel.kind == ChannelKind.CHAT:
+        body = json.dumps({"text": _text(notification)}).encode()
+        headers = {"Content-Type": "application/json"}
+    else:
+        body = json.dumps(notification.payload, sort_keys=True).encode()
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-ControlPlane-Timestamp": timestamp,
+                   "X-ControlPlane-Event": notification.event, "X-ControlPlane-Delivery": str(notification.pk)}
+        secret = secrets.reveal(channel.secret) if channel.secret else ""
+        if secret:
+            headers["X-ControlPlane-Signature"] = sign(secret, timestamp, body)
+    outcome = http.request_sync("POST", channel.target, headers=headers, data=body,
+                                timeout_s=getattr(settings, "HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10))
+    if outcome.status is not None and 200 <= outcome.status < 300:
+        return True, outcome.status, ""
+    return False, outcome.status, outcome.error or f"HTTP {outcome.status}"
+
+
+def deliver(notification_id, now=None):
+    """Try one delivery if it is due. The claim is a conditional update so two workers
+    never send the same message twice."""
+    now = now or timezone.now()
+    max_attempts = getattr(settings, "HEALTH_NOTIFY_MAX_ATTEMPTS", 5)
+    base = getattr(settings, "HEALTH_NOTIFY_BACKOFF_SECONDS", 30)
+    notification = Notification.objects.select_related("channel").filter(pk=notification_id).first()
+    if notification is None or notification.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
+        return None
+    attempts = notification.attempts
+    lease = now + dt.timedelta(seconds=120)
+    claimed = Notification.objects.filter(
+        pk=notification.pk, attempts=attempts, status=notification.status, next_attempt_at__lte=now
+    ).update(attempts=attempts + 1, next_attempt_at=lease)
+    if not claimed:
+        return None
+    ok, code, error = _send(notification)
+    fields = {"response_code": code, "last_error": error[:300]}
+    if ok:
+        fields.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), next_attempt_at=None)
+    elif attempts + 1 >= max_attempts:
+        fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    else:
+        fields.update(status=DeliveryStatus.RETRYING, next_attempt_at=now + dt.timedelta(seconds=base * 2 ** attempts))
+    Notification.objects.filter(pk=notification.pk).update(**fields)
+    if not ok:
+        logger.warning("notification %s to %s failed (attempt %s): %s", notification.pk, notification.channel, attempts + 1, error)
+    return fields["status"]
+
+
+def due_retries(now=None, limit=500):
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now)
+        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )

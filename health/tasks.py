@@ -1,0 +1,55 @@
+"""Thin Celery tasks: each calls one function. All idempotent (acks_late is the project
+default), so a re-delivered message after a worker crash does no harm."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def dispatch_due_probes():
+    """Every few seconds (beat): run the probes that are due, from our own table."""
+    from .sweep import sweep
+
+    return sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_time_based_statuses():
+    from .services import refresh_time_based
+
+    return refresh_time_based()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def rollup_recent():
+    from .rollups import rollup_recent as run
+
+    return run()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def prune_old_results():
+    from .rollups import prune
+
+    return prune()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def evaluate_slas():
+    from .breaches import evaluate_breaches
+
+    return evaluate_breaches()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_notification(notification_id):
+    from .notify import deliver
+
+    return deliver(notification_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def retry_notifications():
+    from .notify import deliver, due_retries
+
+    for pk in due_retries():
+        deliver(pk)

@@ -1,0 +1,33 @@
+// Integration health page: uptime and latency charts from the rollups, per window.
+(function () {
+  const dataNode = document.getElementById("health-charts");
+  if (!dataNode || typeof Chart === "undefined") return;
+  const series = JSON.parse(dataNode.textContent);
+  let uptimeChart, latencyChart;
+  function label(t, win) {
+    const d = new Date(t);
+    return win === "30d" ? d.toISOString().slice(5, 10) : d.toISOString().slice(5, 16).replace("T", " ");
+  }
+  function draw(win) {
+    const points = series[win] || [];
+    const labels = points.map((p) => label(p.t, win));
+    if (uptimeChart) uptimeChart.destroy();
+    if (latencyChart) latencyChart.destroy();
+    uptimeChart = new Chart(document.getElementById("uptime-chart"), {
+      type: "bar",
+      data: { labels, datasets: [{ label: "Uptime %", data: points.map((p) => p.uptime), backgroundColor: "#66bb6a" }] },
+      options: { animation: false, scales: { y: { min: 0, max: 100 } } },
+    });
+    latencyChart = new Chart(document.getElementById("latency-chart"), {
+      type: "line",
+      data: { labels, datasets: [
+        { label: "p95 ms", data: points.map((p) => p.p95), borderColor: "#ef6c00", spanGaps: true },
+        { label: "avg ms", data: points.map((p) => p.avg), borderColor: "#1e88e5", spanGaps: true },
+      ] },
+      options: { animation: false, scales: { y: { beginAtZero: true } } },
+    });
+    document.querySelectorAll(".window-switch button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.window === win)));
+  }
+  document.querySelectorAll(".window-switch button").forEach((b) => b.addEventListener("click", () => draw(b.dataset.window)));
+  draw("24h");
+})();
