@@ -248,6 +248,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "SorStatusEnum": "stewardship.choices.SorStatus",
     "SorScopeTypeEnum": "stewardship.choices.ScopeType",
     "ReviewDecisionEnum": "stewardship.choices.ReviewDecision",
+})
 
 # --- exceptions ---
 # Largest failed payload stored per exception (bytes of its JSON).
@@ -262,6 +263,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ExceptionSeverityEnum": "exceptions.choices.Severity",
     "ExceptionStatusEnum": "exceptions.choices.Status",
     "ResolutionCodeEnum": "exceptions.choices.Resolution",
+})
 
 # --- health ---
 # Probe sweeps: how many probes one sweep claims, how many run at once, the lease that
