@@ -164,8 +164,21 @@ def run_async(coroutine):
         factory = uvloop.new_event_loop
     except ImportError:
         factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coroutine)
+    # Called from a thread that already runs a loop (an async caller, or a test driving a
+    # browser): run on a loop of our own in a helper thread instead of failing.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def in_thread():
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coroutine)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(in_thread).result()
 
 
 def request_sync(method, url, *, headers=None, data=None, timeout_s=10.0, max_body=16 * 1024) -> Outcome:
