@@ -1,20 +1,16 @@
-"""Adapter to stewardship's payload validation (stewardship is built in parallel; the lead
-wires it at merge). Returns error messages ([] when valid), or None when stewardship has no
-approved JSON Schema for the entity, or is not installed / offers no such API."""
+"""Payload check for edit-and-replay against the entity's approved schema in stewardship."""
+
+from stewardship import selectors, validation
+from stewardship.models import SchemaSubject
 
 
 def validate_against_entity_schema(entity, payload) -> list[str] | None:
+    """Error messages ([] when valid), or None when the entity has no approved JSON Schema."""
     if entity is None:
         return None
-    try:
-        from stewardship import selectors, validation  # noqa: PLC0415 - optional, imported lazily
-        from stewardship.models import SchemaSubject  # noqa: PLC0415
-
-        subject = SchemaSubject.objects.filter(entity=entity, format="json-schema").first()
-        version = selectors.latest_approved(subject) if subject is not None else None
-        if version is None:
-            return None
-        errors = validation.validate_payload(version.pk, version.document, payload)
-    except (ImportError, AttributeError, LookupError, TypeError):
+    subject = SchemaSubject.objects.filter(entity=entity, format="json-schema").first()
+    version = selectors.latest_approved(subject) if subject is not None else None
+    if version is None:
         return None
+    errors = validation.validate_payload(version.pk, version.document, payload)
     return [f"{e.get('path') or '$'}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors]

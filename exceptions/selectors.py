@@ -3,12 +3,12 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
 from controlplane.audit import history
 
-from .choices import SEVERITY_ORDER
+from .choices import SEVERITY_ORDER, Status
 from .models import BusinessException, Queue, RoutingRule
 
 
@@ -94,3 +94,18 @@ def routing_preview(edited: RoutingRule, *, delete: bool = False, limit: int = 3
         if new_queue.pk != old_queue.pk:
             changes.append({"exception": exc, "current": exc.queue, "was": old_queue, "proposed": new_queue, "rule": rule})
     return changes
+
+
+def resolution_hours_by_integration(*, integration_ids, since, until=None) -> dict[int, float]:
+    """Mean hours from first seen to resolved, per integration, for exceptions resolved in
+    [since, until). One aggregate query."""
+    until = until or timezone.now()
+    rows = (
+        BusinessException.objects.filter(
+            integration_id__in=list(integration_ids), status=Status.RESOLVED,
+            resolved_at__gte=since, resolved_at__lt=until,
+        )
+        .values("integration_id")
+        .annotate(mean=Avg(ExpressionWrapper(F("resolved_at") - F("first_seen"), output_field=DurationField())))
+    )
+    return {row["integration_id"]: row["mean"].total_seconds() / 3600.0 for row in rows if row["mean"] is not None}

@@ -1,9 +1,9 @@
 """SLA breaches and the hand-off to the exception queues.
 
 A breach is opened once per (integration, metric) while the target is missed and closed
-when it is met again. ``hand_off`` is the one place that talks to the exceptions app: it
-calls ``exceptions.services.open_system_exception`` / ``auto_resolve`` lazily, so health
-works (and is tested) without that app, and the lead wires it at merge.
+when it is met again. ``hand_off`` is the one place that talks to the exceptions app: a
+breach opens (deduplicated by fingerprint) an exception in the integration's ops queue,
+and recovery auto-resolves it.
 """
 
 import logging
@@ -24,11 +24,9 @@ def fingerprint_for(integration, metric) -> str:
 
 def hand_off(breach, *, opened: bool) -> bool:
     """Open (or auto-resolve) the matching system exception. Returns whether the
-    exceptions app took it; False while that app does not provide the functions."""
-    try:
-        from exceptions.services import auto_resolve, open_system_exception
-    except ImportError:
-        return False
+    exception queue took it (a failure there is logged and retried on the next evaluation)."""
+    from exceptions.services import auto_resolve, open_system_exception
+
     try:
         if opened:
             open_system_exception(
@@ -48,17 +46,17 @@ def hand_off(breach, *, opened: bool) -> bool:
 
 
 def exception_resolution_hours(integration_ids, *, window="30d", now=None) -> dict:
-    """Hook: mean exception resolution time per integration, when the exceptions app
-    provides ``exceptions.selectors.resolution_hours_by_integration``; {} until then."""
-    try:
-        from exceptions.selectors import resolution_hours_by_integration
-    except ImportError:
-        return {}
-    try:
-        return resolution_hours_by_integration(integration_ids=integration_ids, window=window, now=now) or {}
-    except Exception:
-        logger.exception("exception resolution hook failed")
-        return {}
+    """Mean exception resolution time (hours) per integration over the window."""
+    import datetime as dt
+
+    from exceptions.selectors import resolution_hours_by_integration
+
+    from .choices import WINDOWS
+
+    now = now or timezone.now()
+    return resolution_hours_by_integration(
+        integration_ids=integration_ids, since=now - dt.timedelta(hours=WINDOWS[window]), until=now
+    )
 
 
 def evaluate_breaches(window=None, now=None):

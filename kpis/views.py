@@ -11,7 +11,7 @@ from controlplane.views_mixins import RolePermissionMixin
 from . import selectors
 from .choices import Period, ScopeType
 from .definitions import KPIS, drilldown_url
-from .models import BusinessEvent
+from .models import BusinessEvent, Reconciliation
 from .periods import window_containing
 
 VIEW_PERM = "kpis.view_kpisnapshot"
@@ -149,14 +149,28 @@ def kpi_rows(request):
         scope_type = ScopeType.ALL
     scope_key = request.GET.get("scope_key", "")
     queryset = kpi.rows(window, scope_type, scope_key)
-    is_events = queryset.model is BusinessEvent
-    queryset = queryset.select_related("workflow", "integration") if is_events else queryset.select_related("integration", "entity")
+    model = queryset.model
+    kind = {BusinessEvent: "events", Reconciliation: "reconciliations"}.get(model, "objects")
+    related = ROW_RELATED.get(model._meta.label, ())
+    if related:
+        queryset = queryset.select_related(*related)
     from django.core.paginator import Paginator
 
     page = Paginator(queryset.order_by("-pk"), 50).get_page(request.GET.get("page"))
     return render(request, "kpis/rows.html", {
         "kpi": kpi, "window": window, "scope_type": scope_type, "scope_key": scope_key, "page_obj": page,
-        "is_events": is_events, "window_end": window.end - dt.timedelta(days=1),
+        "kind": kind, "model_name": model._meta.verbose_name_plural, "window_end": window.end - dt.timedelta(days=1),
     })
+
+
+# What each kind of row needs to render without a query per row.
+ROW_RELATED = {
+    "kpis.BusinessEvent": ("workflow", "integration"),
+    "kpis.Reconciliation": ("integration", "entity"),
+    "exceptions.BusinessException": ("integration", "queue"),
+    "health.Rollup": ("integration",),
+    "stewardship.SchemaVersion": ("subject",),
+    "catalog.Integration": ("owner_team",),
+}
 
 

@@ -159,23 +159,32 @@ def test_replay_refused_without_target_or_when_closed(db, finance):
         services.request_replay(exception=exc, actor=finance)
 
 
-def test_schema_errors_block_replay(db, finance, monkeypatch):
+def test_schema_errors_block_replay(db, finance):
     from tests.factories import EntityFactory
+    from tests.stewardship.factories import SubjectFactory, VersionFactory
 
-    exc = BusinessExceptionFactory(entity=EntityFactory())
+    entity = EntityFactory()
+    VersionFactory(subject=SubjectFactory(entity=entity), status="approved", number=1)
+    exc = BusinessExceptionFactory(entity=entity)
     ReplayTargetFactory(integration=exc.integration)
-    monkeypatch.setattr("exceptions.schema_check.validate_against_entity_schema", lambda entity, payload: ["tax_code: required"])
     with pytest.raises(ValidationFailed) as err:
-        services.request_replay(exception=exc, actor=finance, payload={"x": 1})
-    assert err.value.fields["payload"] == ["tax_code: required"]
+        services.request_replay(exception=exc, actor=finance, payload={"name": "no id"})
+    assert any("id" in message for message in err.value.fields["payload"])
     exc.refresh_from_db()
-    assert "x" not in exc.payload
+    assert exc.payload != {"name": "no id"}
+    # A payload that satisfies the approved schema is accepted.
+    services.request_replay(exception=exc, actor=finance, payload={"id": "INV-1", "name": "ok"})
 
 
-def test_schema_adapter_returns_none_without_stewardship_support():
+def test_schema_check_is_skipped_without_an_approved_schema(db):
     from exceptions.schema_check import validate_against_entity_schema
+    from tests.factories import EntityFactory
+    from tests.stewardship.factories import SubjectFactory, VersionFactory
 
     assert validate_against_entity_schema(None, {"a": 1}) is None
+    entity = EntityFactory()
+    VersionFactory(subject=SubjectFactory(entity=entity), status="draft")
+    assert validate_against_entity_schema(entity, {"a": 1}) is None
 
 
 @pytest.mark.parametrize("who, code", [("finance", 202), ("executive", 403), ("service", 403), ("outsider", 403)])

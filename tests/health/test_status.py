@@ -1,8 +1,6 @@
 """Status rules, pausing, the breach hand-off to the exception queue, and the admin."""
 
 import datetime as dt
-import sys
-import types
 
 import pytest
 from django.utils import timezone
@@ -48,12 +46,10 @@ def test_pausing_flips_to_paused_without_alerting(architect, django_capture_on_c
     assert AuditEntry.objects.filter(action="health.status_changed").exists()
 
 
-def test_breach_is_handed_to_the_exception_queue_when_it_exists(monkeypatch):
-    calls = []
-    fake = types.ModuleType("exceptions.services")
-    fake.open_system_exception = lambda **kw: calls.append(("open", kw["fingerprint"], kw["severity"], kw["error_code"]))
-    fake.auto_resolve = lambda **kw: calls.append(("resolve", kw["fingerprint"]))
-    monkeypatch.setitem(sys.modules, "exceptions.services", fake)
+def test_breach_opens_one_exception_in_the_ops_queue_and_recovery_resolves_it():
+    from exceptions.choices import Resolution
+    from exceptions.choices import Status as ExcStatus
+    from exceptions.models import BusinessException
     from health.breaches import evaluate_breaches
     from health.choices import Granularity
     from health.models import Rollup
@@ -63,22 +59,46 @@ def test_breach_is_handed_to_the_exception_queue_when_it_exists(monkeypatch):
     rollup = Rollup.objects.create(integration=sla.integration, granularity=Granularity.HOUR,
                                    period_start=now.replace(minute=0, second=0, microsecond=0), checks=10, checks_ok=5)
     evaluate_breaches(now=now)
-    evaluate_breaches(now=now)
-    fingerprint = f"health:sla:{sla.integration.slug}:availability"
-    assert calls == [("open", fingerprint, "high", "sla_availability")]
+    evaluate_breaches(now=now)  # still breached: no second exception
+    exc = BusinessException.objects.get()
+    assert exc.fingerprint == f"health:sla:{sla.integration.slug}:availability"
+    assert (exc.integration, exc.error_code, exc.severity) == (sla.integration, "sla_availability", "high")
+    assert exc.queue.team == sla.integration.owner_team
     assert SlaBreach.objects.get().handed_off
     Rollup.objects.filter(pk=rollup.pk).update(checks_ok=10)
     evaluate_breaches(now=now)
-    assert calls[-1] == ("resolve", fingerprint)
+    exc.refresh_from_db()
+    assert (exc.status, exc.resolution_code) == (ExcStatus.RESOLVED, Resolution.FIXED_AT_SOURCE)
+    assert SlaBreach.objects.get().closed_at is not None
 
 
-def test_hand_off_without_exception_queue_is_a_no_op(monkeypatch):
+def test_hand_off_failure_is_logged_not_raised(monkeypatch, caplog):
+    import exceptions.services
     from health.breaches import hand_off
 
-    monkeypatch.setitem(sys.modules, "exceptions.services", None)  # import raises ImportError
+    def boom(**kwargs):
+        raise RuntimeError("queue unavailable")
+
+    monkeypatch.setattr(exceptions.services, "open_system_exception", boom)
     breach = SlaBreach(integration=IntegrationFactory(), metric="availability", value=90.0, target=99.0,
                        opened_at=timezone.now(), fingerprint="x")
     assert hand_off(breach, opened=True) is False
+    assert "hand-off of breach" in caplog.text
+
+
+def test_exception_resolution_time_feeds_the_sla():
+    from exceptions.models import BusinessException, Queue
+    from health.breaches import exception_resolution_hours
+
+    integration = IntegrationFactory()
+    queue = Queue.objects.create(name="Ops", slug="ops", team=integration.owner_team)
+    now = timezone.now()
+    for n, hours in enumerate([2, 6]):
+        BusinessException.objects.create(
+            integration=integration, queue=queue, error_code="E", message="m", fingerprint=f"f{n}", status="resolved",
+            first_seen=now - dt.timedelta(hours=hours + 1), resolved_at=now - dt.timedelta(hours=1),
+        )
+    assert exception_resolution_hours([integration.id], window="24h", now=now) == {integration.id: pytest.approx(4.0)}
 
 
 @pytest.mark.parametrize("model", ["probe", "maintenancewindow", "notificationchannel", "healthconfig", "flip",
