@@ -32,3 +32,11 @@ def query_with(context, **kwargs):
             params[key] = value
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag
+def control_board():
+    """What needs attention now and the headline KPIs (the admin index shows them)."""
+    from controlplane import board
+
+    return {"lines": board.attention_now(), "kpis": board.headline_kpis()}

@@ -39,10 +39,13 @@ def _wait(predicate, timeout=25):
     return False
 
 
-def test_worker_runs_a_sweep_from_the_broker(require_postgres, redis_url, transactional_db, loopback):
+def test_worker_runs_a_sweep_from_the_broker(require_postgres, redis_url, transactional_db, loopback, monkeypatch):
     from celery import Celery
 
     broker = _broker(redis_url)
+    # Celery lets CELERY_BROKER_URL in the environment override an app's broker argument:
+    # point this process's client at the worker's broker too.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker)
     ok = ProbeFactory(url=loopback.url + "/ok")
     failing = ProbeFactory(url=loopback.url + "/status/503")
     hung = ProbeFactory(url=loopback.url + "/hang", timeout_ms=500)
@@ -64,7 +67,9 @@ def test_worker_runs_a_sweep_from_the_broker(require_postgres, redis_url, transa
     try:
         client.connection_for_write().ensure_connection(max_retries=3)
         client.send_task("health.tasks.dispatch_due_probes")
-        assert _wait(lambda: ProbeResult.objects.count() == 3), "the worker did not store the results in time"
+        if not _wait(lambda: ProbeResult.objects.count() == 3):
+            worker.terminate()
+            pytest.fail("the worker did not store the results in time; its output:\n" + worker.communicate(timeout=10)[0])
         results = {r.probe_id: r for r in ProbeResult.objects.all()}
         assert results[ok.pk].ok and not results[failing.pk].ok and "timeout" in results[hung.pk].error
         # a re-delivered / duplicate tick finds nothing due: no duplicates
