@@ -1,10 +1,13 @@
-"""KPI refresh on PostgreSQL with a million business events.
+"""KPI refresh on PostgreSQL with 1,000,000 business events, 1,000,000 business
+exceptions and 5,000,000 probe results (rolled up hourly by the health code, as in
+production).
 
 Prints: time of a full refresh (every KPI, every scope, the current day/week/month windows)
-beside the floor (the same SQL run directly with psycopg, no Django, no snapshot writes),
-and the time of an incremental refresh after 1,000 new events.
+beside the floor (the same SQL statements run directly with psycopg: no Django, no
+snapshot writes), per-KPI timings, and the time to store 1,000 new events and refresh
+the day they touch. Sizes: BENCH_KPI_EVENTS, BENCH_KPI_EXCEPTIONS, BENCH_KPI_RESULTS.
 
-Needs DATABASE_URL pointing at PostgreSQL; builds its own database ``<name>_bench_kpis``.
+Needs DATABASE_URL pointing at PostgreSQL; builds and drops its own test database.
 """
 
 import datetime as dt
@@ -12,6 +15,91 @@ import os
 import time
 
 EVENTS = int(os.environ.get("BENCH_KPI_EVENTS", "1000000"))
+EXCEPTIONS = int(os.environ.get("BENCH_KPI_EXCEPTIONS", "1000000"))
+RESULTS = int(os.environ.get("BENCH_KPI_RESULTS", "5000000"))
+
+
+def _insert_series(cursor, model, count, expressions, params=()):
+    """INSERT ``count`` generated rows into ``model``'s table; columns not in
+    ``expressions`` get a neutral value for their type (NULL where allowed)."""
+    from django.db import models
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if field.column in expressions:
+            values.append(expressions[field.column])
+        elif field.null:
+            values.append("NULL")
+        elif isinstance(field, models.JSONField):
+            values.append("'{}'::jsonb")
+        elif isinstance(field, models.BooleanField):
+            values.append("false")
+        elif isinstance(field, models.DateTimeField):
+            values.append("now()")
+        elif isinstance(field, models.IntegerField | models.DecimalField | models.FloatField):
+            values.append("0")
+        else:
+            values.append("''")
+    cursor.execute(
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM generate_series(1, %s) AS g",
+        [*params, count],
+    )
+
+
+def _generate_operations(now, integrations):
+    """1M exceptions over 180 days (70% resolved) and 5M probe results over 30 days, then
+    the hourly rollups the health app would have made from them."""
+    from django.db import connection
+
+    from exceptions.models import BusinessException, Queue
+    from health import rollups
+    from health.models import Probe, ProbeResult
+
+    queues = [Queue.objects.create(name=f"Bench queue {i}", slug=f"bench-queue-{i}", team=integrations[i].owner_team)
+              for i in range(6)]
+    integration_ids = [i.id for i in integrations]
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        _insert_series(cur, BusinessException, EXCEPTIONS, {
+            "integration_id": f"(ARRAY{integration_ids})[1 + (g %% {len(integration_ids)})]",
+            "queue_id": f"(ARRAY{[q.id for q in queues]})[1 + (g %% {len(queues)})]",
+            "error_code": "'E' || (g %% 40)", "message": "'bench'",
+            "severity": "(ARRAY['critical','high','medium','low'])[1 + (g %% 4)]",
+            "reported_severity": "'medium'",
+            "status": "CASE WHEN g %% 10 < 7 THEN 'resolved' ELSE 'new' END",
+            "fingerprint": "'bench-' || g", "occurrences": "1",
+            "amount_at_risk": "(g %% 9000) + 10", "currency": "'GBP'",
+            "first_seen": "%s::timestamptz - ((g %% 180) || ' days')::interval",
+            "last_seen": "%s::timestamptz - ((g %% 180) || ' days')::interval",
+            "due_at": "%s::timestamptz - ((g %% 180) || ' days')::interval + ((g %% 96) || ' hours')::interval",
+            "resolved_at": "CASE WHEN g %% 10 < 7 THEN %s::timestamptz - ((g %% 180) || ' days')::interval"
+                           " + ((g %% 120) || ' hours')::interval END",
+        }, params=[now, now, now, now])
+        cur.execute("ANALYZE exceptions_businessexception")
+    print(f"generated {EXCEPTIONS:,} exceptions in {time.perf_counter() - started:.1f} s")
+
+    probes = [Probe.objects.create(integration=i, url=f"https://{i.slug}.example.com/health", next_due_at=now)
+              for i in integrations]
+    started = time.perf_counter()
+    step = max(1, (30 * 24 * 3600 * len(probes)) // RESULTS)  # seconds between runs of one probe
+    with connection.cursor() as cur:
+        _insert_series(cur, ProbeResult, RESULTS, {
+            "probe_id": f"(ARRAY{[p.id for p in probes]})[1 + (g %% {len(probes)})]",
+            "integration_id": f"(ARRAY{integration_ids})[1 + (g %% {len(integration_ids)})]",
+            "scheduled_at": f"%s::timestamptz - (((g / {len(probes)}) * {step}) || ' seconds')::interval",
+            "checked_at": f"%s::timestamptz - (((g / {len(probes)}) * {step}) || ' seconds')::interval",
+            "ok": "g %% 50 <> 0", "status_code": "CASE WHEN g %% 50 = 0 THEN 503 ELSE 200 END",
+            "response_ms": "50 + (g %% 400)",
+        }, params=[now, now])
+        cur.execute("ANALYZE health_proberesult")
+    print(f"generated {RESULTS:,} probe results in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    rollups.rollup_range(now - dt.timedelta(days=30), now)
+    print(f"rolled them up (hourly and daily, health's own SQL) in {time.perf_counter() - started:.1f} s")
 
 
 def main():
@@ -71,6 +159,7 @@ def run(dbname):
     with connection.cursor() as cur:
         cur.execute("ANALYZE kpis_businessevent")
     print(f"generated {BusinessEvent.objects.count():,} events in {time.perf_counter() - started:.1f} s")
+    _generate_operations(now, integrations)
 
     windows = [window_containing(p, now.date()) for p in Period.values]
     # Warm caches once so both sides read from memory.
@@ -107,7 +196,7 @@ def run(dbname):
             raw.execute(sql, params).fetchall()
         floor = time.perf_counter() - t
     print(f"full refresh ({len(windows)} windows, {len(KPIS)} KPIs x {len(ScopeType.values)} scopes, "
-          f"{snapshots} snapshots): {ours:.3f} s; floor (same SQL via psycopg): {floor:.3f} s; ratio {ours / floor:.2f}x")
+          f"{snapshots} snapshots, {len(statements)} statements): {ours:.3f} s; floor (same SQL via psycopg): {floor:.3f} s; ratio {ours / floor:.2f}x")
 
     for kpi in KPIS.values():
         parts = []
