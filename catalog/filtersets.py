@@ -3,6 +3,8 @@
 import django_filters as filters
 from django.db.models import Q
 
+from controlplane.filters import YesNoFilter
+
 from .choices import (
     ApiLayer,
     ApiLifecycle,
@@ -79,8 +81,8 @@ class ApiFilterSet(CatalogFilterSet):
     style = filters.MultipleChoiceFilter(choices=ApiStyle.choices)
     lifecycle = filters.MultipleChoiceFilter(choices=ApiLifecycle.choices)
     criticality = filters.ChoiceFilter(choices=Criticality.choices)
-    finance_sensitive = filters.BooleanFilter()
-    has_definition = filters.BooleanFilter(method="filter_has_definition", label="Has a definition")
+    finance_sensitive = YesNoFilter()
+    has_definition = YesNoFilter(method="filter_has_definition", label="Has a definition")
     consumer = filters.CharFilter(field_name="integrations__slug", label="Used by integration (slug)", distinct=True)
 
     class Meta:
@@ -124,9 +126,9 @@ class IntegrationFilterSet(CatalogFilterSet):
     api = filters.CharFilter(field_name="apis__slug", label="Uses API (slug)", distinct=True)
     entity = filters.CharFilter(field_name="entities__slug", label="Carries entity (slug)", distinct=True)
     workflow = filters.CharFilter(field_name="workflows__slug", label="Workflow (slug)", distinct=True)
-    finance_sensitive = filters.BooleanFilter(method="filter_finance_sensitive",
+    finance_sensitive = YesNoFilter(method="filter_finance_sensitive",
                                               label="Uses a finance-sensitive API")
-    has_sla = filters.BooleanFilter(field_name="sla", lookup_expr="isnull", exclude=True, label="Has an SLA")
+    has_sla = YesNoFilter(field_name="sla", lookup_expr="isnull", exclude=True, label="Has an SLA")
 
     class Meta:
         model = Integration

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration
+from controlplane.filters import YesNoFilter
 
 from .choices import CLOSED_STATUSES, INDEXED_BUSINESS_KEYS, OPEN_STATUSES, AgeBucket, Severity, Status
 from .models import BusinessException, Queue
@@ -26,8 +27,8 @@ class BusinessExceptionFilterSet(django_filters.FilterSet):
     assignee = django_filters.ModelChoiceFilter(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"), to_field_name="username"
     )
-    unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull", label="Unassigned")
-    overdue = django_filters.BooleanFilter(method="filter_overdue")
+    unassigned = YesNoFilter(field_name="assignee", lookup_expr="isnull", label="Unassigned")
+    overdue = YesNoFilter(method="filter_overdue", label="Overdue")
     age = django_filters.ChoiceFilter(choices=AgeBucket.choices, method="filter_age", label="Age")
     amount_min = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="gte", label="Amount from")
     amount_max = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="lte", label="Amount to")

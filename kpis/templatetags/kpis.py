@@ -27,8 +27,8 @@ def sparkline(points, width=120, height=28):
 def kpi_value(value, unit=""):
     if value is None:
         return "—"
-    if unit in ("%",):
-        return f"{value:.2f}%"
+    if unit == "%":
+        return f"{value:.2f}"
     if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.1f}"
