@@ -1,6 +1,6 @@
-"""Hourly and daily rollups, computed in SQL, and the percentile helper shared with SLA
-evaluation: PostgreSQL's ``percentile_cont``; on SQLite the same linear interpolation
-with window functions, so both give the same numbers."""
+"""Hourly and daily rollups, computed in SQL, and the percentile helper used by SLA
+evaluation (``controlplane.sql``: percentile_cont on PostgreSQL, the same interpolation on
+SQLite)."""
 
 import datetime as dt
 
@@ -9,34 +9,17 @@ from django.db import connection, transaction
 from django.db.models import Avg, Count, Max, Q, Sum
 from django.utils import timezone
 
+from controlplane.sql import fetch, grouped_percentiles
+
 from .choices import Granularity, RunStatus
 from .models import ProbeResult, Rollup, SyncRun
 
 
 def percentile_by_group(inner_sql: str, params, fraction: float = 0.95) -> dict:
-    """``{g: percentile}`` over ``inner_sql``, which must select columns ``g`` and ``v``.
-    Linear interpolation between closest ranks (percentile_cont's definition)."""
-    if connection.vendor == "postgresql":
-        sql = f"SELECT g, percentile_cont(%s) WITHIN GROUP (ORDER BY v) FROM ({inner_sql}) AS src GROUP BY g"
-        args = [fraction, *params]
-    else:
-        sql = f"""
-            SELECT g,
-                   MAX(CASE WHEN rn = lo THEN v END)
-                   + (MAX(pos) - MAX(lo)) * (COALESCE(MAX(CASE WHEN rn = lo + 1 THEN v END), MAX(CASE WHEN rn = lo THEN v END))
-                                             - MAX(CASE WHEN rn = lo THEN v END))
-            FROM (
-                SELECT g, v, rn, (n - 1) * %s AS pos, CAST((n - 1) * %s AS INTEGER) AS lo
-                FROM (
-                    SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS rn, COUNT(*) OVER (PARTITION BY g) AS n
-                    FROM ({inner_sql}) AS src
-                ) AS ranked
-            ) AS positioned
-            GROUP BY g"""
-        args = [fraction, fraction, *params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        return {g: (float(p) if p is not None else None) for g, p in cursor.fetchall()}
+    """``{g: percentile}`` over ``inner_sql``, which must select columns ``g`` and ``v``
+    (percentile_cont's linear interpolation on both databases)."""
+    rows = fetch(grouped_percentiles(inner_sql, (float(fraction),)), params)
+    return {g: (float(p) if p is not None else None) for g, _n, p in rows}
 
 
 def _hour(moment):

@@ -26,11 +26,11 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from catalog.models import Sla
+from controlplane.sql import epoch_hours, fetch, grouped_percentiles
 
 from .choices import Direction, EventType, ScopeType
 from .models import BusinessEvent, Reconciliation
 from .periods import Window
-from .sql import epoch_hours, fetch, grouped_percentiles
 
 EVENTS = BusinessEvent._meta.db_table
 RECONCILIATIONS = Reconciliation._meta.db_table
@@ -327,18 +327,19 @@ def _revenue_at_risk(window, scope_type):
     return {g: (float(r["amount"] or 0), {"count": r["n"], "amount": float(r["amount"] or 0)}) for g, r in rows.items()}
 
 
-def _exception_backlog(window, scope_type):
-    rows = _grouped(_open_exceptions(window), _EXC_SCOPES, scope_type, n=Count("id"),
+def _open_counts(window, scope_type):
+    return _grouped(_open_exceptions(window), _EXC_SCOPES, scope_type, n=Count("id"),
                     overdue=Count("id", filter=Q(due_at__lt=window.as_of)))
-    return {g: (float(r["n"]), {"count": r["n"], "overdue": r["overdue"]}) for g, r in rows.items()}
+
+
+def _exception_backlog(window, scope_type):
+    return {g: (float(r["n"]), {"count": r["n"], "overdue": r["overdue"]}) for g, r in _open_counts(window, scope_type).items()}
 
 
 def _overdue_share(window, scope_type):
-    rows = _grouped(_open_exceptions(window), _EXC_SCOPES, scope_type, n=Count("id"),
-                    overdue=Count("id", filter=Q(due_at__lt=window.as_of)))
     return {
         g: (round(100.0 * r["overdue"] / r["n"], 4) if r["n"] else None, {"count": r["n"], "overdue": r["overdue"]})
-        for g, r in rows.items()
+        for g, r in _open_counts(window, scope_type).items()
     }
 
 

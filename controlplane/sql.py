@@ -1,4 +1,4 @@
-"""Vendor-aware SQL fragments for KPI maths, so PostgreSQL and SQLite give the same numbers.
+"""Vendor-aware SQL for statistics (KPIs, SLA figures), so PostgreSQL and SQLite give the same numbers.
 
 Percentiles follow PostgreSQL's ``percentile_cont``: linear interpolation between the
 closest ranks at position ``p * (n - 1)``. On PostgreSQL the real aggregate is used; on
