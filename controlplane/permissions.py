@@ -28,3 +28,12 @@ class ModelRolePermission(permissions.DjangoModelPermissions):
                 return False
             return request.user.has_perms(declared[method])
         return super().has_permission(request, view)
+
+
+class HasRole(permissions.BasePermission):
+    """Signed in and holding at least one role (or superuser): for the API schema and docs,
+    which describe every endpoint."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_superuser or user.groups.exists()))

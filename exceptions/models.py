@@ -185,6 +185,7 @@ class BusinessException(models.Model):
             models.Index(fields=["assignee", "status", "-last_seen"], name="exc_assignee_status_seen"),
             models.Index(fields=["integration", "-last_seen"], name="exc_integration_seen"),
             models.Index(fields=["status", "due_at"], name="exc_status_due"),
+            models.Index(fields=["resolved_at"], name="exc_resolved_at"),
         ]
 
     def __str__(self):

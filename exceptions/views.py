@@ -7,10 +7,11 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from controlplane.errors import DomainError
@@ -67,7 +68,10 @@ def _list(request, *, mine=False):
     sort = request.GET.get("sort", "last_seen")
     paginator = ListPagination()
     paginator.ordering = SORTS.get(sort, SORTS["last_seen"])
-    page = paginator.paginate_queryset(qs, Request(request))
+    try:
+        page = paginator.paginate_queryset(qs, Request(request))
+    except NotFound:  # a malformed or stale cursor
+        raise Http404("That page of the list no longer exists; start again from the first page.") from None
     context = {
         "filter": fs, "page": page, "mine": mine, "sort": sort,
         "next_url": paginator.get_next_link(), "previous_url": paginator.get_previous_link(),
@@ -288,6 +292,8 @@ def rule_edit(request, pk=None):
             candidate = form.save(commit=False)
             preview = selectors.routing_preview(candidate)
         elif "delete" in request.POST and rule is not None:
+            if not request.user.has_perm("exceptions.delete_routingrule"):
+                return render(request, "403.html", status=403)
             services.delete_routing_rule(actor=request.user, rule=rule)
             messages.success(request, "Rule deleted.")
             return redirect("exceptions:rules")

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import FormView, ListView
 
@@ -139,7 +140,10 @@ class MaintenanceDeleteView(RolePermissionMixin, View):
         window = get_object_or_404(MaintenanceWindow, pk=pk)
         services.delete_maintenance_window(window=window, actor=request.user)
         messages.success(request, f"Maintenance window {window.name} deleted.")
-        return redirect(request.POST.get("next") or "health:home")
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            target = "health:home"
+        return redirect(target)
 
 
 class ChannelListView(RolePermissionMixin, ListView):

@@ -269,6 +269,17 @@ class NotificationChannel(models.Model):
     def __str__(self):
         return f"{self.team} / {self.name}"
 
+    @property
+    def masked_target(self) -> str:
+        """What readers may see: a webhook URL is itself a credential (Slack/Teams), so
+        only its scheme and host are shown; email addresses are shown whole."""
+        if self.kind == ChannelKind.EMAIL:
+            return self.target
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else "…"
+
 
 class Notification(models.Model):
     """One message to one channel about one flip (or breach), with its delivery status.

@@ -24,6 +24,9 @@ def encrypt(value: str) -> str:
     return ENC + _fernet().encrypt(value.encode()).decode()
 
 
+ENV_PREFIX = "PROBE_SECRET_"
+
+
 def reveal(value: str) -> str:
     """The plain value to send. Unreadable secrets (SECRET_KEY rotated) become ""."""
     if value.startswith(ENC):
@@ -32,7 +35,10 @@ def reveal(value: str) -> str:
         except InvalidToken:
             return ""
     if value.startswith(ENV):
-        return os.environ.get(value[len(ENV):], "")
+        name = value[len(ENV):]
+        # Only variables meant for probes: a probe must not be able to ship DATABASE_URL
+        # or SECRET_KEY to a host of the architect's choosing.
+        return os.environ.get(name, "") if name.startswith(ENV_PREFIX) else ""
     return value
 
 

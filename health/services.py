@@ -62,6 +62,11 @@ def _clean_probe_fields(data, *, secret_headers=None, existing_headers=None):
         if value == secrets.MASK and existing_headers and name in existing_headers:
             headers[name] = existing_headers[name]  # a masked value sent back unchanged
         else:
+            if str(value).startswith(secrets.ENV) and not str(value)[len(secrets.ENV):].startswith(secrets.ENV_PREFIX):
+                errors["headers"] = [
+                    f"Header {name}: an environment reference must name a variable starting with "
+                    f"{secrets.ENV_PREFIX} (env:{secrets.ENV_PREFIX}NAME)."
+                ]
             headers[str(name)] = str(value)
     for name, value in (secret_headers or {}).items():
         headers[str(name)] = secrets.encrypt(str(value))

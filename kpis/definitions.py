@@ -90,6 +90,7 @@ class Kpi:
     drilldown_label: str = ""
     workflow: str = ""  # slug of the workflow it belongs to on the overview ("" = estate-wide)
     point_in_time: bool = False
+    source: str = "events"  # what feeds it: events, reconciliations, exceptions, health, governance
     scope_types: tuple = field(default=(ScopeType.ALL, ScopeType.WORKFLOW, ScopeType.TEAM, ScopeType.INTEGRATION))
 
 
@@ -259,6 +260,7 @@ register(Kpi(
             "ends in this period, in percent.",
     compute=_recon_compute("ABS(COALESCE(r.source_amount, 0) - COALESCE(r.target_amount, 0))", "COALESCE(r.source_amount, 0)"),
     rows=_recon_rows, drilldown_label="Reconciliations in the period", workflow="period-close",
+    source="reconciliations",
 ))
 register(Kpi(
     key="master-data-mismatch-rate",
@@ -269,6 +271,7 @@ register(Kpi(
             "period, in percent.",
     compute=_recon_compute("r.mismatched_count", "r.source_count"),
     rows=_recon_rows, drilldown_label="Reconciliations in the period", workflow="client-onboarding",
+    source="reconciliations",
 ))
 
 
@@ -516,6 +519,7 @@ register(Kpi(
     formula="At the period end (or now): sum of amount at risk over exceptions first seen before then and not "
             "resolved or dismissed before then. Amounts are summed as reported, whatever their currency.",
     compute=_revenue_at_risk, rows=_exception_rows("open"), drilldown_label="Open exceptions", workflow="quote-to-cash",
+    source="exceptions",
 ))
 register(Kpi(
     key="exception-backlog", name="Exception backlog",
@@ -524,6 +528,7 @@ register(Kpi(
     formula="At the period end (or now): exceptions first seen before then and not resolved or dismissed before "
             "then. Teams are the queues' owning teams.",
     compute=_exception_backlog, rows=_exception_rows("open"), drilldown_label="Open exceptions",
+    source="exceptions",
 ))
 register(Kpi(
     key="overdue-share", name="Overdue share",
@@ -531,6 +536,7 @@ register(Kpi(
     unit="%", direction=Direction.LOWER, default_target=10, point_in_time=True,
     formula="Open exceptions (as for the backlog) whose due time has passed, over all open exceptions, in percent.",
     compute=_overdue_share, rows=_exception_rows("overdue"), drilldown_label="Overdue open exceptions",
+    source="exceptions",
 ))
 register(Kpi(
     key="time-to-resolve", name="Median time to resolve",
@@ -539,6 +545,7 @@ register(Kpi(
     formula="For exceptions resolved in the period (not dismissed): hours from first seen to resolved. Value = p50 "
             "(p90 beside it).",
     compute=_time_to_resolve, rows=_exception_rows("resolved"), drilldown_label="Exceptions resolved in the period",
+    source="exceptions",
 ))
 register(Kpi(
     key="resolved-within-target", name="Resolved within target",
@@ -547,6 +554,7 @@ register(Kpi(
     formula="For exceptions resolved in the period that had a due time: resolved at or before it, over all of "
             "them, in percent.",
     compute=_resolved_within_target, rows=_exception_rows("targeted"), drilldown_label="Exceptions resolved in the period",
+    source="exceptions",
 ))
 register(Kpi(
     key="integration-availability", name="Integration availability",
@@ -555,6 +563,7 @@ register(Kpi(
     formula="Sum of passed checks over sum of checks in the hourly health rollups of the period, in percent "
             "(maintenance excluded).",
     compute=_availability, rows=_rollup_rows, drilldown_label="Hourly health rollups in the period",
+    source="health",
 ))
 register(Kpi(
     key="sla-attainment", name="Integrations meeting their SLA",
@@ -563,6 +572,7 @@ register(Kpi(
     formula="Integrations with an availability target and health checks in the period whose availability over "
             "the period is at least the target, over all such integrations, in percent.",
     compute=_sla_attainment, rows=None,
+    source="health",
 ))
 register(Kpi(
     key="sync-freshness", name="Sync freshness (tier 1)",
@@ -570,6 +580,7 @@ register(Kpi(
     unit="minutes", direction=Direction.LOWER, default_target=60,
     formula="Largest lag reported by a sync run of a tier-1 integration in the period, in minutes.",
     compute=_freshness, rows=_rollup_rows, drilldown_label="Hourly health rollups in the period",
+    source="health",
 ))
 register(Kpi(
     key="failed-posting-rate", name="Failed posting rate",
@@ -577,6 +588,7 @@ register(Kpi(
     unit="%", direction=Direction.LOWER, default_target=0.5,
     formula="Sum of failed records over sum of processed records reported by sync runs in the period, in percent.",
     compute=_failed_posting, rows=_rollup_rows, drilldown_label="Hourly health rollups in the period",
+    source="health",
 ))
 register(Kpi(
     key="governance-coverage", name="Governance coverage (tier 1)",
@@ -586,6 +598,7 @@ register(Kpi(
             "period or reported runs) and an approved schema version for an entity they carry or an API they use "
             "(every integration has an owning team), over all such integrations, in percent. Computed as of now.",
     compute=_governance, rows=_governance_rows, drilldown_label="Tier-1 integrations missing something",
+    source="governance",
 ))
 register(Kpi(
     key="schema-change-lead-time", name="Schema change lead time",
@@ -595,4 +608,5 @@ register(Kpi(
             "(p90 beside it).",
     compute=_schema_lead_time, rows=_schema_rows, drilldown_label="Schema versions approved in the period",
     scope_types=(ScopeType.ALL,),
+    source="governance",
 ))

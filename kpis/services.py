@@ -46,7 +46,7 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
             results.append({"event_id": event_id, "status": "duplicate"})
     touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
     if touched:
-        transaction.on_commit(lambda: _queue_refresh(touched))
+        transaction.on_commit(lambda: _queue_refresh(touched, "events"))
     return results
 
 
@@ -84,14 +84,14 @@ def record_reconciliation(*, actor, integration, entity, period_start, period_en
         recon.save(update_fields=[*figures, "received_at"])
         created = False
     audit.record(actor=actor, action="reconciliation.recorded", obj=recon, after=audit.snapshot(recon))
-    transaction.on_commit(lambda: _queue_refresh([period_end]))
+    transaction.on_commit(lambda: _queue_refresh([period_end], "reconciliations"))
     return recon, created
 
 
-def _queue_refresh(days):
+def _queue_refresh(days, source):
     from .tasks import refresh_after_ingest
 
-    refresh_after_ingest.delay([d.isoformat() for d in days])
+    refresh_after_ingest.delay([d.isoformat() for d in days], source)
 
 
 # --- snapshots ----------------------------------------------------------------------------
@@ -124,18 +124,19 @@ def refresh_days(days, keys=None) -> int:
     return sum(refresh_window(w, keys) for w in sorted(windows, key=lambda w: (w.start, w.period)))
 
 
-def refresh_after_ingest(days) -> int:
-    """The cheap refresh new data triggers: the day windows it touched, for the KPIs
-    measured over a window. Point-in-time KPIs (backlogs) and the current week and month are
-    left to the periodic refresh (every 15 minutes), whose cost grows with the period;
-    late data for older days also recomputes their week and month, which nothing else would."""
+def refresh_after_ingest(days, source="events") -> int:
+    """The cheap refresh new data triggers: the day windows it touched, for the KPIs that
+    data feeds and that are measured over a window. Point-in-time KPIs (backlogs) and the
+    current week and month are left to the periodic refresh (every 15 minutes), whose cost
+    grows with the period; late data for older days also recomputes their week and month."""
     today = timezone.now().date()
-    windowed = [k for k, kpi in KPIS.items() if not kpi.point_in_time]
-    total = sum(refresh_window(window_containing(Period.DAY, d), windowed) for d in days)
+    fed = [k for k, kpi in KPIS.items() if kpi.source == source]
+    windowed = [k for k in fed if not KPIS[k].point_in_time]
+    total = sum(refresh_window(window_containing(Period.DAY, d), windowed) for d in days) if windowed else 0
     old = [d for d in days if d < today - dt.timedelta(days=1)]
-    if old:
+    if old and fed:
         windows = {window_containing(p, d) for d in old for p in (Period.WEEK, Period.MONTH)}
-        total += sum(refresh_window(w) for w in windows)
+        total += sum(refresh_window(w, fed) for w in windows)
     return total
 
 

@@ -7,9 +7,9 @@ from . import services
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
-def refresh_after_ingest(days: list[str]):
+def refresh_after_ingest(days: list[str], source: str = "events"):
     """Queued (on commit) when events or reconciliations arrive."""
-    return services.refresh_after_ingest([dt.date.fromisoformat(d) for d in days])
+    return services.refresh_after_ingest([dt.date.fromisoformat(d) for d in days], source)
 
 
 @shared_task(acks_late=True)

@@ -15,6 +15,7 @@ from .models import BusinessEvent, Reconciliation
 from .periods import window_containing
 
 VIEW_PERM = "kpis.view_kpisnapshot"
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2100, 12, 31)
 DEFAULT_SPAN = {Period.DAY: 30, Period.WEEK: 7 * 12, Period.MONTH: 365}
 
 
@@ -32,10 +33,14 @@ def _range(request):
         if not raw:
             return default
         try:
-            return dt.date.fromisoformat(raw)
+            value = dt.date.fromisoformat(raw)
         except ValueError:
             errors.append(f"{name} {raw!r} is not a date (YYYY-MM-DD); using {default}.")
             return default
+        if not EARLIEST <= value <= LATEST:
+            errors.append(f"{name} {raw} is outside {EARLIEST}..{LATEST}; using {default}.")
+            return default
+        return value
 
     last = parse("to", today)
     first = parse("from", last - dt.timedelta(days=DEFAULT_SPAN[period]))
@@ -140,6 +145,8 @@ def kpi_rows(request):
     try:
         start = dt.date.fromisoformat(request.GET.get("start", ""))
     except ValueError:
+        start = timezone.now().date()
+    if not EARLIEST <= start <= LATEST:
         start = timezone.now().date()
     if period not in Period.values:
         period = Period.WEEK

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api import error_body
+from controlplane.errors import ValidationFailed
 from controlplane.pagination import LargeCursorPagination
 
 from .. import services
@@ -224,9 +225,15 @@ class RoutingRuleViewSet(_ServiceWriteMixin, mixins.CreateModelMixin, mixins.Upd
     def preview(self, request):
         """Which recent open exceptions would route differently with this (unsaved) rule;
         give ``id`` to preview an edit of an existing rule."""
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("Send the rule as a JSON object.")
         instance = None
-        if request.data.get("id"):
-            instance = self.get_queryset().filter(pk=request.data["id"]).first()
+        if request.data.get("id") not in (None, ""):
+            try:
+                rule_id = int(request.data["id"])
+            except (TypeError, ValueError):
+                raise ValidationFailed("id must be a rule number.", fields={"id": ["Not a number."]}) from None
+            instance = self.get_queryset().filter(pk=rule_id).first()
         ser = s.RoutingRuleSerializer(instance, data=request.data)
         ser.is_valid(raise_exception=True)
         rule = instance or RoutingRule()

@@ -103,6 +103,13 @@ class ChannelSerializer(serializers.ModelSerializer):
     def get_has_secret(self, channel) -> bool:
         return bool(channel.secret)
 
+    def to_representation(self, channel):
+        data = super().to_representation(channel)
+        request = self.context.get("request")
+        if not (request and request.user.has_perm("health.change_notificationchannel")):
+            data["target"] = channel.masked_target  # a webhook URL is a credential
+        return data
+
 
 class NotificationSerializer(serializers.ModelSerializer):
     channel = serializers.StringRelatedField()

@@ -99,9 +99,12 @@ def _date_param(request, name, default):
     if not raw:
         return default
     try:
-        return dt.date.fromisoformat(raw)
+        value = dt.date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD).", fields={name: ["Invalid date."]}) from None
+    if not dt.date(1970, 1, 1) <= value <= dt.date(2100, 12, 31):
+        raise ValidationFailed(f"{name} must lie between 1970-01-01 and 2100-12-31.", fields={name: ["Out of range."]})
+    return value
 
 
 class KpiListView(APIView):

@@ -209,3 +209,10 @@ def test_api_docs_served_from_local_static(client_as):
     response = client_as("executive").get("/api/docs/")
     assert response.status_code == 200
     assert b"cdn" not in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_api_schema_and_docs_need_a_role(api_as, client_as):
+    assert api_as("outsider").get("/api/schema/?format=json").status_code == 403
+    assert client_as("outsider").get("/api/docs/").status_code == 403
+    assert api_as("service").get("/api/schema/?format=json").status_code == 200

@@ -84,3 +84,32 @@ def test_channel_form(client_as, integration, settings):
     assert bad.status_code == 200 and "link-local" in bad.content.decode()
     ok = client.post("/health/channels/add/", {**base, "kind": "email", "target": "ops@example.com"})
     assert ok.status_code == 302 and NotificationChannel.objects.get().target == "ops@example.com"
+
+
+def test_probe_headers_may_only_reference_probe_secrets(architect, monkeypatch):
+    from controlplane.errors import ValidationFailed
+    from health import secrets
+    from health.services import create_probe
+    from tests.factories import IntegrationFactory
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://secret")
+    monkeypatch.setenv("PROBE_SECRET_TOKEN", "t0ken")
+    integration = IntegrationFactory()
+    with pytest.raises(ValidationFailed, match="PROBE_SECRET_"):
+        create_probe(integration=integration, actor=architect, url="https://x.example.com/h",
+                     headers={"X-Leak": "env:DATABASE_URL"})
+    assert secrets.reveal("env:DATABASE_URL") == ""
+    assert secrets.reveal("env:PROBE_SECRET_TOKEN") == "t0ken"
+
+
+def test_webhook_targets_are_masked_for_readers(api_as, client_as, architect):
+    from health.models import NotificationChannel
+    from tests.factories import TeamFactory
+
+    NotificationChannel.objects.create(team=TeamFactory(), name="chat", kind="chat",
+                                       target="https://hooks.slack.example.com/services/T000/B000/SECRET")
+    assert b"SECRET" not in client_as("executive").get("/health/channels/").content
+    assert b"SECRET" in client_as("architect").get("/health/channels/").content
+    listing = api_as("executive").get("/api/v1/health/channels/").json()
+    rows = listing["results"] if isinstance(listing, dict) else listing
+    assert rows and all("SECRET" not in row["target"] for row in rows)

@@ -126,7 +126,7 @@ def test_status_api(api_as, estate, django_assert_max_num_queries):
 def test_probe_api_create_masks_secrets_and_validates(api_as, estate, settings):
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
     body = {"integration": "flow-0", "name": "main", "url": "http://127.0.0.1:9/ok", "headers": {"Accept": "application/json",
-            "X-Env": "env:PARTNER_TOKEN"}, "secret_headers": {"Authorization": "Bearer hunter2"},
+            "X-Env": "env:PROBE_SECRET_PARTNER_TOKEN"}, "secret_headers": {"Authorization": "Bearer hunter2"},
             "conditions": "[STATUS] == 200\n[RESPONSE_TIME] < 800"}
     assert api_as("executive").post("/api/v1/health/probes/", body, format="json").status_code == 403
     response = api_as("architect").post("/api/v1/health/probes/", body, format="json")

@@ -157,3 +157,12 @@ def test_overview_shows_cards_and_range_errors(client_as):
     assert response.status_code == 200
     assert b"Approved time to invoice" in response.content
     assert b"is not a date" in response.content
+
+
+@pytest.mark.parametrize("query", ["to=0001-01-10", "to=9999-12-31", "from=0001-01-01&to=0001-02-01"])
+def test_extreme_dates_are_refused_not_crashing(client_as, api_as, query):
+    page = client_as("executive").get(f"/kpis/?period=month&{query}")
+    assert page.status_code == 200 and b"outside" in page.content
+    assert client_as("executive").get("/kpis/rows/?kpi=exception-backlog&period=month&start=9999-12-31").status_code == 200
+    response = api_as("executive").get(f"/api/v1/kpis/approved-time-to-invoice/series/?period=month&{query}")
+    assert response.status_code == 400

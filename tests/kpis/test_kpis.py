@@ -206,3 +206,12 @@ def test_demo_load_twice_changes_nothing(capsys):
 def test_now_bounded_backlog_window():
     window = window_containing(Period.MONTH, timezone.now().date())
     assert window.as_of <= timezone.now()
+
+
+def test_ingest_refresh_recomputes_only_the_kpis_that_data_feeds():
+    pair(1, 10)
+    services.refresh_after_ingest([DAY], "events")
+    keys = set(KpiSnapshot.objects.values_list("key", flat=True))
+    assert "approved-time-to-invoice" in keys
+    assert not keys & {"exception-backlog", "revenue-at-risk", "integration-availability"}
+    assert KpiSnapshot.objects.filter(period="week").exists()  # an old day: its week and month too
