@@ -13,6 +13,17 @@ class RolePermissionMixin(PermissionRequiredMixin):
 
     raise_exception = True
 
+    def dispatch(self, request, *args, **kwargs):
+        # Permission first, then object lookups (prepare): otherwise a user without the
+        # permission would learn which slugs exist from 404 versus 403.
+        if not self.has_permission():
+            return self.handle_no_permission()
+        self.prepare(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def prepare(self, request, *args, **kwargs):
+        """Load what the view needs from the URL; runs only after the permission check."""
+
 
 class FilteredListView(RolePermissionMixin, ListView):
     """A list page driven by ``filterset_class``.

@@ -94,7 +94,7 @@ def window_active(window: MaintenanceWindow, at: dt.datetime) -> bool:
 
 
 def windows_for(integration_ids=None):
-    qs = MaintenanceWindow.objects.all()
+    qs = MaintenanceWindow.objects.select_related("integration")  # the board names each window's integration
     if integration_ids is not None:
         qs = qs.filter(Q(integration__isnull=True) | Q(integration_id__in=integration_ids))
     return list(qs)

@@ -53,10 +53,9 @@ class ProbeCreateView(_ServiceFormView):
     permission_required = "health.add_probe"
     form_class = ProbeForm
 
-    def dispatch(self, request, *args, **kwargs):
+    def prepare(self, request, *args, **kwargs):
         self.integration = get_object_or_404(Integration, slug=kwargs["slug"])
         self.heading = f"New probe for {self.integration.name}"
-        return super().dispatch(request, *args, **kwargs)
 
     def save(self, form):
         data, secret = form.service_kwargs()
@@ -68,10 +67,9 @@ class ProbeEditView(_ServiceFormView):
     permission_required = "health.change_probe"
     form_class = ProbeForm
 
-    def dispatch(self, request, *args, **kwargs):
+    def prepare(self, request, *args, **kwargs):
         self.probe = get_object_or_404(Probe.objects.select_related("integration"), pk=kwargs["pk"])
         self.heading = f"Edit probe {self.probe}"
-        return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
@@ -99,10 +97,9 @@ class HealthConfigEditView(_ServiceFormView):
     permission_required = "health.change_healthconfig"
     form_class = HealthConfigForm
 
-    def dispatch(self, request, *args, **kwargs):
+    def prepare(self, request, *args, **kwargs):
         self.integration = get_object_or_404(Integration, slug=kwargs["slug"])
         self.heading = f"Health settings of {self.integration.name}"
-        return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()

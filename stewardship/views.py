@@ -126,9 +126,8 @@ class SubjectSettingsView(RolePermissionMixin, View):
 class DraftCreateView(RolePermissionMixin, View):
     permission_required = "stewardship.add_schemaversion"
 
-    def dispatch(self, request, *args, **kwargs):
+    def prepare(self, request, *args, **kwargs):
         self.subject = get_object_or_404(SchemaSubject, slug=kwargs["slug"])
-        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, slug):
         latest = selectors.latest_approved(self.subject)
@@ -151,9 +150,8 @@ class DraftCreateView(RolePermissionMixin, View):
 class DraftEditView(RolePermissionMixin, View):
     permission_required = "stewardship.change_schemaversion"
 
-    def dispatch(self, request, *args, **kwargs):
+    def prepare(self, request, *args, **kwargs):
         self.version = get_object_or_404(SchemaVersion.objects.select_related("subject"), pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, pk):
         form = DraftForm(initial={"document": self.version.document, "change_summary": self.version.change_summary})

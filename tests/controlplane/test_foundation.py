@@ -216,3 +216,21 @@ def test_api_schema_and_docs_need_a_role(api_as, client_as):
     assert api_as("outsider").get("/api/schema/?format=json").status_code == 403
     assert client_as("outsider").get("/api/docs/").status_code == 403
     assert api_as("service").get("/api/schema/?format=json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_edit_pages_check_permission_before_revealing_whether_an_object_exists(client_as):
+    from tests.factories import IntegrationFactory
+    from tests.stewardship.factories import SubjectFactory
+
+    integration, subject = IntegrationFactory(), SubjectFactory()
+    client = client_as("executive")  # may read, may not write
+    for existing, missing in [
+        (f"/health/integrations/{integration.slug}/probes/add/", "/health/integrations/no-such/probes/add/"),
+        (f"/health/integrations/{integration.slug}/settings/", "/health/integrations/no-such/settings/"),
+        (f"/stewardship/subjects/{subject.slug}/versions/new/", "/stewardship/subjects/no-such/versions/new/"),
+        ("/health/probes/999999/edit/", "/health/probes/999998/edit/"),
+    ]:
+        assert client.get(existing).status_code == client.get(missing).status_code == 403, existing
+    # With the permission, a missing object is still a 404.
+    assert client_as("architect").get("/health/integrations/no-such/probes/add/").status_code == 404
