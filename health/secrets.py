@@ -1,11 +1,15 @@
 """Secret header values and webhook secrets: encrypted at rest with Fernet (key derived
-from SECRET_KEY) as ``enc:<token>``, or referenced from the environment as ``env:NAME``."""
+from SECRET_KEY) as ``enc:<token>``, or referenced from the environment as ``env:NAME``.
+
+Rotating SECRET_KEY: put the old key in SECRET_KEY_FALLBACKS (Django's own setting), so
+stored secrets still decrypt, run ``manage.py rotate_secrets`` to re-encrypt them with the
+new key, then drop the fallback."""
 
 import base64
 import hashlib
 import os
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 ENC = "enc:"
@@ -13,9 +17,15 @@ ENV = "env:"
 MASK = "********"
 
 
-def _fernet():
-    digest = hashlib.sha256(b"health-secrets:" + settings.SECRET_KEY.encode()).digest()
+def _key(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"health-secrets:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _fernet() -> MultiFernet:
+    # Encrypts with the current key; decrypts with it or any fallback key.
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet([_key(k) for k in keys])
 
 
 def encrypt(value: str) -> str:
@@ -40,6 +50,14 @@ def reveal(value: str) -> str:
         # or SECRET_KEY to a host of the architect's choosing.
         return os.environ.get(name, "") if name.startswith(ENV_PREFIX) else ""
     return value
+
+
+def rotate(value: str) -> str | None:
+    """``value`` re-encrypted with the current key, or None when it needs no change.
+    Raises InvalidToken when no configured key can read it."""
+    if not value.startswith(ENC):
+        return None
+    return ENC + _fernet().rotate(value[len(ENC):].encode()).decode()
 
 
 def masked(value: str) -> str:

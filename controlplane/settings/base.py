@@ -24,6 +24,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
+# Old keys, comma-separated, still accepted for sessions, signatures and stored probe secrets
+# while a rotation is under way (see health/secrets.py and `manage.py rotate_secrets`).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
