@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,12 +21,14 @@ class ReplayServer:
     def __init__(self):
         self.responses = []  # (status, body, headers)
         self.requests = []
+        self.delay = 0.0  # seconds before answering (a slow target)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 server.requests.append({"headers": dict(self.headers), "body": self.rfile.read(length), "path": self.path})
+                time.sleep(server.delay)
                 status, body, headers = server.responses.pop(0) if server.responses else (200, b'{"ok": true}', {})
                 self.send_response(status)
                 for k, v in headers.items():
