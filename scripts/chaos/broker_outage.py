@@ -48,8 +48,8 @@ def main():
     target = ReplayServer()
     with redis_server, ChaosDatabase("broker") as connection:
         finance = make_user("finance", CAST["finance"])
-        from controlplane.services import create_service_account
         from controlplane import roles
+        from controlplane.services import create_service_account
 
         token, key = create_service_account(name="chaos", role=roles.INTEGRATION)
         people, machine = APIClient(), APIClient()
