@@ -10,6 +10,7 @@ Paths:
   /huge-unsized    no Content-Length, connection-close framing, 1.5 GB
   /huge-lying      Content-Length: 10, then 1.5 GB
   /gzip-bomb       Content-Encoding: gzip; 1 MB on the wire that inflates to 1 GB of zeros
+  /slow            200 "ok" after 2 s (a target a worker can be killed in the middle of)
   anything else    200 "ok"
 Every request is counted in ``hits[path]``.
 """
@@ -101,6 +102,10 @@ class HostileServer:
     async def _ok(self, writer):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
         await writer.drain()
+
+    async def _slow(self, writer):
+        await asyncio.sleep(2)
+        await self._ok(writer)
 
     async def _hang(self, writer):
         await asyncio.sleep(3600)
