@@ -77,7 +77,7 @@ def main():
         recorded_at_kill = ReplayAttempt.objects.filter(finished_at__isnull=False).count()
         target.delay = 0.1
         second = worker("chaos-kill-2")
-        replays_done = wait_for(lambda: ReplayAttempt.objects.filter(succeeded=True).count() == REPLAYS, timeout=90)
+        replays_done = wait_for(lambda: ReplayAttempt.objects.filter(succeeded=True).count() == REPLAYS, timeout=150)
         report["replay_recovery_s"] = time.monotonic() - killed_at
         keys = [r["headers"]["Idempotency-Key"] for r in target.requests]
         per_replay = ReplayAttempt.objects.values("replay_id").annotate(n=Count("id"))
@@ -95,7 +95,7 @@ def main():
         third = worker("chaos-kill-3")
         # beat's next ticks (every 5 s in production)
         ticks = 0
-        while ProbeResult.objects.count() < PROBES and time.monotonic() - killed_at < 90:
+        while ProbeResult.objects.count() < PROBES and time.monotonic() - killed_at < 150:
             client.send_task("health.tasks.dispatch_due_probes")
             ticks += 1
             time.sleep(2)
