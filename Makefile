@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install migrate demo-data run bench lint check clean
+.PHONY: demo test install migrate demo-data run bench lint check clean chaos
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: install
 
 bench: install
 	$(PY) -m tests.benchmarks
+
+# Fault drills, the long versions of the fault tests: every scripts/chaos/*.py in turn
+# (private redis-servers on ports 6390/6391, real workers SIGKILLed, hostile HTTP targets).
+# Each prints what it proved and exits non-zero on a failure. Needs DATABASE_URL (PostgreSQL).
+chaos: install
+	@set -e; for script in scripts/chaos/*.py; do echo "== $$script"; $(PY) $$script; done
 
 lint: install
 	$(PY) -m ruff check .

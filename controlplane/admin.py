@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import AuditEntry, ServiceToken
+from .models import AuditEntry, OutboxMessage, ServiceToken
 
 admin.site.site_header = "Integration control plane"
 admin.site.site_title = "Control plane admin"
@@ -52,3 +52,30 @@ class ServiceTokenAdmin(admin.ModelAdmin):
             revoke_service_token(token=token, actor=request.user)
             count += 1
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Queued Celery work (the transactional outbox): what is still pending after a broker
+    outage and why. Read-only; "Relay now" publishes the due ones at once."""
+
+    list_display = ("id", "task", "created_at", "eta", "sent_at", "attempts", "last_error")
+    list_filter = ("task", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("task", "last_error")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    actions = ["relay_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Relay pending messages now")
+    def relay_now(self, request, queryset):
+        from .outbox import relay
+
+        stats = relay(older_than=0)
+        level = messages.SUCCESS if not stats["failed"] else messages.WARNING
+        self.message_user(request, f"Sent {stats['sent']}, failed {stats['failed']}, still pending {stats['pending']}.", level)

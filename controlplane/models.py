@@ -105,3 +105,35 @@ class ServiceToken(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to publish, written in the same transaction as the change that needs
+    it (the transactional outbox). Publishing happens after commit; when the broker is
+    unreachable the row stays pending and ``controlplane.outbox.relay`` publishes it later,
+    so no queued work is lost and no request fails because the broker is down.
+
+    The Celery task id is ``outbox-<pk>``: a consumer that must not run twice for one
+    message (delivery is at-least-once) can use it to deduplicate (``outbox.exclusive``).
+    """
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    eta = models.DateTimeField(null=True, blank=True, help_text="Not published before this time (countdown / eta).")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    consumed_at = models.DateTimeField(null=True, blank=True, help_text="Set by consumers that deduplicate on it.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publish attempts.")
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_pending")]
+
+    def __str__(self):
+        return f"{self.task} #{self.pk} ({'sent' if self.sent_at else 'pending'})"
+
+    @property
+    def task_id(self):
+        return f"outbox-{self.pk}"

@@ -15,6 +15,11 @@ import importlib
 
 from django.apps import apps
 
+PERIODIC_TASKS = [
+    # Publishes what could not be published after commit (broker down): see controlplane.outbox.
+    {"name": "controlplane: relay outbox", "task": "controlplane.tasks.relay_outbox", "every_seconds": 5},
+]
+
 
 def declared_tasks():
     for config in apps.get_app_configs():

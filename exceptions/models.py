@@ -248,6 +248,8 @@ class ReplayAttempt(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
+        # One row per attempt even when a task is delivered twice (see exceptions.replay).
+        constraints = [models.UniqueConstraint(fields=["replay_id", "attempt"], name="exceptions_replay_attempt_once")]
 
     def __str__(self):
         return f"Replay {self.replay_id} attempt {self.attempt}"

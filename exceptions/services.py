@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from controlplane import audit
+from controlplane import audit, outbox
 from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
 from controlplane.models import AuditEntry
 
@@ -634,7 +634,8 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
                      json.dumps(exc.payload, sort_keys=True, default=str).encode()).hexdigest()},
                  note=note)
     actor_id = getattr(actor, "pk", None)
-    transaction.on_commit(lambda: tasks.replay_exception.delay(exc.pk, str(replay_id), 1, actor_id))
+    # The outbox: a broker outage neither fails this request nor loses the replay.
+    outbox.enqueue(tasks.replay_exception, exc.pk, str(replay_id), 1, actor_id)
     return replay_id
 
 

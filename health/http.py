@@ -131,7 +131,17 @@ async def request(session, method, url, *, headers=None, data=None, timeout_s=5.
                             method, data = "GET", None
                         continue
                     outcome.status = response.status
-                    body = await response.content.read(max_body + 1)
+                    # read() returns what has arrived, maybe one byte of a trickle: loop to
+                    # the cap or the end, so a slow body meets the total deadline instead of
+                    # passing as a truncated answer.
+                    chunks, size = [], 0
+                    while size <= max_body:
+                        chunk = await response.content.read(max_body + 1 - size)
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        size += len(chunk)
+                    body = b"".join(chunks)
                     if len(body) > max_body:
                         outcome.truncated = True
                         body = body[:max_body]

@@ -15,6 +15,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from controlplane import outbox
+
 from . import http, secrets
 from .choices import ChannelKind, DeliveryStatus, Status
 from .models import Flip, Notification, NotificationChannel
@@ -47,14 +49,10 @@ def _create(channels, **kwargs):
         except IntegrityError:  # already queued for this flip/breach: one message each
             continue
     for notification in created:
-        transaction.on_commit(lambda pk=notification.pk: _enqueue(pk))
+        # Through the outbox: queued with the notification row, published after commit
+        # or by the relay when the broker is down (retry_notifications is the backstop).
+        outbox.enqueue("health.tasks.deliver_notification", notification.pk)
     return created
-
-
-def _enqueue(pk):
-    from .tasks import deliver_notification
-
-    deliver_notification.delay(pk)
 
 
 def notify_flip(flip_id):

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, outbox
 from controlplane.errors import ValidationFailed
 
 from .choices import EventType, Period
@@ -35,6 +35,9 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
         BusinessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
         stored = dict(BusinessEvent.objects.filter(event_id__in=[e.event_id for e in fresh]).values_list("event_id", "id"))
         close_ready_invoices(keys={e.correlation_key for e in fresh})
+        touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
+        if touched:  # queued with the events: a crash after commit cannot lose the refresh
+            _queue_refresh(touched, "events")
     created_ids = {e.event_id for e in fresh}
     results = []
     for item in items:
@@ -44,9 +47,6 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
             results.append({"event_id": event_id, "status": "created", "id": stored.get(event_id)})
         else:
             results.append({"event_id": event_id, "status": "duplicate"})
-    touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
-    if touched:
-        transaction.on_commit(lambda: _queue_refresh(touched, "events"))
     return results
 
 
@@ -84,14 +84,14 @@ def record_reconciliation(*, actor, integration, entity, period_start, period_en
         recon.save(update_fields=[*figures, "received_at"])
         created = False
     audit.record(actor=actor, action="reconciliation.recorded", obj=recon, after=audit.snapshot(recon))
-    transaction.on_commit(lambda: _queue_refresh([period_end], "reconciliations"))
+    _queue_refresh([period_end], "reconciliations")
     return recon, created
 
 
 def _queue_refresh(days, source):
-    from .tasks import refresh_after_ingest
-
-    refresh_after_ingest.delay([d.isoformat() for d in days], source)
+    # Through the outbox, in the caller's transaction: ingestion answers 2xx with the
+    # broker down and the refresh runs when it is back (refreshes are idempotent).
+    outbox.enqueue("kpis.tasks.refresh_after_ingest", [d.isoformat() for d in days], source)
 
 
 # --- snapshots ----------------------------------------------------------------------------

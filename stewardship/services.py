@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, outbox
 from controlplane.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 
 from .choices import (
@@ -278,9 +278,8 @@ def _submit(*, actor, version) -> SchemaVersion:
 
 
 def _notify_on_commit(version_id, event):
-    from .tasks import notify_consumers
-
-    transaction.on_commit(lambda: notify_consumers.delay(version_id, event))
+    # Through the outbox: sent after commit, or by the relay after a broker outage.
+    outbox.enqueue("stewardship.tasks.notify_consumers", version_id, event)
 
 
 def _check_reviewer(actor, version):

@@ -130,6 +130,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged message (acks_late: its worker died mid-task) to another
+    # worker after this many seconds. It must exceed the longest task; delayed work (replay
+    # backoff) waits in the outbox table, not in the broker, so it need not cover that.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=5),
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -139,6 +146,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Transactional outbox (controlplane.outbox): how long publishing after commit may wait for
+# the broker before leaving the message to the relay, how old a pending message must be
+# before the relay re-publishes it, and how many the relay takes per run.
+OUTBOX_PUBLISH_TIMEOUT_SECONDS = env_int("OUTBOX_PUBLISH_TIMEOUT_SECONDS", 1, minimum=1)
+OUTBOX_RELAY_AFTER_SECONDS = env_int("OUTBOX_RELAY_AFTER_SECONDS", 5, minimum=0)
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500, minimum=1)
+# Sent messages older than this are deleted by the relay (days).
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 
 # --- Auth -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -263,6 +279,10 @@ EXCEPTIONS_MAX_BATCH = env_int("EXCEPTIONS_MAX_BATCH", 1000, minimum=1)
 # Replay: seconds before the first retry (doubles each time) and the HTTP timeout.
 EXCEPTIONS_REPLAY_BACKOFF_SECONDS = env_int("EXCEPTIONS_REPLAY_BACKOFF_SECONDS", 30, minimum=0)
 EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS", 10, minimum=1)
+# The timeout is a TOTAL deadline for one attempt (connect, headers, body), so a target
+# trickling bytes cannot hold a worker; at most this many response bytes are read (after
+# decompression; the rest is dropped unread).
+EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES = env_int("EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
 # Severity appears as two fields (severity, reported_severity): one enum name in the schema.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ExceptionSeverityEnum": "exceptions.choices.Severity",

@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,12 +21,14 @@ class ReplayServer:
     def __init__(self):
         self.responses = []  # (status, body, headers)
         self.requests = []
+        self.delay = 0.0  # seconds before answering (a slow target)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 server.requests.append({"headers": dict(self.headers), "body": self.rfile.read(length), "path": self.path})
+                time.sleep(server.delay)
                 status, body, headers = server.responses.pop(0) if server.responses else (200, b'{"ok": true}', {})
                 self.send_response(status)
                 for k, v in headers.items():
@@ -114,16 +117,20 @@ def test_gives_up_after_max_attempts(server, exc_with_target, finance, django_ca
     assert exc_with_target.is_open
 
 
-def test_backoff_is_exponential(settings):
-    from unittest import mock
+def test_backoff_is_exponential_and_the_retry_waits_in_the_outbox(server, exc_with_target, settings):
+    from django.utils import timezone
 
-    from exceptions import tasks
+    from controlplane.models import OutboxMessage
+    from exceptions.replay import perform_attempt
 
     settings.EXCEPTIONS_REPLAY_BACKOFF_SECONDS = 30
-    with mock.patch("exceptions.replay.perform_attempt", return_value="retry"), \
-         mock.patch.object(tasks.replay_exception, "apply_async") as later:
-        tasks.replay_exception.run(1, "r", 3, None)
-    assert later.call_args.kwargs["countdown"] == 120
+    server.responses = [(503, b"busy", {})]
+    before = timezone.now()
+    assert perform_attempt(exception_id=exc_with_target.pk, replay_id="5b7f2a6e-0000-4000-8000-000000000001",
+                           attempt=2, requested_by_id=None) == "retry"
+    message = OutboxMessage.objects.get(task="exceptions.tasks.replay_exception")
+    assert message.args == [exc_with_target.pk, "5b7f2a6e-0000-4000-8000-000000000001", 3, None]
+    assert 59 <= (message.eta - before).total_seconds() <= 65 and message.sent_at is None
 
 
 def test_redirect_into_metadata_address_refused(server, exc_with_target, finance, django_capture_on_commit_callbacks):
