@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
@@ -31,6 +31,7 @@ def _403(perm):
     return permission_required(perm, raise_exception=True)
 
 
+@require_GET
 @_403(VIEW)
 def home(request):
     return render(request, "exceptions/home.html", {"overview": selectors.queue_overview()})
@@ -81,11 +82,13 @@ def _list(request, *, mine=False):
     return render(request, "exceptions/list.html", context)
 
 
+@require_GET
 @_403(VIEW)
 def exception_list(request):
     return _list(request)
 
 
+@require_GET
 @_403(VIEW)
 def my_work(request):
     return _list(request, mine=True)
@@ -101,6 +104,7 @@ CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "er
                "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
 
 
+@require_GET
 @_403("exceptions.export_businessexception")
 def export_csv(request):
     """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
@@ -150,6 +154,7 @@ def _load(pk):
     return get_object_or_404(BusinessException.objects.select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
 
 
+@require_GET
 @_403(VIEW)
 def exception_detail(request, pk):
     return render(request, "exceptions/detail.html", _detail_context(request, _load(pk)))
@@ -219,6 +224,7 @@ def add_comment(request, pk):
     return _after_action(request, pk, error, "Comment added.")
 
 
+@require_http_methods(["GET", "POST"])
 @_403("exceptions.replay_businessexception")
 def edit_and_replay(request, pk):
     exc = _load(pk)
@@ -272,12 +278,14 @@ def bulk_action(request):
 # --- routing rules ----------------------------------------------------------------------
 
 
+@require_GET
 @_403("exceptions.view_routingrule")
 def rule_list(request):
     rules = RoutingRule.objects.select_related("integration", "entity", "queue", "assignee")
     return render(request, "exceptions/rules.html", {"rules": rules})
 
 
+@require_http_methods(["GET", "POST"])
 @_403("exceptions.change_routingrule")
 def rule_edit(request, pk=None):
     """Create or edit a rule. "Preview" shows which recent open exceptions would route
