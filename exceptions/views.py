@@ -34,7 +34,7 @@ def _403(perm):
 @require_GET
 @_403(VIEW)
 def home(request):
-    return render(request, "exceptions/home.html", {"overview": selectors.queue_overview()})
+    return render(request, "exceptions/home.html", {"overview": selectors.queue_overview(user=request.user)})
 
 
 class ListPagination(ExceptionCursorPagination):
@@ -54,6 +54,7 @@ SORTS = {
 
 def _filtered(request, base=None):
     base = base if base is not None else BusinessException.objects.all()
+    base = base.visible_to(request.user)
     fs = BusinessExceptionFilterSet(request.GET, queryset=base, request=request)
     qs = fs.qs if fs.is_valid() else base.none()
     return fs, qs
@@ -150,14 +151,15 @@ def _detail_context(request, exc, **extra):
     }
 
 
-def _load(pk):
-    return get_object_or_404(BusinessException.objects.select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
+def _load(request, pk):
+    # A restricted queue's exception is a 404 to non-members: its existence is not shown.
+    return get_object_or_404(BusinessException.objects.visible_to(request.user).select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
 
 
 @require_GET
 @_403(VIEW)
 def exception_detail(request, pk):
-    return render(request, "exceptions/detail.html", _detail_context(request, _load(pk)))
+    return render(request, "exceptions/detail.html", _detail_context(request, _load(request, pk)))
 
 
 @require_POST
@@ -165,7 +167,7 @@ def exception_detail(request, pk):
 def exception_action(request, pk, name):
     """A lifecycle move. With htmx the state panel is swapped in place (a conflict shows as
     a message there); without, a redirect back with a message."""
-    exc = _load(pk)
+    exc = _load(request, pk)
     expected = request.POST.get("expected_status") or None
     error = None
     try:
@@ -198,7 +200,7 @@ def exception_action(request, pk, name):
 
 def _after_action(request, pk, error, ok_message):
     if request.headers.get("HX-Request"):
-        exc = _load(pk)
+        exc = _load(request, pk)
         context = _detail_context(request, exc, action_error=error, action_ok=None if error else ok_message)
         return render(request, "exceptions/_state.html", context)
     if error:
@@ -211,7 +213,7 @@ def _after_action(request, pk, error, ok_message):
 @require_POST
 @_403("exceptions.add_comment")
 def add_comment(request, pk):
-    exc = _load(pk)
+    exc = _load(request, pk)
     form = CommentForm(request.POST)
     error = None
     if form.is_valid():
@@ -227,7 +229,7 @@ def add_comment(request, pk):
 @require_http_methods(["GET", "POST"])
 @_403("exceptions.replay_businessexception")
 def edit_and_replay(request, pk):
-    exc = _load(pk)
+    exc = _load(request, pk)
     if request.method == "POST":
         form = PayloadForm(request.POST)
         if form.is_valid():
