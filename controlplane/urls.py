@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
+from .login_throttle import ThrottledLoginView
 
 handler404 = "controlplane.views.page_not_found"
 handler500 = "controlplane.views.server_error"
@@ -21,7 +22,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("login/", login_not_required(ThrottledLoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
