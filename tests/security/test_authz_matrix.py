@@ -343,3 +343,34 @@ def test_every_route_method_and_role_matches_the_matrix(cast, superuser, cheap_s
         slowest = sorted(timings.items(), key=lambda item: -item[1])[:5]
         print("slowest routes: " + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in slowest))
     assert not problems, f"{len(problems)} mismatches:\n" + "\n".join(problems)
+
+
+def test_matrix_and_url_configuration_name_the_same_routes():
+    """The completeness half on its own (no requests, no database): quick feedback when
+    a route is added or removed without touching the table."""
+    routes, unnamed = our_routes()
+    assert not unnamed
+    assert set(routes) - set(M.MATRIX) == set(), "routes without an entry in authz_matrix.MATRIX"
+    assert set(M.MATRIX) - set(routes) - {"admin:*"} == set(), "entries for routes that no longer exist"
+    assert all(set(entry) <= set(CANDIDATE_METHODS) and entry for entry in M.MATRIX.values())
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed", "status", "location", "api", "verdict"),
+    [
+        (M.FIN, M.ARCHITECTS, 200, "", False, "403 (forbidden role)"),  # a hole: finance got in
+        (M.FIN, M.ARCHITECTS, 403, "", False, ""),
+        (M.ARCH, M.ARCHITECTS, 500, "", False, "never 5xx"),
+        (M.ARCH, M.ARCHITECTS, 400, "", True, ""),  # a validation error is "got in"
+        (M.ARCH, M.ARCHITECTS, 302, "/login/?next=/x/", False, "allowed (not 401/403/login redirect)"),
+        (M.ANON, M.READ_HTML, 200, "", False, "302 to login"),
+        (M.ANON, M.READ_HTML, 302, "/login/?next=/x/", False, ""),
+        (M.ANON, M.READ_API, 401, "", True, ""),
+        (M.SVC, M.READ_API, 302, "/login/?next=/x/", False, ""),  # tokens mean nothing to pages
+        (M.REVOKED, M.READ_API, 403, "", True, "401 (revoked token)"),
+        (M.REVOKED, M.READ_API, 401, "", True, ""),
+        (M.ANON, M.PUBLIC, 302, "/login/", False, ""),  # logout sends everyone to the login page
+    ],
+)
+def test_judge_tells_holes_from_expected_refusals(role, allowed, status, location, api, verdict):
+    assert judge(role, allowed, status, location, api=api) == verdict
