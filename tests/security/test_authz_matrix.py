@@ -366,7 +366,7 @@ def test_matrix_and_url_configuration_name_the_same_routes():
         (M.ANON, M.READ_HTML, 200, "", False, "302 to login"),
         (M.ANON, M.READ_HTML, 302, "/login/?next=/x/", False, ""),
         (M.ANON, M.READ_API, 401, "", True, ""),
-        (M.SVC, M.READ_API, 302, "/login/?next=/x/", False, ""),  # tokens mean nothing to pages
+        (M.SVC, M.READ_HTML, 302, "/login/?next=/x/", False, ""),  # tokens mean nothing to pages
         (M.REVOKED, M.READ_API, 403, "", True, "401 (revoked token)"),
         (M.REVOKED, M.READ_API, 401, "", True, ""),
         (M.ANON, M.PUBLIC, 302, "/login/", False, ""),  # logout sends everyone to the login page
