@@ -1,10 +1,13 @@
 from django.contrib import admin, messages
 
+from .login_throttle import ThrottledAdminAuthenticationForm
 from .models import AuditEntry, OutboxMessage, ServiceToken
 
 admin.site.site_header = "Integration control plane"
 admin.site.site_title = "Control plane admin"
 admin.site.index_title = "Control board"
+# The admin's login page is throttled like the site's (controlplane.login_throttle).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(AuditEntry)

@@ -7,7 +7,7 @@ class ControlPlaneConfig(AppConfig):
     verbose_name = "Control plane"
 
     def ready(self):
-        from . import roles, schedules, schema  # noqa: F401  (schema registers the token scheme)
+        from . import login_throttle, roles, schedules, schema  # noqa: F401  (schema registers the token scheme; login_throttle its signal receivers)
 
         # Permissions of apps migrated after our data migration only exist once
         # post_migrate has run, so the role groups are re-synced after every migrate.

@@ -5,6 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
+from .csp import relaxed_csp
+from .login_throttle import ThrottledLoginView
+
+# The vendored Swagger UI and Redoc templates start their apps with inline <script> and
+# inline styles (Redoc also runs a blob: worker); only these two pages get those.
+_docs_csp = relaxed_csp(script_src=["'unsafe-inline'"], style_src=["'unsafe-inline'"], worker_src=["'self'", "blob:"])
 
 handler404 = "controlplane.views.page_not_found"
 handler500 = "controlplane.views.server_error"
@@ -21,14 +27,14 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("login/", login_not_required(ThrottledLoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", _docs_csp(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/redoc/", _docs_csp(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     path("api/v1/", include(api_v1)),
     path("catalog/", include("catalog.urls")),
     path("catalog/", include("catalog.intel_urls")),

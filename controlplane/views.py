@@ -15,6 +15,7 @@ from .roles import ROLE_DESCRIPTIONS, user_roles
 logger = logging.getLogger(__name__)
 
 
+@require_GET
 def home(request):
     """Landing page: where each of the user's roles starts."""
     return render(

@@ -16,7 +16,8 @@ from .models import (
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
     list_display = ["name", "team", "target_hours_critical", "target_hours_high", "target_hours_medium", "target_hours_low",
-                    "raise_severity_when_overdue"]
+                    "raise_severity_when_overdue", "restricted"]
+    list_filter = ["restricted"]
     prepopulated_fields = {"slug": ["name"]}
 
 

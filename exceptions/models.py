@@ -26,6 +26,11 @@ class Queue(models.Model):
     raise_severity_when_overdue = models.BooleanField(
         default=False, help_text="When an exception goes overdue, raise its severity one step."
     )
+    # Some queues carry sensitive items (payroll, legal entities under audit): only the
+    # owning team's members (and superusers) may see or work them.
+    restricted = models.BooleanField(
+        default=False, help_text="Only members of the owning team (and superusers) see and work this queue's exceptions."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +114,19 @@ class ReplayTarget(models.Model):
 
 
 class BusinessExceptionQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The exceptions ``user`` may see: everything in unrestricted queues, and in
+        restricted ones only when the user is a member of the queue's team. The one place
+        list, detail, API, CSV export and bulk actions take visibility from."""
+        if getattr(user, "is_superuser", False):
+            return self
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        from catalog.models import TeamMember
+
+        member_of = TeamMember.objects.filter(user=user).values("team_id")
+        return self.filter(models.Q(queue__restricted=False) | models.Q(queue__team_id__in=member_of))
+
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
 

@@ -12,12 +12,13 @@ from .choices import SEVERITY_ORDER, Status
 from .models import BusinessException, Queue, RoutingRule
 
 
-def queue_overview(now=None):
+def queue_overview(now=None, user=None):
     """Per queue: open and overdue counts and amount at risk, split by severity. The
     numbers come from one GROUP BY; Python only pivots the (small) result."""
     now = now or timezone.now()
+    visible = BusinessException.objects.all() if user is None else BusinessException.objects.visible_to(user)
     rows = (
-        BusinessException.objects.open()
+        visible.open()
         .values("queue_id", "severity", "currency")
         .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)), amount=Sum("amount_at_risk"))
         .order_by()

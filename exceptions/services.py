@@ -540,7 +540,12 @@ def bulk_apply(*, ids, actor, action: str, **kwargs) -> tuple[list[int], dict[in
     from controlplane.errors import DomainError
 
     done, failed = [], {}
+    # Exceptions in restricted queues the actor may not see are "not found", as on the detail page.
+    visible = set(BusinessException.objects.visible_to(actor).filter(pk__in=ids).values_list("pk", flat=True))
     for pk in ids:
+        if pk not in visible:
+            failed[pk] = "Not found."
+            continue
         try:
             if action == "assign":
                 assign(exception=pk, actor=actor, **kwargs)
@@ -691,7 +696,7 @@ def _team_emails(team) -> list[str]:
 # --- configuration (queues and routing rules) -----------------------------------------
 
 QUEUE_FIELDS = ("name", "slug", "description", "team", "target_hours_critical", "target_hours_high",
-                "target_hours_medium", "target_hours_low", "raise_severity_when_overdue")
+                "target_hours_medium", "target_hours_low", "raise_severity_when_overdue", "restricted")
 RULE_FIELDS = ("position", "name", "enabled", "integration", "entity", "error_code", "error_code_match", "severity",
                "business_key", "business_value", "queue", "assignee", "raise_severity_to")
 

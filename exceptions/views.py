@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
@@ -31,9 +31,10 @@ def _403(perm):
     return permission_required(perm, raise_exception=True)
 
 
+@require_GET
 @_403(VIEW)
 def home(request):
-    return render(request, "exceptions/home.html", {"overview": selectors.queue_overview()})
+    return render(request, "exceptions/home.html", {"overview": selectors.queue_overview(user=request.user)})
 
 
 class ListPagination(ExceptionCursorPagination):
@@ -53,6 +54,7 @@ SORTS = {
 
 def _filtered(request, base=None):
     base = base if base is not None else BusinessException.objects.all()
+    base = base.visible_to(request.user)
     fs = BusinessExceptionFilterSet(request.GET, queryset=base, request=request)
     qs = fs.qs if fs.is_valid() else base.none()
     return fs, qs
@@ -81,11 +83,13 @@ def _list(request, *, mine=False):
     return render(request, "exceptions/list.html", context)
 
 
+@require_GET
 @_403(VIEW)
 def exception_list(request):
     return _list(request)
 
 
+@require_GET
 @_403(VIEW)
 def my_work(request):
     return _list(request, mine=True)
@@ -101,6 +105,7 @@ CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "er
                "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
 
 
+@require_GET
 @_403("exceptions.export_businessexception")
 def export_csv(request):
     """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
@@ -146,13 +151,15 @@ def _detail_context(request, exc, **extra):
     }
 
 
-def _load(pk):
-    return get_object_or_404(BusinessException.objects.select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
+def _load(request, pk):
+    # A restricted queue's exception is a 404 to non-members: its existence is not shown.
+    return get_object_or_404(BusinessException.objects.visible_to(request.user).select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
 
 
+@require_GET
 @_403(VIEW)
 def exception_detail(request, pk):
-    return render(request, "exceptions/detail.html", _detail_context(request, _load(pk)))
+    return render(request, "exceptions/detail.html", _detail_context(request, _load(request, pk)))
 
 
 @require_POST
@@ -160,7 +167,7 @@ def exception_detail(request, pk):
 def exception_action(request, pk, name):
     """A lifecycle move. With htmx the state panel is swapped in place (a conflict shows as
     a message there); without, a redirect back with a message."""
-    exc = _load(pk)
+    exc = _load(request, pk)
     expected = request.POST.get("expected_status") or None
     error = None
     try:
@@ -193,7 +200,7 @@ def exception_action(request, pk, name):
 
 def _after_action(request, pk, error, ok_message):
     if request.headers.get("HX-Request"):
-        exc = _load(pk)
+        exc = _load(request, pk)
         context = _detail_context(request, exc, action_error=error, action_ok=None if error else ok_message)
         return render(request, "exceptions/_state.html", context)
     if error:
@@ -206,7 +213,7 @@ def _after_action(request, pk, error, ok_message):
 @require_POST
 @_403("exceptions.add_comment")
 def add_comment(request, pk):
-    exc = _load(pk)
+    exc = _load(request, pk)
     form = CommentForm(request.POST)
     error = None
     if form.is_valid():
@@ -219,9 +226,10 @@ def add_comment(request, pk):
     return _after_action(request, pk, error, "Comment added.")
 
 
+@require_http_methods(["GET", "POST"])
 @_403("exceptions.replay_businessexception")
 def edit_and_replay(request, pk):
-    exc = _load(pk)
+    exc = _load(request, pk)
     if request.method == "POST":
         form = PayloadForm(request.POST)
         if form.is_valid():
@@ -272,12 +280,14 @@ def bulk_action(request):
 # --- routing rules ----------------------------------------------------------------------
 
 
+@require_GET
 @_403("exceptions.view_routingrule")
 def rule_list(request):
     rules = RoutingRule.objects.select_related("integration", "entity", "queue", "assignee")
     return render(request, "exceptions/rules.html", {"rules": rules})
 
 
+@require_http_methods(["GET", "POST"])
 @_403("exceptions.change_routingrule")
 def rule_edit(request, pk=None):
     """Create or edit a rule. "Preview" shows which recent open exceptions would route

@@ -4,6 +4,7 @@ import datetime as dt
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
 from controlplane.views_mixins import RolePermissionMixin
@@ -104,6 +105,7 @@ class KpiDetailView(RolePermissionMixin, TemplateView):
         }
 
 
+@require_GET
 def kpi_csv(request, key):
     """The KPI's series as CSV (period start, value, detail columns)."""
     if not request.user.has_perm(VIEW_PERM):
@@ -132,6 +134,7 @@ def kpi_csv(request, key):
     return response
 
 
+@require_GET
 def kpi_rows(request):
     """Drill-down: exactly the rows behind a KPI value (events or reconciliations)."""
     if not request.user.has_perm(VIEW_PERM):

@@ -87,7 +87,7 @@ class QueueSerializer(serializers.ModelSerializer):
     class Meta:
         model = Queue
         fields = ["id", "name", "slug", "description", "team", "target_hours_critical", "target_hours_high",
-                  "target_hours_medium", "target_hours_low", "raise_severity_when_overdue"]
+                  "target_hours_medium", "target_hours_low", "raise_severity_when_overdue", "restricted"]
         extra_kwargs = {"slug": {"required": False}}
 
 

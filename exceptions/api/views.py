@@ -94,7 +94,7 @@ class BusinessExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         return s.BusinessExceptionDetailSerializer if self.action == "retrieve" else s.BusinessExceptionSerializer
 
     def get_queryset(self):
-        qs = super().get_queryset()
+        qs = super().get_queryset().visible_to(self.request.user)
         if self.action == "retrieve":
             qs = qs.prefetch_related("replay_attempts", "comments__author", "comments__mentions")
         return qs

@@ -12,3 +12,24 @@ document.addEventListener("htmx:responseError", function (evt) {
   msg.textContent = "The action failed (" + evt.detail.xhr.status + "). Reload the page and try again.";
   box.appendChild(msg);
 });
+
+// Behaviour that used to be inline handlers (onclick=, onchange=, hx-on), which the
+// Content-Security-Policy does not allow.
+document.addEventListener("click", function (evt) {
+  var link = evt.target.closest("[data-print]");
+  if (link) {
+    evt.preventDefault();
+    window.print();
+  }
+});
+document.addEventListener("change", function (evt) {
+  if (evt.target.matches("select[data-autosubmit]") && evt.target.form) {
+    evt.target.form.submit();
+  }
+});
+document.addEventListener("htmx:afterRequest", function (evt) {
+  var form = evt.detail.elt;
+  if (evt.detail.successful && form && form.matches && form.matches("form[data-reset-on-success]")) {
+    form.reset();
+  }
+});

@@ -40,11 +40,16 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; any Content-Security-Policy violation it logs fails the test, so a
+    template or script that needs more than the policy allows is caught here."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15000)
     page = context.new_page()
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture

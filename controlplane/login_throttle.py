@@ -1,0 +1,91 @@
+"""Sign-in throttling: after ``LOGIN_FAILURE_LIMIT`` failed attempts for one username from
+one client address, further attempts are refused for ``LOGIN_LOCKOUT_SECONDS``.
+
+Counted per username *and* address so an attacker cannot lock a real user out from
+elsewhere, and kept in the Django cache (Redis in production, so every web process
+shares the count; local memory in tests). A successful sign-in clears the count. Used by
+the site's login page and the admin's (see ``controlplane.urls`` and ``admin.py``).
+"""
+
+import hashlib
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
+from django.dispatch import receiver
+
+
+def _key(username, request) -> str:
+    address = (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
+    digest = hashlib.sha256(f"{(username or '').strip().lower()}|{address}".encode()).hexdigest()
+    return f"login-failures:{digest}"
+
+
+def failures(username, request) -> int:
+    return cache.get(_key(username, request), 0)
+
+
+def is_locked(username, request) -> bool:
+    return failures(username, request) >= settings.LOGIN_FAILURE_LIMIT
+
+
+@receiver(user_login_failed, dispatch_uid="controlplane.login_throttle.failed")
+def _count_failure(sender, credentials, request=None, **kwargs):
+    key = _key(credentials.get("username"), request)
+    # add() then incr(): atomic on Redis, and the window starts at the first failure.
+    if not cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add() and incr()
+            cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+
+
+@receiver(user_logged_in, dispatch_uid="controlplane.login_throttle.succeeded")
+def _reset(sender, request, user, **kwargs):
+    if request is not None:
+        cache.delete(_key(request.POST.get("username") or user.get_username(), request))
+
+
+class _ThrottleMixin:
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "locked": "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
+    }
+
+    def clean(self):
+        # Checked before authenticate(): a locked-out guess is not even tried.
+        if is_locked(self.data.get("username"), self.request):
+            raise forms.ValidationError(
+                self.error_messages["locked"], code="locked",
+                params={"minutes": max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)},
+            )
+        return super().clean()
+
+    @property
+    def locked_out(self) -> bool:
+        return any(error.code == "locked" for error in self.errors.as_data().get("__all__", []))
+
+
+class ThrottledAuthenticationForm(_ThrottleMixin, AuthenticationForm):
+    pass
+
+
+class ThrottledAdminAuthenticationForm(_ThrottleMixin, AdminAuthenticationForm):
+    pass
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """The site's login page; a locked-out attempt answers 429 with the form and its message."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked_out:
+            response.status_code = 429
+            response["Retry-After"] = str(settings.LOGIN_LOCKOUT_SECONDS)
+        return response

@@ -1,0 +1,249 @@
+"""The authorization matrix: who may call which route with which method.
+
+ONE table, keyed by URL name (``namespace:name``), value ``{METHOD: roles allowed}``.
+``tests/security/test_authz_matrix.py`` walks ``get_resolver()`` and fails when a route
+has no entry, when an entry names a route that no longer exists, when an entry misses a
+method the view answers, and when any cell's outcome differs from this table:
+
+* a role in the set must get past authentication and permission checks (anything but
+  401/403/5xx, and for HTML pages not a bounce to the login page);
+* anonymous callers (and, on HTML pages, token callers, which have no session) get a
+  302 to the login page on HTML routes and 401/403 on the API; a revoked token gets 401;
+* any other signed-in role gets 403.
+
+Adding a route? Add its entry here (docs/security.md, "Authorization matrix").
+"""
+
+ANON = "anonymous"
+ARCH = "architect"
+STEW = "steward"
+FIN = "finance"
+EXEC = "executive"
+SVC = "integration"  # service account, Bearer token
+REVOKED = "revoked"  # the same kind of account, token revoked
+SUPER = "superuser"
+
+ROLES = (ANON, ARCH, STEW, FIN, EXEC, SVC, REVOKED, SUPER)
+
+PUBLIC = frozenset(ROLES)
+# Browser pages: every role holds the view permissions; tokens are API-only.
+READ_HTML = frozenset({ARCH, STEW, FIN, EXEC, SUPER})
+READ_API = READ_HTML | {SVC}
+ARCHITECTS = frozenset({ARCH, SUPER})
+STEWARDS = frozenset({STEW, SUPER})
+FINANCE = frozenset({FIN, SUPER})
+INTEGRATIONS = frozenset({SVC, SUPER})
+SUPERUSER = frozenset({SUPER})
+NOBODY_BUT_SUPER = SUPERUSER
+
+# An architect-owned catalog object over the API: everyone reads, architects write.
+_API_LIST = {"GET": READ_API, "POST": ARCHITECTS}
+_API_DETAIL = {"GET": READ_API, "PUT": ARCHITECTS, "PATCH": ARCHITECTS, "DELETE": ARCHITECTS}
+# The same object as HTML pages.
+_HTML_LIST = {"GET": READ_HTML}
+_HTML_FORM = {"GET": ARCHITECTS, "POST": ARCHITECTS}
+_HTML_READ = {"GET": READ_HTML}
+
+MATRIX: dict[str, dict[str, frozenset]] = {
+    # --- project --------------------------------------------------------------------
+    "home": {"GET": READ_HTML},
+    "login": {"GET": PUBLIC, "POST": PUBLIC},
+    "logout": {"POST": PUBLIC},
+    "healthz": {"GET": PUBLIC},
+    "readyz": {"GET": PUBLIC},
+    "api-schema": {"GET": READ_API},
+    "api-docs": {"GET": READ_API},
+    "api-redoc": {"GET": READ_API},
+    # The Django admin, as one group: index and every model's changelist and add page.
+    "admin:*": {"GET": SUPERUSER},
+    # --- catalog API ----------------------------------------------------------------
+    "catalog-api:team-list": _API_LIST,
+    "catalog-api:team-detail": _API_DETAIL,
+    "catalog-api:team-member-list": _API_LIST,
+    "catalog-api:team-member-detail": _API_DETAIL,
+    "catalog-api:domain-list": _API_LIST,
+    "catalog-api:domain-detail": _API_DETAIL,
+    "catalog-api:system-list": _API_LIST,
+    "catalog-api:system-detail": _API_DETAIL,
+    "catalog-api:system-lifecycle": {"POST": ARCHITECTS},
+    "catalog-api:api-list": _API_LIST,
+    "catalog-api:api-detail": _API_DETAIL,
+    "catalog-api:api-lifecycle": {"POST": ARCHITECTS},
+    "catalog-api:entity-list": _API_LIST,
+    "catalog-api:entity-detail": _API_DETAIL,
+    "catalog-api:workflow-list": _API_LIST,
+    "catalog-api:workflow-detail": _API_DETAIL,
+    "catalog-api:integration-list": _API_LIST,
+    "catalog-api:integration-detail": _API_DETAIL,
+    "catalog-api:integration-lifecycle": {"POST": ARCHITECTS},
+    "catalog-api:sla-list": _API_LIST,
+    "catalog-api:sla-detail": _API_DETAIL,
+    "catalog-intel-api:impact": {"GET": READ_API},
+    "catalog-intel-api:graph": {"GET": READ_API},
+    "catalog-intel-api:scorecards": {"GET": READ_API},
+    "catalog-intel-api:backstage-import": {"POST": ARCHITECTS},
+    "catalog-intel-api:backstage-batches": {"GET": READ_API},
+    "catalog-intel-api:backstage-apply": {"POST": ARCHITECTS},
+    "catalog-intel-api:backstage-unresolved": {"GET": READ_API},
+    "catalog-intel-api:backstage-export": {"GET": READ_API},
+    # --- stewardship API --------------------------------------------------------------
+    "stewardship-api:compatibility": {"POST": READ_API},
+    "stewardship-api:subject-list": {"GET": READ_API, "POST": STEWARDS},
+    "stewardship-api:subject-detail": {"GET": READ_API, "PUT": STEWARDS, "PATCH": STEWARDS},
+    "stewardship-api:subject-validate": {"POST": frozenset({ARCH, STEW, SVC, SUPER})},
+    "stewardship-api:version-list": {"GET": READ_API, "POST": STEWARDS},
+    "stewardship-api:version-detail": {"GET": READ_API, "PUT": STEWARDS, "PATCH": STEWARDS},
+    "stewardship-api:version-accept-finding": {"POST": STEWARDS},
+    "stewardship-api:version-approve": {"POST": STEWARDS},
+    "stewardship-api:version-deprecate": {"POST": STEWARDS},
+    "stewardship-api:version-reject": {"POST": STEWARDS},
+    "stewardship-api:version-request-changes": {"POST": STEWARDS},
+    # Only a version's author submits it (the draft here is the steward's): not even a superuser.
+    "stewardship-api:version-submit": {"POST": frozenset({STEW})},
+    "stewardship-api:sor-list": {"GET": READ_API, "POST": STEWARDS},
+    "stewardship-api:sor-detail": {"GET": READ_API},
+    "stewardship-api:sor-approve": {"POST": STEWARDS},
+    "stewardship-api:sor-reject": {"POST": STEWARDS},
+    # --- exceptions API --------------------------------------------------------------
+    "exceptions-api:ingest": {"POST": INTEGRATIONS},
+    "exceptions-api:resolve": {"POST": INTEGRATIONS},
+    "exceptions-api:exception-list": {"GET": READ_API},
+    "exceptions-api:exception-bulk": {"POST": FINANCE},
+    "exceptions-api:exception-detail": {"GET": READ_API},
+    "exceptions-api:exception-acknowledge": {"POST": FINANCE},
+    "exceptions-api:exception-assign": {"POST": FINANCE},
+    "exceptions-api:exception-comments": {"GET": READ_API, "POST": FINANCE},
+    "exceptions-api:exception-dismiss": {"POST": FINANCE},
+    "exceptions-api:exception-reopen": {"POST": FINANCE},
+    "exceptions-api:exception-replay": {"POST": FINANCE},
+    "exceptions-api:exception-resolve": {"POST": FINANCE},
+    "exceptions-api:exception-start": {"POST": FINANCE},
+    "exceptions-api:queue-list": {"GET": READ_API, "POST": ARCHITECTS},
+    "exceptions-api:queue-detail": {"GET": READ_API, "PUT": ARCHITECTS, "PATCH": ARCHITECTS},
+    "exceptions-api:rule-list": {"GET": READ_API, "POST": ARCHITECTS},
+    "exceptions-api:rule-preview": {"POST": ARCHITECTS},
+    "exceptions-api:rule-detail": {"GET": READ_API, "PUT": ARCHITECTS, "PATCH": ARCHITECTS, "DELETE": ARCHITECTS},
+    # --- health API ----------------------------------------------------------------
+    "health-api:integration-runs": {"GET": READ_API, "POST": INTEGRATIONS | {ARCH}},
+    # The heartbeat URL's secret UUID is the credential (cron jobs cannot hold tokens).
+    "health-api:heartbeat": {"GET": PUBLIC, "POST": PUBLIC},
+    "health-api:heartbeat-fail": {"GET": PUBLIC, "POST": PUBLIC},
+    "health-api:sla": {"GET": READ_API},
+    "health-api:status-list": {"GET": READ_API},
+    "health-api:status-detail": {"GET": READ_API},
+    "health-api:probe-list": _API_LIST,
+    "health-api:probe-detail": _API_DETAIL,
+    "health-api:maintenance-list": _API_LIST,
+    "health-api:maintenance-detail": _API_DETAIL,
+    "health-api:channel-list": _API_LIST,
+    "health-api:channel-detail": _API_DETAIL,
+    "health-api:notification-list": {"GET": READ_API},
+    "health-api:notification-detail": {"GET": READ_API},
+    "health-api:flip-list": {"GET": READ_API},
+    "health-api:flip-detail": {"GET": READ_API},
+    # --- KPIs API ------------------------------------------------------------------
+    "kpis-api:events": {"GET": READ_API, "POST": INTEGRATIONS},
+    "kpis-api:reconciliations": {"POST": INTEGRATIONS},
+    "kpis-api:kpi-list": {"GET": READ_API},
+    "kpis-api:kpi-series": {"GET": READ_API},
+    # --- catalog pages --------------------------------------------------------------
+    "catalog:home": _HTML_READ,
+    "catalog:team-list": _HTML_LIST,
+    "catalog:team-create": _HTML_FORM,
+    "catalog:team-detail": _HTML_READ,
+    "catalog:team-edit": _HTML_FORM,
+    "catalog:team-delete": _HTML_FORM,
+    "catalog:domain-list": _HTML_LIST,
+    "catalog:domain-create": _HTML_FORM,
+    "catalog:domain-detail": _HTML_READ,
+    "catalog:domain-edit": _HTML_FORM,
+    "catalog:domain-delete": _HTML_FORM,
+    "catalog:system-list": _HTML_LIST,
+    "catalog:system-create": _HTML_FORM,
+    "catalog:system-detail": _HTML_READ,
+    "catalog:system-edit": _HTML_FORM,
+    "catalog:system-delete": _HTML_FORM,
+    "catalog:system-lifecycle": {"POST": ARCHITECTS},
+    "catalog:api-list": _HTML_LIST,
+    "catalog:api-create": _HTML_FORM,
+    "catalog:api-detail": _HTML_READ,
+    "catalog:api-edit": _HTML_FORM,
+    "catalog:api-delete": _HTML_FORM,
+    "catalog:api-lifecycle": {"POST": ARCHITECTS},
+    "catalog:entity-list": _HTML_LIST,
+    "catalog:entity-create": _HTML_FORM,
+    "catalog:entity-detail": _HTML_READ,
+    "catalog:entity-edit": _HTML_FORM,
+    "catalog:entity-delete": _HTML_FORM,
+    "catalog:workflow-list": _HTML_LIST,
+    "catalog:workflow-create": _HTML_FORM,
+    "catalog:workflow-detail": _HTML_READ,
+    "catalog:workflow-edit": _HTML_FORM,
+    "catalog:workflow-delete": _HTML_FORM,
+    "catalog:integration-list": _HTML_LIST,
+    "catalog:integration-create": _HTML_FORM,
+    "catalog:integration-detail": _HTML_READ,
+    "catalog:integration-edit": _HTML_FORM,
+    "catalog:integration-delete": _HTML_FORM,
+    "catalog:integration-lifecycle": {"POST": ARCHITECTS},
+    "catalog:team-member-add": {"POST": ARCHITECTS},
+    "catalog:team-member-remove": {"POST": ARCHITECTS},
+    "catalog_intel:impact": _HTML_READ,
+    "catalog_intel:scorecards": _HTML_READ,
+    "catalog_intel:panel": _HTML_READ,
+    "catalog_intel:backstage-import": _HTML_FORM,
+    "catalog_intel:backstage-batch": {"GET": ARCHITECTS},
+    "catalog_intel:backstage-apply": {"POST": ARCHITECTS},
+    "catalog_intel:backstage-export": _HTML_READ,
+    # --- stewardship pages ------------------------------------------------------------
+    "stewardship:home": _HTML_READ,
+    "stewardship:subject-list": _HTML_READ,
+    "stewardship:subject-create": {"GET": STEWARDS, "POST": STEWARDS},
+    "stewardship:subject-detail": _HTML_READ,
+    "stewardship:subject-settings": {"POST": STEWARDS},
+    "stewardship:draft-create": {"GET": STEWARDS, "POST": STEWARDS},
+    "stewardship:version-detail": _HTML_READ,
+    "stewardship:draft-edit": {"GET": STEWARDS, "POST": STEWARDS},
+    "stewardship:version-submit": {"POST": STEWARDS},
+    "stewardship:version-approve": {"POST": STEWARDS},
+    "stewardship:version-request-changes": {"POST": STEWARDS},
+    "stewardship:version-reject": {"POST": STEWARDS},
+    "stewardship:version-deprecate": {"POST": STEWARDS},
+    "stewardship:version-accept": {"POST": STEWARDS},
+    "stewardship:sor-matrix": _HTML_READ,
+    "stewardship:sor-propose": {"GET": STEWARDS, "POST": STEWARDS},
+    "stewardship:sor-detail": _HTML_READ,
+    "stewardship:sor-approve": {"POST": STEWARDS},
+    "stewardship:sor-reject": {"POST": STEWARDS},
+    "stewardship:entity-detail": _HTML_READ,
+    # --- exception pages ----------------------------------------------------------------
+    "exceptions:home": _HTML_READ,
+    "exceptions:list": _HTML_READ,
+    "exceptions:mine": _HTML_READ,
+    "exceptions:export": {"GET": FINANCE},
+    "exceptions:bulk": {"POST": FINANCE},
+    "exceptions:rules": _HTML_READ,
+    "exceptions:rule-new": _HTML_FORM,
+    "exceptions:rule-edit": _HTML_FORM,
+    "exceptions:detail": _HTML_READ,
+    "exceptions:comment": {"POST": FINANCE},
+    "exceptions:replay": {"GET": FINANCE, "POST": FINANCE},
+    "exceptions:action": {"POST": FINANCE},
+    # --- health pages --------------------------------------------------------------
+    "health:home": _HTML_READ,
+    "health:sla": _HTML_READ,
+    "health:integration": _HTML_READ,
+    "health:probe-add": _HTML_FORM,
+    "health:config-edit": _HTML_FORM,
+    "health:probe-edit": _HTML_FORM,
+    "health:probe-delete": {"POST": ARCHITECTS},
+    "health:maintenance-add": _HTML_FORM,
+    "health:maintenance-delete": {"POST": ARCHITECTS},
+    "health:channels": _HTML_READ,
+    "health:channel-add": _HTML_FORM,
+    # --- KPI pages -----------------------------------------------------------------
+    "kpis:home": _HTML_READ,
+    "kpis:rows": _HTML_READ,
+    "kpis:detail": _HTML_READ,
+    "kpis:export": _HTML_READ,
+}
