@@ -204,16 +204,19 @@ def store(probes, outcomes, *, owner, now=None):
 
 def sweep(*, limit=None, concurrency=None, now=None):
     """Claim, run and store one batch of due probes. Returns timing figures."""
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     owner, probes = claim_due(now=now, limit=limit)
-    claimed_at = time.perf_counter()
+    claimed_at, claimed_cpu = time.perf_counter(), time.process_time()
     outcomes = run_probes(probes, concurrency=concurrency)
-    ran_at = time.perf_counter()
+    ran_at, ran_cpu = time.perf_counter(), time.process_time()
     flipped = store(probes, outcomes, owner=owner) if probes else set()
     stats = {
         "probes": len(probes), "failed": sum(1 for p, o in zip(probes, outcomes, strict=True) if not judge(p, o)[0]),
         "claim_s": round(claimed_at - started, 3), "run_s": round(ran_at - claimed_at, 3),
         "store_s": round(time.perf_counter() - ran_at, 3), "flipped_integrations": len(flipped),
+        # CPU of this process per phase: on a shared machine wall time stretches, CPU does not.
+        "claim_cpu": round(claimed_cpu - started_cpu, 3), "run_cpu": round(ran_cpu - claimed_cpu, 3),
+        "store_cpu": round(time.process_time() - ran_cpu, 3),
     }
     if probes:
         logger.info("health sweep: %s", stats)
