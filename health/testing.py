@@ -4,7 +4,8 @@ Routes: ``/ok`` (JSON ``{"status": "UP"}``), ``/status/<code>``, ``/json?status=
 ``/slow/<ms>``, ``/hang``, ``/reset`` (drops the connection), ``/garbage`` (not HTTP),
 ``/huge`` (a 5 MB body), ``/redirect?to=<url>``, ``/hook`` (records what is posted;
 ``server.fail_next`` makes the next N answers 500), ``/bench/<i>`` (latency 50-250 ms by
-``i``; every 20th hangs) and ``/toggle`` (answers ``server.toggle_status``).
+``i``; every 20th hangs), ``/toggle`` (answers ``server.toggle_status``) and ``/chunked``
+(chunked, gzip when accepted).
 """
 
 import asyncio
@@ -52,6 +53,7 @@ class LoopbackServer:
         r.add_route("*", "/hook", self.hook)
         r.add_get("/bench/{i}", self.bench)
         r.add_get("/toggle", self.toggle)
+        r.add_get("/chunked", self.chunked)
         return app
 
     async def ok(self, request):
@@ -108,6 +110,18 @@ class LoopbackServer:
             await asyncio.sleep(3600)
         await asyncio.sleep(bench_latency_ms(i) / 1000)
         return web.json_response({"status": "UP"})
+
+    async def chunked(self, request):
+        """JSON sent in pieces with chunked transfer encoding, gzip-compressed when the
+        client accepts it (exercises the probe client's body decoding)."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        response.enable_compression()
+        await response.prepare(request)
+        for piece in (b'{"status": ', b'"UP", "pad": "', b"y" * 5000, b'"}'):
+            await response.write(piece)
+        await response.write_eof()
+        return response
 
     async def toggle(self, request):
         return web.json_response({"status": "UP"}, status=self.toggle_status)

@@ -167,8 +167,9 @@ def main():
                 print(
                     f"{label:6s} sweep {n:>6} endpoints ({hung} hung): {wall:6.2f} s vs ideal bound {bound:.2f} s = "
                     f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s; "
-                    f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch {stats['run_s']}/{stats['run_cpu']} s, "
-                    f"store {stats['store_s']}/{stats['store_cpu']} s; failed {stats['failed']}, "
+                    f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
+                    f"(of which store, overlapped: {stats['store_s']}/{stats['store_cpu']} s), status refresh "
+                    f"{stats['status_s']}/{stats['status_cpu']} s; failed {stats['failed']}, "
                     f"integrations flipped {stats['flipped_integrations']}; load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
