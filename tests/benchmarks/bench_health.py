@@ -45,6 +45,16 @@ def _proc_cpu(pid):
         return float("nan")
 
 
+def _db_backend_pid(connection):
+    """The PostgreSQL backend serving this connection (same machine: its CPU counts
+    against the same two cores)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 def _start_server():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "health.testing", str(port)], stdout=subprocess.PIPE, text=True)
@@ -161,12 +171,15 @@ def main():
                     from health.models import Probe
 
                     Probe.objects.update(next_due_at=timezone.now())
+                db_pid = _db_backend_pid(connection)
+                db_cpu = _proc_cpu(db_pid) if db_pid else float("nan")
                 cpu, server_cpu, started = _cpu(), _proc_cpu(proc.pid), time.perf_counter()
                 stats = sweep(limit=n, concurrency=CONCURRENCY)
                 wall = time.perf_counter() - started
                 print(
                     f"{label:6s} sweep {n:>6} endpoints ({hung} hung): {wall:6.2f} s vs ideal bound {bound:.2f} s = "
-                    f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s; "
+                    f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s, "
+                    f"database backend {(_proc_cpu(db_pid) if db_pid else float('nan')) - db_cpu:.2f} s; "
                     f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
                     f"(of which store, overlapped: {stats['store_s']}/{stats['store_cpu']} s), status refresh "
                     f"{stats['status_s']}/{stats['status_cpu']} s; failed {stats['failed']}, "
