@@ -162,7 +162,19 @@ def run_probes(probes, *, concurrency=None, max_body=None):
 _DONE = object()
 
 
-def run_probes_streaming(probes, *, concurrency=None, max_body=None, batch_size=1000, flush_seconds=0.25):
+def _schedstat():
+    """(CPU seconds, seconds spent runnable but waiting for a CPU) of the calling thread,
+    from Linux's schedstat; zeros elsewhere. Tells a sweep slowed by a busy machine from
+    one slowed by its own work."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            run_ns, wait_ns, _ = f.read().split()
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def run_probes_streaming(probes, *, concurrency=None, max_body=None, batch_size=1000, flush_seconds=0.25, timings=None):
     """Yield lists of (index, outcome) while the probes run, so the caller stores early
     results while later ones are still in flight (store overlaps fetch).
 
@@ -175,11 +187,17 @@ def run_probes_streaming(probes, *, concurrency=None, max_body=None, batch_size=
     results = queue.SimpleQueue()
 
     def produce():
+        before = _schedstat()
         try:
             http.run_async(_run_all(probes, concurrency, max_body, on_result=lambda i, o: results.put((i, o))))
         except BaseException as exc:  # handed to the caller's thread
             results.put(exc)
         else:
+            if timings is not None:
+                after = _schedstat()
+                timings["fetched_at"] = time.perf_counter()
+                timings["loop_cpu"] = after[0] - before[0]
+                timings["loop_runqueue_wait"] = after[1] - before[1]
             results.put(_DONE)
 
     thread = threading.Thread(target=produce, name="health-sweep-loop", daemon=True)
@@ -354,9 +372,9 @@ def sweep(*, limit=None, concurrency=None, now=None):
     started, started_cpu = time.perf_counter(), time.process_time()
     owner, probes = claim_due(now=now, limit=limit)
     claimed_at, claimed_cpu = time.perf_counter(), time.process_time()
-    flipped, failed, store_wall, store_cpu = set(), 0, 0.0, 0.0
+    flipped, failed, store_wall, store_cpu, timings = set(), 0, 0.0, 0.0, {}
     maintenance_state = maintenance.active_integration_ids(timezone.now()) if probes else (False, set())
-    for batch in run_probes_streaming(probes, concurrency=concurrency):
+    for batch in run_probes_streaming(probes, concurrency=concurrency, timings=timings):
         batch_started, batch_cpu = time.perf_counter(), time.thread_time()
         changed, batch_failed = _store_batch(((probes[i], o) for i, o in batch), owner=owner, now=timezone.now(),
                                              maintenance_state=maintenance_state)
@@ -372,6 +390,10 @@ def sweep(*, limit=None, concurrency=None, now=None):
     stats = {
         "probes": len(probes), "failed": failed, "flipped_integrations": len(flipped),
         "claim_s": round(claimed_at - started, 3), "run_s": round(ran_at - claimed_at, 3),
+        # when the last probe answered: run_s beyond this is the last batches' store
+        "fetch_s": round(timings.get("fetched_at", claimed_at) - claimed_at, 3),
+        "loop_cpu": round(timings.get("loop_cpu", 0.0), 3),
+        "loop_runqueue_wait": round(timings.get("loop_runqueue_wait", 0.0), 3),
         "store_s": round(store_wall, 3), "status_s": round(time.perf_counter() - ran_at, 3),
         # CPU of this process per phase: on a shared machine wall time stretches, CPU does not.
         # run_cpu is both threads while probes run: fetch (loop thread) + store (this one).

@@ -181,6 +181,8 @@ def main():
                     f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s, "
                     f"database backend {(_proc_cpu(db_pid) if db_pid else float('nan')) - db_cpu:.2f} s; "
                     f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
+                    f"(last answer at {stats['fetch_s']} s; event-loop thread CPU {stats['loop_cpu']} s, "
+                    f"waited for a CPU {stats['loop_runqueue_wait']} s) "
                     f"(of which store, overlapped: {stats['store_s']}/{stats['store_cpu']} s), status refresh "
                     f"{stats['status_s']}/{stats['status_cpu']} s; failed {stats['failed']}, "
                     f"integrations flipped {stats['flipped_integrations']}; load {os.getloadavg()[0]:.1f}",
