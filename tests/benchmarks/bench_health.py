@@ -179,8 +179,8 @@ def main():
                 print(
                     f"{label:6s} sweep {n:>6} endpoints ({hung} hung): {wall:6.2f} s vs ideal bound {bound:.2f} s = "
                     f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s, "
-                    f"database backend {(_proc_cpu(db_pid) if db_pid else float('nan')) - db_cpu:.2f} s; "
-                    f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
+                    + (f"database backend {_proc_cpu(db_pid) - db_cpu:.2f} s; " if db_pid else "database in-process; ")
+                    + f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
                     f"(last answer at {stats['fetch_s']} s; event-loop thread CPU {stats['loop_cpu']} s, "
                     f"waited for a CPU {stats['loop_runqueue_wait']} s) "
                     f"(of which store, overlapped: {stats['store_s']}/{stats['store_cpu']} s), status refresh "
