@@ -28,6 +28,7 @@ from .http import MAX_REDIRECTS, GuardedResolver, Outcome, check_url
 USER_AGENT = "controlplane-health/1.0"
 MAX_HEAD = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+_RETRYABLE = ("GET", "HEAD", "OPTIONS", "PUT")
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
 _SAFE_QUERY = _SAFE_PATH + "?"
 
@@ -224,9 +225,10 @@ class _Connection(asyncio.Protocol):
     def _finish(self, *, reusable):
         self.state = "done"
         self.reusable = reusable
-        if self.decoder is not None and not self.truncated:
+        decoder, self.decoder = self.decoder, None
+        if decoder is not None and not self.truncated:
             try:
-                self._sink(self.decoder.flush())
+                self._sink(decoder.flush())  # already decoded: _sink must not decode it again
             except zlib.error:
                 pass
         if not reusable:
@@ -344,9 +346,10 @@ class ProbeClient:
             try:
                 return connection, await connection.send(payload, head_only=head_only, max_body=max_body)
             except ServerDisconnected:
-                if connection.got_bytes:
+                if connection.got_bytes or method not in _RETRYABLE:
                     raise
                 # the server closed an idle connection as we reused it: try a fresh one
+                # (idempotent methods only: a POST may have been received)
             except BaseException:
                 connection._abort()  # timed out or cancelled mid-response: never reuse
                 raise
