@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from controlplane import audit
@@ -368,7 +368,7 @@ def apply_status_changes(changes, *, now=None, actor=None):
     from controlplane.middleware import current_request_id
     from controlplane.models import AuditEntry
 
-    from .notify import notify_flip, should_notify
+    from .notify import notify_flips, should_notify
 
     if not changes:
         return 0
@@ -385,25 +385,62 @@ def apply_status_changes(changes, *, now=None, actor=None):
     for (status, reason), ids in groups.items():
         for start in range(0, len(ids), 1000):
             HealthConfig.objects.filter(pk__in=ids[start:start + 1000]).update(status=status, status_reason=reason, status_changed_at=now)
-    flips = Flip.objects.bulk_create(
-        [Flip(integration_id=c.integration_id, from_status=c.status, to_status=s, reason=r, at=now) for c, s, r in applied],
-        batch_size=2000,
-    )
     content_type = ContentType.objects.get_for_model(HealthConfig)
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    AuditEntry.objects.bulk_create([
-        AuditEntry(actor=actor_obj, actor_repr=getattr(actor_obj, "username", "") or "system",
-                   action="health.status_changed", content_type=content_type, object_id=str(c.pk),
-                   object_repr=f"Health of integration {c.integration_id}", before={"status": c.status},
-                   after={"status": s}, request_id=current_request_id() or "", note=r)
-        for c, s, r in applied
-    ], batch_size=2000)
+    actor_repr = getattr(actor_obj, "username", "") or "system"
+    request_id = current_request_id() or ""
+    if connection.vendor == "postgresql" and applied:
+        flip_ids = _insert_flips_and_audit_postgres(applied, now, content_type.pk, actor_obj, actor_repr, request_id)
+        flips = [Flip(pk=pk, from_status=c.status, to_status=s) for pk, (c, s, _) in zip(flip_ids, applied, strict=True)]
+    else:
+        flips = Flip.objects.bulk_create(
+            [Flip(integration_id=c.integration_id, from_status=c.status, to_status=s, reason=r, at=now) for c, s, r in applied],
+            batch_size=2000,
+        )
+        AuditEntry.objects.bulk_create([
+            AuditEntry(actor=actor_obj, actor_repr=actor_repr,
+                       action="health.status_changed", content_type=content_type, object_id=str(c.pk),
+                       object_repr=f"Health of integration {c.integration_id}", before={"status": c.status},
+                       after={"status": s}, request_id=request_id, note=r)
+            for c, s, r in applied
+        ], batch_size=2000)
     for config, status, reason in applied:
         config.status, config.status_reason, config.status_changed_at = status, reason, now
     to_notify = [f.pk for f in flips if f.pk is not None and should_notify(f)]
     if to_notify:
-        transaction.on_commit(lambda: [notify_flip(pk) for pk in to_notify])
+        transaction.on_commit(lambda: notify_flips(to_notify))
     return len(applied)
+
+
+def _insert_flips_and_audit_postgres(applied, now, content_type_id, actor, actor_repr, request_id):
+    """The flips and their audit rows as two INSERT ... SELECT FROM unnest(arrays): the
+    first sweep of a new estate flips ~10,000 integrations at once, and bulk_create spent
+    ~2 s of CPU building model instances and per-row placeholders for them. Returns the
+    flip ids in ``applied`` order."""
+    from controlplane.models import AuditEntry
+
+    flip_table = connection.ops.quote_name(Flip._meta.db_table)
+    audit_table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {flip_table} (integration_id, from_status, to_status, reason, at) "
+            f"SELECT v.i, v.f, v.t, v.r, %s FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) "
+            f"WITH ORDINALITY AS v(i, f, t, r, n) ORDER BY v.n RETURNING id",
+            [now, [c.integration_id for c, _, _ in applied], [c.status for c, _, _ in applied],
+             [s for _, s, _ in applied], [r for _, _, r in applied]],
+        )
+        flip_ids = sorted(row[0] for row in cursor.fetchall())  # ids follow insertion order (one sequence)
+        cursor.execute(
+            f"INSERT INTO {audit_table} (created_at, actor_id, actor_repr, action, content_type_id, object_id, object_repr, "
+            f"before, after, request_id, note) "
+            f"SELECT %s, %s, %s, 'health.status_changed', %s, v.o, 'Health of integration ' || v.i, "
+            f"jsonb_build_object('status', v.f), jsonb_build_object('status', v.t), %s, v.r "
+            f"FROM unnest(%s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[], %s::text[]) AS v(o, i, f, t, r)",
+            [now, getattr(actor, "pk", None), actor_repr, content_type_id, request_id,
+             [str(c.pk) for c, _, _ in applied], [c.integration_id for c, _, _ in applied],
+             [c.status for c, _, _ in applied], [s for _, s, _ in applied], [r for _, _, r in applied]],
+        )
+    return flip_ids
 
 
 def refresh_time_based(now=None):

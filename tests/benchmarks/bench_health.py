@@ -20,6 +20,7 @@ import time
 
 TIMEOUT_MS = 2000
 CONCURRENCY = int(os.environ.get("HEALTH_BENCH_CONCURRENCY", "500"))
+REPEAT = int(os.environ.get("HEALTH_BENCH_REPEAT", "1"))  # steady sweeps per size
 SIZES = [int(n) for n in os.environ.get("HEALTH_BENCH_SIZES", "2000,10000").split(",")]
 
 
@@ -32,6 +33,26 @@ def _free_port():
 def _cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu(pid):
+    """User + system CPU seconds of another process (the loopback server), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+def _db_backend_pid(connection):
+    """The PostgreSQL backend serving this connection (same machine: its CPU counts
+    against the same two cores)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
 
 
 def _start_server():
@@ -143,20 +164,28 @@ def main():
         for n in SIZES:
             _seed(n, base_url)
             bound, hung = _bound(n)
-            for label in ("first", "steady"):
+            for label in ("first", *["steady"] * REPEAT):
                 if label == "steady":
                     from django.utils import timezone
 
                     from health.models import Probe
 
                     Probe.objects.update(next_due_at=timezone.now())
-                cpu, started = _cpu(), time.perf_counter()
+                db_pid = _db_backend_pid(connection)
+                db_cpu = _proc_cpu(db_pid) if db_pid else float("nan")
+                cpu, server_cpu, started = _cpu(), _proc_cpu(proc.pid), time.perf_counter()
                 stats = sweep(limit=n, concurrency=CONCURRENCY)
                 wall = time.perf_counter() - started
                 print(
                     f"{label:6s} sweep {n:>6} endpoints ({hung} hung): {wall:6.2f} s vs ideal bound {bound:.2f} s = "
-                    f"{wall / bound:.2f}x; CPU {_cpu() - cpu:.2f} s; claim {stats['claim_s']} s, fetch {stats['run_s']} s, "
-                    f"store {stats['store_s']} s; failed {stats['failed']}, integrations flipped {stats['flipped_integrations']}",
+                    f"{wall / bound:.2f}x; CPU sweep {_cpu() - cpu:.2f} s, server {_proc_cpu(proc.pid) - server_cpu:.2f} s, "
+                    + (f"database backend {_proc_cpu(db_pid) - db_cpu:.2f} s; " if db_pid else "database in-process; ")
+                    + f"wall/CPU claim {stats['claim_s']}/{stats['claim_cpu']} s, fetch+store {stats['run_s']}/{stats['run_cpu']} s "
+                    f"(last answer at {stats['fetch_s']} s; event-loop thread CPU {stats['loop_cpu']} s, "
+                    f"waited for a CPU {stats['loop_runqueue_wait']} s) "
+                    f"(of which store, overlapped: {stats['store_s']}/{stats['store_cpu']} s), status refresh "
+                    f"{stats['status_s']}/{stats['status_cpu']} s; failed {stats['failed']}, "
+                    f"integrations flipped {stats['flipped_integrations']}; load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     finally:

@@ -43,7 +43,11 @@ def test_pausing_flips_to_paused_without_alerting(architect, django_capture_on_c
     from controlplane.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="health_config.updated").exists()
-    assert AuditEntry.objects.filter(action="health.status_changed").exists()
+    entry = AuditEntry.objects.get(action="health.status_changed")
+    config = HealthConfig.objects.get(integration=integration)
+    assert (entry.object_id, entry.before, entry.after, entry.note) == (
+        str(config.pk), {"status": Status.UNKNOWN}, {"status": Status.PAUSED}, "Paused.")
+    assert entry.actor_id is None and entry.actor_repr == "system"
 
 
 def test_breach_opens_one_exception_in_the_ops_queue_and_recovery_resolves_it():

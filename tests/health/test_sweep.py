@@ -132,3 +132,20 @@ def test_one_of_two_probes_down_is_degraded(loopback, allow_loopback):
     config = HealthConfig.objects.get(integration=good.integration)
     assert config.status == Status.DEGRADED
     assert "1 of 2" in config.status_reason
+
+
+def test_chunked_gzip_bodies_and_redirects_are_read_and_connections_reused(loopback, allow_loopback):
+    """The sweep's own HTTP client: a chunked, gzip-compressed JSON body is decoded for
+    [BODY] conditions, a redirect is followed to its target, and many probes on one host
+    share keep-alive connections without mixing up their answers."""
+    chunked = ProbeFactory(url=loopback.url + "/chunked", conditions='[BODY].status == "UP"')
+    redirected = ProbeFactory(url=f"{loopback.url}/redirect?to=/json?status=DOWN", conditions='[BODY].status == "DOWN"')
+    toggles = ProbeFactory.create_batch(30, url=loopback.url + "/status/204", conditions="[STATUS] == 204")
+    head = ProbeFactory(url=loopback.url + "/ok", method="HEAD", conditions="[STATUS] == 200")
+    stats = sweep(concurrency=4)
+    results = {r.probe_id: r for r in ProbeResult.objects.all()}
+    assert results[chunked.pk].ok, results[chunked.pk].error
+    assert results[redirected.pk].ok, results[redirected.pk].error
+    assert all(results[p.pk].ok and results[p.pk].status_code == 204 for p in toggles)
+    assert results[head.pk].ok, results[head.pk].error
+    assert stats["failed"] == 0
