@@ -1,4 +1,4 @@
-"""Chaos: replay (httpx) and probe (aiohttp) clients against a local hostile server that
+"""Chaos: replay (httpx), probe (the sweep's ProbeClient) and webhook (aiohttp) clients against a local hostile server that
 hangs, resets, trickles bytes (slowloris), sends 1.5 GB (with a true, a missing and a lying
 Content-Length) or a gzip bomb (1 MB -> 1 GB). Prints time, bytes kept and memory for each,
 and checks them against the deadline and a 50 MB memory budget. No database needed.
@@ -39,17 +39,30 @@ def main():
         return status, len(body), ""
 
     def probe(url):
+        import asyncio
+
+        from health.probe_client import ProbeClient
+
+        async def go():
+            async with ProbeClient() as client:
+                return await client.request("GET", url, timeout_s=TIMEOUT, max_body=64 * 1024)
+
+        outcome = asyncio.run(go())
+        return outcome.status, len(outcome.body), outcome.error
+
+    def webhook(url):
         outcome = request_sync("GET", url, timeout_s=TIMEOUT, max_body=64 * 1024)
         return outcome.status, len(outcome.body), outcome.error
 
     server = HostileServer().start()
     replay(server.url("/"))
-    probe(server.url("/"))  # warm both clients
+    probe(server.url("/"))
+    webhook(server.url("/"))  # warm the clients
     print(f"hostile targets (deadline {TIMEOUT} s, body cap 64 KB, memory budget {BUDGET >> 20} MB)")
     print(f"  {'client':<7} {'target':<14} {'seconds':>7} {'kept':>8} {'peak MB':>8} {'RSS+ MB':>8}  outcome")
     failures = 0
     for path in PATHS:
-        for name, call in (("replay", replay), ("probe", probe)):
+        for name, call in (("replay", replay), ("probe", probe), ("webhook", webhook)):
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             tracemalloc.start()
             started = time.monotonic()

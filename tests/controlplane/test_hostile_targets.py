@@ -1,4 +1,4 @@
-"""Replay (httpx) and probes (aiohttp) against targets that hang, reset, trickle bytes or
+"""Replay (httpx), probes (the sweep's own client) and webhooks (aiohttp) against targets that hang, reset, trickle bytes or
 send gigabytes: each call ends within its timeout plus a little slack and holds a bounded
 amount of memory; replays connect to the address the guard checked (no DNS rebinding)."""
 
@@ -28,7 +28,8 @@ def hostile():
     # warm both clients (imports, first event loop) so the timings measure the target
     with override_settings(OUTBOUND_URL_ALLOWLIST=["127.0.0.1"]):
         replay_post(server.url("/"))
-        probe_get(server.url("/"))
+        sweep_get(server.url("/"))
+        webhook_get(server.url("/"))
     yield server
     server.stop()
 
@@ -63,10 +64,26 @@ def replay_post(url):
     return _post(url, b"{}", {"Content-Type": "application/json", "Idempotency-Key": "k"})
 
 
-def probe_get(url):
+def webhook_get(url):
     from health.http import request_sync
 
     return request_sync("GET", url, timeout_s=TIMEOUT, max_body=MAX_BYTES)
+
+
+def sweep_get(url):
+    import asyncio
+
+    from health.probe_client import ProbeClient
+
+    async def go():
+        async with ProbeClient() as client:
+            return await client.request("GET", url, timeout_s=TIMEOUT, max_body=MAX_BYTES)
+
+    return asyncio.run(go())
+
+
+# Probes go through the sweep's client; notification webhooks through aiohttp.
+CLIENTS = pytest.mark.parametrize("client", [sweep_get, webhook_get], ids=["probe", "webhook"])
 
 
 @pytest.mark.parametrize("path", SLOW)
@@ -78,19 +95,21 @@ def test_replay_gives_up_at_the_total_deadline(hostile, limits, path):
     assert TIMEOUT - 0.1 <= elapsed <= TIMEOUT + SLACK
 
 
+@CLIENTS
 @pytest.mark.parametrize("path", SLOW)
-def test_probe_gives_up_at_the_total_deadline(hostile, limits, path):
-    outcome, elapsed, _, _ = measured(lambda: probe_get(hostile.url(path)))
+def test_probe_gives_up_at_the_total_deadline(hostile, limits, path, client):
+    outcome, elapsed, _, _ = measured(lambda: client(hostile.url(path)))
     assert "timeout" in outcome.error, outcome  # a probe failure, even if the headers came
     assert TIMEOUT - 0.1 <= elapsed <= TIMEOUT + SLACK
 
 
-def test_connection_reset_is_an_error_not_a_crash(hostile, limits):
+@CLIENTS
+def test_connection_reset_is_an_error_not_a_crash(hostile, limits, client):
     import httpx
 
     result, elapsed, _, _ = measured(lambda: replay_post(hostile.url("/reset")))
     assert isinstance(result, httpx.HTTPError) and elapsed < SLACK, result
-    outcome, elapsed, _, _ = measured(lambda: probe_get(hostile.url("/reset")))
+    outcome, elapsed, _, _ = measured(lambda: client(hostile.url("/reset")))
     assert outcome.status is None and outcome.error and elapsed < SLACK
 
 
@@ -108,9 +127,10 @@ def test_replay_reads_a_capped_body_of_a_huge_or_bomb_response(hostile, limits, 
     assert peak < MEMORY_LIMIT and rss < MEMORY_LIMIT, (peak, rss)
 
 
+@CLIENTS
 @pytest.mark.parametrize("path", BIG)
-def test_probe_reads_a_capped_body_of_a_huge_or_bomb_response(hostile, limits, path):
-    outcome, elapsed, peak, rss = measured(lambda: probe_get(hostile.url(path)))
+def test_probe_reads_a_capped_body_of_a_huge_or_bomb_response(hostile, limits, path, client):
+    outcome, elapsed, peak, rss = measured(lambda: client(hostile.url(path)))
     assert outcome.status == 200 or outcome.error, outcome
     assert len(outcome.body) <= MAX_BYTES
     assert elapsed <= TIMEOUT + SLACK
