@@ -49,7 +49,9 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
 
 # --- the database is unreachable -------------------------------------------------------------
 
-_DB_DOWN_MESSAGE = "The database is unavailable; nothing was changed by this request. Retry shortly."
+# Not "nothing was changed": a connection lost during COMMIT leaves the outcome unknown,
+# which is what idempotency keys are for.
+_DB_DOWN_MESSAGE = "The database is unavailable. Retry shortly; repeat writes with the same idempotency key."
 RETRY_AFTER_SECONDS = 5
 
 
@@ -59,7 +61,12 @@ def is_database_unavailable(exc) -> bool:
     DatabaseErrors too but are bugs or conflicts, not an outage, so they are not included."""
     from django.db import InterfaceError, OperationalError
 
-    return isinstance(exc, OperationalError | InterfaceError)
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    # Class 40 (deadlock, serialization failure) is a race between requests, not an outage:
+    # it stays a logged 500 so it gets fixed rather than hidden behind "unavailable".
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return not sqlstate.startswith("40")
 
 
 def database_unavailable_response(request):

@@ -72,3 +72,19 @@ def test_integrity_errors_and_bugs_keep_their_answers(api_as, monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_debug(settings):
     settings.DEBUG = False
+
+
+def test_a_deadlock_is_not_reported_as_an_outage(api_as, monkeypatch):
+    import psycopg
+
+    client = Client(raise_request_exception=False)
+    client.defaults["HTTP_AUTHORIZATION"] = api_as("service")._credentials["HTTP_AUTHORIZATION"]
+
+    def deadlock(*args, **kwargs):
+        raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+
+    monkeypatch.setattr(ServiceTokenAuthentication, "authenticate_key", deadlock)
+    response = client.get("/api/v1/exceptions/items/")
+    # A race between requests is a bug to fix, logged as one; not "the database is down".
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
