@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install migrate demo-data run bench lint check clean
+.PHONY: demo test install migrate demo-data run bench load chaos lint check clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ test: install
 
 bench: install
 	$(PY) -m tests.benchmarks
+
+# Load: gunicorn (4 workers x 2 threads, production settings) on PostgreSQL + a Redis broker
+# and Celery worker, the asyncio client for LOAD_DURATION s (default 60), then figures and
+# the reconciliation (exit 1 if it fails). LOAD_DATABASE_URL defaults to .../cp_load.
+load: install
+	$(PY) -m tests.load $(LOAD_ARGS)
+
+# Chaos: PostgreSQL "restarts" under load (a TCP proxy in front of it is cut and restored;
+# CHAOS_ARGS=--real restarts the actual cluster, which every user of it notices).
+chaos: install
+	$(PY) -m tests.load.pg_restart $(CHAOS_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
