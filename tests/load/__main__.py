@@ -64,7 +64,10 @@ def main(argv=None) -> int:
     if worker:
         worker.start()
     try:
-        client = LoadClient(server.url, plan, duration=args.duration, concurrency=args.concurrency)
+        cpu = {}
+        client = LoadClient(server.url, plan, duration=args.duration, concurrency=args.concurrency,
+                            on_start=lambda: cpu.update(web0=server.worker_cpu_seconds(), client0=time.process_time()))
+        client.on_end = lambda: cpu.update(web1=server.worker_cpu_seconds(), client1=time.process_time())
         elapsed = client.run_blocking()
     finally:
         server.stop()
@@ -78,6 +81,10 @@ def main(argv=None) -> int:
     print(f"\nacknowledged: {len(ledger.exc_keys)} exception keys ({len(set(g for g, _ in ledger.exc_keys.values()))} "
           f"business keys), {len(ledger.runs)} sync runs, {len(ledger.heartbeats)} heartbeats, {len(ledger.events)} events, "
           f"{len(ledger.resolves)} resolves; deliberate re-sends {dict(ledger.resends)}")
+    web_cpu, client_cpu = cpu["web1"] - cpu["web0"], cpu["client1"] - cpu["client0"]
+    print(f"CPU during the measured phase: gunicorn workers {web_cpu:.1f} s "
+          f"({web_cpu / elapsed * 100:.0f}% of one core, {web_cpu * 1000 / max(1, summary['total']):.0f} ms per request), "
+          f"this client {client_cpu:.1f} s; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     backlog = harness.broker_backlog(env["CELERY_BROKER_URL"])
     print(f"broker: {backlog_before} task(s) waiting before, {backlog} after; gunicorn: {server.boots} worker boot(s) "
           f"for {args.workers} workers, {server.timeouts} worker timeout(s), {server.tracebacks} traceback(s) "

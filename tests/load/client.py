@@ -125,7 +125,7 @@ class LoadClient:
     tokens, service-account tokens and finance logins."""
 
     def __init__(self, base_url: str, seed: dict, *, duration: float, concurrency: int = 1, rng_seed: int | None = None,
-                 drain: float = 15.0, request_timeout: float = 30.0):
+                 drain: float = 15.0, request_timeout: float = 30.0, on_start=None):
         self.base = base_url.rstrip("/")
         self.seed = seed
         self.run = seed["run"]
@@ -141,6 +141,8 @@ class LoadClient:
         self.retry: list = []  # (not_before, coroutine factory) of writes to send again
         self.started = self.deadline = 0.0
         self.stop_new = False
+        self.on_start = on_start  # called when the measured phase begins
+        self.on_end = None
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -499,6 +501,8 @@ class LoadClient:
         browsers = [(browser_session(), u, p) for u, p in self.seed["finance"][: max(1, 2 * c)]]
         await asyncio.gather(*(self.sign_in(b, u, p) for b, u, p in browsers))
         self.login_stats, self.stats = self.stats, Stats()
+        if self.on_start:
+            self.on_start()
         self.started = time.monotonic()
         self.deadline = self.started + self.duration
         tasks = []
@@ -513,6 +517,8 @@ class LoadClient:
             tasks.append(self.finance_worker(browser))
         await asyncio.gather(*tasks, *([during] if during is not None else []))
         elapsed = time.monotonic() - self.started
+        if self.on_end:
+            self.on_end()
         await self.drain_retries()
         return elapsed
 

@@ -139,6 +139,24 @@ class Gunicorn:
         if getattr(self, "_log", None) and not self._log.closed:
             self._log.close()
 
+    def worker_cpu_seconds(self) -> float:
+        """User + system CPU the worker processes have used so far (Linux /proc)."""
+        if self.proc is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        try:
+            children = open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read().split()
+        except OSError:
+            return 0.0
+        for pid in children:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
