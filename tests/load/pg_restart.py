@@ -63,7 +63,10 @@ async def outage_timeline(client: LoadClient, outage: Outage, *, before: float, 
 
 def analyse(client: LoadClient, outage: Outage) -> dict:
     requests = client.stats.requests
+    # Every request that was open while the database was away: sent during the outage, or
+    # in flight when it began (those may still succeed if their queries were done).
     during = [r for r in requests if r.ended > outage.cut_at and r.started < outage.restored_at]
+    sent_during = [r for r in during if r.started >= outage.cut_at]
     after = [r for r in requests if r.started >= outage.restored_at]
     api = [r for r in during if r.status == 503 and r.endpoint.split()[1].startswith(("api", "exceptions/ingest",
                                                                                       "integrations", "events", "heartbeat"))]
@@ -71,13 +74,15 @@ def analyse(client: LoadClient, outage: Outage) -> dict:
     pages = [r for r in during if r.status == 503 and r not in api]
     clean_pages = [r for r in pages if r.content_type.startswith("text/html")]
     unclean = [r for r in during if r.status not in (503,) and not 200 <= r.status < 500]
-    lat = sorted((r.ended - r.started) * 1000 for r in during)
+    lat = sorted((r.ended - r.started) * 1000 for r in sent_during)
     first_ok = min((r.ended for r in after if 200 <= r.status < 300), default=None)
     after_errors = [r for r in after if r.status == 0 or r.status >= 500]
     return {
         "outage_s": outage.restored_at - outage.cut_at,
         "during": len(during), "during_statuses": dict(sorted(Counter(r.status for r in during).items())),
-        "during_p99_ms": percentile(lat, 99), "during_max_ms": lat[-1] if lat else 0.0,
+        "in_flight": len(during) - len(sent_during),
+        "sent_during": len(sent_during), "sent_during_statuses": dict(sorted(Counter(r.status for r in sent_during).items())),
+        "during_p50_ms": percentile(lat, 50), "during_p99_ms": percentile(lat, 99), "during_max_ms": lat[-1] if lat else 0.0,
         "api_503": len(api), "api_503_clean": len(clean_api), "page_503": len(pages), "page_503_clean": len(clean_pages),
         "unclean": len(unclean), "unclean_statuses": dict(Counter(r.status for r in unclean)),
         "recovery_s": (first_ok - outage.restored_at) if first_ok else None,
@@ -92,8 +97,10 @@ def format_outage(result: dict, server: harness.Gunicorn) -> str:
     recovery = f"{r['recovery_s']:.2f} s" if r["recovery_s"] is not None else "never"
     return "\n".join([
         f"outage: {r['outage_s']:.1f} s",
-        f"  requests during the outage: {r['during']}, statuses {r['during_statuses']}; "
-        f"p99 {r['during_p99_ms']:.0f} ms, max {r['during_max_ms']:.0f} ms",
+        f"  requests open during the outage: {r['during']} ({r['in_flight']} in flight when it began), "
+        f"statuses {r['during_statuses']}",
+        f"  sent during the outage: {r['sent_during']}, statuses {r['sent_during_statuses']}; answered in "
+        f"p50 {r['during_p50_ms']:.0f} ms, p99 {r['during_p99_ms']:.0f} ms, max {r['during_max_ms']:.0f} ms",
         f"  API 503 with error code database_unavailable: {r['api_503_clean']} of {r['api_503']}; "
         f"HTML 503 page: {r['page_503_clean']} of {r['page_503']}; other failures (500, no answer): {r['unclean']} "
         f"{r['unclean_statuses'] or ''}",
