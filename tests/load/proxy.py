@@ -19,6 +19,7 @@ class TcpProxy:
         self.server = None
         self.transports: set = set()
         self.connections = 0
+        self.generation = 0  # bumped by every cut
         self._thread = threading.Thread(target=self.loop.run_forever, name="pg-proxy", daemon=True)
 
     # --- inside the proxy's loop ----------------------------------------------------------
@@ -34,10 +35,15 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, client_reader, client_writer):
+        generation = self.generation
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
             client_writer.transport.abort()
+            return
+        if generation != self.generation:  # cut while this one was still connecting upstream
+            client_writer.transport.abort()
+            upstream_writer.transport.abort()
             return
         self.connections += 1
         pair = (client_writer.transport, upstream_writer.transport)
@@ -52,6 +58,7 @@ class TcpProxy:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _cut(self):
+        self.generation += 1
         if self.server is not None:
             self.server.close()
             self.server = None
