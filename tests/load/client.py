@@ -428,13 +428,13 @@ class LoadClient:
         while self.running():
             turn += 1
             slug = self.rng.choice(self.seed["integrations"])
-            if turn % 3 == 0:
+            if turn % 3 == 1:  # the HTML list first, then every third turn
                 status, _ = await self.call(session, "GET", f"/exceptions/list/?integration={slug}&status=open",
                                             "GET exceptions list page")
                 if self.failed(status):
                     await self.pause_after_failure()
                 continue
-            if turn % 5 == 1 and self.ledger.exc_keys:
+            if turn % 5 == 2 and self.ledger.exc_keys:
                 group = self.rng.choice(list(self.ledger.exc_keys.values()))[0]
                 query = f"q={self.run}-INV-{group}"
             else:

@@ -40,7 +40,7 @@ def test_database_outage_answers_503_and_recovers_without_restarting_workers(loa
     assert result["page_503_clean"] == result["page_503"], result
     assert result["during_max_ms"] < 10_000, result
     # Back without a restart: no worker replaced or timed out, no error after recovery.
-    assert result["recovery_s"] is not None and result["recovery_s"] < 3, result
+    assert result["recovery_s"] is not None and result["recovery_s"] < 5, result
     assert result["after"] > 0 and result["after_errors"] == 0, result
     assert server.boots == 2 and server.timeouts == 0
     assert outage_ok(result, server)
