@@ -130,7 +130,9 @@ class Gunicorn:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            # Quick shutdown: the client has finished, nothing is in flight, and a graceful
+            # one idles for seconds in gthread workers.
+            self.proc.send_signal(signal.SIGQUIT)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
