@@ -42,4 +42,5 @@ def test_batch_repeats_lock_rows_in_id_order(require_postgres, api_as):
         resp = client.post(URL, [item(integration, business_keys=k) for k in reversed(keys)], format="json")
     assert [r["outcome"] for r in resp.json()["results"]] == ["deduplicated"] * 3
     lock = [q["sql"] for q in ctx.captured_queries if "ORDER BY id FOR UPDATE" in q["sql"]]
-    assert len(lock) == 1 and "{%s}" % ",".join(map(str, sorted(ids))) in lock[0], lock
+    id_array = "{" + ",".join(map(str, sorted(ids))) + "}"
+    assert len(lock) == 1 and id_array in lock[0], lock
