@@ -40,15 +40,19 @@ def database_name(database_url: str) -> str:
     return urlsplit(database_url).path.lstrip("/")
 
 
+def admin_url(database_url: str) -> str:
+    """The same server's ``postgres`` database, as a libpq URL."""
+    parts = urlsplit(database_url)
+    scheme = "postgresql" if parts.scheme in ("postgres", "pgsql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, "/postgres", "", ""))
+
+
 def ensure_database(database_url: str) -> bool:
     """Create the database if it does not exist. True if it was created."""
     import psycopg
 
-    parts = urlsplit(database_url)
-    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1) if parts.scheme == "postgres" else parts.scheme,
-                        parts.netloc, "/postgres", "", ""))
     name = database_name(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(admin_url(database_url), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             return False
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -33,6 +33,7 @@ from .client import LoadClient, format_summary, percentile, summarize
 class Outage:
     cut_at: float = 0.0
     restored_at: float = 0.0
+    terminated: int = 0  # sessions killed (--terminate)
 
 
 def real_restart_commands():
@@ -41,13 +42,31 @@ def real_restart_commands():
     return base + ["stop", "-m", "fast"], base + ["start"]
 
 
-async def outage_timeline(client: LoadClient, outage: Outage, *, before: float, length: float, proxy=None):
+def terminate_sessions(database_url: str) -> int:
+    """PostgreSQL's own "terminating connection due to administrator command" (what a
+    shutdown sends every session), for the sessions of one database only."""
+    import psycopg
+
+    name = harness.database_name(database_url)
+    with psycopg.connect(harness.admin_url(database_url), autocommit=True) as conn:
+        return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                                "AND pid <> pg_backend_pid()", [name]).fetchall())
+
+
+async def outage_timeline(client: LoadClient, outage: Outage, *, before: float, length: float, proxy=None,
+                          terminate_url: str | None = None):
     """Runs alongside the load: wait ``before`` seconds, take the database away for
     ``length`` seconds, bring it back."""
     while not client.started:
         await asyncio.sleep(0.05)
     await asyncio.sleep(max(0.0, client.started + before - time.monotonic()))
-    if proxy is not None:
+    if terminate_url:
+        outage.cut_at = time.monotonic()
+        outage.terminated = 0
+        while time.monotonic() < outage.cut_at + length:
+            outage.terminated += await asyncio.to_thread(terminate_sessions, terminate_url)
+            await asyncio.sleep(0.2)
+    elif proxy is not None:
         await asyncio.to_thread(proxy.cut)
         outage.cut_at = time.monotonic()
         await asyncio.sleep(length)
@@ -127,8 +146,12 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--real", action="store_true",
-                        help="restart the real PostgreSQL cluster (affects every user of it) instead of the proxy")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--real", action="store_true",
+                      help="restart the real PostgreSQL cluster (affects every user of it) instead of the proxy")
+    mode.add_argument("--terminate", action="store_true",
+                      help="no proxy: kill the load database's sessions (pg_terminate_backend) every 0.2 s during "
+                           "the outage, as a shutdown does; other databases are untouched")
     parser.add_argument("--database-url", default=os.environ.get("LOAD_DATABASE_URL", harness.DEFAULT_DATABASE_URL))
     args = parser.parse_args(argv)
 
@@ -148,21 +171,23 @@ def main(argv=None) -> int:
     connection.close()  # this process reconnects after the outage for the reconciliation
     proxy = None
     web_env = dict(env)
-    if not args.real:
+    if not args.real and not args.terminate:
         from .proxy import TcpProxy
 
         proxy = TcpProxy().start()
         web_env["DATABASE_URL"] = harness.with_host_port(args.database_url, "127.0.0.1", proxy.port)
     server = harness.Gunicorn(web_env, workers=args.workers, threads=args.threads)
-    print(f"run {plan['run']}: gunicorn {args.workers}x{args.threads} -> "
-          f"{'PostgreSQL (REAL restart)' if args.real else f'TCP proxy :{proxy.port} -> PostgreSQL'}; "
+    how = ("PostgreSQL (REAL restart)" if args.real else "PostgreSQL (sessions terminated)" if args.terminate
+           else f"TCP proxy :{proxy.port} -> PostgreSQL")
+    print(f"run {plan['run']}: gunicorn {args.workers}x{args.threads} -> {how}; "
           f"load {args.before:.0f} s, outage {args.outage:.0f} s, load {args.after:.0f} s", flush=True)
     server.start()
     outage = Outage()
     try:
         client = LoadClient(server.url, plan, duration=args.before + args.outage + args.after,
                             concurrency=args.concurrency, drain=20)
-        elapsed = client.run_blocking(outage_timeline(client, outage, before=args.before, length=args.outage, proxy=proxy))
+        elapsed = client.run_blocking(outage_timeline(client, outage, before=args.before, length=args.outage, proxy=proxy,
+                                                      terminate_url=args.database_url if args.terminate else None))
     finally:
         server.stop()
         if proxy is not None:
@@ -172,6 +197,8 @@ def main(argv=None) -> int:
     result = analyse(client, outage)
     print()
     print(format_outage(result, server))
+    if args.terminate:
+        print(f"  sessions terminated: {outage.terminated}")
     rec = reconcile(client.ledger)
     print()
     print(rec.format())
