@@ -12,6 +12,7 @@ allows it to be present at most once.
 import asyncio
 import datetime as dt
 import json
+import math
 import random
 import re
 import time
@@ -85,7 +86,7 @@ def percentile(sorted_values, q):
     """Nearest-rank percentile of an already sorted list (ms)."""
     if not sorted_values:
         return 0.0
-    k = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
@@ -115,6 +116,9 @@ def format_summary(summary: dict) -> str:
     for name, row in summary["endpoints"].items():
         lines.append(f"{name:34} {row['count']:6d} {row['rps']:7.1f} {row['p50']:8.1f} {row['p95']:8.1f} "
                      f"{row['p99']:8.1f} {row['max']:8.1f}  {row['statuses']}")
+    refused = {s: n for s, n in summary["statuses"].items() if 400 <= s < 500}
+    lines.append(f"errors: {summary['server_errors']} 5xx, {summary['transport_errors']} without an answer; "
+                 f"4xx {refused or 'none'} (409 on a resolve = another user moved it first)")
     return "\n".join(lines)
 
 
