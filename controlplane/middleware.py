@@ -61,11 +61,19 @@ def is_database_unavailable(exc) -> bool:
     DatabaseErrors too but are bugs or conflicts, not an outage, so they are not included."""
     from django.db import InterfaceError, OperationalError
 
-    if not isinstance(exc, OperationalError | InterfaceError):
+    kinds = (OperationalError, InterfaceError)
+    try:  # Django does not wrap every driver call: closing a server-side cursor (the
+        # .iterator() of a form's choices) raises psycopg's own error.
+        import psycopg
+
+        kinds += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # SQLite-only installs
+        pass
+    if not isinstance(exc, kinds):
         return False
     # Class 40 (deadlock, serialization failure) is a race between requests, not an outage:
     # it stays a logged 500 so it gets fixed rather than hidden behind "unavailable".
-    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None) or ""
     return not sqlstate.startswith("40")
 
 

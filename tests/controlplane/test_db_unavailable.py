@@ -50,6 +50,24 @@ def test_api_session_lookup_failure_is_503_json_too(finance, monkeypatch):
     assert response.json()["error"]["code"] == "database_unavailable"
 
 
+def test_driver_error_django_did_not_wrap_is_503_too(finance, monkeypatch):
+    """Closing a server-side cursor (a form's choices use .iterator()) raises psycopg's own
+    error, not Django's; seen in make chaos as a 500 on the list page."""
+    import psycopg
+
+    import exceptions.views
+
+    def closed(*args, **kwargs):
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    client = Client(raise_request_exception=False)
+    client.force_login(finance)
+    monkeypatch.setattr(exceptions.views, "_list", closed)
+    response = client.get("/exceptions/list/")
+    assert response.status_code == 503
+    assert "Temporarily unavailable" in response.content.decode()
+
+
 def test_integrity_errors_and_bugs_keep_their_answers(api_as, monkeypatch):
     client = Client(raise_request_exception=False)
     client.defaults["HTTP_AUTHORIZATION"] = api_as("service")._credentials["HTTP_AUTHORIZATION"]

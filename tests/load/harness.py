@@ -134,9 +134,9 @@ class Gunicorn:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            # Quick shutdown: the client has finished, nothing is in flight, and a graceful
-            # one idles for seconds in gthread workers.
-            self.proc.send_signal(signal.SIGQUIT)
+            # Graceful: a "quick" SIGQUIT left gthread workers to be SIGKILLed after the
+            # graceful timeout, which the log then reports as "perhaps out of memory".
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
