@@ -165,9 +165,9 @@ class LoadClient:
                 ctype = response.headers.get("Content-Type", "")
                 text = await response.text()
                 body = json.loads(text) if ctype.startswith("application/json") and text else text
-        except (TimeoutError, aiohttp.ClientError, ConnectionError):
-            status = 0
-        code = ""
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            status, body = 0, type(exc).__name__
+        code = body if status == 0 else ""
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             code = str(body["error"].get("code", ""))
         self.stats.add(Request(endpoint, started, time.monotonic(), status, code, ctype))
@@ -474,7 +474,9 @@ class LoadClient:
         """``during``: an optional coroutine run alongside the load (the chaos timeline)."""
         base_headers = dict(PROXY_HEADERS)
         referer = {"Referer": self.base.replace("http://", "https://", 1) + "/"}
-        connector_kwargs = {"limit": 0}
+        # Drop idle connections before gunicorn does (its keep-alive is 2 s): otherwise a
+        # request can go out on a connection the server is closing at that moment.
+        connector_kwargs = {"limit": 0, "keepalive_timeout": 1.0}
         sessions = []
 
         def token_session(token):

@@ -106,7 +106,8 @@ def analyse(client: LoadClient, outage: Outage) -> dict:
         "unclean": len(unclean), "unclean_statuses": dict(Counter(r.status for r in unclean)),
         "recovery_s": (first_ok - outage.restored_at) if first_ok else None,
         "after": len(after), "after_errors": len(after_errors),
-        "after_error_statuses": dict(Counter(r.status for r in after_errors)),
+        "after_error_statuses": dict(Counter(f"{r.status} {r.error_code}".strip() for r in after_errors)),
+        "sent_during_ok": [f"{r.endpoint} {r.status}" for r in sent_during if 200 <= r.status < 300],
         "retried_writes_left": len(client.retry),
     }
 
@@ -120,6 +121,7 @@ def format_outage(result: dict, server: harness.Gunicorn) -> str:
         f"statuses {r['during_statuses']}",
         f"  sent during the outage: {r['sent_during']}, statuses {r['sent_during_statuses']}; answered in "
         f"p50 {r['during_p50_ms']:.0f} ms, p99 {r['during_p99_ms']:.0f} ms, max {r['during_max_ms']:.0f} ms",
+        *([f"  succeeded although sent during the outage: {r['sent_during_ok']}"] if r["sent_during_ok"] else []),
         f"  API 503 with error code database_unavailable: {r['api_503_clean']} of {r['api_503']}; "
         f"HTML 503 page: {r['page_503_clean']} of {r['page_503']}; other failures (500, no answer): {r['unclean']} "
         f"{r['unclean_statuses'] or ''}",

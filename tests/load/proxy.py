@@ -35,6 +35,9 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, client_reader, client_writer):
+        if self.server is None:  # accepted just before a cut, handled just after it
+            client_writer.transport.abort()
+            return
         generation = self.generation
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
