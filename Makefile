@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install migrate demo-data run bench lint check clean chaos
+.PHONY: demo test install migrate demo-data run bench load chaos lint check clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,20 @@ test: install
 bench: install
 	$(PY) -m tests.benchmarks
 
+# Load: gunicorn (4 workers x 2 threads, production settings) on PostgreSQL + a Redis broker
+# and Celery worker, the asyncio client for LOAD_DURATION s (default 60), then figures and
+# the reconciliation (exit 1 if it fails). LOAD_DATABASE_URL defaults to .../cp_load.
+load: install
+	$(PY) -m tests.load $(LOAD_ARGS)
+
 # Fault drills, the long versions of the fault tests: every scripts/chaos/*.py in turn
-# (private redis-servers on ports 6390/6391, real workers SIGKILLed, hostile HTTP targets).
+# (private redis-servers on ports 6390/6391, real workers SIGKILLed, hostile HTTP targets),
+# then PostgreSQL "restarting" under load (a TCP proxy in front of it is cut and restored;
+# CHAOS_ARGS=--real restarts the actual cluster, which every user of it notices).
 # Each prints what it proved and exits non-zero on a failure. Needs DATABASE_URL (PostgreSQL).
 chaos: install
 	@set -e; for script in scripts/chaos/*.py; do echo "== $$script"; $(PY) $$script; done
+	@echo "== tests.load.pg_restart"; $(PY) -m tests.load.pg_restart $(CHAOS_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,9 +1,11 @@
 import contextvars
+import logging
 import re
 import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 
+logger = logging.getLogger(__name__)
 _request_id = contextvars.ContextVar("request_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -43,3 +45,77 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+# --- the database is unreachable -------------------------------------------------------------
+
+# Not "nothing was changed": a connection lost during COMMIT leaves the outcome unknown,
+# which is what idempotency keys are for.
+_DB_DOWN_MESSAGE = "The database is unavailable. Retry shortly; repeat writes with the same idempotency key."
+RETRY_AFTER_SECONDS = 5
+
+
+def is_database_unavailable(exc) -> bool:
+    """True for the errors a lost or refused database connection raises (PostgreSQL
+    restarting, failing over, the network cut). Constraint violations and bad SQL are
+    DatabaseErrors too but are bugs or conflicts, not an outage, so they are not included."""
+    from django.db import InterfaceError, OperationalError
+
+    kinds = (OperationalError, InterfaceError)
+    try:  # Django does not wrap every driver call: closing a server-side cursor (the
+        # .iterator() of a form's choices) raises psycopg's own error.
+        import psycopg
+
+        kinds += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # SQLite-only installs
+        pass
+    if not isinstance(exc, kinds):
+        return False
+    # Class 40 (deadlock, serialization failure) is a race between requests, not an outage:
+    # it stays a logged 500 so it gets fixed rather than hidden behind "unavailable".
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None) or ""
+    return not sqlstate.startswith("40")
+
+
+def database_unavailable_response(request):
+    """503 with Retry-After: the API's error shape under /api/, a static page otherwise.
+
+    Rendered without the request context on purpose: the context processors (the user's
+    roles) would query the database that just failed."""
+    from django.http import HttpResponse, JsonResponse
+    from django.template.loader import render_to_string
+
+    from .api import error_body
+
+    request_id = getattr(request, "request_id", "")
+    if request.path_info.startswith("/api/"):
+        response = JsonResponse(
+            error_body("database_unavailable", _DB_DOWN_MESSAGE, {"request_id": request_id}), status=503
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html", {"request_id": request_id}), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns a lost database connection raised by a view into a clean 503 instead of a 500
+    traceback. The worker keeps running: Django discards the broken connection at the end
+    of the request (and CONN_HEALTH_CHECKS re-checks a persistent one before reuse), so
+    the next request reconnects by itself once PostgreSQL is back.
+
+    Errors raised inside other middleware (the session or user lookup) never reach
+    ``process_exception``; the 500 handler (``controlplane.views.server_error``) answers
+    those with the same 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
+            return database_unavailable_response(request)
+        return None

@@ -1,4 +1,5 @@
 import logging
+import sys
 import time
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .api import api_not_found, api_server_error
+from .middleware import database_unavailable_response, is_database_unavailable
 from .roles import ROLE_DESCRIPTIONS, user_roles
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,11 @@ def page_not_found(request, exception=None):
 
 @login_not_required
 def server_error(request):
+    # Called while the exception is being handled, so sys.exc_info() names it. A database
+    # outage raised in middleware (session, user) lands here rather than in
+    # DatabaseUnavailableMiddleware.process_exception: answer it with the same 503.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response(request)
     if request.path.startswith("/api/"):
         return api_server_error(request)
     return render(request, "500.html", status=500)

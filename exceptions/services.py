@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -243,7 +243,10 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
                     outcome = "deduplicated"
                 else:
                     exc = (
-                        BusinessException.objects.select_for_update().select_related("queue")
+                        # of=self: a plain FOR UPDATE would also lock the (shared) queue row,
+                        # which every concurrent insert needs FOR KEY SHARE for its foreign
+                        # key: under load that deadlocked ingestion (found by `make load`).
+                        BusinessException.objects.select_for_update(of=("self",)).select_related("queue")
                         .filter(fingerprint=item.fingerprint, status=Status.RESOLVED).order_by("-id").first()
                     )
                     if exc is not None:
@@ -283,8 +286,10 @@ def _fast_path(items, pending, *, router, now, actor):
     )
     if resolved:
         raise _NeedCarefulPath()
-    # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL.
-    counts = {exc.pk: len(groups[fp]) for fp, exc in open_map.items()}
+    # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL. Rows are
+    # locked in id order (and new fingerprints inserted in fingerprint order, below) so two
+    # concurrent batches touching the same exceptions queue up instead of deadlocking.
+    counts = {exc.pk: len(groups[fp]) for fp, exc in sorted(open_map.items(), key=lambda kv: kv[1].pk)}
     if counts and not _bulk_count_occurrences(counts, now):
         raise _NeedCarefulPath()
     for fp, exc in open_map.items():
@@ -292,7 +297,7 @@ def _fast_path(items, pending, *, router, now, actor):
             out[i] = (exc.pk, "deduplicated")
     # New fingerprints: one INSERT for all, one for their audit rows.
     new_objs, new_groups = [], []
-    for fp, idx in groups.items():
+    for fp, idx in sorted(groups.items()):
         if fp in open_map:
             continue
         obj = _new_exception(items[idx[0]], router, now)
@@ -327,6 +332,9 @@ def _bulk_count_occurrences(counts: dict[int, int], now) -> bool:
             f" WHERE e.id = v.id AND e.status IN ({open_list})"
         )
         with connection.cursor() as cursor:
+            if len(counts) > 1:  # the UPDATE's join order is the planner's: lock in id order first
+                cursor.execute("SELECT id FROM exceptions_businessexception WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                               [sorted(counts)])
             cursor.execute(sql, [now, now, json.dumps([{"id": k, "n": n} for k, n in counts.items()])])
             return cursor.rowcount == len(counts)
     for pk, n in counts.items():
@@ -340,6 +348,12 @@ def _bulk_count_occurrences(counts: dict[int, int], now) -> bool:
 
 class _NeedCarefulPath(Exception):
     pass
+
+
+def _careful_path(items, pending, outcomes, *, router, now, actor):
+    # Fingerprint order: two batches sharing fingerprints lock them in the same order.
+    for i in sorted(pending, key=lambda i: items[i].fingerprint):
+        outcomes[i] = _ingest_one(items[i], router=router, now=now, actor=actor)
 
 
 @transaction.atomic
@@ -375,8 +389,13 @@ def ingest(*, items: list[IngestItem], actor) -> list[dict]:
             with transaction.atomic():
                 outcomes.update(_fast_path(items, pending, router=router, now=now, actor=actor))
         except (IntegrityError, _NeedCarefulPath):
-            for i in pending:
-                outcomes[i] = _ingest_one(items[i], router=router, now=now, actor=actor)
+            _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
+        except OperationalError as exc:
+            # A deadlock with a concurrent post rolled the fast path's savepoint back;
+            # the one-by-one path takes the locks in a fixed order.
+            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) != "40P01":
+                raise
+            _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
     for i, first in aliases.items():
         outcomes[i] = (outcomes[first][0], "idempotent")
     ids = {pk for pk, _ in outcomes.values()}
@@ -605,7 +624,8 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
     to the integration's replay target. The task posts it and records every attempt."""
     from . import schema_check, tasks
 
-    exc = BusinessException.objects.select_for_update().select_related("integration").get(pk=_pk(exception))
+    # of=self: do not lock the integration row every ingest of its exceptions references.
+    exc = BusinessException.objects.select_for_update(of=("self",)).select_related("integration").get(pk=_pk(exception))
     if not exc.is_open:
         raise InvalidTransition("Only open exceptions can be replayed; reopen it first.")
     target = ReplayTarget.objects.filter(integration_id=exc.integration_id, enabled=True).first()
