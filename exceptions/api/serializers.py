@@ -25,10 +25,12 @@ class CommentSerializer(serializers.ModelSerializer):
 
 
 class BusinessExceptionSerializer(serializers.ModelSerializer):
-    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    entity = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    entity = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Empty until the exception is resolved: the schema must allow "" besides the codes.
+    resolution_code = serializers.ChoiceField(choices=Resolution.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = BusinessException
