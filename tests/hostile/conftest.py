@@ -1,14 +1,9 @@
 """Fixtures for the hostile-input suites: the project's WSGI app run in-process on the test
-database, and a terminal summary of the schemathesis run."""
-
-import json
+database, and the small estate it is fuzzed against (the terminal summary is in summary.py)."""
 
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-
-SCHEMATHESIS_PROPERTY = "schemathesis_summary"
-_summaries: list[dict] = []
 
 
 @pytest.fixture
@@ -61,25 +56,3 @@ def seed_estate():
     Notification.objects.create(channel=channel, flip=flip, subject="down")
     KpiTarget.objects.get_or_create(key="approved-time-to-invoice", defaults={"target": 24})
     BusinessEvent.objects.create(event_id="seed-1", type="invoice_posted", correlation_key="P-1", occurred_at=now)
-
-
-def pytest_runtest_logreport(report):
-    # Runs in the controller under xdist too: the summary travels in user_properties.
-    if report.when != "call":
-        return
-    for name, value in report.user_properties:
-        if name == SCHEMATHESIS_PROPERTY:
-            _summaries.append(json.loads(value))
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _summaries:
-        return
-    terminalreporter.section("schemathesis summary")
-    for summary in _summaries:
-        by_check = ", ".join(f"{k}={v}" for k, v in sorted(summary["failures_by_check"].items())) or "none"
-        terminalreporter.write_line(
-            f"[{summary['auth']}] operations tested: {summary['operations']}, test cases: {summary['cases']}, "
-            f"responses 5xx: {summary['server_errors']}, failures: {summary['failures']} ({by_check}), "
-            f"{summary['seconds']:.1f}s"
-        )

@@ -25,7 +25,8 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection, positive_data_acceptance
 
-from .conftest import SCHEMATHESIS_PROPERTY, seed_estate
+from .conftest import seed_estate
+from .summary import SCHEMATHESIS_PROPERTY
 
 pytestmark = pytest.mark.postgres
 
