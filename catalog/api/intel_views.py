@@ -76,7 +76,7 @@ class ScorecardView(APIView):
         return Response(scorecards.summary(with_objects=with_objects))
 
 
-def _flag(value, default):
+def _flag(value, default, name="dry_run"):
     if value is None or value == "":
         return default
     lowered = str(value).lower()
@@ -84,7 +84,8 @@ def _flag(value, default):
         return True
     if lowered in ("0", "false", "no"):
         return False
-    raise ValidationFailed("dry_run must be true or false", fields={"dry_run": ["Must be true or false."]})
+    # Named after the parameter actually sent: ?download=x used to be blamed on dry_run.
+    raise ValidationFailed(f"{name} must be true or false", fields={name: ["Must be true or false."]})
 
 
 class BackstageImportView(APIView):
@@ -168,6 +169,6 @@ class BackstageExportView(APIView):
         query.is_valid(raise_exception=True)
         text = backstage.export_yaml(**query.validated_data)
         response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-        if _flag(request.query_params.get("download"), False):
+        if _flag(request.query_params.get("download"), False, name="download"):
             response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
         return response

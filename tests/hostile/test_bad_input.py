@@ -362,3 +362,9 @@ def test_the_superuser_is_not_leaked_by_searches(estate, admin_api):
     response = admin_api.get("/api/v1/catalog/teams/", {"q": "' OR '1'='1"})
     assert response.status_code == 200 and response.json()["results"] == []
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+def test_a_bad_flag_is_blamed_on_its_own_parameter(estate, admin_api):
+    response = admin_api.get("/api/v1/catalog/export/backstage/", {"download": "maybe"})
+    assert_error_shape(response, 400)
+    assert list(response.json()["error"]["fields"]) == ["download"]
