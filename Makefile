@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install migrate demo-data run bench load chaos lint check clean
+.PHONY: demo test install migrate demo-data run bench load chaos hostile lint check clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against /api/schema/ and the bad-input suite (docs/hostile-input.md).
+hostile: install
+	$(PY) -m pytest tests/hostile -p no:cacheprovider
 
 bench: install
 	$(PY) -m tests.benchmarks

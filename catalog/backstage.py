@@ -132,6 +132,9 @@ class YamlBomb(yaml.YAMLError):
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_DEPTH = 64
+
+
 def _refuse_bombs(text: str):
     """Walk the parse events (nothing is constructed) and refuse a document with more
     aliases than the limit or whose aliases would expand it beyond MAX_EXPANDED_NODES
@@ -143,6 +146,10 @@ def _refuse_bombs(text: str):
             document, aliases, sizes, stack = document + 1, 0, {}, [[0, None]]
         elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             stack.append([1, event.anchor])
+            # Descriptors are a few levels deep; thousands of levels only cost time here and
+            # recursion when the document is constructed.
+            if len(stack) > MAX_DEPTH:
+                raise YamlBomb(f"the document nests deeper than {MAX_DEPTH} levels; refused", document)
         elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
             size, anchor = stack.pop()
             if anchor:

@@ -1,6 +1,8 @@
 """API plumbing shared by every app: the one error shape and the base viewset."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
@@ -9,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
+from .parsers import RequestTooLarge
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -52,6 +55,12 @@ def exception_handler(exc, context):
             error_body("conflict", "The change conflicts with existing data (a duplicate, or a row in use)."),
             status=409,
         )
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; say so with a 413
+        # instead of letting it become Django's bare HTML 400.
+        exc = RequestTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files in a form body
+        return Response(error_body("bad_request", str(exc) or "Malformed request."), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -119,3 +119,28 @@ class DatabaseUnavailableMiddleware:
             logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
             return database_unavailable_response(request)
         return None
+
+
+class RejectNulMiddleware:
+    """A NUL byte in the path or query string is never meaningful and PostgreSQL refuses it
+    in any text comparison (a lookup or search would fail as a 500), so such requests are
+    answered 400 before any view runs: in the API's error shape under /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get(
+            "QUERY_STRING", ""
+        ):
+            message = "The URL contains a NUL character."
+            if request.path.startswith("/api/"):
+                from django.http import JsonResponse
+
+                from .api import error_body
+
+                return JsonResponse(error_body("bad_request", message), status=400)
+            from django.http import HttpResponseBadRequest
+
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

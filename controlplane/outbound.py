@@ -64,6 +64,18 @@ def address_denied_reason(address: str) -> str | None:
     return None
 
 
+def _legacy_ipv4(host: str) -> str | None:
+    """The dotted address of a host written in a legacy IPv4 form that resolvers still
+    honour (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``), or None. Without
+    this such hosts look like names and would pass a check made before DNS."""
+    if not host or not host[0].isdigit() or any(c not in "0123456789abcdefx." for c in host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def guard_url(url: str, *, resolve=socket.getaddrinfo) -> GuardedTarget:
     """Check ``url``; return where to connect, or raise ``OutboundURLDenied`` saying why."""
     try:
@@ -86,7 +98,8 @@ def guard_url(url: str, *, resolve=socket.getaddrinfo) -> GuardedTarget:
     try:
         addresses = [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
-        addresses = []
+        legacy = _legacy_ipv4(host)
+        addresses = [legacy] if legacy else []
     if not addresses:
         try:
             infos = resolve(host, port, type=socket.SOCK_STREAM)

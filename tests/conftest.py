@@ -12,6 +12,9 @@ from controlplane import roles
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Terminal summary of the schemathesis run (tests/hostile/test_schemathesis.py).
+pytest_plugins = ["tests.hostile.summary"]
+
 CAST = {
     "architect": roles.ARCHITECT,
     "steward": roles.STEWARD,

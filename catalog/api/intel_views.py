@@ -3,9 +3,9 @@ Backstage import (dry run / apply) and export."""
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +13,7 @@ from catalog import backstage, impact, scorecards
 from catalog.models import BackstageImport, UnresolvedReference
 from controlplane.errors import ValidationFailed
 from controlplane.pagination import StandardPagination
+from controlplane.parsers import JSONParser
 
 from .intel_serializers import (
     BackstageImportSerializer,
@@ -75,7 +76,7 @@ class ScorecardView(APIView):
         return Response(scorecards.summary(with_objects=with_objects))
 
 
-def _flag(value, default):
+def _flag(value, default, name="dry_run"):
     if value is None or value == "":
         return default
     lowered = str(value).lower()
@@ -83,7 +84,8 @@ def _flag(value, default):
         return True
     if lowered in ("0", "false", "no"):
         return False
-    raise ValidationFailed("dry_run must be true or false", fields={"dry_run": ["Must be true or false."]})
+    # Named after the parameter actually sent: ?download=x used to be blamed on dry_run.
+    raise ValidationFailed(f"{name} must be true or false", fields={name: ["Must be true or false."]})
 
 
 class BackstageImportView(APIView):
@@ -99,7 +101,7 @@ class BackstageImportView(APIView):
         request={"multipart/form-data": {"type": "object", "properties": {"files": {"type": "array", "items": {
             "type": "string", "format": "binary"}}}},
             "application/json": {"type": "object", "properties": {"documents": {"type": "string"}}}},
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
         dry_run = _flag(request.query_params.get("dry_run"), True)
@@ -130,7 +132,7 @@ class BackstageApplyView(APIView):
 
     required_perms = {"POST": IMPORT}
 
-    @extend_schema(request=None, responses=BackstageImportSerializer)
+    @extend_schema(request=None, responses={201: BackstageImportSerializer})
     def post(self, request, pk):
         batch = backstage.apply_batch(actor=request.user, batch_id=pk)
         return Response(BackstageImportSerializer(batch).data, status=201)
@@ -159,13 +161,14 @@ class BackstageExportView(APIView):
 
     @extend_schema(
         parameters=[ExportQuerySerializer, OpenApiParameter("download", bool)],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
+        # Multi-document YAML: no single JSON Schema describes it, so no schema is claimed.
+        responses={(200, "application/yaml"): OpenApiResponse(description="Backstage catalog-info YAML documents.")},
     )
     def get(self, request):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         text = backstage.export_yaml(**query.validated_data)
         response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-        if _flag(request.query_params.get("download"), False):
+        if _flag(request.query_params.get("download"), False, name="download"):
             response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
         return response

@@ -16,7 +16,7 @@ def slug_of(model, **kwargs):
 
 
 class MemberInlineSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TeamMember

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "controlplane.middleware.RequestIdMiddleware",
     # A lost database connection answers 503 (API error shape / plain page), not a 500.
     "controlplane.middleware.DatabaseUnavailableMiddleware",
+    "controlplane.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "controlplane.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -209,6 +210,9 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "control-plane@localhost")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
+# Deepest nesting of arrays/objects an API JSON body may have; deeper bodies get a 400
+# before any recursive code (validation, the compatibility engine) sees them.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 100, minimum=10)
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -225,6 +229,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.exception_handler",
+    # The project's JSON parser refuses over-deep documents with a 400 (see controlplane/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "controlplane.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
 SPECTACULAR_SETTINGS = {
@@ -238,6 +248,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "SERVE_PERMISSIONS": ["controlplane.permissions.HasRole"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.schema.add_error_responses",
+    ],
 }
 
 # --- Outbound HTTP (probes, replays, notifications) -------------------------------------

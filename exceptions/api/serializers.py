@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from catalog.models import CanonicalEntity, Integration, Team
@@ -14,8 +15,11 @@ class ReplayAttemptSerializer(serializers.ModelSerializer):
                   "error", "response_excerpt", "duration_ms"]
 
 
+# Named apart from stewardship's review CommentSerializer: two components called
+# "Comment"/"CommentRequest" would make the schema ambiguous.
+@extend_schema_serializer(component_name="ExceptionComment")
 class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, default=None)
+    author = serializers.CharField(source="author.username", read_only=True, default=None, allow_null=True)
     mentions = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
 
     class Meta:
@@ -25,10 +29,12 @@ class CommentSerializer(serializers.ModelSerializer):
 
 
 class BusinessExceptionSerializer(serializers.ModelSerializer):
-    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    entity = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    entity = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Empty until the exception is resolved: the schema must allow "" besides the codes.
+    resolution_code = serializers.ChoiceField(choices=Resolution.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = BusinessException

@@ -4,8 +4,8 @@ comments and replay for people; queues and routing rules for architects and admi
 from django.conf import settings
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -147,7 +147,9 @@ class BusinessExceptionViewSet(viewsets.ReadOnlyModelViewSet):
     def reopen(self, request, pk=None):
         return self._transition(request, "reopen")
 
-    @action(detail=True, methods=["get", "post"], serializer_class=s.CommentSerializer)
+    @extend_schema(methods=["GET"], responses=s.CommentSerializer(many=True))
+    @extend_schema(methods=["POST"], request=s.CommentSerializer, responses={201: s.CommentSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=s.CommentSerializer, pagination_class=None)
     def comments(self, request, pk=None):
         exc = self.get_object()
         if request.method == "GET":
@@ -158,6 +160,7 @@ class BusinessExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         comment = services.add_comment(exception=exc, actor=request.user, body=ser.validated_data["body"])
         return Response(s.CommentSerializer(comment).data, status=201)
 
+    @extend_schema(request=s.ReplaySerializer, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], serializer_class=s.ReplaySerializer)
     def replay(self, request, pk=None):
         exc = self.get_object()
@@ -221,6 +224,16 @@ class RoutingRuleViewSet(_ServiceWriteMixin, mixins.CreateModelMixin, mixins.Upd
     def perform_destroy(self, instance):
         services.delete_routing_rule(actor=self.request.user, rule=instance)
 
+    @extend_schema(
+        request=s.RoutingRuleSerializer,
+        responses=inline_serializer("RoutingPreview", {
+            "count": serializers.IntegerField(),
+            "changes": serializers.ListField(child=inline_serializer("RoutingPreviewChange", {
+                "id": serializers.IntegerField(), "current_queue": serializers.CharField(),
+                "proposed_queue": serializers.CharField(),
+            })),
+        }),
+    )
     @action(detail=False, methods=["post"], url_path="preview")
     def preview(self, request):
         """Which recent open exceptions would route differently with this (unsaved) rule;

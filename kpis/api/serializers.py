@@ -43,8 +43,8 @@ class EventInSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    workflow = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    workflow = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = BusinessEvent

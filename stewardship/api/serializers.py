@@ -43,7 +43,7 @@ class SubjectUpdateSerializer(serializers.Serializer):
 
 
 class ReviewSerializer(serializers.ModelSerializer):
-    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Review
@@ -51,7 +51,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 
 class FindingAcceptanceSerializer(serializers.ModelSerializer):
-    steward = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    steward = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = FindingAcceptance
@@ -60,9 +60,12 @@ class FindingAcceptanceSerializer(serializers.ModelSerializer):
 
 class SchemaVersionSerializer(serializers.ModelSerializer):
     subject = serializers.SlugRelatedField(slug_field="slug", queryset=SchemaSubject.objects.all())
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     reviews = ReviewSerializer(many=True, read_only=True)
     acceptances = FindingAcceptanceSerializer(many=True, read_only=True)
+    # A draft has no level or policy yet (""); they are fixed when it is submitted.
+    level = serializers.ChoiceField(choices=CompatLevel.choices, allow_blank=True, read_only=True)
+    policy = serializers.ChoiceField(choices=CompatPolicy.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = SchemaVersion
@@ -98,8 +101,8 @@ class SorAssignmentSerializer(serializers.ModelSerializer):
     entity = serializers.SlugRelatedField(slug_field="slug", queryset=CanonicalEntity.objects.all())
     system = serializers.SlugRelatedField(slug_field="slug", queryset=System.objects.all())
     steward = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False, allow_null=True)
-    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     scope_type = serializers.ChoiceField(choices=ScopeType.choices, default=ScopeType.GLOBAL)
 
     class Meta:

@@ -51,7 +51,9 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return context
 
     def perform_create(self, serializer):
-        data = serializer.validated_data
+        data = dict(serializer.validated_data)
+        # ``format`` is optional in the API (the model defaults it); the service needs it named.
+        data.setdefault("format", SchemaFormat.JSON_SCHEMA)
         serializer.instance = services.create_subject(actor=self.request.user, **data)
 
     @extend_schema(request=s.SubjectUpdateSerializer, responses=s.SchemaSubjectSerializer)
