@@ -31,7 +31,6 @@ import hmac
 import json
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
 
 import httpx
@@ -40,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane import outbox
+from controlplane.aio import run_async
 from controlplane.errors import DomainError
 from controlplane.outbound import OutboundURLDenied, guard_url
 
@@ -120,19 +120,10 @@ async def _apost(url: str, body: bytes, headers: dict, *, timeout: float, limit:
     raise httpx.TooManyRedirects(f"More than {MAX_REDIRECTS} redirects.")
 
 
-def _run(coroutine):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # called from async code: own loop in a thread
-        return pool.submit(asyncio.run, coroutine).result()
-
-
 def _post(url: str, body: bytes, headers: dict, *, resolve=None) -> tuple[int, bytes]:
     timeout = settings.EXCEPTIONS_REPLAY_TIMEOUT_SECONDS
     try:
-        return _run(_apost(url, body, headers, timeout=timeout, limit=settings.EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES,
+        return run_async(_apost(url, body, headers, timeout=timeout, limit=settings.EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES,
                            resolve=resolve))
     except TimeoutError:
         raise ReplayTimeout(f"no complete answer within the {timeout} s deadline") from None

@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from controlplane.aio import run_async
 from controlplane.outbound import OutboundURLDenied, guard_url
 
 MAX_REDIRECTS = 5
@@ -163,32 +164,6 @@ async def request(session, method, url, *, headers=None, data=None, timeout_s=5.
     outcome.elapsed_ms = int((time.perf_counter() - started) * 1000)
     outcome.error = outcome.error[:200]
     return outcome
-
-
-def run_async(coroutine):
-    """Run a coroutine on a fresh event loop: uvloop when installed (about half the CPU
-    per request of the default loop), asyncio's otherwise."""
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coroutine)
-    # Called from a thread that already runs a loop (an async caller, or a test driving a
-    # browser): run on a loop of our own in a helper thread instead of failing.
-    from concurrent.futures import ThreadPoolExecutor
-
-    def in_thread():
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coroutine)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(in_thread).result()
 
 
 def request_sync(method, url, *, headers=None, data=None, timeout_s=10.0, max_body=16 * 1024) -> Outcome:

@@ -71,15 +71,14 @@ def webhook_get(url):
 
 
 def sweep_get(url):
-    import asyncio
-
+    from controlplane.aio import run_async
     from health.probe_client import ProbeClient
 
     async def go():
         async with ProbeClient() as client:
             return await client.request("GET", url, timeout_s=TIMEOUT, max_body=MAX_BYTES)
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 # Probes go through the sweep's client; notification webhooks through aiohttp.

@@ -529,4 +529,8 @@ class LoadClient:
         return elapsed
 
     def run_blocking(self, during=None) -> float:
-        return asyncio.run(self.run_async(during))
+        from controlplane.aio import run_async
+
+        # run_async, not asyncio.run: in the suite this may run on a pytest worker whose
+        # thread already drives Playwright's event loop.
+        return run_async(self.run_async(during))
