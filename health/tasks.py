@@ -20,6 +20,17 @@ def refresh_time_based_statuses():
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def reconcile_statuses():
+    """Every minute (beat): re-evaluate every integration's status. A sweep stores its
+    results batch by batch and re-evaluates statuses at the end; a worker killed in
+    between leaves probe states advanced but statuses stale, and the next sweep would not
+    notice (the probe states no longer change). This repairs that within a minute."""
+    from .services import refresh_statuses
+
+    return refresh_statuses()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def rollup_recent():
     from .rollups import rollup_recent as run
 

@@ -64,6 +64,34 @@ def test_sweep_killed_before_storing_reruns_the_same_runs_once(target, settings)
 
 
 @pytest.mark.django_db
+def test_sweep_killed_after_storing_leaves_statuses_that_the_reconcile_task_repairs(target, monkeypatch):
+    from health import services
+    from health.choices import Status
+    from health.models import Flip, HealthConfig
+    from health.tasks import reconcile_statuses
+
+    probe = ProbeFactory(url=target.url("/reset"))
+    HealthConfig.objects.filter(integration=probe.integration).update(failure_threshold=1)
+
+    def killed(*args, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(services, "refresh_statuses", killed)
+    with pytest.raises(WorkerKilled):
+        sweep()  # results stored, probe marked down ... and the worker died before statuses
+    monkeypatch.undo()
+    config = HealthConfig.objects.get(integration=probe.integration)
+    assert ProbeResult.objects.count() == 1 and config.status == Status.UNKNOWN  # stale
+    assert sweep()["probes"] == 0  # nothing due: the next sweep would not notice
+
+    reconcile_statuses()
+
+    config.refresh_from_db()
+    assert config.status == Status.DOWN
+    assert Flip.objects.filter(integration=probe.integration, to_status=Status.DOWN).count() == 1
+
+
+@pytest.mark.django_db
 def test_sweep_that_wakes_after_its_lease_was_taken_over_adds_nothing(target, settings):
     ProbeFactory.create_batch(2, url=target.url("/ok"))
     owner, claimed = claim_due()
