@@ -2,7 +2,8 @@
 one client address, further attempts are refused for ``LOGIN_LOCKOUT_SECONDS``.
 
 Counted per username *and* address so an attacker cannot lock a real user out from
-elsewhere, and kept in the Django cache (Redis in production, so every web process
+elsewhere; a second, larger limit per address alone (``LOGIN_FAILURE_LIMIT_PER_ADDRESS``)
+stops one address from trying a common password against many usernames. Both are and kept in the Django cache (Redis in production, so every web process
 shares the count; local memory in tests). A successful sign-in clears the count. Used by
 the site's login page and the admin's (see ``controlplane.urls`` and ``admin.py``).
 """
@@ -19,10 +20,17 @@ from django.core.cache import cache
 from django.dispatch import receiver
 
 
+def _address(request) -> str:
+    return (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
+
+
 def _key(username, request) -> str:
-    address = (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
-    digest = hashlib.sha256(f"{(username or '').strip().lower()}|{address}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{(username or '').strip().lower()}|{_address(request)}".encode()).hexdigest()
     return f"login-failures:{digest}"
+
+
+def _address_key(request) -> str:
+    return "login-failures-address:" + hashlib.sha256(_address(request).encode()).hexdigest()
 
 
 def failures(username, request) -> int:
@@ -30,18 +38,23 @@ def failures(username, request) -> int:
 
 
 def is_locked(username, request) -> bool:
-    return failures(username, request) >= settings.LOGIN_FAILURE_LIMIT
+    return (failures(username, request) >= settings.LOGIN_FAILURE_LIMIT
+            or cache.get(_address_key(request), 0) >= settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS)
 
 
-@receiver(user_login_failed, dispatch_uid="controlplane.login_throttle.failed")
-def _count_failure(sender, credentials, request=None, **kwargs):
-    key = _key(credentials.get("username"), request)
+def _increment(key):
     # add() then incr(): atomic on Redis, and the window starts at the first failure.
     if not cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS):
         try:
             cache.incr(key)
         except ValueError:  # expired between add() and incr()
             cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+
+
+@receiver(user_login_failed, dispatch_uid="controlplane.login_throttle.failed")
+def _count_failure(sender, credentials, request=None, **kwargs):
+    _increment(_key(credentials.get("username"), request))
+    _increment(_address_key(request))
 
 
 @receiver(user_logged_in, dispatch_uid="controlplane.login_throttle.succeeded")

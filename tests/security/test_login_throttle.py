@@ -14,6 +14,7 @@ def private_cache(settings):
                                    "LOCATION": "login-throttle-tests"}}
     settings.LOGIN_FAILURE_LIMIT = 3
     settings.LOGIN_LOCKOUT_SECONDS = 600
+    settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 5
     from django.core.cache import cache
 
     cache.clear()
@@ -73,3 +74,14 @@ def test_admin_login_is_throttled_too(client, superuser):
     assert response.status_code == 200  # the admin shows the form error
     assert "Too many failed sign-in attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_one_address_trying_many_usernames_is_locked_out_there_only(client, cast):
+    """Password spraying: one guess each against many usernames, from one address."""
+    for name in ["u1", "u2", "u3", "u4", "finance"]:
+        assert _login(client, name, "Winter2026!").status_code == 200
+    response = _login(client, "steward", "pw-steward")  # right password, fresh username
+    assert response.status_code == 429
+    from django.test import Client
+
+    assert _login(Client(REMOTE_ADDR="10.0.0.9"), "steward", "pw-steward").status_code == 302
