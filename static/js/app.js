@@ -33,3 +33,15 @@ document.addEventListener("htmx:afterRequest", function (evt) {
     form.reset();
   }
 });
+
+// The status board answers a poll with 204 when nothing changed (htmx swaps nothing):
+// still show when it was last checked.
+document.addEventListener("htmx:afterRequest", function (evt) {
+  var board = evt.detail.elt;
+  if (board && board.id === "board" && evt.detail.xhr && evt.detail.xhr.status === 204) {
+    var checked = board.querySelector("[data-board-checked]");
+    if (checked) {
+      checked.textContent = new Date().toISOString().substring(11, 19);
+    }
+  }
+});

@@ -53,6 +53,39 @@ def test_board_groups_by_workflow_colours_and_filters(client_as, estate, django_
     assert fragment.lstrip().startswith('<section id="board"') and "<html" not in fragment
 
 
+def test_board_poll_answers_204_until_something_on_it_changes(client_as, estate):
+    import re
+
+    client = client_as("executive")
+
+    def version(html):
+        return re.search(r'data-version="([0-9a-f]+)"', html).group(1)
+
+    def poll(v, query=""):
+        return client.get(f"/health/?{query}v={v}", HTTP_HX_REQUEST="true")
+
+    v = version(client.get("/health/?status=down").content.decode())
+    assert f"hx-vals='{{\"v\": \"{v}\"}}'" in client.get("/health/?status=down").content.decode()
+    assert poll(v, "status=down&").status_code == 204  # nothing moved: htmx swaps nothing
+    assert poll(v).status_code == 200  # another filter shows another board
+
+    HealthConfig.objects.filter(integration=estate[0]).update(status=Status.DOWN, status_reason="now failing")
+    changed = poll(v, "status=down&")
+    assert changed.status_code == 200
+    html = changed.content.decode()
+    assert 'data-integration="flow-0"' in html and version(html) != v
+    assert "v=" not in re.search(r'hx-get="([^"]*)"', html).group(1)  # the next poll sends only the new one
+
+    estate[3].workflows.add(WorkflowFactory(name="Moved here", slug="moved-here"))  # regrouped
+    v_all = version(client.get("/health/").content.decode())
+    estate[3].workflows.clear()
+    assert poll(v_all).status_code == 200
+
+
+def test_board_poll_without_a_version_renders(client_as, estate):
+    assert client_as("executive").get("/health/", HTTP_HX_REQUEST="true").status_code == 200
+
+
 def _count(client, url):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
