@@ -18,17 +18,10 @@ INTEGRATIONS = int(os.environ.get("BENCH_CATALOG_INTEGRATIONS", "3000"))
 
 
 def main():
-    from django.db import connections
-    from django.test.utils import setup_test_environment, teardown_test_environment
+    from tests.benchmarks import test_database
 
-    setup_test_environment()
-    creation = connections["default"].creation
-    name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with test_database():
         run()
-    finally:
-        creation.destroy_test_db(name, verbosity=0)
-        teardown_test_environment()
 
 
 def build():

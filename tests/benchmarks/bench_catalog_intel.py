@@ -13,14 +13,10 @@ ENTITIES = int(os.environ.get("BENCH_INTEL_ENTITIES", "1000"))
 
 
 def main():
-    from django.db import connections
+    from tests.benchmarks import test_database
 
-    creation = connections["default"].creation
-    name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with test_database():
         run()
-    finally:
-        creation.destroy_test_db(name, verbosity=0)
 
 
 def timed(label, fn, repeat=3):
