@@ -2,15 +2,16 @@
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from catalog.models import Integration, Sla, Workflow
+from catalog.models import Integration, Sla
 from controlplane.views_mixins import RolePermissionMixin
 
 from . import maintenance
@@ -39,9 +40,7 @@ class BoardView(RolePermissionMixin, TemplateView):
         return [self.template_name]
 
     def _filterset(self):
-        base = Integration.objects.select_related("health", "owner_team").prefetch_related(
-            Prefetch("workflows", queryset=Workflow.objects.only("id", "name", "slug"))
-        ).order_by("name")
+        base = Integration.objects.order_by("name")
         filterset = IntegrationHealthFilterSet(self._filter_params(), queryset=base, request=self.request)
         return filterset, (filterset.qs.distinct() if filterset.is_valid() else base.none())
 
@@ -50,48 +49,76 @@ class BoardView(RolePermissionMixin, TemplateView):
         params.pop("v", None)
         return params
 
-    def _version(self, queryset, maintenance_state) -> str:
-        """What the tiles show, hashed: a few narrow columns, not the rendered page."""
-        covers_all, in_maint = maintenance_state
-        rows = queryset.order_by().values_list(
-            "id", "name", "updated_at", "owner_team__name", "workflows__id", "health__status", "health__status_reason"
+    def _rows(self, queryset):
+        """What the tiles show, as plain tuples: at 10,000 tiles, model instances (and a
+        workflow queryset per tile) cost more than the page itself."""
+        tiles = list(queryset.order_by().values_list(
+            "id", "name", "slug", "updated_at", "owner_team__name", "health__status", "health__status_reason"
+        ))
+        memberships = sorted(
+            Integration.workflows.through.objects.filter(integration__in=queryset.order_by().values("id"))
+            .values_list("integration_id", "workflow__name", "workflow__slug")
         )
-        digest = hashlib.sha1(repr((sorted(rows), covers_all, sorted(in_maint))).encode(), usedforsecurity=False)
+        return tiles, memberships
+
+    @staticmethod
+    def _version(rows, maintenance_state) -> str:
+        """The board's content, hashed: equal versions show the same tiles."""
+        covers_all, in_maint = maintenance_state
+        tiles, memberships = rows
+        digest = hashlib.sha1(repr((sorted(tiles), memberships, covers_all, sorted(in_maint))).encode(),
+                              usedforsecurity=False)
         return digest.hexdigest()[:16]
 
     def get(self, request, *args, **kwargs):
-        self.filterset, self.queryset = self._filterset()
+        self.filterset, queryset = self._filterset()
         self.now = timezone.now()
         self.maintenance_state = maintenance.active_integration_ids(self.now)
-        self.version = self._version(self.queryset, self.maintenance_state)
+        self.rows = self._rows(queryset)
+        self.version = self._version(self.rows, self.maintenance_state)
         if request.headers.get("HX-Request") and request.GET.get("v") == self.version:
             return HttpResponse(status=204)
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        filterset, integrations, now = self.filterset, list(self.queryset), self.now
         covers_all, in_maint = self.maintenance_state
+        tiles, memberships = self.rows
+        workflows_of = {}
+        for integration_id, name, slug in memberships:
+            workflows_of.setdefault(integration_id, []).append((name, slug))
         groups, counts = {}, {s.value: 0 for s in STATUS_ORDER}
-        for integration in integrations:
-            health = getattr(integration, "health", None)
-            integration.health_status = health.status if health else Status.UNKNOWN
-            integration.health_reason = health.status_reason if health else "No probe or runs configured."
-            integration.in_maintenance = covers_all or integration.pk in in_maint
-            counts[integration.health_status] = counts.get(integration.health_status, 0) + 1
-            workflows = list(integration.workflows.all()) or [None]
-            for workflow in workflows:
-                key = (workflow.name, workflow.slug) if workflow else ("No workflow", "")
-                groups.setdefault(key, []).append(integration)
+        for pk, name, slug, _updated, team, status, reason in tiles:
+            tile = Tile(name=name, slug=slug, team=team or "", status=status or Status.UNKNOWN,
+                        reason=reason if status else "No probe or runs configured.",
+                        in_maintenance=covers_all or pk in in_maint)
+            counts[tile.status] = counts.get(tile.status, 0) + 1
+            for key in workflows_of.get(pk) or [("No workflow", "")]:
+                groups.setdefault(key, []).append(tile)
         ordered = []
         for (name, slug), items in sorted(groups.items(), key=lambda kv: (kv[0][1] == "", kv[0][0])):
-            items.sort(key=lambda i: (_RANK.get(i.health_status, 99), i.name))
-            worst = items[0].health_status if items else Status.UNKNOWN
-            ordered.append({"name": name, "slug": slug, "integrations": items, "worst": worst})
-        context.update(refresh_seconds=getattr(settings, "HEALTH_BOARD_REFRESH_SECONDS", 10), filter=filterset, groups=ordered, counts=counts, total=len(integrations), now=now,
+            items.sort(key=lambda t: (_RANK.get(t.status, 99), t.name))
+            ordered.append({"name": name, "slug": slug, "integrations": items, "worst": items[0].status})
+        context.update(refresh_seconds=getattr(settings, "HEALTH_BOARD_REFRESH_SECONDS", 10), filter=self.filterset,
+                       groups=ordered, counts=counts, total=len(tiles), now=self.now,
                        version=self.version, board_query=self._filter_params().urlencode(),
-                       statuses=STATUS_ORDER, maintenance_now=[w for w in maintenance.windows_for() if maintenance.window_active(w, now)])
+                       # one reverse() for the page, not one per tile
+                       integration_url=reverse("health:integration", args=["-"])[:-2],
+                       statuses=STATUS_ORDER, maintenance_now=[w for w in maintenance.windows_for()
+                                                               if maintenance.window_active(w, self.now)])
         return context
+
+
+@dataclass(slots=True)
+class Tile:
+    """One integration on the status board."""
+
+    name: str
+    slug: str
+    team: str
+    status: str
+    reason: str
+    in_maintenance: bool
 
 
 def _series(integration, granularity, since):
