@@ -53,7 +53,8 @@ def scorecards_page(request):
     names = {check["key"]: check for check in data["checks"]}
     for team in data["teams"]:
         team["failing_checks"] = [
-            {**names[key], "count": count, "objects": team["objects"].get(key, [])}
+            {**names[key], "count": count, "objects": team["objects"].get(key, []),
+             "more": count - len(team["objects"].get(key, []))}
             for key, count in team["by_check"].items()
         ]
         team["failing_checks"].sort(key=lambda c: (-scorecards.SEVERITIES[c["severity"]], c["name"]))

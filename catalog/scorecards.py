@@ -173,6 +173,9 @@ def _counts_by_team(queryset, team_field) -> dict[int, int]:
     return {row[team_field]: row["n"] for row in rows if row[team_field] is not None}
 
 
+OBJECTS_PER_CHECK = 50
+
+
 def summary(*, with_objects=False) -> dict:
     """Per-check and per-team counts: two grouped queries per check plus one for teams.
     Teams are ranked by score (share of owned object/check pairs passing, weighted by
@@ -203,9 +206,12 @@ def summary(*, with_objects=False) -> dict:
         if with_objects:
             for row in check.failing().order_by("name").values("slug", "name", team_field):
                 if row[team_field] in per_team:
-                    per_team[row[team_field]]["objects"].setdefault(check.key, []).append(
-                        {"slug": row["slug"], "name": row["name"], "url": object_url(check.kind, row["slug"])}
-                    )
+                    listed = per_team[row[team_field]]["objects"].setdefault(check.key, [])
+                    # A page, not a dump: a team failing a check 5,000 times sees the first
+                    # OBJECTS_PER_CHECK by name and how many more there are.
+                    if len(listed) < OBJECTS_PER_CHECK:
+                        listed.append({"slug": row["slug"], "name": row["name"],
+                                       "url": object_url(check.kind, row["slug"])})
         check_rows.append({
             "key": check.key, "name": check.name, "severity": check.severity, "fix": check.fix,
             "applies_to": check.kind, "failing": total,

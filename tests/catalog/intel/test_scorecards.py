@@ -102,6 +102,17 @@ def test_scorecards_page_ranks_teams_and_lists_failures(estate, client_as):
     assert "Legacy SAP" in html and "Tier-1 integration using a deprecated API" in html
 
 
+def test_scorecards_page_lists_a_page_of_failing_objects_and_counts_the_rest(estate, client_as, monkeypatch):
+    monkeypatch.setattr(scorecards, "OBJECTS_PER_CHECK", 1)
+    html = client_as("finance").get("/catalog/scorecards/").content.decode()
+    # ops fails "integration without SLA" twice (invoice-to-bi, sap-feed): the first by name is listed
+    card = html[html.index('id="card-ops"'):]
+    card = card[card.index("Integration without SLA"):]
+    card = card[:card.index("</details>")]
+    assert card.count("<li><a ") == 1
+    assert 'data-more="1"' in card and "and 1 more" in card
+
+
 def test_scorecards_page_query_count(estate, client_as, django_assert_max_num_queries):
     client = client_as("finance")
     client.get("/catalog/scorecards/")
