@@ -185,6 +185,15 @@ def test_missing_secret_key_stops_startup():
     assert "SECRET_KEY is required" in result.stderr
 
 
+def test_makemigrations_check_runs_without_a_secret_key_and_finds_no_drift():
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("SECRET_KEY", "DEBUG", "ALLOW_INSECURE_SECRET_KEY")}
+    env["DJANGO_SETTINGS_MODULE"] = "controlplane.settings.base"
+    result = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+
+
 def test_check_deploy_is_clean_with_production_settings():
     env = {**{k: v for k, v in __import__("os").environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
            "DJANGO_SETTINGS_MODULE": "controlplane.settings.production",
