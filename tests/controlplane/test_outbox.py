@@ -4,18 +4,18 @@ message once (two relays at once included) and a real worker runs each task once
 
 import datetime as dt
 import importlib
-import threading
 import time
 
 import pytest
 from django.core import mail
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from controlplane import outbox
 from controlplane.models import OutboxMessage
 from exceptions.models import ReplayAttempt
 from kpis.models import KpiSnapshot
+from tests.concurrency import race
 from tests.exceptions.factories import BusinessExceptionFactory, ReplayTargetFactory
 from tests.exceptions.test_replay import ReplayServer
 from tests.worker_support import broker_on, database_url, start_worker, stop_worker, wait_for
@@ -89,20 +89,7 @@ def test_broker_outage_requests_succeed_then_relay_delivers_each_task_once(
     queue = redis.Redis.from_url(broker)
     queue.flushdb()
     live_celery(broker)
-    results, barrier = [], threading.Barrier(2)
-
-    def relay_once():
-        barrier.wait()
-        try:
-            results.append(outbox.relay(older_than=0))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=relay_once) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race([lambda: outbox.relay(older_than=0)] * 2)
     assert sorted(r["sent"] for r in results) in ([0, 2], [1, 1])
     assert queue.llen("celery") == 2
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()

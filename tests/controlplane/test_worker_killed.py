@@ -5,11 +5,9 @@ unwinds like a dead process does: the open transaction rolls back and its locks 
 scripts/chaos/worker_kill.py does the same with a real SIGKILL."""
 
 import datetime as dt
-import threading
 import uuid
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from controlplane.models import AuditEntry
@@ -18,6 +16,7 @@ from exceptions.replay import perform_attempt
 from health.models import ProbeResult
 from health.sweep import claim_due, run_probes, store, sweep
 from kpis.models import KpiSnapshot
+from tests.concurrency import race
 from tests.exceptions.factories import BusinessExceptionFactory, ReplayTargetFactory
 from tests.exceptions.test_replay import ReplayServer
 from tests.health.factories import ProbeFactory
@@ -145,20 +144,7 @@ def test_the_same_replay_delivered_twice_at_once_posts_once(require_postgres, tr
     exc = _exception_with_target(replay_server)
     replay_server.delay = 0.5  # the first attempt is still in flight when the duplicate arrives
     replay_id = str(uuid.uuid4())
-    outcomes, barrier = [], threading.Barrier(2)
-
-    def deliver():
-        barrier.wait()
-        try:
-            outcomes.append(perform_attempt(exception_id=exc.pk, replay_id=replay_id, attempt=1))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race([lambda: perform_attempt(exception_id=exc.pk, replay_id=replay_id, attempt=1)] * 2)
     assert sorted(outcomes) == ["skipped", "succeeded"]
     assert len(replay_server.requests) == 1
     assert ReplayAttempt.objects.filter(replay_id=replay_id).count() == 1

@@ -1,8 +1,5 @@
-import threading
-
 import pytest
 from django.core import mail
-from django.db import connections
 
 from controlplane.errors import Conflict, InvalidTransition
 from controlplane.models import AuditEntry
@@ -10,6 +7,7 @@ from exceptions import services
 from exceptions.ingestion import validate_items
 from exceptions.models import BusinessException, Comment, DefaultQueue
 from exceptions.selectors import queue_overview, routing_preview
+from tests.concurrency import race
 from tests.factories import EntityFactory, IntegrationFactory
 
 from .factories import BusinessExceptionFactory, QueueFactory, RoutingRuleFactory
@@ -137,22 +135,15 @@ def test_stale_expected_status_is_a_conflict(finance, steward):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_moves_one_wins(require_postgres, cast):
     exc = BusinessExceptionFactory()
-    outcomes = []
 
     def act(user):
         try:
             services.resolve(exception=exc.pk, actor=user, resolution_code="duplicate", expected_status="new")
-            outcomes.append("ok")
+            return "ok"
         except (Conflict, InvalidTransition) as e:
-            outcomes.append(type(e).__name__)
-        finally:
-            connections.close_all()
+            return type(e).__name__
 
-    threads = [threading.Thread(target=act, args=(cast[name],)) for name in ("finance", "steward", "architect", "executive")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race([lambda u=cast[name]: act(u) for name in ("finance", "steward", "architect", "executive")])
     assert outcomes.count("ok") == 1 and len(outcomes) == 4
     assert AuditEntry.objects.filter(action="businessexception.resolved", object_id=str(exc.pk)).count() == 1
 

@@ -1,36 +1,14 @@
 """Two stewards acting at once on PostgreSQL: one wins, the other gets 409."""
 
-import threading
-
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from stewardship import services
 from stewardship.models import SchemaVersion, SorAssignment
+from tests.concurrency import race
 from tests.factories import EntityFactory, SystemFactory
 
 from .factories import SubjectFactory
-
-
-def _race(requests):
-    """Run the callables at the same moment, each in its own thread (own DB connection)."""
-    barrier = threading.Barrier(len(requests))
-    results = [None] * len(requests)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(requests)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def _client(user):
@@ -47,7 +25,7 @@ def test_approve_and_reject_at_once_one_wins(require_postgres, cast, doc):
     third.groups.add(*cast["steward"].groups.all())
     url = f"/api/v1/stewardship/versions/{version.pk}"
     a, b = _client(cast["steward2"]), _client(third)
-    statuses = _race([
+    statuses = race([
         lambda: a.post(f"{url}/approve/", {"comment": "yes"}, format="json"),
         lambda: b.post(f"{url}/reject/", {"comment": "no"}, format="json"),
     ])
@@ -68,7 +46,7 @@ def test_two_approvals_at_once_on_a_single_approval_version(require_postgres, ca
     third.groups.add(*cast["steward"].groups.all())
     url = f"/api/v1/stewardship/versions/{version.pk}/approve/"
     clients = [_client(cast["steward2"]), _client(third)]
-    results = _race([lambda c=c: c.post(url, {}, format="json") for c in clients])
+    results = race([lambda c=c: c.post(url, {}, format="json") for c in clients])
     assert sorted(r.status_code for r in results) == [200, 409]
     final = SchemaVersion.objects.get(pk=version.pk)
     assert (final.status, final.number) == ("approved", 1)
@@ -81,7 +59,7 @@ def test_two_subject_versions_published_at_once_get_distinct_numbers(require_pos
         actor=cast["steward"], subject=subject, document=doc)) for _ in range(2)]
     client = _client(cast["steward2"])
     other = _client(cast["steward2"])
-    results = _race([
+    results = race([
         lambda: client.post(f"/api/v1/stewardship/versions/{versions[0].pk}/approve/", {}, format="json"),
         lambda: other.post(f"/api/v1/stewardship/versions/{versions[1].pk}/approve/", {}, format="json"),
     ])
@@ -95,7 +73,7 @@ def test_two_sor_proposals_approved_at_once_leave_one_approved(require_postgres,
     p1 = services.propose_sor(actor=cast["steward"], entity=entity, system=SystemFactory())
     p2 = services.propose_sor(actor=cast["steward"], entity=entity, system=SystemFactory())
     a, b = _client(cast["steward2"]), _client(cast["steward2"])
-    results = _race([
+    results = race([
         lambda: a.post(f"/api/v1/stewardship/sor-assignments/{p1.pk}/approve/", {}, format="json"),
         lambda: b.post(f"/api/v1/stewardship/sor-assignments/{p2.pk}/approve/", {}, format="json"),
     ])

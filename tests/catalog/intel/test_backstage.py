@@ -489,31 +489,19 @@ def test_api_names_an_oversized_upload_without_reading_it(db, api_as, settings):
 
 
 def test_concurrent_apply_of_one_batch_applies_once(transactional_db, require_postgres, cast):
-    import threading
-
-    from django.db import connection
-
     from controlplane.errors import DomainError
+    from tests.concurrency import race
 
     batch = backstage.plan_batch(actor=cast["architect"], files=[("t.yaml", VALID)])
-    outcomes = []
-    barrier = threading.Barrier(2)
 
     def apply():
         try:
-            barrier.wait()
             backstage.apply_batch(actor=cast["architect"], batch_id=batch.pk)
-            outcomes.append("applied")
+            return "applied"
         except DomainError as exc:
-            outcomes.append(exc.status_code)
-        finally:
-            connection.close()
+            return exc.status_code
 
-    threads = [threading.Thread(target=apply) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race([apply, apply])
     assert sorted(outcomes, key=str) == [409, "applied"]
     assert AuditEntry.objects.filter(action="backstageimport.apply").count() == 1
     assert Team.objects.filter(slug="good-team").count() == 1
