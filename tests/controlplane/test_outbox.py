@@ -152,3 +152,26 @@ def test_stewardship_notice_delivered_twice_sends_its_emails_once(cast, django_c
     assert len(mail.outbox) == 1 and len(sent) == 1
     message.refresh_from_db()
     assert message.consumed_at is not None
+
+
+@pytest.mark.django_db
+def test_admin_shows_pending_work_and_relay_now_reports_a_broker_still_down(
+    live_celery, superuser, client_as, client, django_capture_on_commit_callbacks
+):
+    live_celery(DEAD_BROKER)
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.enqueue("kpis.tasks.refresh_current")
+    message = OutboxMessage.objects.get()
+    assert message.sent_at is None and "127.0.0.1:1" in message.last_error
+
+    client.force_login(superuser)
+    listing = client.get("/admin/controlplane/outboxmessage/?sent_at__isnull=True")
+    assert listing.status_code == 200 and "kpis.tasks.refresh_current" in listing.content.decode()
+    response = client.post("/admin/controlplane/outboxmessage/",
+                           {"action": "relay_now", "_selected_action": [message.pk]}, follow=True)
+    assert "Sent 0, failed 1, still pending 1." in response.content.decode()
+    message.refresh_from_db()
+    assert message.sent_at is None and message.attempts == 2
+
+    # the outbox is the superuser's: role holders get no access
+    assert client_as("architect").get("/admin/controlplane/outboxmessage/").status_code in (302, 403)
