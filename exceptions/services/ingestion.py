@@ -1,0 +1,325 @@
+"""Ingestion: storing new exceptions, counting repeats, reopening regressions, and the
+automatic open/resolve used by health checks."""
+
+import hashlib
+import json
+import logging
+from decimal import Decimal
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from controlplane import audit
+from controlplane.errors import Conflict, ValidationFailed
+
+from ..choices import (
+    INDEXED_BUSINESS_KEYS,
+    OPEN_STATUSES,
+    Resolution,
+    Severity,
+    Status,
+)
+from ..models import BusinessException, IdempotencyKey
+from ._shared import AUDIT_FIELDS as _AUDIT_FIELDS
+from ._shared import _bulk_audit, _bulk_insert
+from .routing import Router, due_at
+
+log = logging.getLogger(__name__)
+
+
+
+
+# --- ingestion -------------------------------------------------------------------------
+
+
+def default_fingerprint(integration_slug: str, error_code: str, business_keys: dict) -> str:
+    """integration + error code + business keys, hashed: the same failure of the same
+    transaction is the same exception."""
+    raw = json.dumps([integration_slug, error_code, business_keys or {}], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class IngestItem:
+    """One validated item ready to store (built by ``exceptions.ingestion``)."""
+
+    __slots__ = (
+        "integration", "entity_id", "error_code", "message", "severity", "business_keys", "amount_at_risk",
+        "currency", "correlation_id", "fingerprint", "idempotency_key", "payload", "details", "seen_at",
+    )
+
+    def __init__(self, **kwargs):
+        for name in self.__slots__:
+            setattr(self, name, kwargs.get(name))
+        self.business_keys = self.business_keys or {}
+        self.details = self.details or {}
+        self.amount_at_risk = self.amount_at_risk if self.amount_at_risk is not None else Decimal("0")
+        if not self.fingerprint:
+            self.fingerprint = default_fingerprint(self.integration.slug, self.error_code, self.business_keys)
+
+
+def _new_exception(item: IngestItem, router: Router, now) -> BusinessException:
+    queue, assignee_id, severity, _rule = router.route(
+        integration=item.integration, entity_id=item.entity_id, error_code=item.error_code,
+        severity=item.severity, business_keys=item.business_keys,
+    )
+    seen = item.seen_at or now
+    indexed = {k: str(item.business_keys.get(k, "") or "")[:200] for k in INDEXED_BUSINESS_KEYS}
+    indexed["legal_entity"] = indexed["legal_entity"][:50]
+    indexed["invoice_number"] = indexed["invoice_number"][:100]
+    indexed["project_code"] = indexed["project_code"][:100]
+    indexed["contract"] = indexed["contract"][:100]
+    return BusinessException(
+        integration=item.integration, entity_id=item.entity_id, error_code=item.error_code, message=item.message,
+        severity=severity, reported_severity=item.severity, status=Status.NEW, queue=queue,
+        assignee_id=assignee_id, business_keys=item.business_keys, amount_at_risk=item.amount_at_risk,
+        currency=item.currency or "", correlation_id=item.correlation_id or "", fingerprint=item.fingerprint,
+        occurrences=1, first_seen=seen, last_seen=seen, due_at=due_at(queue, severity, seen),
+        payload=item.payload, details=item.details, **indexed,
+    )
+
+
+def _regress(exc: BusinessException, *, now, actor, count: int) -> bool:
+    """Reopen a resolved exception whose failure came back. False if it changed meanwhile."""
+    before = audit.snapshot(exc, _AUDIT_FIELDS)
+    due = due_at(exc.queue, exc.severity, now)
+    changed = BusinessException.objects.filter(pk=exc.pk, status=exc.status).update(
+        status=Status.REOPENED, occurrences=F("occurrences") + count, regressions=F("regressions") + 1,
+        last_seen=now, resolved_at=None, due_at=due, is_overdue=False, updated_at=now,
+    )
+    if not changed:
+        return False
+    exc.refresh_from_db()
+    audit.record(
+        actor=actor, action="businessexception.regressed", obj=exc, before=before,
+        after=audit.snapshot(exc, _AUDIT_FIELDS),
+        note=f"Regression: the failure came back after it was {before['status']} "
+             f"({before.get('resolution_code') or 'no code'}).",
+    )
+    return True
+
+
+def _ingest_one(item: IngestItem, *, router, now, actor):
+    """The careful path, one item in its own savepoint, retried when a concurrent post
+    wins a unique index (fingerprint or idempotency key) first."""
+    for _attempt in range(6):
+        try:
+            with transaction.atomic():
+                if item.idempotency_key:
+                    known = IdempotencyKey.objects.filter(key=item.idempotency_key).values_list("exception_id", flat=True).first()
+                    if known:
+                        return known, "idempotent"
+                exc = (
+                    BusinessException.objects.select_for_update()
+                    .filter(fingerprint=item.fingerprint, status__in=OPEN_STATUSES).first()
+                )
+                if exc is not None:
+                    BusinessException.objects.filter(pk=exc.pk).update(
+                        occurrences=F("occurrences") + 1, last_seen=now, updated_at=now
+                    )
+                    outcome = "deduplicated"
+                else:
+                    exc = (
+                        # of=self: a plain FOR UPDATE would also lock the (shared) queue row,
+                        # which every concurrent insert needs FOR KEY SHARE for its foreign
+                        # key: under load that deadlocked ingestion (found by `make load`).
+                        BusinessException.objects.select_for_update(of=("self",)).select_related("queue")
+                        .filter(fingerprint=item.fingerprint, status=Status.RESOLVED).order_by("-id").first()
+                    )
+                    if exc is not None:
+                        if not _regress(exc, now=now, actor=actor, count=1):
+                            raise IntegrityError("resolved exception changed concurrently")
+                        outcome = "regressed"
+                    else:
+                        exc = _new_exception(item, router, now)
+                        exc.save(force_insert=True)
+                        _bulk_audit(actor, "businessexception.created", [exc], note="ingested")
+                        outcome = "created"
+                if item.idempotency_key:
+                    IdempotencyKey.objects.create(key=item.idempotency_key, exception_id=exc.pk)
+                return exc.pk, outcome
+        except IntegrityError:
+            continue
+    raise Conflict("Too many concurrent changes to the same exception; retry the post.")
+
+
+def _fast_path(items, pending, *, router, now, actor):
+    """Set-based ingestion of a batch: a handful of queries whatever its size.
+
+    Returns {index: (id, outcome)} or raises IntegrityError when a concurrent post got in
+    first (the caller rolls back the savepoint and takes the careful path)."""
+    out = {}
+    groups: dict[str, list[int]] = {}
+    for i in pending:
+        groups.setdefault(items[i].fingerprint, []).append(i)
+    open_map = {
+        e.fingerprint: e
+        for e in BusinessException.objects.filter(fingerprint__in=list(groups), status__in=OPEN_STATUSES).only("id", "fingerprint")
+    }
+    resolved = set(
+        BusinessException.objects.filter(
+            fingerprint__in=[fp for fp in groups if fp not in open_map], status=Status.RESOLVED
+        ).values_list("fingerprint", flat=True)
+    )
+    if resolved:
+        raise _NeedCarefulPath()
+    # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL. Rows are
+    # locked in id order (and new fingerprints inserted in fingerprint order, below) so two
+    # concurrent batches touching the same exceptions queue up instead of deadlocking.
+    counts = {exc.pk: len(groups[fp]) for fp, exc in sorted(open_map.items(), key=lambda kv: kv[1].pk)}
+    if counts and not _bulk_count_occurrences(counts, now):
+        raise _NeedCarefulPath()
+    for fp, exc in open_map.items():
+        for i in groups[fp]:
+            out[i] = (exc.pk, "deduplicated")
+    # New fingerprints: one INSERT for all, one for their audit rows.
+    new_objs, new_groups = [], []
+    for fp, idx in sorted(groups.items()):
+        if fp in open_map:
+            continue
+        obj = _new_exception(items[idx[0]], router, now)
+        obj.occurrences = len(idx)
+        new_objs.append(obj)
+        new_groups.append(idx)
+    if new_objs:
+        for obj in new_objs:
+            obj.updated_at = now
+        _bulk_insert(new_objs, key_field="fingerprint")
+        if any(o.pk is None for o in new_objs):  # backends that do not return ids
+            raise _NeedCarefulPath()
+        _bulk_audit(actor, "businessexception.created", new_objs, note="ingested")
+        for obj, idx in zip(new_objs, new_groups, strict=True):
+            out[idx[0]] = (obj.pk, "created")
+            for i in idx[1:]:
+                out[i] = (obj.pk, "deduplicated")
+    keys = [IdempotencyKey(key=items[i].idempotency_key, exception_id=out[i][0]) for i in pending if items[i].idempotency_key]
+    if keys:
+        IdempotencyKey.objects.bulk_create(keys)
+    return out
+
+
+def _bulk_count_occurrences(counts: dict[int, int], now) -> bool:
+    """Add occurrences to open exceptions. False if any of them closed meanwhile (the
+    caller rolls back and takes the careful path)."""
+    if connection.vendor == "postgresql":
+        open_list = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+        sql = (
+            "UPDATE exceptions_businessexception AS e SET occurrences = e.occurrences + v.n, last_seen = %s, updated_at = %s"
+            " FROM json_to_recordset(%s) AS v(id bigint, n integer)"
+            f" WHERE e.id = v.id AND e.status IN ({open_list})"
+        )
+        with connection.cursor() as cursor:
+            if len(counts) > 1:  # the UPDATE's join order is the planner's: lock in id order first
+                cursor.execute("SELECT id FROM exceptions_businessexception WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                               [sorted(counts)])
+            cursor.execute(sql, [now, now, json.dumps([{"id": k, "n": n} for k, n in counts.items()])])
+            return cursor.rowcount == len(counts)
+    for pk, n in counts.items():
+        changed = BusinessException.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
+            occurrences=F("occurrences") + n, last_seen=now, updated_at=now
+        )
+        if not changed:
+            return False
+    return True
+
+
+class _NeedCarefulPath(Exception):
+    pass
+
+
+def _careful_path(items, pending, outcomes, *, router, now, actor):
+    # Fingerprint order: two batches sharing fingerprints lock them in the same order.
+    for i in sorted(pending, key=lambda i: items[i].fingerprint):
+        outcomes[i] = _ingest_one(items[i], router=router, now=now, actor=actor)
+
+
+@transaction.atomic
+def ingest(*, items: list[IngestItem], actor) -> list[dict]:
+    """Store validated items: create, deduplicate by fingerprint, reopen regressions, and
+    honour idempotency keys. All or nothing: one transaction for the batch.
+
+    Returns one result per item: ``{"id", "status", "occurrences", "deduplicated", "outcome"}``
+    where outcome is created / deduplicated / regressed / idempotent.
+    """
+    now = timezone.now()
+    router = Router()
+    found = {}
+    if any(it.idempotency_key for it in items):
+        found = dict(
+            IdempotencyKey.objects.filter(key__in=[it.idempotency_key for it in items if it.idempotency_key])
+            .values_list("key", "exception_id")
+        )
+    outcomes: dict[int, tuple[int, str]] = {}
+    pending, first_with_key, aliases = [], {}, {}
+    for i, it in enumerate(items):
+        key = it.idempotency_key
+        if key and key in found:
+            outcomes[i] = (found[key], "idempotent")
+        elif key and key in first_with_key:
+            aliases[i] = first_with_key[key]
+        else:
+            if key:
+                first_with_key[key] = i
+            pending.append(i)
+    if pending:
+        try:
+            with transaction.atomic():
+                outcomes.update(_fast_path(items, pending, router=router, now=now, actor=actor))
+        except (IntegrityError, _NeedCarefulPath):
+            _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
+        except OperationalError as exc:
+            # A deadlock with a concurrent post rolled the fast path's savepoint back;
+            # the one-by-one path takes the locks in a fixed order.
+            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) != "40P01":
+                raise
+            _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
+    for i, first in aliases.items():
+        outcomes[i] = (outcomes[first][0], "idempotent")
+    ids = {pk for pk, _ in outcomes.values()}
+    state = dict(
+        (pk, (status, occ))
+        for pk, status, occ in BusinessException.objects.filter(pk__in=ids).values_list("id", "status", "occurrences")
+    )
+    results = []
+    for i in range(len(items)):
+        pk, outcome = outcomes[i]
+        status, occ = state[pk]
+        results.append({"id": pk, "status": status, "occurrences": occ, "deduplicated": outcome != "created", "outcome": outcome})
+    return results
+
+
+def open_system_exception(*, integration, error_code: str, message: str, severity: str, fingerprint: str,
+                          details: dict | None = None, actor=None) -> BusinessException:
+    """For the platform itself (health breaches): routed like ingestion, deduplicated by
+    ``fingerprint`` (an open one gets occurrences + 1; a resolved one is reopened)."""
+    if severity not in Severity.values:
+        raise ValidationFailed(f"Unknown severity {severity!r}.", fields={"severity": ["Unknown severity."]})
+    item = IngestItem(
+        integration=integration, entity_id=None, error_code=error_code[:100], message=message, severity=severity,
+        fingerprint=fingerprint[:128], details=details or {}, seen_at=None,
+    )
+    with transaction.atomic():
+        pk, _outcome = _ingest_one(item, router=Router(), now=timezone.now(), actor=actor)
+    return BusinessException.objects.get(pk=pk)
+
+
+@transaction.atomic
+def auto_resolve(*, fingerprint: str | None = None, correlation_id: str | None = None, note: str = "", actor=None) -> int:
+    """Resolve every open exception with this fingerprint or correlation id as "fixed at
+    source" (the middleware says the source fixed itself). Returns how many."""
+    if not fingerprint and not correlation_id:
+        raise ValidationFailed("Give a fingerprint or a correlation id.", fields={"fingerprint": ["Required without correlation_id."]})
+    qs = BusinessException.objects.open()
+    qs = qs.filter(fingerprint=fingerprint) if fingerprint else qs.filter(correlation_id=correlation_id)
+    now = timezone.now()
+    resolved = []
+    for exc in qs.select_for_update():
+        changed = BusinessException.objects.filter(pk=exc.pk, status=exc.status).update(
+            status=Status.RESOLVED, resolution_code=Resolution.FIXED_AT_SOURCE, resolution_note=note,
+            resolved_at=now, is_overdue=False, updated_at=now,
+        )
+        if changed:
+            exc.status = Status.RESOLVED
+            resolved.append(exc)
+    _bulk_audit(actor, "businessexception.auto_resolved", resolved, note=note or "fixed at source")
+    return len(resolved)

@@ -1,0 +1,123 @@
+"""Routing: which queue, assignee and severity a new exception gets, and the queue and
+routing-rule configuration."""
+
+import datetime
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from controlplane import audit
+
+from ..choices import (
+    SEVERITY_RANK,
+)
+from ..models import (
+    DefaultQueue,
+    Queue,
+    RoutingRule,
+)
+
+log = logging.getLogger(__name__)
+
+INTEGRATION_OPS = "Integration Ops"
+
+
+
+# --- routing ---------------------------------------------------------------------------
+
+
+def integration_ops_queue(integration) -> Queue:
+    """The catch-all queue, created on first need and owned by the integration's team."""
+    queue = Queue.objects.filter(name=INTEGRATION_OPS).first()
+    if queue is None:
+        try:
+            with transaction.atomic():
+                queue = Queue.objects.create(
+                    name=INTEGRATION_OPS, slug=slugify(INTEGRATION_OPS), team_id=integration.owner_team_id,
+                    description="Exceptions no routing rule claimed.",
+                )
+        except IntegrityError:  # created concurrently
+            queue = Queue.objects.get(name=INTEGRATION_OPS)
+    return queue
+
+
+class Router:
+    """Routing decisions for many exceptions with the rules loaded once.
+
+    ``rules`` may be given (a preview of edited rules); otherwise the enabled rules in order.
+    """
+
+    def __init__(self, rules=None):
+        if rules is None:
+            rules = RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id")
+        self.rules = [r for r in rules if r.enabled]
+        self.defaults = {d.integration_id: d.queue for d in DefaultQueue.objects.select_related("queue")}
+        self._ops = None
+
+    def route(self, *, integration, entity_id, error_code, severity, business_keys):
+        """-> (queue, assignee_id, severity, rule or None)."""
+        for rule in self.rules:
+            if rule.matches(
+                integration_id=integration.pk, entity_id=entity_id, error_code=error_code,
+                severity=severity, business_keys=business_keys,
+            ):
+                final = severity
+                if rule.raise_severity_to and SEVERITY_RANK[rule.raise_severity_to] < SEVERITY_RANK[severity]:
+                    final = rule.raise_severity_to
+                return rule.queue, rule.assignee_id, final, rule
+        queue = self.defaults.get(integration.pk)
+        if queue is None:
+            if self._ops is None:
+                self._ops = integration_ops_queue(integration)
+            queue = self._ops
+        return queue, None, severity, None
+
+
+def due_at(queue: Queue, severity: str, start):
+    return start + datetime.timedelta(hours=queue.target_hours(severity))
+
+
+
+# --- configuration (queues and routing rules) -----------------------------------------
+
+QUEUE_FIELDS = ("name", "slug", "description", "team", "target_hours_critical", "target_hours_high",
+                "target_hours_medium", "target_hours_low", "raise_severity_when_overdue", "restricted")
+RULE_FIELDS = ("position", "name", "enabled", "integration", "entity", "error_code", "error_code_match", "severity",
+               "business_key", "business_value", "queue", "assignee", "raise_severity_to")
+
+
+def _save_config(model, fields, *, actor, instance=None, data: dict, action: str):
+    creating = instance is None
+    obj = instance or model()
+    before = None if creating else audit.snapshot(obj)
+    for name in fields:
+        if name in data:
+            setattr(obj, name, data[name])
+    if isinstance(obj, Queue) and not obj.slug:
+        obj.slug = slugify(obj.name)[:100]
+    obj.full_clean()
+    if creating:
+        obj.save()
+    else:
+        obj.save(update_fields=[model._meta.get_field(n).attname if model._meta.get_field(n).is_relation else n
+                                for n in fields if n in data] + (["updated_at"] if hasattr(obj, "updated_at") else []))
+    audit.record(actor=actor, action=f"{action}.{'created' if creating else 'changed'}", obj=obj, before=before,
+                 after=audit.snapshot(obj))
+    return obj
+
+
+@transaction.atomic
+def save_queue(*, actor, data: dict, queue: Queue | None = None) -> Queue:
+    return _save_config(Queue, QUEUE_FIELDS, actor=actor, instance=queue, data=data, action="queue")
+
+
+@transaction.atomic
+def save_routing_rule(*, actor, data: dict, rule: RoutingRule | None = None) -> RoutingRule:
+    return _save_config(RoutingRule, RULE_FIELDS, actor=actor, instance=rule, data=data, action="routingrule")
+
+
+@transaction.atomic
+def delete_routing_rule(*, actor, rule: RoutingRule) -> None:
+    audit.record(actor=actor, action="routingrule.deleted", obj=rule, before=audit.snapshot(rule))
+    rule.delete()
