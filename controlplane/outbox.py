@@ -29,9 +29,10 @@ import importlib
 import logging
 from contextlib import contextmanager
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import OutboxMessage
@@ -57,9 +58,9 @@ def enqueue(task, *args, countdown=None, eta=None, **kwargs) -> OutboxMessage:
 
 
 def _app():
-    from controlplane.celery import app
-
-    return app
+    # The project's app (controlplane/__init__ creates it, as the current one) without
+    # importing controlplane.celery from here: the app's modules import the outbox.
+    return current_app._get_current_object()
 
 
 def _task(app, name):
@@ -86,8 +87,6 @@ def _send(app, message, connection):
 
 def _record_failure(pks, error):
     logger.warning("outbox: could not publish %s message(s), the relay will retry: %s", len(pks), error)
-    from django.db.models import F
-
     OutboxMessage.objects.filter(pk__in=pks, sent_at__isnull=True).update(
         attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:500]
     )

@@ -35,6 +35,7 @@ from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -43,8 +44,10 @@ from controlplane.aio import run_async
 from controlplane.errors import DomainError
 from controlplane.outbound import OutboundURLDenied, guard_url
 
+from . import services
 from .choices import Resolution
 from .models import BusinessException, ReplayAttempt, ReplayTarget
+from .services.replay import REPLAY_TASK
 
 MAX_REDIRECTS = 3
 SIGNATURE_HEADER = "X-Controlplane-Signature"
@@ -131,10 +134,6 @@ def _post(url: str, body: bytes, headers: dict, *, resolve=None) -> tuple[int, b
 
 def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requested_by_id=None) -> str:
     """One delivery attempt. -> "succeeded", "retry", "failed" or "skipped"."""
-    from django.contrib.auth import get_user_model
-
-    from . import services, tasks
-
     exc = BusinessException.objects.select_related("integration").get(pk=exception_id)
     if ReplayAttempt.objects.filter(replay_id=replay_id, attempt=attempt, finished_at__isnull=False).exists():
         return "skipped"  # redelivered task: this attempt already ran
@@ -193,7 +192,7 @@ def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requeste
         if retryable and attempt < target.max_attempts:
             # Queued with the attempt's record: a crash cannot record the failure and lose the retry.
             countdown = settings.EXCEPTIONS_REPLAY_BACKOFF_SECONDS * (2 ** (attempt - 1))
-            outbox.enqueue(tasks.replay_exception, exc.pk, str(replay_id), attempt + 1, requested_by_id,
+            outbox.enqueue(REPLAY_TASK, exc.pk, str(replay_id), attempt + 1, requested_by_id,
                            countdown=countdown)
             return "retry"
         return "failed"

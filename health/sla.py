@@ -16,6 +16,9 @@ import datetime as dt
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from catalog.models import Sla
+from exceptions.selectors import resolution_hours_by_integration
+
 from .choices import WINDOWS, Granularity, SlaMetric
 from .models import Flip, HealthConfig, Rollup
 from .rollups import _adapt, _table, percentile_by_group
@@ -123,12 +126,16 @@ def attainment(sla, figs: dict | None, resolution_hours=None) -> dict:
     return out
 
 
+def exception_resolution_hours(integration_ids, *, window="30d", now=None) -> dict:
+    """Mean exception resolution time (hours) per integration over the window."""
+    now = now or timezone.now()
+    return resolution_hours_by_integration(
+        integration_ids=integration_ids, since=now - dt.timedelta(hours=WINDOWS[window]), until=now
+    )
+
+
 def sla_rows(window="30d", *, slas=None, now=None):
     """[(sla, figures, attainment)] for the given SLA queryset (select_related integration)."""
-    from catalog.models import Sla
-
-    from .breaches import exception_resolution_hours
-
     slas = list(slas if slas is not None else Sla.objects.select_related("integration", "integration__owner_team"))
     figs = figures(window, integration_ids=[s.integration_id for s in slas], now=now)
     resolution = exception_resolution_hours([s.integration_id for s in slas], window=window, now=now)

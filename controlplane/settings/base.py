@@ -346,6 +346,9 @@ HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS = env_int("HEALTH_CLOCK_SKEW_TOLERANCE_SECON
 # Notifications: attempts, first backoff (doubles each time), webhook timeout, link base.
 HEALTH_NOTIFY_MAX_ATTEMPTS = env_int("HEALTH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 HEALTH_NOTIFY_BACKOFF_SECONDS = env_int("HEALTH_NOTIFY_BACKOFF_SECONDS", 30, minimum=1)
+# The SLA-breach hand-off to the exception queues (health.tasks.hand_off_breach).
+HEALTH_HAND_OFF_MAX_ATTEMPTS = env_int("HEALTH_HAND_OFF_MAX_ATTEMPTS", 10, minimum=1)
+HEALTH_HAND_OFF_BACKOFF_SECONDS = env_int("HEALTH_HAND_OFF_BACKOFF_SECONDS", 30, minimum=1)
 HEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 HEALTH_SITE_URL = env_str("HEALTH_SITE_URL", "http://127.0.0.1:8000")
 # Status board: seconds between htmx refreshes of the tiles.

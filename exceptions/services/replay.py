@@ -12,6 +12,7 @@ from django.db import transaction
 from controlplane import audit, outbox
 from controlplane.errors import InvalidTransition, ValidationFailed
 
+from .. import schema_check
 from ..models import (
     BusinessException,
     ReplayTarget,
@@ -19,6 +20,9 @@ from ..models import (
 from ._shared import _pk
 
 log = logging.getLogger(__name__)
+
+# Queued by name: the task module imports the services, never the other way round.
+REPLAY_TASK = "exceptions.tasks.replay_exception"
 
 
 
@@ -36,8 +40,6 @@ def payload_size(payload) -> int:
 def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
     """Queue a replay of the exception's payload (edited first when ``payload`` is given)
     to the integration's replay target. The task posts it and records every attempt."""
-    from .. import schema_check, tasks
-
     # of=self: do not lock the integration row every ingest of its exceptions references.
     exc = BusinessException.objects.select_for_update(of=("self",)).select_related("integration").get(pk=_pk(exception))
     if not exc.is_open:
@@ -74,5 +76,5 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
                  note=note)
     actor_id = getattr(actor, "pk", None)
     # The outbox: a broker outage neither fails this request nor loses the replay.
-    outbox.enqueue(tasks.replay_exception, exc.pk, str(replay_id), 1, actor_id)
+    outbox.enqueue(REPLAY_TASK, exc.pk, str(replay_id), 1, actor_id)
     return replay_id

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from health.choices import ProbeState, Status
-from health.models import Flip, HealthConfig, Notification, NotificationChannel, SlaBreach
+from health.models import Flip, HealthConfig, Notification, NotificationChannel
 from health.services import compute_status, update_config
-from tests.factories import IntegrationFactory, SlaFactory
+from tests.factories import IntegrationFactory
 from tests.health.factories import ProbeFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,49 +50,9 @@ def test_pausing_flips_to_paused_without_alerting(architect, django_capture_on_c
     assert entry.actor_id is None and entry.actor_repr == "system"
 
 
-def test_breach_opens_one_exception_in_the_ops_queue_and_recovery_resolves_it():
-    from exceptions.choices import Resolution
-    from exceptions.choices import Status as ExcStatus
-    from exceptions.models import BusinessException
-    from health.breaches import evaluate_breaches
-    from health.choices import Granularity
-    from health.models import Rollup
-
-    sla = SlaFactory(availability_target="99.0", p95_latency_ms=None, max_sync_lag_minutes=None, measurement_window="24h")
-    now = timezone.now()
-    rollup = Rollup.objects.create(integration=sla.integration, granularity=Granularity.HOUR,
-                                   period_start=now.replace(minute=0, second=0, microsecond=0), checks=10, checks_ok=5)
-    evaluate_breaches(now=now)
-    evaluate_breaches(now=now)  # still breached: no second exception
-    exc = BusinessException.objects.get()
-    assert exc.fingerprint == f"health:sla:{sla.integration.slug}:availability"
-    assert (exc.integration, exc.error_code, exc.severity) == (sla.integration, "sla_availability", "high")
-    assert exc.queue.team == sla.integration.owner_team
-    assert SlaBreach.objects.get().handed_off
-    Rollup.objects.filter(pk=rollup.pk).update(checks_ok=10)
-    evaluate_breaches(now=now)
-    exc.refresh_from_db()
-    assert (exc.status, exc.resolution_code) == (ExcStatus.RESOLVED, Resolution.FIXED_AT_SOURCE)
-    assert SlaBreach.objects.get().closed_at is not None
-
-
-def test_hand_off_failure_is_logged_not_raised(monkeypatch, caplog):
-    import exceptions.services
-    from health.breaches import hand_off
-
-    def boom(**kwargs):
-        raise RuntimeError("queue unavailable")
-
-    monkeypatch.setattr(exceptions.services, "open_system_exception", boom)
-    breach = SlaBreach(integration=IntegrationFactory(), metric="availability", value=90.0, target=99.0,
-                       opened_at=timezone.now(), fingerprint="x")
-    assert hand_off(breach, opened=True) is False
-    assert "hand-off of breach" in caplog.text
-
-
 def test_exception_resolution_time_feeds_the_sla():
     from exceptions.models import BusinessException, Queue
-    from health.breaches import exception_resolution_hours
+    from health.sla import exception_resolution_hours
 
     integration = IntegrationFactory()
     queue = Queue.objects.create(name="Ops", slug="ops", team=integration.owner_team)
