@@ -44,8 +44,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane import audit
-from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
+from controlplane.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 
+from . import services
 from .choices import (
     ApiLifecycle,
     ApiStyle,
@@ -377,8 +378,12 @@ def slug_for(namespace: str, name: str) -> str:
 
 
 class _Importer:
-    """One run over a set of entities. Writes go through ``_save`` (one audit row per
-    object created or changed)."""
+    """One run over a set of entities. Every catalog write goes through ``catalog.services``
+    (the same validation, lifecycle transition table, in-use rules and audit rows as the
+    API and the pages), so an import cannot make what a person could not: an active
+    integration of a retired system, a retired system still in use, a lifecycle jump the
+    table forbids. A refused entity is reported with the service's message and the rest
+    imports (each entity runs in its own savepoint)."""
 
     def __init__(self, entities: list[Entity], actor, note: str):
         self.entities = entities
@@ -436,45 +441,32 @@ class _Importer:
     def placeholder_team(self) -> Team:
         team = Team.objects.filter(slug=PLACEHOLDER_TEAM).first()
         if team is None:
-            team = Team.objects.create(
+            team = services.create_team(
+                actor=self.actor, note="placeholder owner for Backstage import",
                 slug=PLACEHOLDER_TEAM, name="Unowned (awaiting owner from Backstage)",
                 description="Owner of imported objects whose Backstage owner is not in the catalog yet.",
                 metadata={"placeholder": True},
             )
-            audit.record(actor=self.actor, action="team.import_create", obj=team, after=audit.snapshot(team),
-                         note="placeholder owner for Backstage import")
         return team
 
     def placeholder_system(self) -> System:
         system = System.objects.filter(slug=PLACEHOLDER_SYSTEM).first()
         if system is None:
-            system = System.objects.create(
+            system = services.create_system(
+                actor=self.actor, note="placeholder provider for Backstage import",
                 slug=PLACEHOLDER_SYSTEM, name="Unknown provider (Backstage)", owner_team=self.placeholder_team(),
                 description="Provider of imported APIs whose providing component is not in the catalog yet.",
                 metadata={"placeholder": True},
             )
-            audit.record(actor=self.actor, action="system.import_create", obj=system, after=audit.snapshot(system),
-                         note="placeholder provider for Backstage import")
         return system
 
     # ---- writing
-    @staticmethod
-    def _relations(model):
-        # Foreign keys come from the index (they exist); a duplicate slug is an IntegrityError
-        # inside the entity's savepoint. Field validators (email, slug, lengths) still run.
-        return [f.name for f in model._meta.fields if f.is_relation]
-
     def _save(self, model, existing, values: dict, m2m: dict | None = None):
-        """Create or update; -> (obj, action, changed field names)."""
+        """Create or update through the catalog's services; -> (obj, action, changed names).
+        Only what differs is sent, so an unchanged entity writes (and audits) nothing."""
         m2m = m2m or {}
         if existing is None:
-            obj = model(**values)
-            obj.clean_fields(exclude=self._relations(model))
-            obj.save()
-            for name, ids in m2m.items():
-                getattr(obj, name).set(ids)
-            audit.record(actor=self.actor, action=f"{model._meta.model_name}.import_create", obj=obj,
-                         after=audit.snapshot(obj), note=self.note)
+            obj = services.create(model, actor=self.actor, note=self.note, **values, **self._m2m_values(m2m))
             return obj, "create", []
         changed = [k for k, v in values.items() if getattr(existing, k) != v]
         m2m_changed = [
@@ -483,17 +475,15 @@ class _Importer:
         ]
         if not changed and not m2m_changed:
             return existing, "unchanged", []
-        before = audit.snapshot(existing)
-        for key in changed:
-            setattr(existing, key, values[key])
-        if changed:
-            existing.clean_fields(exclude=self._relations(model))
-            existing.save(update_fields=[*changed, "updated_at"] if hasattr(existing, "updated_at") else changed)
-        for name in m2m_changed:
-            getattr(existing, name).set(m2m[name])
-        audit.record(actor=self.actor, action=f"{model._meta.model_name}.import_update", obj=existing,
-                     before=before, after=audit.snapshot(existing), note=self.note)
-        return existing, "update", changed + m2m_changed
+        obj = services.update(existing, actor=self.actor, note=self.note, **{k: values[k] for k in changed},
+                              **self._m2m_values({name: m2m[name] for name in m2m_changed}))
+        return obj, "update", changed + m2m_changed
+
+    @staticmethod
+    def _m2m_values(m2m: dict) -> dict:
+        # The services check the APIs an integration uses (a retired one keeps it from being
+        # active), so they get the rows, not bare ids.
+        return {name: list(Api.objects.filter(pk__in=ids)) if name == "apis" else ids for name, ids in m2m.items()}
 
     def existing(self, entity: Entity, model):
         found = self.index.get(entity.ref)
@@ -531,9 +521,7 @@ class _Importer:
                 )
                 self.refs_created += 1
             elif current[(field_name, target)].payload != payload:
-                row = current[(field_name, target)]
-                row.payload = payload
-                row.save(update_fields=["payload"])
+                UnresolvedReference.objects.filter(pk=current[(field_name, target)].pk).update(payload=payload)
         return sorted(f"{f} → {t}" for f, t in wanted_keys)
 
     @staticmethod
@@ -587,7 +575,7 @@ class _Importer:
             try:
                 with transaction.atomic():
                     handler(entity, item)
-            except ValidationFailed as exc:
+            except DomainError as exc:  # refused by a service rule: its message says why
                 item.action, item.reason = "error", exc.message
             except IntegrityError as exc:
                 item.action, item.reason = "error", f"conflicts with existing data: {exc}"
@@ -644,28 +632,20 @@ class _Importer:
                         "a team lists a person once"
                     )
                     continue
-                member = TeamMember(team_id=team_id, **values)
-                member.save()
+                member = services.add_team_member(actor=self.actor, team=Team.objects.get(pk=team_id),
+                                                  note=self.note, **values)
                 self.members.setdefault(entity.ref, {})[team_id] = member.pk
-                audit.record(actor=self.actor, action="teammember.import_create", obj=member,
-                             after=audit.snapshot(member), note=self.note)
                 actions.append("create")
             else:
                 changed = [k for k, v in values.items() if getattr(member, k) != v]
                 if changed:
-                    before = audit.snapshot(member)
-                    for key in changed:
-                        setattr(member, key, values[key])
-                    member.save(update_fields=changed)
-                    audit.record(actor=self.actor, action="teammember.import_update", obj=member, before=before,
-                                 after=audit.snapshot(member), note=self.note)
+                    services.update_team_member(actor=self.actor, member=member, note=self.note,
+                                                **{k: values[k] for k in changed})
                     actions.append("update")
                     item.changes += changed
         for team_id, member in current.items():
             if team_id not in wanted_teams:
-                audit.record(actor=self.actor, action="teammember.import_delete", obj=member,
-                             before=audit.snapshot(member), note=self.note)
-                member.delete()
+                services.remove_team_member(actor=self.actor, member=member, note=self.note)
                 actions.append("update")
                 item.changes.append("memberOf")
         item.unresolved = self.sync_unresolved(entity.ref, unresolved)
@@ -879,34 +859,39 @@ class _Importer:
             if target is None:
                 continue
             if source is not None:
-                self._apply_reference(row, source, target, placeholder)
-            row.delete()
+                try:
+                    with transaction.atomic():
+                        self._apply_reference(row, source, target, placeholder)
+                except DomainError as exc:  # the service refused it: reported, the reference stays open
+                    kind, _, name = split_ref(row.source_ref)
+                    self.items.append(PlanItem(
+                        "", 0, kind, name, row.source_ref, "error",
+                        reason=f"{row.field} → {row.target_ref} (from an earlier import) not applied: {exc.message}"))
+                    continue
+            UnresolvedReference.objects.filter(pk=row.pk).delete()
             self.refs_resolved += 1
 
     def _apply_reference(self, row, source, target, placeholder):
+        """Apply one resolved reference through the services (rules and audit rows)."""
         model, pk = source
         obj = model.objects.get(pk=pk)
-        before = audit.snapshot(obj)
-        fields = []
+        note = f"{self.note + ': ' if self.note else ''}{row.field} → {row.target_ref}"
+        changes = {}
         if row.field == "owner" and hasattr(obj, "owner_team_id") and obj.owner_team_id in (placeholder, None):
-            obj.owner_team_id = target[1]
-            fields = ["owner_team"]
+            changes = {"owner_team_id": target[1]}
         elif row.field == "parent" and model is Team and obj.parent_id is None:
-            obj.parent_id = target[1]
-            fields = ["parent"]
+            changes = {"parent_id": target[1]}
         elif row.field == "domain" and hasattr(obj, "domain_id") and obj.domain_id is None:
-            obj.domain_id = target[1]
-            fields = ["domain"]
+            changes = {"domain_id": target[1]}
         elif row.field == "providesApis" and model is System:
-            Api.objects.filter(pk=target[1], provider_system__slug=PLACEHOLDER_SYSTEM).update(provider_system=obj)
+            api = Api.objects.filter(pk=target[1], provider_system__slug=PLACEHOLDER_SYSTEM).first()
+            if api is not None:
+                services.update_api(actor=self.actor, api=api, note=note, provider_system=obj)
         elif row.field == "consumesApis" and model is Integration:
-            obj.apis.add(target[1])
-        if row.field == "memberOf":
-            return
-        if fields:
-            obj.save(update_fields=fields + ["updated_at"])
-        audit.record(actor=self.actor, action=f"{model._meta.model_name}.import_resolve_reference", obj=obj,
-                     before=before, after=audit.snapshot(obj), note=f"{row.field} → {row.target_ref}")
+            services.update_integration(actor=self.actor, integration=obj, note=note,
+                                        apis=[*obj.apis.all(), Api.objects.get(pk=target[1])])
+        if changes:
+            services.update(obj, actor=self.actor, note=note, **changes)
 
 
 @dataclass
@@ -939,13 +924,12 @@ def _resolve_members(importer: _Importer):
             continue
         email = row.payload.get("email", "")
         if not TeamMember.objects.filter(team_id=target[1], email=email).exclude(email="").exists():
-            member = TeamMember.objects.create(
-                team_id=target[1], name=row.payload.get("name") or split_ref(row.source_ref)[2], email=email,
-                external_ref=row.source_ref,
+            services.add_team_member(
+                actor=importer.actor, team=Team.objects.get(pk=target[1]),
+                name=row.payload.get("name") or split_ref(row.source_ref)[2], email=email,
+                external_ref=row.source_ref, note=f"memberOf → {row.target_ref}",
             )
-            audit.record(actor=importer.actor, action="teammember.import_create", obj=member,
-                         after=audit.snapshot(member), note=f"memberOf → {row.target_ref}")
-        row.delete()
+        UnresolvedReference.objects.filter(pk=row.pk).delete()
         importer.refs_resolved += 1
 
 

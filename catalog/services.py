@@ -70,7 +70,15 @@ def _split_m2m(model, data: dict):
     return data, m2m
 
 
-def _create(model, *, actor, data: dict, check=None):
+def _field_name(model, key: str) -> str:
+    """``owner_team_id`` (the importer knows ids) -> ``owner_team``; other keys unchanged."""
+    for field in model._meta.concrete_fields:
+        if field.attname == key:
+            return field.name
+    return key
+
+
+def _create(model, *, actor, data: dict, check=None, note: str = ""):
     fields, m2m = _split_m2m(model, data)
     obj = model(**fields)
     _clean(obj)
@@ -79,23 +87,24 @@ def _create(model, *, actor, data: dict, check=None):
     _save(obj)
     for name, values in m2m.items():
         getattr(obj, name).set(values)
-    audit.record(actor=actor, action=f"{_label(model)}.created", obj=obj, after=audit.snapshot(obj))
+    audit.record(actor=actor, action=f"{_label(model)}.created", obj=obj, after=audit.snapshot(obj), note=note)
     return obj
 
 
-def _update(obj, *, actor, data: dict, check=None):
+def _update(obj, *, actor, data: dict, check=None, note: str = ""):
     model = type(obj)
     fields, m2m = _split_m2m(model, data)
+    names = {_field_name(model, key) for key in fields}
     before = audit.snapshot(obj)
     for name, value in fields.items():
         setattr(obj, name, value)
     _clean(obj)
     if check:
         check(obj, m2m)
-    now = audit.snapshot(obj, list(fields))
+    now = audit.snapshot(obj, names)
     changed = [
         f.name for f in model._meta.concrete_fields
-        if f.name in fields and before.get(f.attname if f.is_relation else f.name) != now.get(f.attname if f.is_relation else f.name)
+        if f.name in names and before.get(f.attname if f.is_relation else f.name) != now.get(f.attname if f.is_relation else f.name)
     ]
     if changed:
         _save(obj, update_fields=[*changed, "updated_at"] if hasattr(obj, "updated_at") else changed)
@@ -110,6 +119,7 @@ def _update(obj, *, actor, data: dict, check=None):
             obj=obj,
             before={k: before.get(k) for k in diff_keys},
             after={k: after[k] for k in diff_keys},
+            note=note,
         )
     return obj
 
@@ -124,10 +134,10 @@ def _describe_protected(exc: ProtectedError) -> tuple[str, dict]:
     return listing, {kind: sorted(names) for kind, names in by_kind.items()}
 
 
-def _delete(obj, *, actor):
+def _delete(obj, *, actor, note: str = ""):
     model = type(obj)
     snap, text = audit.snapshot(obj), str(obj)
-    entry = audit.record(actor=actor, action=f"{_label(model)}.deleted", obj=obj, before=snap)
+    entry = audit.record(actor=actor, action=f"{_label(model)}.deleted", obj=obj, before=snap, note=note)
     try:
         with transaction.atomic():
             obj.delete()
@@ -311,13 +321,13 @@ def _check_team(team: Team, m2m):
 
 
 @transaction.atomic
-def create_team(*, actor, **data) -> Team:
-    return _create(Team, actor=actor, data=data, check=_check_team)
+def create_team(*, actor, note: str = "", **data) -> Team:
+    return _create(Team, actor=actor, data=data, check=_check_team, note=note)
 
 
 @transaction.atomic
-def update_team(*, actor, team: Team, **data) -> Team:
-    return _update(team, actor=actor, data=data, check=_check_team)
+def update_team(*, actor, team: Team, note: str = "", **data) -> Team:
+    return _update(team, actor=actor, data=data, check=_check_team, note=note)
 
 
 @transaction.atomic
@@ -326,11 +336,12 @@ def delete_team(*, actor, team: Team):
 
 
 @transaction.atomic
-def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str = "", role: str = "") -> TeamMember:
+def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str = "", role: str = "",
+                    external_ref: str = "", note: str = "") -> TeamMember:
     if user is not None:
         name = name or user.get_full_name() or user.get_username()
         email = email or user.email
-    member = TeamMember(team=team, user=user, name=name, email=email, role=role)
+    member = TeamMember(team=team, user=user, name=name, email=email, role=role, external_ref=external_ref)
     _clean(member)
     if user is not None and TeamMember.objects.filter(team=team, user=user).exists():
         raise ValidationFailed(f"{user} is already a member of {team}.", fields={"user": ["Already a member."]})
@@ -339,45 +350,53 @@ def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str 
         actor=actor,
         action="team.member_added",
         obj=team,
-        after={"member": member.name, "email": member.email, "role": member.role, "user": member.user_id},
+        after=_member_snapshot(member),
+        note=note,
     )
     return member
 
 
+def _member_snapshot(member: TeamMember) -> dict:
+    snap = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    if member.external_ref:
+        snap["external_ref"] = member.external_ref
+    return snap
+
+
 @transaction.atomic
-def update_team_member(*, actor, member: TeamMember, **data) -> TeamMember:
-    before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+def update_team_member(*, actor, member: TeamMember, note: str = "", **data) -> TeamMember:
+    before = _member_snapshot(member)
     for name in data:
-        if name not in ("user", "name", "email", "role"):
+        if name not in ("user", "name", "email", "role", "external_ref"):
             raise ValidationFailed(f"Unknown member field: {name}.")
         setattr(member, name, data[name])
     _clean(member)
-    after = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    after = _member_snapshot(member)
     if after != before:
         _save(member, update_fields=list(data))
-        audit.record(actor=actor, action="team.member_updated", obj=member.team, before=before, after=after)
+        audit.record(actor=actor, action="team.member_updated", obj=member.team, before=before, after=after, note=note)
     return member
 
 
 @transaction.atomic
-def remove_team_member(*, actor, member: TeamMember):
+def remove_team_member(*, actor, member: TeamMember, note: str = ""):
     team = member.team
-    before = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
+    before = _member_snapshot(member)
     member.delete()
-    audit.record(actor=actor, action="team.member_removed", obj=team, before=before)
+    audit.record(actor=actor, action="team.member_removed", obj=team, before=before, note=note)
 
 
 # --- domains, entities, workflows ------------------------------------------------------
 
 
 @transaction.atomic
-def create_domain(*, actor, **data) -> Domain:
-    return _create(Domain, actor=actor, data=data)
+def create_domain(*, actor, note: str = "", **data) -> Domain:
+    return _create(Domain, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
-def update_domain(*, actor, domain: Domain, **data) -> Domain:
-    return _update(domain, actor=actor, data=data)
+def update_domain(*, actor, domain: Domain, note: str = "", **data) -> Domain:
+    return _update(domain, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
@@ -386,13 +405,13 @@ def delete_domain(*, actor, domain: Domain):
 
 
 @transaction.atomic
-def create_entity(*, actor, **data) -> CanonicalEntity:
-    return _create(CanonicalEntity, actor=actor, data=data)
+def create_entity(*, actor, note: str = "", **data) -> CanonicalEntity:
+    return _create(CanonicalEntity, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
-def update_entity(*, actor, entity: CanonicalEntity, **data) -> CanonicalEntity:
-    return _update(entity, actor=actor, data=data)
+def update_entity(*, actor, entity: CanonicalEntity, note: str = "", **data) -> CanonicalEntity:
+    return _update(entity, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
@@ -401,13 +420,13 @@ def delete_entity(*, actor, entity: CanonicalEntity):
 
 
 @transaction.atomic
-def create_workflow(*, actor, **data) -> Workflow:
-    return _create(Workflow, actor=actor, data=data)
+def create_workflow(*, actor, note: str = "", **data) -> Workflow:
+    return _create(Workflow, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
-def update_workflow(*, actor, workflow: Workflow, **data) -> Workflow:
-    return _update(workflow, actor=actor, data=data)
+def update_workflow(*, actor, workflow: Workflow, note: str = "", **data) -> Workflow:
+    return _update(workflow, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
@@ -419,15 +438,15 @@ def delete_workflow(*, actor, workflow: Workflow):
 
 
 @transaction.atomic
-def create_system(*, actor, **data) -> System:
-    return _create(System, actor=actor, data=data)
+def create_system(*, actor, note: str = "", **data) -> System:
+    return _create(System, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
-def update_system(*, actor, system: System, **data) -> System:
+def update_system(*, actor, system: System, note: str = "", **data) -> System:
     system = System.objects.select_for_update().get(pk=system.pk) if system.pk else system
     _lifecycle_in_update(system, data)
-    return _update(system, actor=actor, data=data)
+    return _update(system, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
@@ -436,15 +455,15 @@ def delete_system(*, actor, system: System):
 
 
 @transaction.atomic
-def create_api(*, actor, **data) -> Api:
-    return _create(Api, actor=actor, data=data)
+def create_api(*, actor, note: str = "", **data) -> Api:
+    return _create(Api, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
-def update_api(*, actor, api: Api, **data) -> Api:
+def update_api(*, actor, api: Api, note: str = "", **data) -> Api:
     api = Api.objects.select_for_update().get(pk=api.pk)
     _lifecycle_in_update(api, data)
-    return _update(api, actor=actor, data=data)
+    return _update(api, actor=actor, data=data, note=note)
 
 
 @transaction.atomic
@@ -459,18 +478,19 @@ SLA_FIELDS = ("availability_target", "p95_latency_ms", "max_sync_lag_minutes", "
 
 
 @transaction.atomic
-def create_integration(*, actor, sla: dict | None = None, **data) -> Integration:
-    integration = _create(Integration, actor=actor, data=data, check=_check_integration)
+def create_integration(*, actor, sla: dict | None = None, note: str = "", **data) -> Integration:
+    integration = _create(Integration, actor=actor, data=data, check=_check_integration, note=note)
     if sla:
         upsert_sla(actor=actor, integration=integration, **sla)
     return integration
 
 
 @transaction.atomic
-def update_integration(*, actor, integration: Integration, sla: dict | None = None, **data) -> Integration:
+def update_integration(*, actor, integration: Integration, sla: dict | None = None, note: str = "",
+                       **data) -> Integration:
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
     _lifecycle_in_update(integration, data)
-    integration = _update(integration, actor=actor, data=data, check=_check_integration)
+    integration = _update(integration, actor=actor, data=data, check=_check_integration, note=note)
     if sla is not None:
         upsert_sla(actor=actor, integration=integration, **sla)
     return integration
@@ -535,13 +555,13 @@ DELETE = {
 }
 
 
-def create(model, *, actor, **data):
-    return CREATE[model](actor=actor, **data)
+def create(model, *, actor, note: str = "", **data):
+    return CREATE[model](actor=actor, note=note, **data)
 
 
-def update(obj, *, actor, **data):
+def update(obj, *, actor, note: str = "", **data):
     kwarg, func = UPDATE[type(obj)]
-    return func(actor=actor, **{kwarg: obj}, **data)
+    return func(actor=actor, **{kwarg: obj}, note=note, **data)
 
 
 def delete(obj, *, actor):

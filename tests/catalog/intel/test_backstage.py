@@ -113,8 +113,8 @@ def test_conformance_files_import(db, conformance_files):
         ("component:default/petstore", "providesApis", "api:default/streetlights"),
         ("group:default/team-a", "parent", "group:default/backstage"),
     ]
-    assert AuditEntry.objects.filter(action="system.import_create").count() == 4
-    assert AuditEntry.objects.filter(action="team.import_create").count() == 3  # 2 + the placeholder
+    assert AuditEntry.objects.filter(action="system.created").count() == 4
+    assert AuditEntry.objects.filter(action="team.created").count() == 3  # 2 + the placeholder
 
 
 def test_dry_run_changes_nothing_and_matches_apply(db, conformance_files):
@@ -167,6 +167,9 @@ def test_export_passes_backstage_rules(db, conformance_files):
 
 def test_native_catalog_round_trips_including_integrations(db):
     estate = build_estate()
+    # The estate's "sap-feed" is active on a retired system (made by factories, around the
+    # services); an import refuses that (test_backstage_refusals.py), so it round-trips deprecated.
+    Integration.objects.filter(pk=estate.sap_feed.pk).update(lifecycle="deprecated")
     first = backstage.export_yaml()
     docs = list(yaml.safe_load_all(first))
     time_sync = next(d for d in docs if d["metadata"]["name"] == "time-sync")
@@ -227,7 +230,7 @@ spec: {type: asyncapi, lifecycle: production, owner: sre, definition: "asyncapi:
     assert Team.objects.get(slug="team-a").parent.slug == "backstage"
     assert sorted(UnresolvedReference.objects.values_list("target_ref", flat=True)) == [
         "api:default/playback-order", "api:default/searcher"]
-    assert AuditEntry.objects.filter(action="system.import_resolve_reference").exists()
+    assert AuditEntry.objects.filter(action="system.updated", note="owner → group:default/sre").exists()
 
 
 def test_member_of_a_team_imported_later(db):
