@@ -2,31 +2,22 @@
 ``catalog.services`` so admin edits obey the catalog's rules and leave audit rows; a
 refusal is shown as an error message and nothing is saved."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import models
-from django.http import HttpResponseRedirect
 
-from controlplane.errors import DomainError
+from controlplane.admin import ServiceErrorsAsMessages
 
 from . import selectors, services
 from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
 
 
-class ServiceBackedAdmin(admin.ModelAdmin):
+class ServiceBackedAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     """Routes admin writes through the services (one function per action, audit rows)."""
 
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at")
     m2m_names: tuple[str, ...] = ()
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            # The admin's transaction was rolled back: nothing of this save was kept.
-            self.message_user(request, f"Not saved: {exc.message}", level=messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def _form_data(self, form):
         return {name: value for name, value in form.cleaned_data.items() if name in form.fields
@@ -86,7 +77,7 @@ class TeamAdmin(ServiceBackedAdmin):
 
 
 @admin.register(TeamMember)
-class TeamMemberAdmin(admin.ModelAdmin):
+class TeamMemberAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     list_display = ["name", "team", "role", "email", "user"]
     list_select_related = ["team", "user"]
     search_fields = ["name", "email", "team__name", "user__username"]
@@ -187,7 +178,7 @@ class IntegrationAdmin(ServiceBackedAdmin):
 
 
 @admin.register(Sla)
-class SlaAdmin(admin.ModelAdmin):
+class SlaAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     list_display = ["integration", "availability_target", "p95_latency_ms", "max_sync_lag_minutes",
                     "exception_resolution_hours", "measurement_window"]
     list_select_related = ["integration"]

@@ -1,7 +1,17 @@
-from django.contrib import admin, messages
+"""The admin control board. One rule for every app's admin (DESIGN.md, "One write path"):
+a model's admin either writes through the app's service functions (``save_model``,
+``delete_model``, ``delete_queryset``, ``save_formset`` and actions call them) or shows the
+model read-only. The classes below are the read-only forms; tests/test_admin_write_path.py
+checks every registered admin against the rule."""
 
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+
+from .errors import DomainError
 from .login_throttle import ThrottledAdminAuthenticationForm
 from .models import AuditEntry, OutboxMessage, ServiceToken
+from .outbox import relay
+from .services import revoke_service_token
 
 admin.site.site_header = "Integration control plane"
 admin.site.site_title = "Control plane admin"
@@ -10,18 +20,22 @@ admin.site.index_title = "Control board"
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    """The audit log, read-only: nobody edits or deletes history, superusers included."""
+class ServiceErrorsAsMessages:
+    """For admins whose saves call services: a refusal is an error message next to the
+    form, not a 500. The admin's transaction was rolled back, so nothing of it was kept."""
 
-    list_display = ("created_at", "actor_repr", "action", "content_type", "object_repr", "request_id")
-    list_filter = ("action", "content_type")
-    search_fields = ("actor_repr", "action", "object_repr", "object_id", "request_id")
-    date_hierarchy = "created_at"
-    list_select_related = ("content_type",)
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
-    def has_add_permission(self, request):
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Listed and shown, never written from admin: no service writes this model here."""
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -31,8 +45,45 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
+class ActionsOnlyAdmin(ReadOnlyAdmin):
+    """Read-only objects whose list offers actions that call services. The change right is
+    granted to the list alone (Django asks with ``obj=None`` for actions), never to an
+    object's form, so nothing is saved around the services."""
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and admin.ModelAdmin.has_change_permission(self, request)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent, never added, changed or deleted from admin."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit log, read-only: nobody edits or deletes history, superusers included."""
+
+    list_display = ("created_at", "actor_repr", "action", "content_type", "object_repr", "request_id")
+    list_filter = ("action", "content_type")
+    search_fields = ("actor_repr", "action", "object_repr", "object_id", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("content_type",)
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+
 @admin.register(ServiceToken)
-class ServiceTokenAdmin(admin.ModelAdmin):
+class ServiceTokenAdmin(ActionsOnlyAdmin):
     """Tokens are created with ``manage.py create_service_account``; here they are only
     listed and revoked (the secret itself is never stored)."""
 
@@ -43,13 +94,8 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     readonly_fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        from .services import revoke_service_token
-
         count = 0
         for token in queryset.filter(revoked_at__isnull=True):
             revoke_service_token(token=token, actor=request.user)
@@ -58,7 +104,7 @@ class ServiceTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ActionsOnlyAdmin):
     """Queued Celery work (the transactional outbox): what is still pending after a broker
     outage and why. Read-only; "Relay now" publishes the due ones at once."""
 
@@ -69,16 +115,8 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
     actions = ["relay_now"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Relay pending messages now")
+    @admin.action(description="Relay pending messages now", permissions=["change"])
     def relay_now(self, request, queryset):
-        from .outbox import relay
-
         stats = relay(older_than=0)
         level = messages.SUCCESS if not stats["failed"] else messages.WARNING
         self.message_user(request, f"Sent {stats['sent']}, failed {stats['failed']}, still pending {stats['pending']}.", level)

@@ -1,4 +1,10 @@
+"""Admin for the exception queues: configuration saved through the services; the
+exceptions themselves, their comments and replay attempts are read-only here (they are
+worked on the queue pages and the API, where each move has its rules and audit row)."""
+
 from django.contrib import admin
+
+from controlplane.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ReadOnlyInline, ServiceErrorsAsMessages
 
 from . import services
 from .models import (
@@ -13,49 +19,77 @@ from .models import (
 )
 
 
+class ConfigAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
+    """Saves through ``save_<thing>(actor=, data=, <thing>=)``; no delete unless a
+    service deletes."""
+
+    save_service = None
+    instance_kwarg = ""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        existing = type(obj).objects.get(pk=obj.pk) if change else None
+        saved = type(self).save_service(actor=request.user, data=dict(form.cleaned_data),
+                                        **{self.instance_kwarg: existing})
+        obj.pk = saved.pk
+
+
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ConfigAdmin):
     list_display = ["name", "team", "target_hours_critical", "target_hours_high", "target_hours_medium", "target_hours_low",
                     "raise_severity_when_overdue", "restricted"]
     list_filter = ["restricted"]
     prepopulated_fields = {"slug": ["name"]}
+    save_service, instance_kwarg = services.save_queue, "queue"
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(ConfigAdmin):
     list_display = ["position", "name", "enabled", "integration", "entity", "error_code", "severity", "business_key",
                     "business_value", "queue", "assignee"]
     list_editable = ["enabled"]
     list_select_related = ["integration", "entity", "queue", "assignee"]
+    save_service, instance_kwarg = services.save_routing_rule, "rule"
+
+    def has_delete_permission(self, request, obj=None):
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+    def delete_model(self, request, obj):
+        services.delete_routing_rule(actor=request.user, rule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            services.delete_routing_rule(actor=request.user, rule=rule)
 
 
 @admin.register(DefaultQueue)
-class DefaultQueueAdmin(admin.ModelAdmin):
+class DefaultQueueAdmin(ConfigAdmin):
     list_display = ["integration", "queue"]
+    save_service, instance_kwarg = services.save_default_queue, "default"
 
 
 @admin.register(ReplayTarget)
-class ReplayTargetAdmin(admin.ModelAdmin):
+class ReplayTargetAdmin(ConfigAdmin):
     list_display = ["integration", "url", "enabled", "max_attempts"]
+    save_service, instance_kwarg = services.save_replay_target, "target"
 
 
-class ReplayAttemptInline(admin.TabularInline):
+class ReplayAttemptInline(ReadOnlyInline):
     model = ReplayAttempt
-    extra = 0
-    can_delete = False
     readonly_fields = ["replay_id", "attempt", "started_at", "status_code", "succeeded", "error", "response_excerpt"]
     fields = readonly_fields
 
 
-class CommentInline(admin.TabularInline):
+class CommentInline(ReadOnlyInline):
     model = Comment
-    extra = 0
     readonly_fields = ["author", "body", "created_at"]
     fields = readonly_fields
 
 
 @admin.register(BusinessException)
-class BusinessExceptionAdmin(admin.ModelAdmin):
+class BusinessExceptionAdmin(ActionsOnlyAdmin):
     list_display = ["id", "error_code", "status", "severity", "queue", "integration", "assignee", "occurrences", "last_seen"]
     list_filter = ["status", "severity", "queue"]
     search_fields = ["=invoice_number", "=project_code", "=correlation_id", "=fingerprint"]
@@ -63,17 +97,15 @@ class BusinessExceptionAdmin(admin.ModelAdmin):
     raw_id_fields = ["integration", "entity", "assignee"]
     show_full_result_count = False
     inlines = [CommentInline, ReplayAttemptInline]
-    readonly_fields = ["status", "fingerprint", "occurrences", "regressions", "first_seen", "last_seen", "resolved_at",
-                       "resolution_code", "resolution_note", "is_overdue"]
     actions = ["mark_overdue_now"]
 
-    @admin.action(description="Run the overdue check now")
+    @admin.action(description="Run the overdue check now", permissions=["change"])
     def mark_overdue_now(self, request, queryset):
         count = services.mark_overdue(actor=request.user)
         self.message_user(request, f"{count} exception(s) newly overdue.")
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ["key", "exception", "created_at"]
     raw_id_fields = ["exception"]

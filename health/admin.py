@@ -2,10 +2,9 @@
 the service functions so validation, encryption and audit happen the same way as in the API."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 
-from controlplane.errors import DomainError
+from controlplane.admin import ReadOnlyAdmin, ServiceErrorsAsMessages
 
 from . import secrets, services
 from .models import (
@@ -49,7 +48,7 @@ class ProbeForm(forms.ModelForm):
 
 
 @admin.register(Probe)
-class ProbeAdmin(admin.ModelAdmin):
+class ProbeAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     form = ProbeForm
     list_display = ["integration", "name", "method", "url", "interval_seconds", "state", "enabled", "last_checked_at"]
     list_filter = ["state", "enabled", "method"]
@@ -62,37 +61,38 @@ class ProbeAdmin(admin.ModelAdmin):
         secret = {}
         if form.cleaned_data.get("secret_header_name") and form.cleaned_data.get("secret_header_value"):
             secret[form.cleaned_data["secret_header_name"]] = form.cleaned_data["secret_header_value"]
-        try:
-            if change:
-                data.pop("integration", None)
-                saved = services.update_probe(probe=obj, actor=request.user, secret_headers=secret, **data)
-            else:
-                saved = services.create_probe(actor=request.user, secret_headers=secret, **data)
-        except DomainError as exc:
-            raise ValidationError(exc.message) from exc
+        if change:
+            data.pop("integration", None)
+            saved = services.update_probe(probe=obj, actor=request.user, secret_headers=secret, **data)
+        else:
+            saved = services.create_probe(actor=request.user, secret_headers=secret, **data)
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
         services.delete_probe(probe=obj, actor=request.user)
 
+    def delete_queryset(self, request, queryset):
+        for probe in queryset:
+            services.delete_probe(probe=probe, actor=request.user)
+
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     list_display = ["name", "integration", "recurrence", "starts_at", "ends_at", "weekdays", "start_time", "cron", "duration_minutes"]
     list_filter = ["recurrence"]
     raw_id_fields = ["integration"]
 
     def save_model(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in form.cleaned_data}
-        try:
-            saved = services.save_maintenance_window(actor=request.user, window=obj if change else None, **fields)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            return
+        saved = services.save_maintenance_window(actor=request.user, window=obj if change else None, **fields)
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
         services.delete_maintenance_window(window=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for window in queryset:
+            services.delete_maintenance_window(window=window, actor=request.user)
 
 
 class ChannelForm(forms.ModelForm):
@@ -105,7 +105,7 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     form = ChannelForm
     list_display = ["team", "name", "kind", "target", "enabled"]
     list_filter = ["kind", "enabled"]
@@ -118,9 +118,19 @@ class NotificationChannelAdmin(admin.ModelAdmin):
         saved = services.save_channel(actor=request.user, channel=obj if change else None, **fields)
         obj.pk = saved.pk
 
+    def delete_model(self, request, obj):
+        services.delete_channel(channel=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for channel in queryset:
+            services.delete_channel(channel=channel, actor=request.user)
+
 
 @admin.register(HealthConfig)
-class HealthConfigAdmin(admin.ModelAdmin):
+class HealthConfigAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
+    """A configuration exists once per integration (``config_for`` makes it on first use);
+    here it is only changed, through ``update_config``."""
+
     list_display = ["integration", "status", "paused", "failure_threshold", "success_threshold", "expected_period_seconds", "last_success_at"]
     list_filter = ["status", "paused"]
     search_fields = ["integration__name", "integration__slug"]
@@ -130,21 +140,19 @@ class HealthConfigAdmin(admin.ModelAdmin):
               *readonly_fields]
     raw_id_fields = ["integration"]
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.save()
-            return
-        changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "integration"}
-        if changes:
-            services.update_config(integration=obj.integration, actor=request.user, **changes)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["integration", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "integration"}
+        if changes:
+            services.update_config(integration=obj.integration, actor=request.user, **changes)
 
 
 @admin.register(Flip)

@@ -207,6 +207,53 @@ def save_channel(*, actor, channel=None, **fields) -> NotificationChannel:
     return channel
 
 
+@transaction.atomic
+def delete_channel(*, channel, actor):
+    audit.record(actor=actor, action="channel.deleted", obj=channel,
+                 before=audit.snapshot(channel, fields=["name", "kind", "target", "enabled"]))
+    channel.delete()
+
+
+@transaction.atomic
+def rotate_secrets(*, actor=None) -> tuple[int, int]:
+    """Re-encrypt stored probe header secrets and webhook secrets with the current
+    SECRET_KEY. -> (probes, channels) changed. Raises ValidationFailed naming every value
+    no configured key can read; nothing is half-rotated (the transaction rolls back)."""
+    from cryptography.fernet import InvalidToken
+
+    unreadable = []
+    probes = channels = 0
+    for probe in Probe.objects.select_for_update().only("pk", "headers"):
+        headers, changed = dict(probe.headers or {}), False
+        for name, value in headers.items():
+            try:
+                rotated = secrets.rotate(str(value))
+            except InvalidToken:
+                unreadable.append(f"probe {probe.pk} header {name}")
+                continue
+            if rotated is not None:
+                headers[name], changed = rotated, True
+        if changed:
+            Probe.objects.filter(pk=probe.pk).update(headers=headers)
+            probes += 1
+    for channel in NotificationChannel.objects.select_for_update().exclude(secret="").only("pk", "secret"):
+        try:
+            rotated = secrets.rotate(channel.secret)
+        except InvalidToken:
+            unreadable.append(f"notification channel {channel.pk}")
+            continue
+        if rotated is not None:
+            NotificationChannel.objects.filter(pk=channel.pk).update(secret=rotated)
+            channels += 1
+    if unreadable:
+        raise ValidationFailed(
+            "No configured key (SECRET_KEY or SECRET_KEY_FALLBACKS) can read: " + ", ".join(unreadable),
+            code="unreadable_secrets",
+        )
+    audit.record(actor=actor, action="health.secrets_rotated", after={"probes": probes, "channels": channels})
+    return probes, channels
+
+
 # ---------------------------------------------------------------------------------------
 # Push: runs and heartbeats
 

@@ -1,16 +1,21 @@
 from django.contrib import admin, messages
 
+from controlplane.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ServiceErrorsAsMessages
+
 from . import services
 from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
 from .periods import Window
 
 
 @admin.register(KpiTarget)
-class KpiTargetAdmin(admin.ModelAdmin):
+class KpiTargetAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     """Targets per KPI; saved through the service so each change is audited."""
 
     list_display = ("key", "target", "tolerance_pct", "updated_at")
     search_fields = ("key",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def save_model(self, request, obj, form, change):
         saved = services.set_target(actor=request.user, key=obj.key, target=obj.target, tolerance_pct=obj.tolerance_pct)
@@ -18,20 +23,14 @@ class KpiTargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(KpiSnapshot)
-class KpiSnapshotAdmin(admin.ModelAdmin):
+class KpiSnapshotAdmin(ActionsOnlyAdmin):
     list_display = ("key", "scope_type", "scope_key", "period", "period_start", "value", "computed_at")
     list_filter = ("key", "period", "scope_type")
     search_fields = ("key", "scope_key")
     date_hierarchy = "period_start"
     actions = ["recompute"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Recompute the selected snapshots' periods now")
+    @admin.action(description="Recompute the selected snapshots' periods now", permissions=["change"])
     def recompute(self, request, queryset):
         windows = {Window(p, s) for p, s in queryset.values_list("period", "period_start").distinct()}
         count = sum(services.refresh_window(w) for w in windows)
@@ -39,23 +38,21 @@ class KpiSnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(BusinessEvent)
-class BusinessEventAdmin(admin.ModelAdmin):
+class BusinessEventAdmin(ReadOnlyAdmin):
+    """Events arrive through the API (``ingest_events``), deduplicated and range-checked."""
+
     list_display = ("event_id", "type", "correlation_key", "occurred_at", "workflow", "integration", "amount", "currency")
     list_filter = ("type", "workflow")
     search_fields = ("event_id", "correlation_key")
     date_hierarchy = "occurred_at"
     list_select_related = ("workflow", "integration")
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Reconciliation)
-class ReconciliationAdmin(admin.ModelAdmin):
+class ReconciliationAdmin(ReadOnlyAdmin):
+    """Reconciliations are reported through the API (``record_reconciliation``)."""
+
     list_display = ("integration", "entity", "period_start", "period_end", "source_count", "target_count", "mismatched_count")
     list_filter = ("entity",)
     search_fields = ("integration__name", "entity__name")
     list_select_related = ("integration", "entity")
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -1,7 +1,11 @@
-"""Admin: read-mostly views of stewardship objects; state changes go through services."""
+"""Admin: stewardship objects, written only through the services. Approved (and every
+other non-draft) schema versions are read-only here as everywhere: a version is edited as
+a draft by its author on the stewardship pages or the API, and moves on only through the
+review workflow."""
 
 from django.contrib import admin, messages
 
+from controlplane.admin import ActionsOnlyAdmin, ReadOnlyInline, ServiceErrorsAsMessages
 from controlplane.errors import DomainError
 
 from . import services
@@ -16,15 +20,35 @@ from .models import (
 
 
 @admin.register(StewardshipSettings)
-class StewardshipSettingsAdmin(admin.ModelAdmin):
+class StewardshipSettingsAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
+    """The one row of defaults: created on first use, changed through ``update_settings``."""
+
     list_display = ["__str__", "default_level", "default_policy", "updated_at"]
+    fields = ["default_level", "default_policy"]
 
     def has_add_permission(self, request):
-        return not StewardshipSettings.objects.exists()
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.update_settings(actor=request.user, **{f: form.cleaned_data[f] for f in self.fields})
+
+
+def _decide(modeladmin, request, queryset, func, kwarg):
+    for obj in queryset:
+        try:
+            func(actor=request.user, **{kwarg: obj})
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
 
 
 @admin.register(SorAssignment)
-class SorAssignmentAdmin(admin.ModelAdmin):
+class SorAssignmentAdmin(ServiceErrorsAsMessages, ActionsOnlyAdmin):
+    """Proposed here (``propose_sor``), decided by the approve/reject actions; an
+    assignment itself is never edited in place."""
+
     list_display = ["entity", "scope_type", "scope_value", "attribute_group", "system", "status", "proposed_by", "decided_by"]
     list_filter = ["status", "scope_type"]
     search_fields = ["entity__name", "system__name", "scope_value"]
@@ -32,10 +56,10 @@ class SorAssignmentAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "proposed_by", "decided_by", "decided_at", "created_at"]
     actions = ["approve_selected", "reject_selected"]
 
+    def has_add_permission(self, request):
+        return admin.ModelAdmin.has_add_permission(self, request)
+
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
         created = services.propose_sor(
             actor=request.user, entity=obj.entity, system=obj.system, scope_type=obj.scope_type,
             scope_value=obj.scope_value, attribute_group=obj.attribute_group, steward=obj.steward,
@@ -43,65 +67,65 @@ class SorAssignmentAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
 
-    def _decide(self, request, queryset, func):
-        for assignment in queryset:
-            try:
-                func(actor=request.user, assignment=assignment)
-            except DomainError as exc:
-                self.message_user(request, f"{assignment}: {exc.message}", messages.ERROR)
-
     @admin.action(description="Approve selected proposals", permissions=["change"])
     def approve_selected(self, request, queryset):
-        self._decide(request, queryset, services.approve_sor)
+        _decide(self, request, queryset, services.approve_sor, "assignment")
 
     @admin.action(description="Reject selected proposals", permissions=["change"])
     def reject_selected(self, request, queryset):
-        self._decide(request, queryset, services.reject_sor)
+        _decide(self, request, queryset, services.reject_sor, "assignment")
 
 
-class ReviewInline(admin.TabularInline):
+class ReviewInline(ReadOnlyInline):
     model = Review
-    extra = 0
-    can_delete = False
     readonly_fields = ["reviewer", "decision", "comment", "round", "created_at"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class AcceptanceInline(admin.TabularInline):
+class AcceptanceInline(ReadOnlyInline):
     model = FindingAcceptance
-    extra = 0
-    can_delete = False
     readonly_fields = ["finding_type", "path", "steward", "justification", "created_at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SchemaSubject)
-class SchemaSubjectAdmin(admin.ModelAdmin):
+class SchemaSubjectAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     list_display = ["name", "slug", "entity", "api", "format", "compatibility_level", "policy"]
     list_filter = ["format", "compatibility_level", "policy"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     list_select_related = ["entity", "api"]
+    fields = ["name", "slug", "format", "entity", "api", "compatibility_level", "policy", "description"]
+    editable_after_creation = ["name", "description", "compatibility_level", "policy"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # What update_subject may change; the rest is fixed once the subject exists.
+        return [f for f in self.fields if f not in self.editable_after_creation] if obj else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in self.fields if f in form.cleaned_data}
+        if change:
+            services.update_subject(actor=request.user, subject=SchemaSubject.objects.get(pk=obj.pk),
+                                    **{f: data[f] for f in self.editable_after_creation if f in data})
+        else:
+            obj.pk = services.create_subject(actor=request.user, **data).pk
 
 
 @admin.register(SchemaVersion)
-class SchemaVersionAdmin(admin.ModelAdmin):
+class SchemaVersionAdmin(ActionsOnlyAdmin):
+    """Read-only: drafts are edited by their authors on the stewardship pages, and an
+    approved version is immutable everywhere. Deprecation is the one action here."""
+
     list_display = ["__str__", "subject", "number", "status", "author", "submitted_at", "approved_at"]
     list_filter = ["status", "subject"]
     list_select_related = ["subject", "author"]
-    readonly_fields = ["number", "status", "author", "round", "submitted_at", "approved_at", "deprecated_at",
-                       "validity_errors", "compat_report", "compared_with", "level", "policy", "required_approvals"]
     inlines = [ReviewInline, AcceptanceInline]
     actions = ["deprecate_selected"]
 
     @admin.action(description="Deprecate selected approved versions", permissions=["change"])
     def deprecate_selected(self, request, queryset):
-        for version in queryset:
-            try:
-                services.deprecate(actor=request.user, version=version)
-            except DomainError as exc:
-                self.message_user(request, f"{version}: {exc.message}", messages.ERROR)
+        _decide(self, request, queryset, services.deprecate, "version")

@@ -24,6 +24,7 @@ from .models import (
     SchemaSubject,
     SchemaVersion,
     SorAssignment,
+    StewardshipSettings,
 )
 from .selectors import affected_integrations, approved_versions, requires_two_approvals
 
@@ -165,6 +166,28 @@ def update_subject(*, actor, subject, **changes) -> SchemaSubject:
     subject.save(update_fields=[*changes, "updated_at"])
     audit.record(actor=actor, action="subject.update", obj=subject, before=before, after=audit.snapshot(subject, list(changes)))
     return subject
+
+
+@transaction.atomic
+def update_settings(*, actor, **changes) -> StewardshipSettings:
+    """Change the global defaults subjects inherit (compatibility level and policy)."""
+    allowed = {"default_level", "default_policy"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
+    row = StewardshipSettings.get()
+    row = StewardshipSettings.objects.select_for_update().get(pk=row.pk)
+    before = audit.snapshot(row, list(changes))
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.full_clean()
+    after = audit.snapshot(row, list(changes))
+    changed = [key for key in changes if before.get(key) != after.get(key)]
+    if changed:
+        row.save(update_fields=[*changed, "updated_at"])
+        audit.record(actor=actor, action="stewardship_settings.update", obj=row,
+                     before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    return row
 
 
 # --- Schema versions -----------------------------------------------------------------------

@@ -42,6 +42,10 @@ ALLOWED = {
         "the importer's own bookkeeping of dangling references; not catalog state anyone edits",
     ("catalog/backstage.py", "BackstageImport"):
         "the importer's batch (plan, then one conditional apply); audited by the importer",
+    ("stewardship/models.py", "*"):
+        "StewardshipSettings.get() creates the one row of defaults on first read (no user-made state)",
+    ("controlplane/authentication.py", "ServiceToken"):
+        "touches last_used_at when a token authenticates: bookkeeping of use, not a state change",
     ("controlplane/login_throttle.py", "*"): "sign-in failure counters in the cache, not models",
     ("controlplane/roles.py", "*"): "Django groups and permissions seeded after migrate",
     ("controlplane/schedules.py", "*"): "django-celery-beat schedule rows seeded after migrate",

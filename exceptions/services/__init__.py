@@ -21,7 +21,7 @@ from .lifecycle import (
     resolve,
     start_progress,
 )
-from .replay import payload_size, request_replay
+from .replay import payload_size, request_replay, save_replay_target
 from .routing import (
     INTEGRATION_OPS,
     QUEUE_FIELDS,
@@ -30,6 +30,7 @@ from .routing import (
     delete_routing_rule,
     due_at,
     integration_ops_queue,
+    save_default_queue,
     save_queue,
     save_routing_rule,
 )
@@ -38,5 +39,6 @@ __all__ = [
     "ACTIONS", "INTEGRATION_OPS", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
     "add_comment", "assign", "auto_resolve", "bulk_apply", "default_fingerprint", "delete_routing_rule",
     "dismiss", "due_at", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
-    "payload_size", "reopen", "request_replay", "resolve", "save_queue", "save_routing_rule", "start_progress",
+    "payload_size", "reopen", "request_replay", "resolve", "save_default_queue", "save_queue", "save_replay_target",
+    "save_routing_rule", "start_progress",
 ]

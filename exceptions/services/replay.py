@@ -29,6 +29,31 @@ REPLAY_TASK = "exceptions.tasks.replay_exception"
 
 # --- replay ----------------------------------------------------------------------------
 
+REPLAY_TARGET_FIELDS = ("integration", "url", "secret", "enabled", "max_attempts")
+# The signing secret never goes into the audit log; that it changed does.
+_TARGET_AUDIT = ("integration", "url", "enabled", "max_attempts")
+
+
+@transaction.atomic
+def save_replay_target(*, actor, data: dict, target: ReplayTarget | None = None) -> ReplayTarget:
+    """Create or change the endpoint an integration accepts corrected payloads on."""
+    creating = target is None
+    target = target or ReplayTarget()
+    before = None if creating else audit.snapshot(target, _TARGET_AUDIT)
+    old_secret = target.secret
+    for name in REPLAY_TARGET_FIELDS:
+        if name in data:
+            setattr(target, name, data[name])
+    target.full_clean()
+    target.save()
+    after = audit.snapshot(target, _TARGET_AUDIT)
+    if target.secret != old_secret:
+        after["secret"] = "changed"
+    audit.record(actor=actor, action=f"replaytarget.{'created' if creating else 'changed'}", obj=target,
+                 before=before, after=after)
+    return target
+
+
 _UNSET = object()
 
 

@@ -118,6 +118,13 @@ def save_routing_rule(*, actor, data: dict, rule: RoutingRule | None = None) -> 
 
 
 @transaction.atomic
+def save_default_queue(*, actor, data: dict, default: DefaultQueue | None = None) -> DefaultQueue:
+    """Where an integration's exceptions go when no routing rule matches."""
+    return _save_config(DefaultQueue, ("integration", "queue"), actor=actor, instance=default, data=data,
+                        action="defaultqueue")
+
+
+@transaction.atomic
 def delete_routing_rule(*, actor, rule: RoutingRule) -> None:
     audit.record(actor=actor, action="routingrule.deleted", obj=rule, before=audit.snapshot(rule))
     rule.delete()

@@ -121,7 +121,7 @@ class ChannelViewSet(viewsets.ModelViewSet):
                                                     **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        instance.delete()
+        services.delete_channel(channel=instance, actor=self.request.user)
 
 
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet):

@@ -1,0 +1,81 @@
+"""One write path (DESIGN.md): a domain model is written only by its own app's services
+(services.py, services/, and the helper modules listed in tests/architecture.py), by
+migrations, demo loaders and tests. The checker reads the source with ``ast``."""
+
+import pytest
+
+from tests.architecture import ALLOWED, ROOT, SERVICE_HELPERS, write_violations, write_violations_in
+
+
+def test_no_domain_write_outside_the_services():
+    found = write_violations()
+    assert not found, "writes outside the services:\n" + "\n".join(str(v) for v in found)
+
+
+def test_every_allowlisted_module_exists_and_says_why():
+    for path, reason in {**SERVICE_HELPERS, **{p: r for (p, _m), r in ALLOWED.items()}}.items():
+        assert (ROOT / path).exists(), f"{path} is allowlisted but gone: drop it from the list"
+        assert len(reason) > 20, f"{path}: give the reason"
+
+
+BAD_VIEW = '''
+from django.db import connection
+from catalog.models import System
+from health.models import Probe
+
+def retire(request, pk):
+    system = System.objects.get(pk=pk)
+    system.lifecycle = "retired"
+    system.save(update_fields=["lifecycle"])
+    System.objects.filter(pk=pk).update(lifecycle="retired")
+    Probe.objects.filter(integration__source_system=system).delete()
+    Probe.objects.bulk_create([])
+    Probe.objects.get_or_create(name="x")
+    queryset = System.objects.all()
+    queryset.update(name="x")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_system SET lifecycle = 'retired'")
+    sql = "delete from health_probe"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+'''
+
+
+def test_the_checker_finds_each_kind_of_direct_write():
+    found = write_violations_in(BAD_VIEW, "catalog/views.py")
+    assert [(v.line, v.call, v.model, v.app) for v in found] == [
+        (9, ".save()", "?", "catalog"),
+        (10, ".update()", "System", "catalog"),
+        (11, ".delete()", "Probe", "health"),
+        (12, ".bulk_create()", "Probe", "health"),
+        (13, ".get_or_create()", "Probe", "health"),
+        (15, ".update()", "?", "catalog"),
+        (17, "raw SQL UPDATE", "?", "catalog"),
+        (20, "raw SQL DELETE", "?", "catalog"),
+    ]
+
+
+def test_services_may_write_their_own_app_but_not_another():
+    own = "from .models import System\n\ndef retire(system):\n    System.objects.filter(pk=1).update(lifecycle='x')\n"
+    assert write_violations_in(own, "catalog/services.py") == []
+    other = "from health.models import Probe\n\ndef f():\n    Probe.objects.filter(pk=1).delete()\n"
+    [violation] = write_violations_in(other, "catalog/services.py")
+    assert (violation.model, violation.app) == ("Probe", "health")
+    assert "outside health's services" in str(violation)
+
+
+@pytest.mark.parametrize("source", [
+    "def f(data, extra):\n    data.update(extra)\n",                      # dict.update
+    "def f(form):\n    obj = form.save(commit=False)\n",                  # builds, writes nothing
+    "from . import services\n\ndef f(obj, user):\n    services.delete(obj, actor=user)\n",  # the service
+    "from django.core.cache import cache\n\ndef f():\n    cache.delete('k')\n",
+    "from django.contrib.auth.models import Group\n\ndef f():\n    Group.objects.get_or_create(name='x')\n",
+    "def f(cursor):\n    cursor.execute('SELECT 1')\n",
+])
+def test_the_checker_leaves_non_writes_alone(source):
+    assert write_violations_in(source, "catalog/views.py") == []
+
+
+def test_demo_loaders_migrations_and_tests_are_exempt():
+    for path in ("catalog/demo.py", "catalog/migrations/0002_x.py"):
+        assert write_violations_in(BAD_VIEW, path) == []
