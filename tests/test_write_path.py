@@ -4,7 +4,7 @@ migrations, demo loaders and tests. The checker reads the source with ``ast``.""
 
 import pytest
 
-from tests.architecture import ALLOWED, ROOT, SERVICE_HELPERS, write_violations, write_violations_in
+from tests.architecture import ALLOWED, APPS, ROOT, SERVICE_HELPERS, write_violations, write_violations_in
 
 
 def test_no_domain_write_outside_the_services():
@@ -79,3 +79,76 @@ def test_the_checker_leaves_non_writes_alone(source):
 def test_demo_loaders_migrations_and_tests_are_exempt():
     for path in ("catalog/demo.py", "catalog/migrations/0002_x.py"):
         assert write_violations_in(BAD_VIEW, path) == []
+
+
+# --- the API: DRF's default hooks write around the services -------------------------------
+
+API_WRITE_HOOKS = (  # (mixin, the hook that writes, the action that calls it, the verbs that reach it)
+    ("CreateModelMixin", "perform_create", "create", {"post"}),
+    ("UpdateModelMixin", "perform_update", "update", {"put", "patch"}),
+    ("DestroyModelMixin", "perform_destroy", "destroy", {"delete"}),
+)
+
+
+def api_write_problems(view_classes) -> list[str]:
+    """Views whose create/update/destroy would run DRF's own ``serializer.save()`` or
+    ``instance.delete()`` instead of a service."""
+    from rest_framework import mixins
+
+    problems = []
+    for cls in view_classes:
+        verbs = set(getattr(cls, "http_method_names", ()))
+        for mixin_name, hook, action, reaching in API_WRITE_HOOKS:
+            mixin = getattr(mixins, mixin_name)
+            if not (issubclass(cls, mixin) and verbs & reaching):
+                continue
+            if getattr(cls, hook) is getattr(mixin, hook) and getattr(cls, action) is getattr(mixin, action):
+                problems.append(f"{cls.__module__}.{cls.__name__}: {hook} is DRF's own")
+    return problems
+
+
+def project_api_views():
+    from django.urls import get_resolver
+
+    found = []
+
+    def walk(patterns):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns)
+                continue
+            cls = getattr(pattern.callback, "cls", None)
+            if cls is not None and cls.__module__.split(".")[0] in APPS and cls not in found:
+                found.append(cls)
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_every_api_write_calls_a_service():
+    views = project_api_views()
+    assert len(views) > 20  # the walk found the API
+    problems = api_write_problems(views)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_api_check_finds_drf_default_writes():
+    from rest_framework import viewsets
+
+    from catalog.models import System
+
+    class Plain(viewsets.ModelViewSet):
+        queryset = System.objects.all()
+
+    class NoEdit(viewsets.ModelViewSet):
+        queryset = System.objects.all()
+        http_method_names = ["get", "delete"]
+
+        def perform_destroy(self, instance):
+            pass
+
+    assert api_write_problems([Plain, NoEdit]) == [
+        f"{__name__}.Plain: perform_create is DRF's own",
+        f"{__name__}.Plain: perform_update is DRF's own",
+        f"{__name__}.Plain: perform_destroy is DRF's own",
+    ]
