@@ -32,8 +32,8 @@ class ServiceErrorsAsMessages:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Listed and shown, never written from admin: no service writes this model here."""
+class NoWrites:
+    """No add, change or delete right, superusers included."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -43,6 +43,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+    """Listed and shown, never written from admin: no service writes this model here."""
 
 
 class ActionsOnlyAdmin(ReadOnlyAdmin):
@@ -54,20 +58,11 @@ class ActionsOnlyAdmin(ReadOnlyAdmin):
         return obj is None and admin.ModelAdmin.has_change_permission(self, request)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(NoWrites, admin.TabularInline):
     """Rows shown under their parent, never added, changed or deleted from admin."""
 
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEntry)

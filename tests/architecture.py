@@ -122,6 +122,15 @@ def _chain(node):
             return node, list(reversed(names))
 
 
+def _from_module(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module of ``from <...> import`` inside ``package``."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _imported_names(tree, relpath: str) -> dict[str, str]:
     """name -> the module it was imported from (absolute, dotted)."""
     package = relpath.removesuffix(".py").replace("/", ".").rsplit(".", 1)[0]
@@ -130,12 +139,7 @@ def _imported_names(tree, relpath: str) -> dict[str, str]:
     names = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _from_module(node, package)
             for alias in node.names:
                 names[alias.asname or alias.name] = module
     return names
@@ -311,12 +315,7 @@ def import_graph(sources: dict[str, str]) -> dict[str, dict[str, int]]:
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (node.level - 1)]
-                    base_name = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    base_name = node.module or ""
+                base_name = _from_module(node, package)
                 targets = [f"{base_name}.{alias.name}" if f"{base_name}.{alias.name}" in modules else base_name
                            for alias in node.names]
             for target in targets:
