@@ -1,10 +1,10 @@
 """The Celery application. Periodic schedules live in django-celery-beat's tables
 (editable in admin); ``controlplane.schedules`` seeds them.
 
-This module is the roof: it imports none of the project's modules, so anything (the
-outbox included) may use the app through ``celery.current_app`` without an import cycle.
-Signal handlers that need the project (the outbox relay at worker start) live in
-``controlplane.tasks``, which the worker imports through autodiscovery."""
+This module imports none of the project's modules, so any of them (the outbox included)
+may import the app without an import cycle. Signal handlers that need the project (the
+outbox relay at worker start) live in ``controlplane.tasks``, which the worker imports
+through autodiscovery."""
 
 import os
 

@@ -29,12 +29,12 @@ import importlib
 import logging
 from contextlib import contextmanager
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .celery import app as celery_app
 from .models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,9 @@ def enqueue(task, *args, countdown=None, eta=None, **kwargs) -> OutboxMessage:
 
 
 def _app():
-    # The project's app (controlplane/__init__ creates it, as the current one) without
-    # importing controlplane.celery from here: the app's modules import the outbox.
-    return current_app._get_current_object()
+    # The project's app, not celery.current_app: a test or script that makes a client
+    # Celery() of its own would become the current one.
+    return celery_app
 
 
 def _task(app, name):

@@ -33,7 +33,6 @@ SERVICE_HELPERS = {
     "health/notify.py": "notification rows claimed and delivered by the health services and tasks",
     "health/rollups.py": "derived hourly/daily figures recomputed from raw results (no user-facing state)",
     "health/sweep.py": "the probe sweep: probe results and probe state written by the scheduler",
-    "kpis/definitions.py": "KPI snapshot computation called by kpis.services.refresh_window",
 }
 
 # Writes outside the write layer that are justified. (module, model class name or "*") -> why.
@@ -46,9 +45,7 @@ ALLOWED = {
         "StewardshipSettings.get() creates the one row of defaults on first read (no user-made state)",
     ("controlplane/authentication.py", "ServiceToken"):
         "touches last_used_at when a token authenticates: bookkeeping of use, not a state change",
-    ("controlplane/login_throttle.py", "*"): "sign-in failure counters in the cache, not models",
     ("controlplane/roles.py", "*"): "Django groups and permissions seeded after migrate",
-    ("controlplane/schedules.py", "*"): "django-celery-beat schedule rows seeded after migrate",
     ("controlplane/management/commands/load_demo.py", "*"): "the demo loader: builds the demo estate from nothing, like */demo.py",
 }
 
@@ -247,6 +244,12 @@ def _module_constants(tree) -> dict[str, str]:
             if text:
                 out[node.targets[0].id] = text
     return out
+
+
+def write_calls_in(relpath: str) -> list[tuple[int, str, str, str]]:
+    """Every write call of one project module: (line, call, model or "?", app)."""
+    tree = ast.parse((ROOT / relpath).read_text(), filename=relpath)
+    return list(_write_calls(tree, relpath, _module_constants(tree)))
 
 
 def write_violations_in(source: str, relpath: str) -> list[Violation]:
