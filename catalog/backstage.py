@@ -357,6 +357,7 @@ class PlanItem:
     changes: list = field(default_factory=list)
     reason: str = ""
     unresolved: list = field(default_factory=list)
+    reason_code: str = ""  # the service's error code of a refusal (not shown)
 
     def as_dict(self):
         return {
@@ -364,6 +365,10 @@ class PlanItem:
             "action": self.action, "target": self.target, "changes": self.changes, "reason": self.reason,
             "unresolved": self.unresolved,
         }
+
+
+# Refusals that another entity of the same import may lift (its last user retired).
+IN_USE_CODES = {"in_use", "has_consumers"}
 
 
 class _Rollback(Exception):
@@ -569,21 +574,36 @@ class _Importer:
                     ref = parse_ref(api, "api")
                     if ref:
                         self.providers.setdefault(ref, entity.ref)
+        in_use = []
         for entity in ordered + others:
-            handler = getattr(self, f"do_{'integration' if entity.is_integration else entity.kind.lower()}")
-            item = PlanItem(entity.file, entity.index, entity.kind, entity.name, entity.ref, "error")
-            try:
-                with transaction.atomic():
-                    handler(entity, item)
-            except DomainError as exc:  # refused by a service rule: its message says why
-                item.action, item.reason = "error", exc.message
-            except IntegrityError as exc:
-                item.action, item.reason = "error", f"conflicts with existing data: {exc}"
-            except Exception as exc:  # noqa: BLE001 - Django ValidationError and friends, reported per entity
-                messages = getattr(exc, "message_dict", None) or getattr(exc, "messages", None) or [str(exc)]
-                item.action, item.reason = "error", f"invalid: {messages}"
+            item = self._write(entity)
+            if item.reason_code in IN_USE_CODES:
+                in_use.append(entity)
             self.items.append(item)
+        # Systems are written before the integrations that use them, so a file retiring a
+        # system together with its last integrations finds it still in use the first time:
+        # those refusals get one more try once everything else is written.
+        for entity in in_use:
+            retried = self._write(entity)
+            if retried.action != "error":
+                self.items = [retried if i.ref == entity.ref else i for i in self.items]
         self.resolve_earlier_references()
+
+    def _write(self, entity: Entity) -> PlanItem:
+        """Write one entity in its own savepoint; a refusal becomes the item's reason."""
+        handler = getattr(self, f"do_{'integration' if entity.is_integration else entity.kind.lower()}")
+        item = PlanItem(entity.file, entity.index, entity.kind, entity.name, entity.ref, "error")
+        try:
+            with transaction.atomic():
+                handler(entity, item)
+        except DomainError as exc:  # refused by a service rule: its message says why
+            item.action, item.reason, item.reason_code = "error", exc.message, exc.code
+        except IntegrityError as exc:
+            item.action, item.reason = "error", f"conflicts with existing data: {exc}"
+        except Exception as exc:  # noqa: BLE001 - Django ValidationError and friends, reported per entity
+            messages = getattr(exc, "message_dict", None) or getattr(exc, "messages", None) or [str(exc)]
+            item.action, item.reason = "error", f"invalid: {messages}"
+        return item
 
     def do_group(self, entity: Entity, item: PlanItem):
         spec, meta = entity.spec, entity.meta

@@ -157,3 +157,18 @@ def test_the_placeholder_owner_is_made_by_the_service(db):
     assert AuditEntry.objects.filter(action="team.created", object_id=str(team.pk),
                                      note="placeholder owner for Backstage import").exists()
     assert not Api.objects.exists()
+
+
+def test_system_and_its_last_integration_retired_in_one_file(estate):
+    """Systems are written before integrations; the retirement refused at first (still in
+    use) is tried again once the integration is retired in the same import."""
+    services.change_lifecycle(actor=None, obj=System.objects.get(slug="artists-db"), lifecycle="retiring")
+    text = "---\n".join([resource("artists-db", "retired"),
+                         integration("artist-sync", "resource:artists-db", "artist-engagement-portal",
+                                     lifecycle="retired")])
+    result = run([("retire.yaml", text)])
+    assert outcome(result, "artists-db") == ("update", "")
+    assert outcome(result, "artist-sync") == ("update", "")
+    assert System.objects.get(slug="artists-db").lifecycle == "retired"
+    assert Integration.objects.get(slug="artist-sync").lifecycle == "retired"
+    assert [i["name"] for i in result.items].count("artists-db") == 1
