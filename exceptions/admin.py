@@ -3,6 +3,7 @@ exceptions themselves, their comments and replay attempts are read-only here (th
 worked on the queue pages and the API, where each move has its rules and audit row)."""
 
 from django.contrib import admin
+from django.db import models
 
 from controlplane.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ReadOnlyInline, ServiceErrorsAsMessages
 
@@ -25,6 +26,7 @@ class ConfigAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
 
     save_service = None
     instance_kwarg = ""
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_delete_permission(self, request, obj=None):
         return False
