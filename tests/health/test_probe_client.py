@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from health.http import run_async
-from health.probe_client import ProbeClient
+from controlplane.aio import run_async
+from controlplane.outbound import Client as ProbeClient
 
 JSON = b'{"status": "UP", "items": [1, 2, 3]}'
 
