@@ -221,19 +221,22 @@ class _Connection(asyncio.Protocol):
         if not data:
             return
         room = self.max_body + 1 - len(self.body)
-        if self.decoder is not None and not decoded:
+        bomb = False
+        if not decoded:
             self.wire += len(data)
-            data = self.decoder.decompress(bytes(data), room)
-        elif not decoded:
-            self.wire += len(data)
+            if self.decoder is not None:
+                # Inflate no further than the cap and than max_ratio x the compressed bytes
+                # so far (past 64 KiB): a bomb stops after a few steps, whatever the cap.
+                allowed = max(65536, self.max_ratio * self.wire)
+                limit = max(1, min(room, allowed + 1 - len(self.body)))
+                data = self.decoder.decompress(bytes(data), limit)
+                bomb = len(self.body) + len(data) > allowed
         self.body += data[:room]
         if len(self.body) > self.max_body:
             self.truncated = True
             del self.body[self.max_body:]
-        elif self.wire > self.max_wire:
-            self.truncated = True  # raw bytes that inflate to almost nothing: stop reading
-        elif self.decoder is not None and len(self.body) > 65536 and len(self.body) > self.max_ratio * self.wire:
-            self.truncated = True  # a decompression bomb: stop before the size cap is reached
+        elif bomb or self.wire > self.max_wire:
+            self.truncated = True  # a decompression bomb, or raw bytes that inflate to almost nothing
 
     def _finish(self, *, reusable):
         self.state = "done"

@@ -1,8 +1,9 @@
-"""Regressions of the outbound guard found in the trust-boundary review (issue #12): each
-one reached an internal address before the guard saw the host as the connecting code did."""
+"""Regressions of the outbound stack found in the trust-boundary review (issue #12): a
+webhook reached loopback because the guard and the HTTP client read a full-width host
+differently; a hostile redirect must end as one failed delivery (with its error kind), not
+stop the retry task or the replay bookkeeping."""
 
-import socket
-import threading
+import datetime as dt
 
 import pytest
 
@@ -10,47 +11,9 @@ from health.choices import DeliveryStatus
 from health.models import Notification, NotificationChannel
 from health.notify import deliver
 from tests.factories import TeamFactory
+from tests.hostile_server import ConnectionCounter
 
 pytestmark = pytest.mark.django_db
-
-
-class ConnectionCounter:
-    """A loopback listener that counts accepted connections and bytes received: proof
-    that nothing at all reached it, not merely that no valid request did."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(50)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn.settimeout(0.5)
-            try:
-                data = conn.recv(65536)
-                self.bytes += len(data)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -72,3 +35,52 @@ def test_webhook_to_full_width_loopback_never_connects(counter, settings):
     note.refresh_from_db()
     assert note.status == DeliveryStatus.RETRYING and note.last_error.startswith("denied"), note.last_error
     assert (counter.connections, counter.bytes) == (0, 0)
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    from tests.hostile_server import HostileServer
+
+    server = HostileServer().start()
+    yield server
+    server.stop()
+
+
+def test_hostile_redirect_fails_its_delivery_and_the_retry_task_goes_on(hostile, counter, settings):
+    """A webhook target answering a redirect whose Location (and another header) hold raw
+    non-UTF-8 bytes: that delivery fails with ``bad_response``; the retry task still
+    delivers the next one."""
+    from django.utils import timezone
+
+    from health.tasks import retry_notifications
+
+    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1"]
+    settings.HEALTH_NOTIFY_MAX_ATTEMPTS = 1
+    team = TeamFactory()
+    now = timezone.now()
+    notes = []
+    for offset, target in ((2, hostile.url("/redirect-binary")), (1, f"http://127.0.0.1:{counter.port}/hook")):
+        channel = NotificationChannel.objects.create(team=team, name=f"hook-{offset}", kind="webhook", target=target)
+        notes.append(Notification.objects.create(channel=channel, subject="s", payload={},
+                                                 next_attempt_at=now - dt.timedelta(minutes=offset)))
+    retry_notifications()
+    hostile_note, next_note = (Notification.objects.get(pk=n.pk) for n in notes)
+    assert hostile_note.status == DeliveryStatus.FAILED
+    assert hostile_note.last_error.startswith("bad_response: redirect Location is not a valid URL")
+    assert next_note.status == DeliveryStatus.SENT and counter.connections == 1
+
+
+def test_hostile_redirect_is_a_recorded_replay_attempt_with_its_kind(hostile, settings):
+    from exceptions.models import ReplayAttempt
+    from exceptions.replay import perform_attempt
+    from tests.exceptions.factories import BusinessExceptionFactory, ReplayTargetFactory
+
+    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1"]
+    exc = BusinessExceptionFactory()
+    ReplayTargetFactory(integration=exc.integration, url=hostile.url("/redirect-binary"))
+    result = perform_attempt(exception_id=exc.pk, replay_id="5b7f2a6e-0000-4000-8000-0000000000aa", attempt=1)
+    attempt = ReplayAttempt.objects.get(exception=exc)
+    assert result == "retry" and not attempt.succeeded and attempt.status_code is None
+    assert attempt.error.startswith("bad_response: redirect Location is not a valid URL")
+    exc.refresh_from_db()
+    assert exc.is_open
