@@ -89,6 +89,8 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address):
 
 
 def _own_reason(ip) -> str | None:
+    if ip.version == 6 and ip in _NAT64_LOCAL:
+        return "NAT64 local-use"
     for label, flag in (
         ("loopback", ip.is_loopback),
         ("link-local (cloud metadata lives here)", ip.is_link_local),
@@ -101,8 +103,6 @@ def _own_reason(ip) -> str | None:
             return label
     if any(ip in net for net in _EXTRA_DENIED if net.version == ip.version):
         return "shared or metadata range"
-    if ip.version == 6 and ip in _NAT64_LOCAL:
-        return "NAT64 local-use"
     if not ip.is_global:
         return "non-public"
     return None
