@@ -134,7 +134,8 @@ def _legacy_ipv4(host: str) -> str | None:
 
 
 def normalise_host(raw: str) -> tuple[str, str | None]:
-    """(ASCII host, its address if it is an IP address in any spelling). Raises
+    """(ASCII host, its address if it is an IP address in any spelling; then the host is
+    that address, canonical, which is also what the Host header carries). Raises
     ``OutboundURLDenied`` for a host no resolver would accept."""
     host = unicodedata.normalize("NFKC", unquote(raw or "")).translate(_STOPS).strip().lower()
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
@@ -143,9 +144,10 @@ def normalise_host(raw: str) -> tuple[str, str | None]:
         raise OutboundURLDenied("The URL has no host.")
     if ":" in host:
         try:
-            return host, str(ipaddress.IPv6Address(host))
+            address = str(ipaddress.IPv6Address(host))
         except ValueError:
             raise OutboundURLDenied(f"{host!r} is not a valid IPv6 address.") from None
+        return address, address
     if not host.isascii():
         try:
             host = idna.encode(host, uts46=True).decode("ascii")
@@ -154,9 +156,10 @@ def normalise_host(raw: str) -> tuple[str, str | None]:
     if not set(host) <= _HOST_CHARS or ".." in host:
         raise OutboundURLDenied(f"{raw!r} is not a valid host name.")
     try:
-        return host, str(ipaddress.IPv4Address(host))
+        address = str(ipaddress.IPv4Address(host))
     except ValueError:
-        return host, _legacy_ipv4(host)
+        address = _legacy_ipv4(host)
+    return (address, address) if address else (host, None)
 
 
 def parse(url: str) -> Parsed:

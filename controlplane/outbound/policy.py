@@ -87,10 +87,6 @@ class Limits:
             max_redirects=getattr(settings, "OUTBOUND_MAX_REDIRECTS", 5),
         )
 
-    @staticmethod
-    def max_wire(max_body: int) -> int:
-        return 4 * max_body + 64 * 1024
-
 
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 # Credentials a redirect to another origin must not carry along.

@@ -4,7 +4,6 @@ garbage redirects: each call ends within its deadline plus a little slack, holds
 amount of memory and fails with an error kind of the shared vocabulary; connections go to
 the address the guard checked (no DNS rebinding), at every redirect hop."""
 
-import datetime as dt
 import resource
 import socket
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from controlplane.outbound import Client, ErrorKind, request_sync
 from tests.hostile_server import ConnectionCounter, HostileServer
+from tests.outbound_callers import CALLERS
 
 TIMEOUT = 1
 SLACK = 1.0
@@ -24,59 +24,6 @@ SLOW = ["/hang", "/trickle-head", "/trickle-body"]
 BIG = ["/huge", "/huge-unsized", "/huge-lying", "/gzip-bomb"]
 
 
-class Result:
-    """What a caller recorded: (status, body or None when the caller keeps none, error)."""
-
-    def __init__(self, status, body, error):
-        self.status, self.body, self.error = status, body, error
-
-    def __repr__(self):
-        return f"Result({self.status}, {None if self.body is None else len(self.body)}, {self.error!r})"
-
-
-def probe(url):
-    """A probe as the sweep runs it (``run_probes``, the sweep's client and limits)."""
-    from health.sweep import Claimed, run_probes
-
-    claimed = Claimed(id=1, integration_id=1, url=url, method="GET", headers={}, body="", timeout_ms=TIMEOUT * 1000,
-                      interval_seconds=60, conditions="[STATUS] == 200", state="unknown", consecutive_failures=0,
-                      consecutive_successes=0, next_due_at=dt.datetime.now(dt.UTC), failure_threshold=3,
-                      success_threshold=2)
-    outcome = run_probes([claimed], max_body=MAX_BYTES)[0]
-    return Result(outcome.status, outcome.body, outcome.error)
-
-
-def _notification(kind, url):
-    from health.models import Notification, NotificationChannel
-
-    channel = NotificationChannel(name=kind, kind=kind, target=url)
-    return Notification(channel=channel, event="flip", subject="[DOWN] Invoices", payload={"to": "down"})
-
-
-def webhook(url):
-    """A webhook delivery as ``deliver`` sends it (``notify._send``)."""
-    from health.notify import _send
-
-    ok, status, error = _send(_notification("webhook", url))
-    return Result(status, None, error)
-
-
-def chat(url):
-    from health.notify import _send
-
-    ok, status, error = _send(_notification("chat", url))
-    return Result(status, None, error)
-
-
-def replay(url):
-    """A replay attempt's HTTP part (``replay.post``, what ``perform_attempt`` calls)."""
-    from exceptions.replay import post
-
-    outcome = post(url, b"{}", {"Content-Type": "application/json", "Idempotency-Key": "k"})
-    return Result(outcome.status, outcome.body, outcome.failure())
-
-
-CALLERS = {"probe": probe, "webhook": webhook, "chat": chat, "replay": replay}
 EVERY_CALLER = pytest.mark.parametrize("caller", list(CALLERS.values()), ids=list(CALLERS))
 
 

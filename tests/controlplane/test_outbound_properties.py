@@ -4,7 +4,6 @@ multicast, shared, reserved; IPv6 natives and IPv4 carried in IPv6) are refused 
 guard and by EVERY client path (probe via the sweep, webhook, chat, replay), with a
 ``denied`` error, and not one byte reaches a real local listener."""
 
-import datetime as dt
 import ipaddress
 
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from controlplane.outbound import OutboundURLDenied, check_url, guard_url, normalise_host
 from tests.hostile_server import ConnectionCounter
+from tests.outbound_callers import CALLERS
 
 DENIED_V4 = [ipaddress.ip_network(n) for n in (
     "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "0.0.0.0/8",
@@ -152,41 +152,11 @@ def test_guard_and_save_time_check_refuse_every_spelling(listener, case):
         guard_url(url, resolve=lambda *a, **k: pytest.fail(f"{host!r} was taken for a name"))
 
 
-def _probe(url):
-    from health.sweep import Claimed, run_probes
-
-    claimed = Claimed(id=1, integration_id=1, url=url, method="GET", headers={}, body="", timeout_ms=1000,
-                      interval_seconds=60, conditions="[STATUS] == 200", state="unknown", consecutive_failures=0,
-                      consecutive_successes=0, next_due_at=dt.datetime.now(dt.UTC), failure_threshold=3,
-                      success_threshold=2)
-    return run_probes([claimed])[0].error
-
-
-def _notification(kind):
-    def send(url):
-        from health.models import Notification, NotificationChannel
-        from health.notify import _send
-
-        channel = NotificationChannel(name=kind, kind=kind, target=url)
-        ok, _, error = _send(Notification(channel=channel, event="flip", subject="[DOWN] x", payload={}))
-        assert not ok
-        return error
-
-    return send
-
-
-def _replay(url):
-    from exceptions.replay import post
-
-    return post(url, b"{}", {"Idempotency-Key": "k"}).failure()
-
-
-@pytest.mark.parametrize("send", [_probe, _notification("webhook"), _notification("chat"), _replay],
-                         ids=["probe", "webhook", "chat", "replay"])
+@pytest.mark.parametrize("send", list(CALLERS.values()), ids=list(CALLERS))
 @PATHS
 @given(case=denied_hosts)
 def test_every_client_path_refuses_every_spelling(listener, send, case):
     _, host = case
-    error = send(f"http://{host}:{listener.port}/hook")
+    error = send(f"http://{host}:{listener.port}/hook").error
     assert error.startswith("denied: "), (host, error)
     assert (listener.connections, listener.bytes) == (0, 0)

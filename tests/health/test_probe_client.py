@@ -1,4 +1,4 @@
-"""The sweep's HTTP client against a raw server sending exact bytes: the framings a
+"""The one outbound client (the sweep's) against a raw server sending exact bytes: the framings a
 probe target may use are read right, bodies are capped, and a connection the server
 closed while idle is replaced instead of failing the probe."""
 
