@@ -187,6 +187,7 @@ class ConnectionCounter:
         self.host, self.port = host, self.sock.getsockname()[1]
         self.connections = 0
         self.bytes = 0
+        self.received = []  # the first bytes of each connection (a request head, say)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -200,7 +201,9 @@ class ConnectionCounter:
             self.connections += 1
             conn.settimeout(0.5)
             try:
-                self.bytes += len(conn.recv(65536))
+                data = conn.recv(65536)
+                self.bytes += len(data)
+                self.received.append(data)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             except OSError:
                 pass

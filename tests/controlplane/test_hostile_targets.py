@@ -134,22 +134,72 @@ def test_redirect_hop_to_a_denied_spelling_is_refused_before_any_byte(hostile, l
     assert (counter.connections, counter.bytes) == (0, 0)
 
 
-def test_connects_to_the_checked_address_not_a_fresh_dns_answer(hostile, limits):
-    """DNS rebinding: the name first resolves to an allowed address, then to a forbidden
-    one. The request must reach the first (checked) address, carrying the name in Host."""
+def _rebinding():
+    """A DNS server that answers an allowed address first, the metadata address after."""
     answers = []
 
-    def rebinding(host, port, **kwargs):
+    def resolve(host, port, **kwargs):
         answer = "127.0.0.1" if not answers else "169.254.169.254"
         answers.append(answer)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
 
-    before = hostile.hits["/pinned"]
-    outcome = request_sync("POST", f"http://rebind.example:{hostile.port}/pinned", data=b"{}", resolve=rebinding,
-                           timeout_s=TIMEOUT)
+    return resolve, answers
+
+
+def test_connects_to_the_checked_address_not_a_fresh_dns_answer(limits):
+    """DNS rebinding: the request reaches the first (checked) address, once, and carries
+    the name (normalised: full-width letters, trailing dot) in its Host header."""
+    counter = ConnectionCounter()
+    resolve, answers = _rebinding()
+    try:
+        outcome = request_sync("POST", f"http://ＲＥＢＩＮＤ.example.:{counter.port}/pinned", data=b"{}", resolve=resolve,
+                               timeout_s=TIMEOUT)
+    finally:
+        counter.close()
     assert (outcome.status, outcome.body, outcome.error) == (200, b"ok", "")
     assert answers == ["127.0.0.1"]  # resolved once, by the guard; nobody asked DNS again
-    assert hostile.hits["/pinned"] == before + 1
+    assert counter.connections == 1
+    assert f"\r\nHost: rebind.example:{counter.port}\r\n".encode() in counter.received[0]
+
+
+def test_tls_connection_to_the_checked_address_sends_the_name_as_sni(limits, tmp_path):
+    """https: the TCP connection goes to the checked address while TLS SNI (and the
+    certificate check) use the name. The test certificate is not trusted, so the call
+    ends as connect_failed, after the server saw the SNI."""
+    import ssl
+    import threading
+
+    from tests.tls import self_signed
+
+    cert, key = self_signed(tmp_path, "rebind.example")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    seen = []
+    context.sni_callback = lambda sock, name, ctx: seen.append(name)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        try:
+            context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            pass  # the client refuses our untrusted certificate
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    resolve, answers = _rebinding()
+    try:
+        outcome = request_sync("GET", f"https://rebind.example:{port}/", resolve=resolve, timeout_s=3)
+    finally:
+        thread.join(3)
+        listener.close()
+    assert answers == ["127.0.0.1"] and seen == ["rebind.example"]
+    assert outcome.kind == ErrorKind.CONNECT and "CERTIFICATE_VERIFY_FAILED" in outcome.error, outcome
 
 
 def test_a_name_with_one_denied_address_among_allowed_ones_is_refused(hostile, limits):
