@@ -130,3 +130,22 @@ def test_allowlisted_address_is_allowed_in_any_spelling(settings):
         guard_url(f"http://{host}:9000/")
     with pytest.raises(OutboundURLDenied, match="loopback"):
         guard_url("http://0x7f000002:9000/")
+
+
+def test_redirect_policy():
+    from controlplane.outbound.policy import OutboundError, next_hop
+
+    url, body = "https://erp.example.com/replay", b"{}"
+    auth = {"Authorization": "Bearer s3cret", "Idempotency-Key": "k"}
+    # 307/308 repeat the POST with its body; same origin keeps the credentials
+    assert next_hop("POST", url, body, auth, 307, "/v2/replay") == ("POST", "https://erp.example.com/v2/replay", body, auth)
+    # another origin: credentials dropped, the rest kept
+    assert next_hop("POST", url, body, auth, 308, "https://other.example/x")[3] == {"Idempotency-Key": "k"}
+    # a POST is never turned into a GET: 301/302/303 are its final answer
+    assert [next_hop("POST", url, body, auth, status, "/x") for status in (301, 302, 303)] == [None] * 3
+    assert next_hop("GET", url, None, None, 302, "/x") == ("GET", "https://erp.example.com/x", None, None)
+    assert next_hop("GET", url, None, None, 200, "/x") is None and next_hop("GET", url, None, None, 302, None) is None
+    for location in ("http://\xff\xfe/", "/a\x00b", "/a b", ""):  # latin-1 decoded raw bytes, controls, spaces
+        with pytest.raises(OutboundError) as raised:
+            next_hop("GET", url, None, None, 302, location)
+        assert raised.value.kind == "bad_response"
