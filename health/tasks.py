@@ -13,6 +13,8 @@ from . import breaches
 
 logger = logging.getLogger(__name__)
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def dispatch_due_probes():
@@ -97,4 +99,7 @@ def retry_notifications():
     from .notify import deliver, due_retries
 
     for pk in due_retries():
-        deliver(pk)
+        try:
+            deliver(pk)
+        except Exception:  # one broken delivery must not hold back the ones after it
+            logger.exception("notification %s: delivery crashed; its lease expires and it is retried", pk)
