@@ -13,8 +13,6 @@ from . import breaches
 
 logger = logging.getLogger(__name__)
 
-logger = logging.getLogger(__name__)
-
 
 @shared_task(acks_late=True, ignore_result=True)
 def dispatch_due_probes():
