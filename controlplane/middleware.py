@@ -163,3 +163,25 @@ class RejectNulMiddleware:
         from django.http import HttpResponseBadRequest
 
         return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (Django's never-cache set) on every response under
+    ``settings.NO_STORE_PATH_PREFIXES``: the pages, exports and API answers that hold
+    finance data (exception queues and their CSV, KPI pages and exports, the admin's control
+    board). A shared proxy or the browser's disk cache must not keep a copy for the next
+    person at that machine. One list, so a new finance page inherits it by its address."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.prefixes = tuple(settings.NO_STORE_PATH_PREFIXES)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path_info.startswith(self.prefixes):
+            from django.utils.cache import add_never_cache_headers
+
+            add_never_cache_headers(response)
+        return response

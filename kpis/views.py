@@ -1,12 +1,12 @@
-import csv
 import datetime as dt
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
+from controlplane.csv_export import csv_response
 from controlplane.views_mixins import RolePermissionMixin
 
 from . import selectors
@@ -124,14 +124,7 @@ def kpi_csv(request, key):
         for start, value, detail in points:
             yield [period, start.isoformat(), "" if value is None else value, *[detail.get(k, "") for k in detail_keys]]
 
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse((writer.writerow(r) for r in rows()), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="kpi-{kpi.key}-{period}-{first}-{last}.csv"'
-    return response
+    return csv_response(rows(), filename=f"kpi-{kpi.key}-{period}-{first}-{last}.csv")
 
 
 @require_GET
