@@ -15,6 +15,8 @@ refused on one path cannot come in through another (docs/security.md, "Bad input
   ``0001-01-01T00:00:00+14:00`` is year 0 in UTC: PostgreSQL stores it, but no Python
   datetime can hold it, so every page reading the row failed with a 500 until it was
   refused here. Fields may be stricter (an event may not be in the future at all).
+  Calendar dates taken as parameters (KPI ranges, drill-down periods) use the same window
+  (``date_problem``).
 
 **Integers** are bounded to their column: ``INT_MAX`` for ``(Positive)IntegerField`` on
 PostgreSQL, ``BIGINT_MAX`` for ids and ``BigIntegerField``, ``SMALLINT_MAX`` for
@@ -72,6 +74,13 @@ def instant_problem(value: dt.datetime, *, naive_ok: bool = False, now=None) -> 
     except OverflowError:  # year 1 with a positive offset is year 0 in UTC
         return window_message(now)
     if not EARLIEST_INSTANT <= in_utc <= latest_instant(now):
+        return window_message(now)
+    return None
+
+
+def date_problem(value: dt.date, *, now=None) -> str | None:
+    """The same window for calendar dates (report ranges, drill-down periods)."""
+    if not EARLIEST_INSTANT.date() <= value <= latest_instant(now).date():
         return window_message(now)
     return None
 
