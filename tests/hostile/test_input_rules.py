@@ -138,6 +138,14 @@ def test_the_maintenance_form_refuses_dates_outside_the_window(starts_at, billin
     assert not MaintenanceWindow.objects.exists()
 
 
+@pytest.mark.parametrize("value", ["1999-12-31", "0001-01-01", "9999-12-31"])
+def test_kpi_date_parameters_use_the_same_window(value, api_as, client_as):
+    response = api_as("executive").get("/api/v1/kpis/approved-time-to-invoice/series/", {"from": value})
+    assert "Must lie between 2000-01-01" in _errors(response)["message"]
+    page = client_as("executive").get("/kpis/", {"to": value})
+    assert page.status_code == 200 and "outside the accepted dates" in page.content.decode()
+
+
 # --- integers ------------------------------------------------------------------------------
 
 
