@@ -212,8 +212,8 @@ def add_comment(request, pk):
             services.add_comment(exception=exc, actor=request.user, body=form.cleaned_data["body"])
         except DomainError as e:
             error = e.message
-    else:
-        error = "Write something first."
+    else:  # empty, or over the comment size limit
+        error = form.errors["body"][0] if request.POST.get("body", "").strip() else "Write something first."
     return _after_action(request, pk, error, "Comment added.")
 
 

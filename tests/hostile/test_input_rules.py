@@ -303,7 +303,8 @@ def test_comments_have_a_size_limit_on_the_api_the_page_and_the_service(billing,
     too_long = "a" * (COMMENT_MAX_LENGTH + 1)
     response = api_as("finance").post(f"/api/v1/exceptions/items/{exc.pk}/comments/", {"body": too_long}, format="json")
     assert "body" in _errors(response)["fields"]
-    client_as("finance").post(f"/exceptions/{exc.pk}/comment/", {"body": too_long})
+    page = client_as("finance").post(f"/exceptions/{exc.pk}/comment/", {"body": too_long}, follow=True)
+    assert f"at most {COMMENT_MAX_LENGTH}" in page.content.decode()
     with pytest.raises(ValidationFailed):
         services.add_comment(exception=exc, actor=cast["finance"], body=too_long)
     assert not Comment.objects.exists()
