@@ -43,27 +43,27 @@ def test_rule_tightened_during_review_needs_the_second_approval(cast, fake_engin
     assert (version.status, version.number) == ("approved", 1)
 
 
-def test_api_made_finance_sensitive_during_review(cast, fake_engine):
-    api = ApiFactory(finance_sensitive=False)
+def _api_version_then_flip_sensitivity(cast, *, sensitive_at_submission):
+    """A version of an API's schema submitted, then the API's finance flag flipped."""
+    api = ApiFactory(finance_sensitive=sensitive_at_submission)
     subject = SubjectFactory(entity=None, api=api, format="openapi")
     spec = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
     version = _submit(cast, subject, spec)
-    assert version.required_approvals == 1
-    api.finance_sensitive = True
+    assert version.required_approvals == (2 if sensitive_at_submission else 1)
+    api.finance_sensitive = not sensitive_at_submission
     api.save(update_fields=["finance_sensitive"])
+    return version
+
+
+def test_api_made_finance_sensitive_during_review(cast, fake_engine):
+    version = _api_version_then_flip_sensitivity(cast, sensitive_at_submission=False)
     version = services.approve(actor=cast["steward2"], version=SchemaVersion.objects.get(pk=version.pk))
     assert version.status == "in_review"
     assert SchemaVersion.objects.get(pk=version.pk).required_approvals == 2
 
 
 def test_rule_relaxed_during_review_keeps_the_stricter_count(cast, fake_engine):
-    api = ApiFactory(finance_sensitive=True)
-    subject = SubjectFactory(entity=None, api=api, format="openapi")
-    spec = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
-    version = _submit(cast, subject, spec)
-    assert version.required_approvals == 2
-    api.finance_sensitive = False
-    api.save(update_fields=["finance_sensitive"])
+    version = _api_version_then_flip_sensitivity(cast, sensitive_at_submission=True)
     version = services.approve(actor=cast["steward2"], version=SchemaVersion.objects.get(pk=version.pk))
     assert (version.status, version.required_approvals) == ("in_review", 2)
 
