@@ -3,9 +3,15 @@ one client address, further attempts are refused for ``LOGIN_LOCKOUT_SECONDS``.
 
 Counted per username *and* address so an attacker cannot lock a real user out from
 elsewhere; a second, larger limit per address alone (``LOGIN_FAILURE_LIMIT_PER_ADDRESS``)
-stops one address from trying a common password against many usernames. Both are and kept in the Django cache (Redis in production, so every web process
-shares the count; local memory in tests). A successful sign-in clears the count. Used by
-the site's login page and the admin's (see ``controlplane.urls`` and ``admin.py``).
+stops one address from trying a common password against many usernames. Both are kept
+in the Django cache, which every web process shares (Redis when ``REDIS_URL`` is set, the
+database otherwise; local memory only in tests). A successful sign-in clears the count.
+Used by the site's login page and the admin's (see ``controlplane.urls`` and ``admin.py``).
+
+The username is counted as authentication reads it: the login form NFKC-normalises it
+(``ｆｉｎａｎｃｅ``, full-width, signs in as ``finance``), so the count is keyed by the
+same normal form (case-folded as well), or a look-alike spelling would be a fresh
+allowance of guesses against a locked account.
 """
 
 import hashlib
@@ -13,8 +19,9 @@ import hashlib
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.dispatch import receiver
@@ -24,8 +31,16 @@ def _address(request) -> str:
     return (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
 
 
+def normalised_username(username) -> str:
+    """The username as ``AuthenticationForm`` hands it to ``authenticate()`` (stripped and
+    NFKC-normalised by ``UsernameField``), case-folded."""
+    model = get_user_model()
+    field = UsernameField(max_length=model._meta.get_field(model.USERNAME_FIELD).max_length or 254)
+    return field.to_python(username if isinstance(username, str) else "").casefold()
+
+
 def _key(username, request) -> str:
-    digest = hashlib.sha256(f"{(username or '').strip().lower()}|{_address(request)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{normalised_username(username)}|{_address(request)}".encode()).hexdigest()
     return f"login-failures:{digest}"
 
 

@@ -122,25 +122,66 @@ class DatabaseUnavailableMiddleware:
 
 
 class RejectNulMiddleware:
-    """A NUL byte in the path or query string is never meaningful and PostgreSQL refuses it
-    in any text comparison (a lookup or search would fail as a 500), so such requests are
-    answered 400 before any view runs: in the API's error shape under /api/."""
+    """A NUL byte in the path, the query string or a form field is never meaningful and
+    PostgreSQL refuses it in any text comparison (a lookup or search would fail as a 500),
+    so such requests are answered 400 before any view runs: in the API's error shape under
+    /api/. Form bodies are checked for every HTML form in one place; API bodies are DRF's
+    (``controlplane.parsers`` refuses NUL and lone surrogates in JSON). Lone surrogates
+    cannot arrive in a form: Django decodes form bodies as UTF-8 with replacement."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get(
-            "QUERY_STRING", ""
-        ):
-            message = "The URL contains a NUL character."
-            if request.path.startswith("/api/"):
-                from django.http import JsonResponse
-
-                from .api import error_body
-
-                return JsonResponse(error_body("bad_request", message), status=400)
-            from django.http import HttpResponseBadRequest
-
-            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return self._refuse(request, "The URL contains a NUL character.")
+        if self._form_has_nul(request):
+            return self._refuse(request, "A form field contains a NUL character.")
         return self.get_response(request)
+
+    @staticmethod
+    def _form_has_nul(request) -> bool:
+        if request.method != "POST" or request.path.startswith("/api/"):
+            return False
+        if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return False
+        try:
+            fields = request.POST
+        except Exception:  # noqa: BLE001  an oversized or malformed body: the view reports it as usual
+            return False
+        return any("\x00" in key or any("\x00" in value for value in fields.getlist(key)) for key in fields)
+
+    @staticmethod
+    def _refuse(request, message):
+        if request.path.startswith("/api/"):
+            from django.http import JsonResponse
+
+            from .api import error_body
+
+            return JsonResponse(error_body("bad_request", message), status=400)
+        from django.http import HttpResponseBadRequest
+
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (Django's never-cache set) on every response under
+    ``settings.NO_STORE_PATH_PREFIXES``: the pages, exports and API answers that hold
+    finance data (exception queues and their CSV, KPI pages and exports, the admin's control
+    board). A shared proxy or the browser's disk cache must not keep a copy for the next
+    person at that machine. One list, so a new finance page inherits it by its address."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.prefixes = tuple(settings.NO_STORE_PATH_PREFIXES)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path_info.startswith(self.prefixes):
+            from django.utils.cache import add_never_cache_headers
+
+            add_never_cache_headers(response)
+        return response

@@ -5,9 +5,11 @@ document nested deeper than Python's recursion limit (``[[[[...`` 100k levels ra
 RecursionError inside ``json.loads``) and a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 (Django raises RequestDataTooBig, which DRF does not translate). It also accepts a
 document nested a few hundred levels deep, which every later recursive walk (validation,
-the compatibility engine, rendering) would then have to survive, and strings holding NUL
-characters, which PostgreSQL refuses. This parser answers all of them with a 4xx in the
-project's error shape.
+the compatibility engine, rendering) would then have to survive, strings holding NUL
+characters, which PostgreSQL refuses, and lone surrogates (``"\\ud800"``), which cannot be
+encoded as UTF-8 and fail wherever the value is stored, rendered or exported. This parser
+answers all of them with a 4xx in the project's error shape (the text rule is
+``controlplane.validation.json_problem``, shared with the forms).
 """
 
 import codecs
@@ -17,6 +19,8 @@ from django.conf import settings
 from rest_framework import exceptions, parsers, status
 from rest_framework.settings import api_settings
 from rest_framework.utils import json as drf_json
+
+from .validation import json_problem
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -29,31 +33,6 @@ class RequestTooLarge(exceptions.APIException):
 
 def max_depth() -> int:
     return getattr(settings, "API_JSON_MAX_DEPTH", 100)
-
-
-def json_problem(value, limit: int) -> str | None:
-    """Why ``value`` may not be accepted, or None: nesting deeper than ``limit`` levels, or
-    a NUL character in a string or key (PostgreSQL text and jsonb columns cannot hold one,
-    so it would fail at the database as a 500). Iterative, so it cannot run out of stack."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "strings may not contain NUL (\\u0000) characters"
-            continue
-        if isinstance(item, dict):
-            if any("\x00" in key for key in item):
-                return "keys may not contain NUL (\\u0000) characters"
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return f"the document nests deeper than {limit} levels"
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | str))
-    return None
 
 
 class JSONParser(parsers.JSONParser):

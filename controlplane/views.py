@@ -52,7 +52,9 @@ def _check_broker():
 @require_GET
 @never_cache
 def readyz(request):
-    """Readiness: the database and the broker answer. 503 with the failing part otherwise."""
+    """Readiness: the database and the broker answer; 503 otherwise. The status is public
+    (load balancers probe it anonymously); which part failed, how, the database vendor and
+    the broker transport describe the deployment and go to staff only."""
     checks = {}
     ok = True
     for name, check in (("database", _check_database), ("broker", _check_broker)):
@@ -66,7 +68,10 @@ def readyz(request):
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     checks["database"]["vendor"] = connection.vendor
     checks["broker"]["transport"] = settings.CELERY_BROKER_URL.split("://", 1)[0]
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    body = {"status": "ok" if ok else "unavailable"}
+    if getattr(request.user, "is_staff", False) and request.user.is_active:
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 @login_not_required

@@ -2,6 +2,7 @@
 the API. Every filter maps onto an indexed column so it stays fast at a million rows."""
 
 import datetime
+from decimal import Decimal
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from controlplane.filters import YesNoFilter
 from .choices import CLOSED_STATUSES, INDEXED_BUSINESS_KEYS, OPEN_STATUSES, AgeBucket, Severity, Status
 from .models import BusinessException, Queue
 
+AMOUNT_MAX = Decimal("99999999999999.99")
 STATUS_CHOICES = [("open", "Open (any)"), ("closed", "Closed (any)"), *Status.choices]
 
 
@@ -30,8 +32,11 @@ class BusinessExceptionFilterSet(django_filters.FilterSet):
     unassigned = YesNoFilter(field_name="assignee", lookup_expr="isnull", label="Unassigned")
     overdue = YesNoFilter(method="filter_overdue", label="Overdue")
     age = django_filters.ChoiceFilter(choices=AgeBucket.choices, method="filter_age", label="Age")
-    amount_min = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="gte", label="Amount from")
-    amount_max = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="lte", label="Amount to")
+    # Bounded to the column (16 digits, 2 decimals): 1e400 is a clear 400, not a database error.
+    amount_min = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="gte", label="Amount from",
+                                             min_value=0, max_value=AMOUNT_MAX)
+    amount_max = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="lte", label="Amount to",
+                                             min_value=0, max_value=AMOUNT_MAX)
     error_code = django_filters.CharFilter(field_name="error_code")
     fingerprint = django_filters.CharFilter(field_name="fingerprint")
     correlation_id = django_filters.CharFilter(field_name="correlation_id")

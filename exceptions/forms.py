@@ -1,8 +1,8 @@
-import json
-
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+
+from controlplane.validation import BIGINT_MAX, COMMENT_MAX_LENGTH, parse_json_text
 
 from .choices import Resolution
 from .models import RoutingRule
@@ -14,7 +14,7 @@ class ResolveForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment; @username to mention"}))
+    body = forms.CharField(max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment; @username to mention"}))
 
 
 class AssignForm(forms.Form):
@@ -29,10 +29,7 @@ class PayloadForm(forms.Form):
         text = self.cleaned_data["payload"]
         if len(text.encode()) > settings.EXCEPTIONS_MAX_PAYLOAD_BYTES * 2:
             raise forms.ValidationError("The payload is too large.")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        return parse_json_text(text)
 
 
 class BulkForm(forms.Form):
@@ -43,8 +40,8 @@ class BulkForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # any integers; the services check each exception
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        # any ids (within the id column); the services check each exception
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit() and int(value) <= BIGINT_MAX
 
 
 class RoutingRuleForm(forms.ModelForm):

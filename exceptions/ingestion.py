@@ -4,9 +4,9 @@ every item's errors collected, so a bad batch is refused whole with a per-item r
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
 from catalog.models import CanonicalEntity, Integration
+from controlplane.validation import parse_instant
 
 from .choices import Severity
 from .services import IngestItem, payload_size
@@ -80,9 +80,9 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
             bad("payload", f"Payload is {payload_size(payload)} bytes; the limit is {limit}.")
         seen_at = None
         if raw.get("occurred_at") is not None:
-            seen_at = parse_datetime(raw["occurred_at"]) if isinstance(raw["occurred_at"], str) else None
-            if seen_at is None or seen_at.tzinfo is None:
-                bad("occurred_at", "An ISO 8601 date-time with a time zone.")
+            seen_at, problem = parse_instant(raw["occurred_at"])
+            if problem:
+                bad("occurred_at", problem)
         key = raw.get("idempotency_key") or ""
         if not key and header_key:
             key = header_key if single else f"{header_key}:{index}"

@@ -3,12 +3,18 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from controlplane.validation import COMMENT_MAX_LENGTH
+
 from .choices import OPEN_STATUSES, MatchMode, Resolution, Severity, Status
+
+TARGET_HOURS_MAX = 24 * 366
+TARGET_HOURS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(TARGET_HOURS_MAX)]
 
 
 class Queue(models.Model):
@@ -19,10 +25,12 @@ class Queue(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     team = models.ForeignKey("catalog.Team", on_delete=models.PROTECT, related_name="exception_queues")
-    target_hours_critical = models.PositiveIntegerField(default=4)
-    target_hours_high = models.PositiveIntegerField(default=24)
-    target_hours_medium = models.PositiveIntegerField(default=72)
-    target_hours_low = models.PositiveIntegerField(default=168)
+    # 1 hour .. 1 year: a due time further out is no target, and an hour count beyond the
+    # integer column (or timedelta) would fail when the due time is computed.
+    target_hours_critical = models.PositiveIntegerField(default=4, validators=TARGET_HOURS_VALIDATORS)
+    target_hours_high = models.PositiveIntegerField(default=24, validators=TARGET_HOURS_VALIDATORS)
+    target_hours_medium = models.PositiveIntegerField(default=72, validators=TARGET_HOURS_VALIDATORS)
+    target_hours_low = models.PositiveIntegerField(default=168, validators=TARGET_HOURS_VALIDATORS)
     raise_severity_when_overdue = models.BooleanField(
         default=False, help_text="When an exception goes overdue, raise its severity one step."
     )
@@ -237,7 +245,7 @@ class Comment(models.Model):
 
     exception = models.ForeignKey(BusinessException, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    body = models.TextField()
+    body = models.TextField(max_length=COMMENT_MAX_LENGTH)
     mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="exception_mentions")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -2,19 +2,19 @@
 actions, CSV), "My work", the detail page with in-place htmx actions, and the routing
 rule editor with its preview."""
 
-import csv
 import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
+from controlplane.csv_export import csv_response
 from controlplane.errors import DomainError
+from controlplane.pagination import InvalidCursor
 
 from . import selectors, services
 from .api.views import ExceptionCursorPagination
@@ -72,8 +72,8 @@ def _list(request, *, mine=False):
     paginator.ordering = SORTS.get(sort, SORTS["last_seen"])
     try:
         page = paginator.paginate_queryset(qs, Request(request))
-    except NotFound:  # a malformed or stale cursor
-        raise Http404("That page of the list no longer exists; start again from the first page.") from None
+    except InvalidCursor as bad:  # a tampered cursor: bad input, as on the API
+        return render(request, "400.html", {"message": bad.detail}, status=400)
     context = {
         "filter": fs, "page": page, "mine": mine, "sort": sort,
         "next_url": paginator.get_next_link(), "previous_url": paginator.get_previous_link(),
@@ -95,11 +95,6 @@ def my_work(request):
     return _list(request, mine=True)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "error_code", "message", "assignee",
                "invoice_number", "project_code", "client", "legal_entity", "contract", "amount_at_risk", "currency",
                "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
@@ -117,16 +112,12 @@ def export_csv(request):
         "amount_at_risk", "currency", "occurrences", "first_seen", "last_seen", "due_at", "resolution_code",
         "correlation_id",
     )
-    writer = csv.writer(_Echo())
 
     def stream():
-        yield writer.writerow(CSV_COLUMNS)
-        for row in rows.iterator(chunk_size=2000):
-            yield writer.writerow(["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in row])
+        yield CSV_COLUMNS
+        yield from rows.iterator(chunk_size=2000)
 
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="exceptions.csv"'
-    return response
+    return csv_response(stream(), filename="exceptions.csv")
 
 
 def _detail_context(request, exc, **extra):
@@ -221,8 +212,8 @@ def add_comment(request, pk):
             services.add_comment(exception=exc, actor=request.user, body=form.cleaned_data["body"])
         except DomainError as e:
             error = e.message
-    else:
-        error = "Write something first."
+    else:  # empty, or over the comment size limit
+        error = form.errors["body"][0] if request.POST.get("body", "").strip() else "Write something first."
     return _after_action(request, pk, error, "Comment added.")
 
 

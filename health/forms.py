@@ -3,12 +3,14 @@ They only collect input; the service functions validate and save."""
 
 from django import forms
 
+from controlplane.validation import InstantFormField, SafeJSONFormField
+
 from .models import HealthConfig, MaintenanceWindow, NotificationChannel, Probe
 
 
 class ProbeForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
-    headers = forms.JSONField(required=False, initial=dict, help_text='JSON object; values may be "env:NAME".')
+    headers = SafeJSONFormField(required=False, initial=dict, help_text='JSON object; values may be "env:NAME".')
     secret_header_name = forms.CharField(required=False, help_text="Add or replace one secret header (stored encrypted).")
     secret_header_value = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
 
@@ -37,6 +39,9 @@ class MaintenanceWindowForm(forms.ModelForm):
         model = MaintenanceWindow
         fields = ["name", "integration", "recurrence", "starts_at", "ends_at", "weekdays", "start_time", "cron",
                   "duration_minutes", "active_from", "active_until"]
+        # The instant rule (controlplane/validation.py); the browser sends local time
+        # without an offset, read in the site's time zone (UTC).
+        field_classes = {name: InstantFormField for name in ("starts_at", "ends_at", "active_from", "active_until")}
         widgets = {
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),

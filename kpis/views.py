@@ -1,12 +1,13 @@
-import csv
 import datetime as dt
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
+from controlplane.csv_export import csv_response
+from controlplane.validation import date_problem
 from controlplane.views_mixins import RolePermissionMixin
 
 from . import selectors
@@ -16,7 +17,6 @@ from .models import BusinessEvent, Reconciliation
 from .periods import window_containing
 
 VIEW_PERM = "kpis.view_kpisnapshot"
-EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2100, 12, 31)
 DEFAULT_SPAN = {Period.DAY: 30, Period.WEEK: 7 * 12, Period.MONTH: 365}
 
 
@@ -38,8 +38,9 @@ def _range(request):
         except ValueError:
             errors.append(f"{name} {raw!r} is not a date (YYYY-MM-DD); using {default}.")
             return default
-        if not EARLIEST <= value <= LATEST:
-            errors.append(f"{name} {raw} is outside {EARLIEST}..{LATEST}; using {default}.")
+        problem = date_problem(value)
+        if problem:
+            errors.append(f"{name} {raw} is outside the accepted dates. {problem} Using {default}.")
             return default
         return value
 
@@ -124,14 +125,7 @@ def kpi_csv(request, key):
         for start, value, detail in points:
             yield [period, start.isoformat(), "" if value is None else value, *[detail.get(k, "") for k in detail_keys]]
 
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse((writer.writerow(r) for r in rows()), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="kpi-{kpi.key}-{period}-{first}-{last}.csv"'
-    return response
+    return csv_response(rows(), filename=f"kpi-{kpi.key}-{period}-{first}-{last}.csv")
 
 
 @require_GET
@@ -149,7 +143,7 @@ def kpi_rows(request):
         start = dt.date.fromisoformat(request.GET.get("start", ""))
     except ValueError:
         start = timezone.now().date()
-    if not EARLIEST <= start <= LATEST:
+    if date_problem(start):
         start = timezone.now().date()
     if period not in Period.values:
         period = Period.WEEK

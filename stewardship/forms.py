@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from catalog.models import Api, CanonicalEntity, System
 from controlplane import roles
+from controlplane.validation import COMMENT_MAX_LENGTH, parse_json_text
 
 from .choices import CompatLevel, CompatPolicy, SchemaFormat, ScopeType
 
@@ -23,10 +24,7 @@ class JSONDocumentField(forms.CharField):
         value = super().to_python(value)
         if value in ("", None):
             return None
-        try:
-            document = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from exc
+        document = parse_json_text(value)
         if not isinstance(document, dict):
             raise forms.ValidationError("The schema must be a JSON object.")
         return document
@@ -49,7 +47,7 @@ class DraftForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(required=False, max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class AcceptanceForm(forms.Form):

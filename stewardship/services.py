@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from controlplane import audit, outbox
 from controlplane.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
+from controlplane.validation import check_comment
 
 from .choices import (
     EDITABLE_STATES,
@@ -332,13 +333,21 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
             code="unaccepted_findings",
             fields={"findings": [f"{f.get('type')} {f.get('path')}" for f in pending]},
         )
+    check_comment(comment)
+    # The stricter of the rule at submission and the rule now: the API may have become
+    # finance-sensitive, or a tier-1 integration started to depend on the subject, while the
+    # version waited in review. It never drops: a rule relaxed meanwhile does not cancel the
+    # second approval the submission asked for.
+    at_submission = locked.required_approvals
+    locked.required_approvals = max(at_submission, 2 if requires_two_approvals(locked.subject) else 1)
+    raised = {"required_at_submission": at_submission} if locked.required_approvals != at_submission else {}
     Review.objects.create(version=locked, reviewer=actor, decision=ReviewDecision.APPROVE, comment=comment, round=locked.round)
     approvals = locked.reviews.filter(round=locked.round, decision=ReviewDecision.APPROVE).count()
     if approvals < locked.required_approvals:
         # Touch the row so a concurrent reader sees the change.
-        locked.save(update_fields=["updated_at"])
+        locked.save(update_fields=["required_approvals", "updated_at"])
         audit.record(actor=actor, action="schemaversion.approve", obj=locked, note=comment,
-                     after={"approvals": approvals, "required": locked.required_approvals})
+                     after={"approvals": approvals, "required": locked.required_approvals, **raised})
         return locked
     # Number assignment is serialised per subject by locking the subject row.
     SchemaSubject.objects.select_for_update().filter(pk=locked.subject_id).first()
@@ -347,9 +356,10 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
     locked.status = VersionStatus.APPROVED
     locked.number = top + 1
     locked.approved_at = timezone.now()
-    locked.save(update_fields=["status", "number", "approved_at", "updated_at"])
+    locked.save(update_fields=["status", "number", "approved_at", "required_approvals", "updated_at"])
     audit.record(actor=actor, action="schemaversion.publish", obj=locked, before=before,
-                 after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals}, note=comment)
+                 after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals,
+                        "required": locked.required_approvals, **raised}, note=comment)
     _notify_on_commit(locked.pk, "published")
     return locked
 
@@ -357,6 +367,7 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
 def _decide(*, actor, version, decision, target, action, comment):
     if not (comment or "").strip():
         raise ValidationFailed("Say why in a comment.", fields={"comment": ["A comment is required."]})
+    check_comment(comment)
     locked = _lock_version(version, allowed_from={VersionStatus.IN_REVIEW})
     _check_reviewer(actor, locked)
     Review.objects.create(version=locked, reviewer=actor, decision=decision, comment=comment, round=locked.round)

@@ -68,6 +68,15 @@ MIDDLEWARE = [
     "controlplane.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "controlplane.middleware.NoStoreMiddleware",
+]
+
+# Responses under these paths hold finance data and are sent with Cache-Control: no-store
+# (controlplane.middleware.NoStoreMiddleware). The admin (control board) is never cached by
+# Django already; listed so the rule is visible in one place.
+NO_STORE_PATH_PREFIXES = [
+    "/exceptions/", "/kpis/", "/admin/",
+    "/api/v1/exceptions/", "/api/v1/kpis/", "/api/v1/events/", "/api/v1/reconciliations/",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -133,7 +142,11 @@ if REDIS_URL:
     env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by every process on the database, never per-process memory: sign-in failure
+    # counts (controlplane.login_throttle) must be seen by all web workers, and the demo runs
+    # two gunicorn workers without Redis. The table is made by `migrate` (a post_migrate
+    # step runs createcachetable, see ControlPlaneConfig.ready).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "controlplane_cache"}}
 
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL",

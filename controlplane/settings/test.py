@@ -12,4 +12,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run tasks inline; the end-to-end worker tests start a real worker instead.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# One process per test worker: local memory is enough and keeps the many cache reads fast.
+# The shared default (DatabaseCache) is tested in tests/security/test_login_throttle.py.
+if not REDIS_URL:  # noqa: F405
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

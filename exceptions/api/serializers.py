@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from catalog.models import CanonicalEntity, Integration, Team
+from controlplane.validation import BIGINT_MAX
 
 from ..choices import Resolution, Severity
 from ..models import BusinessException, Comment, Queue, ReplayAttempt, RoutingRule
@@ -68,7 +69,8 @@ class ReplaySerializer(serializers.Serializer):
 
 
 class BulkSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX), min_length=1,
+                                max_length=500)
     action = serializers.ChoiceField(choices=["assign", "acknowledge", "resolve", "dismiss", "replay"])
     resolution_code = serializers.ChoiceField(choices=Resolution.choices, required=False)
     note = serializers.CharField(required=False, allow_blank=True, default="")

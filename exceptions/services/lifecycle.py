@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from controlplane import audit
 from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
+from controlplane.validation import check_comment
 
 from ..choices import (
     OPEN_STATUSES,
@@ -170,6 +171,7 @@ def add_comment(*, exception, actor, body: str) -> Comment:
     body = (body or "").strip()
     if not body:
         raise ValidationFailed("Write something first.", fields={"body": ["This field is required."]})
+    check_comment(body, field="body")
     exc = BusinessException.objects.get(pk=_pk(exception))
     names = {m.rstrip(".") for m in MENTION_RE.findall(body)}
     users = list(get_user_model().objects.filter(username__in=names, is_active=True)) if names else []

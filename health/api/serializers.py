@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from catalog.models import Api, Integration, Team
+from controlplane.validation import INT_MAX, InstantField
 
 from .. import secrets
 from ..choices import RunStatus
@@ -10,11 +11,11 @@ from ..models import Flip, HealthConfig, MaintenanceWindow, Notification, Notifi
 class SyncRunInSerializer(serializers.Serializer):
     run_id = serializers.CharField(max_length=100, required=False, help_text="Your run id; repeats are idempotent.")
     status = serializers.ChoiceField(choices=RunStatus.choices)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    finished_at = serializers.DateTimeField(required=False, allow_null=True)
-    records_processed = serializers.IntegerField(min_value=0, required=False, default=0)
-    records_failed = serializers.IntegerField(min_value=0, required=False, default=0)
-    lag_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    started_at = InstantField(required=False, allow_null=True)
+    finished_at = InstantField(required=False, allow_null=True)
+    records_processed = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, default=0)
+    records_failed = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, default=0)
+    lag_seconds = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
 
     def validate(self, data):
         if data.get("started_at") and data.get("finished_at") and data["finished_at"] < data["started_at"]:

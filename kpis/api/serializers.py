@@ -3,6 +3,8 @@ import datetime as dt
 from django.utils import timezone
 from rest_framework import serializers
 
+from controlplane.validation import InstantField
+
 from ..choices import EventType
 from ..models import BusinessEvent, Reconciliation
 
@@ -16,7 +18,7 @@ class EventInSerializer(serializers.Serializer):
     event_id = serializers.CharField(max_length=100)
     type = serializers.ChoiceField(choices=EventType.choices)
     correlation_key = serializers.CharField(max_length=200)
-    occurred_at = serializers.DateTimeField()
+    occurred_at = InstantField()
     workflow = serializers.CharField(max_length=100, required=False, allow_blank=True)
     integration = serializers.CharField(max_length=100, required=False, allow_blank=True)
     amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)

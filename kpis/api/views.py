@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from catalog.models import Integration, Workflow
 from controlplane.errors import NotFound, ValidationFailed
 from controlplane.pagination import LargeCursorPagination
+from controlplane.validation import date_problem
 
 from .. import selectors, services
 from ..choices import Period, ScopeType
@@ -102,8 +103,9 @@ def _date_param(request, name, default):
         value = dt.date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD).", fields={name: ["Invalid date."]}) from None
-    if not dt.date(1970, 1, 1) <= value <= dt.date(2100, 12, 31):
-        raise ValidationFailed(f"{name} must lie between 1970-01-01 and 2100-12-31.", fields={name: ["Out of range."]})
+    problem = date_problem(value)
+    if problem:
+        raise ValidationFailed(f"{name}: {problem}", fields={name: [problem]})
     return value
 
 

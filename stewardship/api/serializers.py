@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from catalog.models import Api, CanonicalEntity, System
+from controlplane.validation import COMMENT_MAX_LENGTH, INT_MAX
 
 from ..choices import CompatLevel, CompatPolicy, SchemaFormat, ScopeType
 from ..models import FindingAcceptance, Review, SchemaSubject, SchemaVersion, SorAssignment
@@ -88,7 +89,7 @@ class DraftUpdateSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=COMMENT_MAX_LENGTH)
 
 
 class AcceptFindingSerializer(serializers.Serializer):
@@ -134,7 +135,7 @@ class CompatibilityRequestSerializer(serializers.Serializer):
 
 class ValidateRequestSerializer(serializers.Serializer):
     payload = serializers.JSONField()
-    version = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX, allow_null=True)
 
 
 class FindingSerializer(serializers.Serializer):

@@ -20,7 +20,8 @@ def test_healthz_needs_no_login(client):
 
 
 @pytest.mark.django_db
-def test_readyz_reports_database_and_broker(client):
+def test_readyz_reports_database_and_broker_to_staff(client, superuser):
+    client.force_login(superuser)
     response = client.get("/readyz")
     body = response.json()
     assert set(body["checks"]) == {"database", "broker"}
@@ -29,13 +30,27 @@ def test_readyz_reports_database_and_broker(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_broker_unreachable(client, settings, monkeypatch):
+def test_readyz_tells_others_only_the_status(client, cast):
+    """The deployment (database vendor, broker transport, error texts) is not public."""
+    for who in (None, cast["finance"]):
+        if who is not None:
+            client.force_login(who)
+        response = client.get("/readyz")
+        assert set(response.json()) == {"status"}
+        assert response.json()["status"] == ("ok" if response.status_code == 200 else "unavailable")
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_broker_unreachable(client, settings, monkeypatch, superuser):
     from controlplane import views
 
     def broken():
         raise ConnectionRefusedError("broker down")
 
     monkeypatch.setattr(views, "_check_broker", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json() == {"status": "unavailable"}
+    client.force_login(superuser)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == {"ok": False, "error": "ConnectionRefusedError: broker down",
