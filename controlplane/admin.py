@@ -33,18 +33,31 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 @admin.register(ServiceToken)
 class ServiceTokenAdmin(admin.ModelAdmin):
-    """Tokens are created with ``manage.py create_service_account``; here they are only
-    listed and revoked (the secret itself is never stored)."""
+    """Tokens are created with ``manage.py create_service_account``; here they are
+    listed, revoked, and given their scope (what they speak for) through
+    ``services.set_token_scope`` (the secret itself is never stored)."""
 
-    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = ("name", "user", "key_prefix", "all_integrations", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "all_integrations")
     search_fields = ("name", "user__username", "key_prefix")
     list_select_related = ("user",)
     readonly_fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    fields = (*readonly_fields, "all_integrations", "integrations", "systems")
+    filter_horizontal = ("integrations", "systems")
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        pass  # the scope is written in save_related, with the many-to-many values, by the service
+
+    def save_related(self, request, form, formsets, change):
+        from .services import set_token_scope
+
+        data = form.cleaned_data
+        set_token_scope(token=form.instance, actor=request.user, integrations=data.get("integrations") or (),
+                        systems=data.get("systems") or (), all_integrations=data.get("all_integrations", False))
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):

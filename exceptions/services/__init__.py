@@ -11,11 +11,13 @@ Callers import from ``exceptions.services``; the names below are the public surf
 from .ingestion import IngestItem, auto_resolve, default_fingerprint, ingest, open_system_exception
 from .lifecycle import (
     ACTIONS,
+    NOT_ELIGIBLE,
     acknowledge,
     add_comment,
     assign,
     bulk_apply,
     dismiss,
+    eligible_assignee,
     mark_overdue,
     reopen,
     resolve,
@@ -35,8 +37,8 @@ from .routing import (
 )
 
 __all__ = [
-    "ACTIONS", "INTEGRATION_OPS", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
+    "ACTIONS", "INTEGRATION_OPS", "NOT_ELIGIBLE", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
     "add_comment", "assign", "auto_resolve", "bulk_apply", "default_fingerprint", "delete_routing_rule",
-    "dismiss", "due_at", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
+    "dismiss", "due_at", "eligible_assignee", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
     "payload_size", "reopen", "request_replay", "resolve", "save_queue", "save_routing_rule", "start_progress",
 ]
