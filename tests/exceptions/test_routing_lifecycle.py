@@ -154,11 +154,17 @@ def test_concurrent_moves_one_wins(require_postgres, cast):
 
 @pytest.mark.django_db
 def test_comment_mentions_link_and_email_users(finance, steward, django_capture_on_commit_callbacks):
+    from controlplane import roles
+    from tests.conftest import make_user
+
+    colleague = make_user("finance2", roles.FINANCE)
     exc = BusinessExceptionFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        comment = services.add_comment(exception=exc, actor=finance, body="@steward please check the rate card. @nobody")
-    assert list(comment.mentions.all()) == [steward]
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["steward@example.com"]
+        comment = services.add_comment(exception=exc, actor=finance,
+                                       body="@finance2 please check the rate card. @nobody @steward")
+    # Only people who may work the item are linked; a steward is plain text, like an unknown name.
+    assert list(comment.mentions.all()) == [colleague]
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["finance2@example.com"]
     assert Comment.objects.filter(exception=exc).count() == 1
 
 
