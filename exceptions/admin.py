@@ -11,6 +11,7 @@ from .models import (
     ReplayTarget,
     RoutingRule,
 )
+from .services import QUEUE_FIELDS
 
 
 @admin.register(Queue)
@@ -19,6 +20,15 @@ class QueueAdmin(admin.ModelAdmin):
                     "raise_severity_when_overdue", "restricted"]
     list_filter = ["restricted"]
     prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: the restricted-queue rule (team leads or superusers), its
+        audit row and the team's notice apply here too."""
+        from .services import save_queue
+
+        data = {name: form.cleaned_data[name] for name in QUEUE_FIELDS if name in form.cleaned_data}
+        saved = save_queue(actor=request.user, data=data, queue=Queue.objects.get(pk=obj.pk) if change else None)
+        obj.pk = saved.pk
 
 
 @admin.register(RoutingRule)

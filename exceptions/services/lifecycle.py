@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.services import team_emails
 from controlplane import audit
 from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
 
@@ -248,7 +249,7 @@ def mark_overdue(*, now=None, actor=None) -> int:
         by_queue.setdefault(exc.queue_id, []).append(exc)
     for items in by_queue.values():
         queue = items[0].queue
-        recipients = _team_emails(queue.team)
+        recipients = team_emails(queue.team)
         if not recipients:
             continue
         lines = [f"- {e} {e.message[:80]} (due {e.due_at:%Y-%m-%d %H:%M} UTC, severity {e.severity})" for e in items[:50]]
@@ -258,12 +259,3 @@ def mark_overdue(*, now=None, actor=None) -> int:
         transaction.on_commit(lambda s=subject, b=body, r=recipients: send_mail(
             s, b, settings.DEFAULT_FROM_EMAIL, r, fail_silently=True))
     return len(newly)
-
-
-def _team_emails(team) -> list[str]:
-    emails = [team.email] if team.email else []
-    for member in team.memberships.select_related("user"):
-        email = member.email or (member.user.email if member.user else "")
-        if email and email not in emails:
-            emails.append(email)
-    return emails

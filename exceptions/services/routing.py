@@ -109,7 +109,35 @@ def _save_config(model, fields, *, actor, instance=None, data: dict, action: str
 
 @transaction.atomic
 def save_queue(*, actor, data: dict, queue: Queue | None = None) -> Queue:
-    return _save_config(Queue, QUEUE_FIELDS, actor=actor, instance=queue, data=data, action="queue")
+    """Create or change a queue. Who sees a restricted queue is its team's business:
+    switching ``restricted`` on or off, creating a restricted queue, or moving a restricted
+    queue to another team needs a superuser or a lead of the team(s) concerned (both the
+    old and the new one when it moves); the teams are told."""
+    from catalog.services import announce_access_change, require_access_governor
+
+    if queue is not None:
+        queue = Queue.objects.select_for_update().select_related("team").get(pk=queue.pk)
+    was_restricted = bool(queue and queue.restricted)
+    old_team = queue.team if queue else None
+    new_restricted = bool(data.get("restricted", was_restricted))
+    new_team = data.get("team", old_team)
+    teams = []
+    if was_restricted != new_restricted or (new_team != old_team and (was_restricted or new_restricted)):
+        teams = list(dict.fromkeys(t for t in (old_team, new_team) if t is not None))
+        for team in teams:
+            require_access_governor(actor, team, what="change who sees a restricted queue")
+    saved = _save_config(Queue, QUEUE_FIELDS, actor=actor, instance=queue, data=data, action="queue")
+    if teams:
+        if queue is None:
+            text = f"created the restricted queue {saved}, owned by {saved.team}."
+        elif was_restricted != new_restricted:
+            text = f"{'restricted' if new_restricted else 'lifted the restriction on'} the queue {saved}" + (
+                "" if new_restricted else ": every role may now see its exceptions") + "."
+        else:
+            text = f"moved the restricted queue {saved} from {old_team} to {new_team}."
+        for team in teams:
+            announce_access_change(team, actor=actor, text=text)
+    return saved
 
 
 @transaction.atomic
