@@ -23,7 +23,7 @@ from .lifecycle import (
     resolve,
     start_progress,
 )
-from .replay import payload_size, request_replay
+from .replay import close_unsent_attempt, in_flight, payload_size, request_replay, reserve_attempt
 from .routing import (
     INTEGRATION_OPS,
     QUEUE_FIELDS,
@@ -40,5 +40,6 @@ __all__ = [
     "ACTIONS", "INTEGRATION_OPS", "NOT_ELIGIBLE", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
     "add_comment", "assign", "auto_resolve", "bulk_apply", "default_fingerprint", "delete_routing_rule",
     "dismiss", "due_at", "eligible_assignee", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
-    "payload_size", "reopen", "request_replay", "resolve", "save_queue", "save_routing_rule", "start_progress",
+    "payload_size", "reopen", "request_replay", "reserve_attempt", "close_unsent_attempt", "in_flight", "resolve",
+    "save_queue", "save_routing_rule", "start_progress",
 ]
