@@ -132,8 +132,13 @@ def close_ready_invoices(*, keys=None) -> int:
 
 
 @transaction.atomic
-def record_reconciliation(*, actor, integration, entity, period_start, period_end, **figures) -> tuple[Reconciliation, bool]:
-    """Upsert the reconciliation of (integration, entity, period)."""
+def record_reconciliation(*, actor, integration, entity, period_start, period_end, scope=None,
+                          **figures) -> tuple[Reconciliation, bool]:
+    """Upsert the reconciliation of (integration, entity, period). ``scope`` (a service
+    token) must speak for ``integration`` (else 403)."""
+    from controlplane import scope as token_scope
+
+    token_scope.require(scope, [integration], what="post reconciliations")
     if period_end < period_start:
         raise ValidationFailed("period_end is before period_start.", fields={"period_end": ["Must not be before period_start."]})
     try:

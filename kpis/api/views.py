@@ -92,7 +92,8 @@ class ReconciliationCreateView(APIView):
         data = dict(serializer.validated_data)
         recon, created = services.record_reconciliation(
             actor=request.user, integration=data.pop("integration"), entity=data.pop("entity"),
-            period_start=data.pop("period_start"), period_end=data.pop("period_end"), **data,
+            period_start=data.pop("period_start"), period_end=data.pop("period_end"),
+            scope=token_scope.of_request(request), **data,
         )
         return Response(ReconciliationSerializer(recon).data, status=201 if created else 200)
 
