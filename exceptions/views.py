@@ -304,9 +304,13 @@ def rule_edit(request, pk=None):
         elif "delete" in request.POST and rule is not None:
             if not request.user.has_perm("exceptions.delete_routingrule"):
                 return render(request, "403.html", status=403)
-            services.delete_routing_rule(actor=request.user, rule=rule)
-            messages.success(request, "Rule deleted.")
-            return redirect("exceptions:rules")
+            try:
+                services.delete_routing_rule(actor=request.user, rule=rule)
+            except DomainError as e:
+                form.add_error(None, e.message)
+            else:
+                messages.success(request, "Rule deleted.")
+                return redirect("exceptions:rules")
         else:
             try:
                 services.save_routing_rule(actor=request.user, data=form.cleaned_data, rule=rule)

@@ -140,12 +140,26 @@ def save_queue(*, actor, data: dict, queue: Queue | None = None) -> Queue:
     return saved
 
 
+def _guard_restricted_rule(actor, *queues) -> None:
+    """A rule that feeds a restricted queue decides what its team alone sees: redirecting,
+    disabling or deleting it would send future items where everyone sees them, so only a
+    governor of that team (a lead or a superuser) changes it."""
+    from catalog.services import require_access_governor
+
+    for queue in {q.pk: q for q in queues if q is not None and q.restricted}.values():
+        require_access_governor(actor, queue.team, what="change a routing rule of a restricted queue")
+
+
 @transaction.atomic
 def save_routing_rule(*, actor, data: dict, rule: RoutingRule | None = None) -> RoutingRule:
+    # The stored rule's queue (a bound ModelForm has already written the new one on ``rule``).
+    saved = RoutingRule.objects.select_related("queue__team").filter(pk=rule.pk).first() if rule and rule.pk else None
+    _guard_restricted_rule(actor, saved.queue if saved else None, data.get("queue"))
     return _save_config(RoutingRule, RULE_FIELDS, actor=actor, instance=rule, data=data, action="routingrule")
 
 
 @transaction.atomic
 def delete_routing_rule(*, actor, rule: RoutingRule) -> None:
+    _guard_restricted_rule(actor, RoutingRule.objects.select_related("queue__team").get(pk=rule.pk).queue)
     audit.record(actor=actor, action="routingrule.deleted", obj=rule, before=audit.snapshot(rule))
     rule.delete()

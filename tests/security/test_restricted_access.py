@@ -248,3 +248,24 @@ def test_a_bulk_replay_listing_one_id_twice_queues_one_replay(cast, payroll):
     done, failed = services.bulk_apply(ids=[hidden.pk, hidden.pk], actor=cast["finance"], action="replay")
     assert done == [hidden.pk] and failed == {}
     assert ReplayAttempt.objects.filter(exception=hidden).values("replay_id").distinct().count() <= 1
+
+
+def test_rules_feeding_a_restricted_queue_are_changed_only_by_its_governors(cast, payroll):
+    from exceptions.models import RoutingRule
+    from tests.exceptions.factories import RoutingRuleFactory
+
+    _team, queue, _ = payroll
+    rule = RoutingRuleFactory(queue=queue, business_key="legal_entity", business_value="PAY")
+    billing = QueueFactory(name="Billing", slug="billing")
+    api = _api(cast["architect"])
+    assert api.patch(f"/api/v1/exceptions/rules/{rule.pk}/", {"queue": billing.slug}, format="json").status_code == 403
+    assert api.patch(f"/api/v1/exceptions/rules/{rule.pk}/", {"enabled": False}, format="json").status_code == 403
+    assert api.delete(f"/api/v1/exceptions/rules/{rule.pk}/").status_code == 403
+    page = _browser(cast["architect"]).post(reverse("exceptions:rule-edit", args=[rule.pk]),
+                                            {"name": rule.name, "position": rule.position, "queue": billing.pk,
+                                             "error_code_match": "exact", "enabled": "on"})
+    assert page.status_code == 200 and "Only a lead of Payroll" in page.content.decode()
+    rule.refresh_from_db()
+    assert rule.queue == queue and rule.enabled
+    services.save_routing_rule(actor=cast["lead"], rule=rule, data={"enabled": False})
+    assert not RoutingRule.objects.get(pk=rule.pk).enabled
