@@ -95,7 +95,8 @@ def timeline(exc: BusinessException):
         events.append({"at": comment.created_at, "kind": "comment", "title": "Comment",
                        "who": comment.author.username if comment.author else "—", "text": comment.body})
     for attempt in exc.replay_attempts.all():
-        outcome = "succeeded" if attempt.succeeded else (attempt.error or "failed")
+        outcome = ("succeeded" if attempt.succeeded else (attempt.error or "failed")) if attempt.finished_at \
+            else "queued, not sent yet"
         events.append({"at": attempt.started_at, "kind": "replay",
                        "title": f"Replay attempt {attempt.attempt}: {outcome}",
                        "text": attempt.response_excerpt[:300], "status_code": attempt.status_code})

@@ -17,18 +17,8 @@ from tests.concurrency import race
 from tests.factories import IntegrationFactory
 
 from .factories import BusinessExceptionFactory, ReplayTargetFactory
-from .test_replay import ReplayServer
 
 REPLAY_TASK = "exceptions.tasks.replay_exception"
-
-
-@pytest.fixture
-def server(settings):
-    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
-    settings.EXCEPTIONS_REPLAY_BACKOFF_SECONDS = 0
-    srv = ReplayServer()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture
@@ -55,6 +45,9 @@ def test_a_second_request_while_in_flight_joins_the_first(exc, finance, server):
     same_payload = services.request_replay(exception=exc, actor=finance, payload=exc.payload)
     assert first == again == same_payload
     assert len(_queued()) == 1 and ReplayAttempt.objects.filter(exception=exc).count() == 1
+    from exceptions.selectors import timeline
+
+    assert "Replay attempt 1: queued, not sent yet" in [e["title"] for e in timeline(exc)]
     with pytest.raises(Conflict, match="still in flight"):
         services.request_replay(exception=exc, actor=finance, payload={"other": "payload"})
     assert _run_queued() == ["succeeded"]
