@@ -50,7 +50,7 @@ class TeamMemberInline(admin.TabularInline):
     model = TeamMember
     extra = 0
     autocomplete_fields = ["user"]
-    fields = ["name", "email", "role", "user"]
+    fields = ["name", "email", "role", "is_lead", "user"]
 
 
 @admin.register(Team)
@@ -70,22 +70,23 @@ class TeamAdmin(ServiceBackedAdmin):
             services.remove_team_member(actor=request.user, member=member)
         for member, _changed in formset.changed_objects:
             services.update_team_member(actor=request.user, member=TeamMember.objects.get(pk=member.pk),
-                                        name=member.name, email=member.email, role=member.role, user=member.user)
+                                        name=member.name, email=member.email, role=member.role, user=member.user,
+                                        is_lead=member.is_lead)
         for member in formset.new_objects:
             services.add_team_member(actor=request.user, team=form.instance, user=member.user, name=member.name,
-                                     email=member.email, role=member.role)
+                                     email=member.email, role=member.role, is_lead=member.is_lead)
 
 
 @admin.register(TeamMember)
 class TeamMemberAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
-    list_display = ["name", "team", "role", "email", "user"]
+    list_display = ["name", "team", "role", "is_lead", "email", "user"]
     list_select_related = ["team", "user"]
     search_fields = ["name", "email", "team__name", "user__username"]
     list_filter = [("team", admin.RelatedOnlyFieldListFilter)]
     autocomplete_fields = ["team", "user"]
 
     def save_model(self, request, obj, form, change):
-        fields = {k: form.cleaned_data[k] for k in ("user", "name", "email", "role") if k in form.cleaned_data}
+        fields = {k: form.cleaned_data[k] for k in ("user", "name", "email", "role", "is_lead") if k in form.cleaned_data}
         if change:
             saved = services.update_team_member(actor=request.user, member=TeamMember.objects.get(pk=obj.pk), **fields)
         else:

@@ -51,7 +51,7 @@ class TeamForm(CatalogForm):
 class TeamMemberForm(forms.ModelForm):
     class Meta:
         model = TeamMember
-        fields = ["user", "name", "email", "role"]
+        fields = ["user", "name", "email", "role", "is_lead"]
         help_texts = {"name": "Taken from the user when left empty."}
 
     def __init__(self, *args, **kwargs):

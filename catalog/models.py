@@ -64,7 +64,8 @@ class Team(CatalogItem):
 
 class TeamMember(models.Model):
     """A person in a team. ``user`` links to a login when the person has one; people known
-    only from an import (Backstage User entities) have a name and email only."""
+    only from an import (Backstage User entities) have a name and email only. ``is_lead``
+    marks the team's leads."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
@@ -73,6 +74,11 @@ class TeamMember(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
     role = models.CharField(max_length=100, blank=True)
+    # Leads govern who is in a team that owns a restricted exception queue (with superusers):
+    # only they may change its membership or its queues' restriction (catalog/services.py).
+    is_lead = models.BooleanField(
+        default=False, help_text="Team lead: may change the membership of a team owning a restricted queue."
+    )
     external_ref = models.CharField(max_length=255, blank=True, db_index=True)
 
     class Meta:

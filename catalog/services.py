@@ -8,16 +8,20 @@ loader all call these, so the catalog's rules live in one place:
 - a system that still provides non-retired APIs or is used by non-retired integrations
   cannot be retired;
 - lifecycle moves follow the transition tables in ``choices.py``;
-- a row still referenced elsewhere cannot be deleted (409 with the referencing rows).
+- a row still referenced elsewhere cannot be deleted (409 with the referencing rows);
+- the membership of a team that owns a restricted exception queue is changed only by a
+  superuser or one of that team's leads, and the team is told (``require_access_governor``).
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 from controlplane import audit
-from controlplane.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from controlplane.errors import Conflict, InvalidTransition, NotAllowed, NotFound, ValidationFailed
 
 from .choices import (
     API_TRANSITIONS,
@@ -307,6 +311,70 @@ def change_lifecycle(*, actor, obj, lifecycle: str, note: str = ""):
 # --- teams -----------------------------------------------------------------------------
 
 
+def restricted_queue_names(team) -> list[str]:
+    """The restricted exception queues ``team`` owns (what makes its membership sensitive:
+    members see and are emailed about those queues' exceptions)."""
+    if team is None or team.pk is None:
+        return []
+    return list(team.exception_queues.filter(restricted=True).order_by("name").values_list("name", flat=True))
+
+
+def may_govern_access(actor, team) -> bool:
+    """Superusers, and the leads of ``team``."""
+    if getattr(actor, "is_superuser", False):
+        return True
+    if not getattr(actor, "is_authenticated", False) or team is None or team.pk is None:
+        return False
+    return TeamMember.objects.filter(team=team, user=actor, is_lead=True).exists()
+
+
+def require_access_governor(actor, team, *, what: str) -> None:
+    """NotAllowed (403) unless ``actor`` may decide who sees ``team``'s restricted data."""
+    if not may_govern_access(actor, team):
+        raise NotAllowed(f"Only a lead of {team} or an administrator may {what}.")
+
+
+def team_emails(team) -> list[str]:
+    """The team's address and its members' (their own, else their login's), once each."""
+    emails = [team.email] if team.email else []
+    for member in team.memberships.select_related("user"):
+        email = member.email or (member.user.email if member.user else "")
+        if email and email not in emails:
+            emails.append(email)
+    return emails
+
+
+def announce_access_change(team, *, actor, text: str, extra_recipients=()) -> None:
+    """Tell ``team`` (its address, every member, its notification channels) that who can
+    see its restricted data changed, after the change commits."""
+    subject = f"[{team}] Access to restricted queues changed"
+    body = f"{actor or 'The system'} {text}\n\nRestricted queues of {team}: {', '.join(restricted_queue_names(team)) or 'none now'}."
+    recipients = list(dict.fromkeys([*team_emails(team), *(e for e in extra_recipients if e)]))
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True))
+    from health.notify import notify_team  # the team's channels (email, chat, webhook) live in health
+
+    notify_team(team, event="access_changed", subject=subject, payload={"event": "access_changed", "team": team.slug,
+                                                                        "reason": body})
+
+
+def _guard_membership(actor, team, change: str) -> bool:
+    """Membership changes of a team owning a restricted queue: only its governors. Returns
+    whether the team is restricted (then the change is announced)."""
+    if not restricted_queue_names(team):
+        return False
+    require_access_governor(actor, team, what=f"{change} of a team that owns a restricted queue")
+    return True
+
+
+def _member_state(member: TeamMember) -> dict:
+    snap = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id,
+            "is_lead": member.is_lead}
+    if member.external_ref:
+        snap["external_ref"] = member.external_ref
+    return snap
+
+
 def _check_team(team: Team, m2m):
     parent = team.parent
     seen = set()
@@ -337,53 +405,55 @@ def delete_team(*, actor, team: Team):
 
 @transaction.atomic
 def add_team_member(*, actor, team: Team, user=None, name: str = "", email: str = "", role: str = "",
-                    external_ref: str = "", note: str = "") -> TeamMember:
+                    is_lead: bool = False, external_ref: str = "", note: str = "") -> TeamMember:
     if user is not None:
         name = name or user.get_full_name() or user.get_username()
         email = email or user.email
-    member = TeamMember(team=team, user=user, name=name, email=email, role=role, external_ref=external_ref)
+    member = TeamMember(team=team, user=user, name=name, email=email, role=role, is_lead=is_lead,
+                        external_ref=external_ref)
     _clean(member)
+    restricted = _guard_membership(actor, team, "add members")
     if user is not None and TeamMember.objects.filter(team=team, user=user).exists():
         raise ValidationFailed(f"{user} is already a member of {team}.", fields={"user": ["Already a member."]})
     _save(member)
-    audit.record(
-        actor=actor,
-        action="team.member_added",
-        obj=team,
-        after=_member_snapshot(member),
-        note=note,
-    )
+    audit.record(actor=actor, action="team.member_added", obj=team, after=_member_state(member), note=note)
+    if restricted:
+        announce_access_change(team, actor=actor, text=f"added {member.name} to {team}" + (" as a lead" if is_lead else "") + ".")
     return member
-
-
-def _member_snapshot(member: TeamMember) -> dict:
-    snap = {"member": member.name, "email": member.email, "role": member.role, "user": member.user_id}
-    if member.external_ref:
-        snap["external_ref"] = member.external_ref
-    return snap
 
 
 @transaction.atomic
 def update_team_member(*, actor, member: TeamMember, note: str = "", **data) -> TeamMember:
-    before = _member_snapshot(member)
+    before = _member_state(member)
+    previous_email = member.email or (member.user.email if member.user else "")
     for name in data:
-        if name not in ("user", "name", "email", "role", "external_ref"):
+        if name not in ("user", "name", "email", "role", "is_lead", "external_ref"):
             raise ValidationFailed(f"Unknown member field: {name}.")
         setattr(member, name, data[name])
     _clean(member)
-    after = _member_snapshot(member)
+    after = _member_state(member)
     if after != before:
+        restricted = _guard_membership(actor, member.team, "change members")
         _save(member, update_fields=list(data))
         audit.record(actor=actor, action="team.member_updated", obj=member.team, before=before, after=after, note=note)
+        if restricted:
+            changed = ", ".join(k for k in after if after[k] != before.get(k))
+            announce_access_change(member.team, actor=actor, text=f"changed {member.name} in {member.team} ({changed}).",
+                                   extra_recipients=[previous_email])
     return member
 
 
 @transaction.atomic
 def remove_team_member(*, actor, member: TeamMember, note: str = ""):
     team = member.team
-    before = _member_snapshot(member)
+    before = _member_state(member)
+    restricted = _guard_membership(actor, team, "remove members")
+    gone_email = member.email or (member.user.email if member.user else "")
     member.delete()
     audit.record(actor=actor, action="team.member_removed", obj=team, before=before, note=note)
+    if restricted:
+        announce_access_change(team, actor=actor, text=f"removed {before['member']} from {team}.",
+                               extra_recipients=[gone_email])
 
 
 # --- domains, entities, workflows ------------------------------------------------------

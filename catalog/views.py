@@ -164,7 +164,9 @@ class CatalogDetailView(KindMixin, RolePermissionMixin, DetailView):
             "integrations": team.integrations.select_related("source_system", "target_system").order_by("name"),
             "children": team.children.order_by("name"),
             "member_form": forms.TeamMemberForm(),
-            "can_manage_members": self.request.user.has_perm("catalog.add_teammember"),
+            "restricted_queues": (restricted := services.restricted_queue_names(team)),
+            "can_manage_members": self.request.user.has_perm("catalog.add_teammember") and (
+                not restricted or services.may_govern_access(self.request.user, team)),
         }
 
     def related_domain(self, domain):
@@ -320,6 +322,10 @@ class TeamMemberRemoveView(RolePermissionMixin, View):
 
     def post(self, request, slug, pk):
         member = get_object_or_404(TeamMember.objects.select_related("team"), pk=pk, team__slug=slug)
-        services.remove_team_member(actor=request.user, member=member)
-        messages.success(request, f"{member.name} removed from {member.team}.")
+        try:
+            services.remove_team_member(actor=request.user, member=member)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{member.name} removed from {member.team}.")
         return HttpResponseRedirect(member.team.get_absolute_url())

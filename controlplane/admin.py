@@ -11,7 +11,7 @@ from .errors import DomainError
 from .login_throttle import ThrottledAdminAuthenticationForm
 from .models import AuditEntry, OutboxMessage, ServiceToken
 from .outbox import relay
-from .services import revoke_service_token
+from .services import revoke_service_token, set_token_scope
 
 admin.site.site_header = "Integration control plane"
 admin.site.site_title = "Control plane admin"
@@ -78,16 +78,33 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ServiceToken)
-class ServiceTokenAdmin(ActionsOnlyAdmin):
-    """Tokens are created with ``manage.py create_service_account``; here they are only
-    listed and revoked (the secret itself is never stored)."""
+class ServiceTokenAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
+    """Tokens are created with ``manage.py create_service_account``; here they are
+    listed, revoked, and given their scope (what they speak for) through
+    ``services.set_token_scope`` (the secret itself is never stored)."""
 
-    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = ("name", "user", "key_prefix", "all_integrations", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "all_integrations")
     search_fields = ("name", "user__username", "key_prefix")
     list_select_related = ("user",)
     readonly_fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    fields = (*readonly_fields, "all_integrations", "integrations", "systems")
+    filter_horizontal = ("integrations", "systems")
     actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: a deleted token would erase who called what
+
+    def save_model(self, request, obj, form, change):
+        pass  # the scope is written in save_related, with the many-to-many values, by the service
+
+    def save_related(self, request, form, formsets, change):
+        data = form.cleaned_data
+        set_token_scope(token=form.instance, actor=request.user, integrations=data.get("integrations") or (),
+                        systems=data.get("systems") or (), all_integrations=data.get("all_integrations", False))
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):

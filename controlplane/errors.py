@@ -44,3 +44,15 @@ class NotAllowed(DomainError):
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"
+
+
+class OutOfScope(NotAllowed):
+    """A service token wrote for an integration it does not speak for."""
+
+    code = "out_of_scope"
+
+
+class IdempotencyConflict(Conflict):
+    """The same idempotency key (or run / event id) came back with a different body."""
+
+    code = "idempotency_conflict"

@@ -74,7 +74,14 @@ class ServiceTokenQuerySet(models.QuerySet):
 
 class ServiceToken(models.Model):
     """An API token of a service account (middleware). Only a SHA-256 of the token is kept:
-    tokens are 256-bit random strings, so a fast hash is enough and lookups stay indexed."""
+    tokens are 256-bit random strings, so a fast hash is enough and lookups stay indexed.
+
+    A token speaks for the integrations in its scope: the ones listed, those whose source
+    or target is one of its systems, or every integration when ``all_integrations`` is set.
+    A new token's scope is empty (it may write nothing for any integration) until it is
+    given one; tokens issued before scopes existed were given ``all_integrations`` by a data
+    migration so nothing in production broke (see docs/security.md).
+    """
 
     PREFIX = "cpt_"
 
@@ -85,6 +92,13 @@ class ServiceToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    all_integrations = models.BooleanField(
+        default=False, help_text="Speaks for every integration, present and future (the platform's own middleware)."
+    )
+    integrations = models.ManyToManyField("catalog.Integration", blank=True, related_name="+",
+                                          help_text="Integrations this token speaks for.")
+    systems = models.ManyToManyField("catalog.System", blank=True, related_name="+",
+                                     help_text="Systems this token speaks for: every integration from or to them.")
 
     objects = ServiceTokenQuerySet.as_manager()
 
@@ -105,6 +119,34 @@ class ServiceToken(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+    def integration_ids(self) -> set[int] | None:
+        """The ids of the integrations this token speaks for; None means all of them.
+        Read once per token object (one request)."""
+        if self.all_integrations:
+            return None
+        cached = getattr(self, "_integration_ids", None)
+        if cached is None:
+            from catalog.models import Integration
+
+            system_ids = list(self.systems.values_list("pk", flat=True))
+            cached = set(self.integrations.values_list("pk", flat=True))
+            if system_ids:
+                cached |= set(Integration.objects.filter(
+                    models.Q(source_system_id__in=system_ids) | models.Q(target_system_id__in=system_ids)
+                ).values_list("pk", flat=True))
+            self._integration_ids = cached
+        return cached
+
+    def speaks_for(self, integration_id) -> bool:
+        allowed = self.integration_ids()
+        return allowed is None or integration_id in allowed
+
+    def scope_label(self) -> str:
+        if self.all_integrations:
+            return "all integrations"
+        names = [*self.integrations.values_list("name", flat=True), *(f"system {n}" for n in self.systems.values_list("name", flat=True))]
+        return ", ".join(names) or "nothing (no scope set)"
 
 
 class OutboxMessage(models.Model):

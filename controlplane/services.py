@@ -12,8 +12,12 @@ from .roles import ROLE_PERMISSIONS
 
 
 @transaction.atomic
-def create_service_account(*, name: str, role: str, actor=None) -> tuple[ServiceToken, str]:
-    """Create (or reuse) the service user ``name`` in ``role`` and issue a new token.
+def create_service_account(*, name: str, role: str, actor=None, integrations=(), systems=(),
+                           all_integrations: bool = False) -> tuple[ServiceToken, str]:
+    """Create (or reuse) the service user ``name`` in ``role`` and issue a new token that
+    speaks for ``integrations`` and ``systems`` (slugs or objects), or for every
+    integration with ``all_integrations``. With none of them the token may read but write
+    for no integration until it is given a scope (``set_token_scope``).
 
     Returns the token row and the secret, which is shown once and never stored."""
     role_name = next((r for r in ROLE_PERMISSIONS if r.lower() == role.lower()), None)
@@ -31,8 +35,54 @@ def create_service_account(*, name: str, role: str, actor=None) -> tuple[Service
     token = ServiceToken.objects.create(
         user=user, name=name, key_prefix=key[: len(ServiceToken.PREFIX) + 6], key_hash=ServiceToken.hash_key(key)
     )
-    audit.record(actor=actor, action="service_token.created", obj=token, after={"user": user.username, "role": role_name})
+    integration_objs, system_objs = _scope_objects(integrations, systems)
+    token.all_integrations = bool(all_integrations)
+    token.save(update_fields=["all_integrations"])
+    token.integrations.set(integration_objs)
+    token.systems.set(system_objs)
+    audit.record(actor=actor, action="service_token.created", obj=token,
+                 after={"user": user.username, "role": role_name, **_scope_snapshot(token)})
     return token, key
+
+
+def _scope_objects(integrations, systems):
+    from catalog.models import Integration, System
+
+    found = []
+    for model, values, label in ((Integration, integrations, "integration"), (System, systems, "system")):
+        values = list(values or ())
+        slugs = [v for v in values if isinstance(v, str)]
+        objs = [v for v in values if not isinstance(v, str)]
+        by_slug = {o.slug: o for o in model.objects.filter(slug__in=slugs)}
+        unknown = sorted(set(slugs) - set(by_slug))
+        if unknown:
+            raise ValidationFailed(f"Unknown {label}(s): {', '.join(unknown)}.", fields={label: unknown})
+        found.append([*objs, *by_slug.values()])
+    return found
+
+
+def _scope_snapshot(token: ServiceToken) -> dict:
+    return {
+        "all_integrations": token.all_integrations,
+        "integrations": sorted(token.integrations.values_list("slug", flat=True)),
+        "systems": sorted(token.systems.values_list("slug", flat=True)),
+    }
+
+
+@transaction.atomic
+def set_token_scope(*, token: ServiceToken, actor, integrations=(), systems=(), all_integrations: bool = False) -> ServiceToken:
+    """Replace what ``token`` speaks for (slugs or objects). Audited with before and after."""
+    token = ServiceToken.objects.select_for_update().get(pk=token.pk)
+    before = _scope_snapshot(token)
+    integration_objs, system_objs = _scope_objects(integrations, systems)
+    token.all_integrations = bool(all_integrations)
+    token.save(update_fields=["all_integrations"])
+    token.integrations.set(integration_objs)
+    token.systems.set(system_objs)
+    after = _scope_snapshot(token)
+    if after != before:
+        audit.record(actor=actor, action="service_token.scope_changed", obj=token, before=before, after=after)
+    return token
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from .models import (
     ReplayTarget,
     RoutingRule,
 )
+from .services import QUEUE_FIELDS
 
 
 class ConfigAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
@@ -45,6 +46,15 @@ class QueueAdmin(ConfigAdmin):
     list_filter = ["restricted"]
     prepopulated_fields = {"slug": ["name"]}
     save_service, instance_kwarg = services.save_queue, "queue"
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: the restricted-queue rule (team leads or superusers), its
+        audit row and the team's notice apply here too."""
+        from .services import save_queue
+
+        data = {name: form.cleaned_data[name] for name in QUEUE_FIELDS if name in form.cleaned_data}
+        saved = save_queue(actor=request.user, data=data, queue=Queue.objects.get(pk=obj.pk) if change else None)
+        obj.pk = saved.pk
 
 
 @admin.register(RoutingRule)

@@ -18,8 +18,15 @@ class CommentForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-                                      to_field_name="username", required=False)
+    """Offers only the people who may work the queue's exceptions (``selectors.may_work``)."""
+
+    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.none(), to_field_name="username", required=False)
+
+    def __init__(self, *args, queue, **kwargs):
+        from .selectors import may_work
+
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = may_work(queue)
 
 
 class PayloadForm(forms.Form):

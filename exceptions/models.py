@@ -198,9 +198,11 @@ class BusinessException(models.Model):
             ("ingest_businessexception", "Can post business exceptions through the ingestion API"),
         ]
         constraints = [
+            # Per integration: a caller-supplied fingerprint never merges into another
+            # integration's exception.
             models.UniqueConstraint(
-                fields=["fingerprint"], condition=Q(status__in=[s.value for s in OPEN_STATUSES]),
-                name="exc_one_open_per_fingerprint",
+                fields=["integration", "fingerprint"], condition=Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="exc_one_open_per_integration_fingerprint",
             ),
         ]
         indexes = [
@@ -230,11 +232,23 @@ class BusinessException(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """An ingestion idempotency key, remembered so a repeat post returns the first result."""
+    """An ingestion idempotency key, remembered so a repeat post returns the first result.
 
-    key = models.CharField(max_length=200, unique=True)
+    Keys belong to the account that sent them (two middlewares may both use ``"1"``), and
+    the item's body hash is kept so the same key with a different body is a 409, not a
+    silent "already done". Keys stored before accounts were recorded have no account and
+    no hash."""
+
+    key = models.CharField(max_length=200)
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="+")
+    body_sha256 = models.CharField(max_length=64, blank=True)
     exception = models.ForeignKey(BusinessException, on_delete=models.CASCADE, related_name="idempotency_keys")
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="exc_idempotency_key_per_account")]
+        indexes = [models.Index(fields=["key"], name="exc_idempotency_key")]
 
     def __str__(self):
         return self.key

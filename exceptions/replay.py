@@ -71,9 +71,11 @@ def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requeste
     if ReplayAttempt.objects.filter(replay_id=replay_id, attempt=attempt, finished_at__isnull=False).exists():
         return "skipped"  # redelivered task: this attempt already ran
     if not exc.is_open:
+        services.close_unsent_attempt(replay_id=replay_id, attempt=attempt, reason="Not sent: the exception was closed first.")
         return "skipped"
     target = ReplayTarget.objects.filter(integration_id=exc.integration_id, enabled=True).first()
     if target is None:
+        services.close_unsent_attempt(replay_id=replay_id, attempt=attempt, reason="Not sent: no enabled replay target.")
         return "failed"
     try:  # the attempt's row exists once, whoever gets here first
         with transaction.atomic():
@@ -120,6 +122,8 @@ def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requeste
         if retryable and attempt < target.max_attempts:
             # Queued with the attempt's record: a crash cannot record the failure and lose the retry.
             countdown = settings.EXCEPTIONS_REPLAY_BACKOFF_SECONDS * (2 ** (attempt - 1))
+            services.reserve_attempt(exception=exc, replay_id=replay_id, attempt=attempt + 1, url=target.url,
+                                     requested_by_id=requested_by_id)
             outbox.enqueue(REPLAY_TASK, exc.pk, str(replay_id), attempt + 1, requested_by_id,
                            countdown=countdown)
             return "retry"

@@ -3,9 +3,12 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
 from django.utils import timezone
 
+from controlplane import roles
 from controlplane.audit import history
 
 from .choices import SEVERITY_ORDER, Status
@@ -51,6 +54,35 @@ def queue_overview(now=None, user=None):
     return result
 
 
+WORK_PERMISSION = ("exceptions", "change_businessexception")
+
+
+def may_work(queue: Queue):
+    """The people who may work ``queue``'s exceptions: the one list that the assignee
+    choice, assignment (page, API, bulk) and ``@mentions`` use.
+
+    Active people holding the permission to work exceptions (Finance, or a superuser), never
+    a service account (an account with an API token, or in the Integration role) nor an
+    Executive, and for a restricted queue only members of its team (and superusers)."""
+    User = get_user_model()
+    perm = Permission.objects.filter(content_type__app_label=WORK_PERMISSION[0], codename=WORK_PERMISSION[1])
+    holds = Q(groups__permissions__in=perm) | Q(user_permissions__in=perm)
+    from controlplane.models import ServiceToken
+
+    people = (
+        User.objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(pk__in=User.objects.filter(holds).values("pk")))
+        .exclude(Exists(ServiceToken.objects.filter(user=OuterRef("pk"))))
+        .exclude(groups__name__in=[roles.EXECUTIVE, roles.INTEGRATION])
+    )
+    if queue.restricted:
+        from catalog.models import TeamMember
+
+        members = TeamMember.objects.filter(team_id=queue.team_id, user__isnull=False).values("user_id")
+        people = people.filter(Q(is_superuser=True) | Q(pk__in=members))
+    return people.order_by("username")
+
+
 def timeline(exc: BusinessException):
     """Occurrences, moves, comments and replay attempts in time order (newest first)."""
     events = [{"at": exc.first_seen, "kind": "occurrence", "title": "First seen", "text": exc.message[:300]}]
@@ -63,7 +95,8 @@ def timeline(exc: BusinessException):
         events.append({"at": comment.created_at, "kind": "comment", "title": "Comment",
                        "who": comment.author.username if comment.author else "—", "text": comment.body})
     for attempt in exc.replay_attempts.all():
-        outcome = "succeeded" if attempt.succeeded else (attempt.error or "failed")
+        outcome = ("succeeded" if attempt.succeeded else (attempt.error or "failed")) if attempt.finished_at \
+            else "queued, not sent yet"
         events.append({"at": attempt.started_at, "kind": "replay",
                        "title": f"Replay attempt {attempt.attempt}: {outcome}",
                        "text": attempt.response_excerpt[:300], "status_code": attempt.status_code})
@@ -71,10 +104,12 @@ def timeline(exc: BusinessException):
     return events
 
 
-def routing_preview(edited: RoutingRule, *, delete: bool = False, limit: int = 300):
-    """Which of the most recent open exceptions would route to a different queue if
-    ``edited`` (unsaved) replaced its saved version (or was added, or ``delete``d):
-    routing under the saved rules compared with routing under the edited set."""
+def routing_preview(edited: RoutingRule, *, user, delete: bool = False, limit: int = 300):
+    """Which of the most recent open exceptions ``user`` may see would route to a
+    different queue if ``edited`` (unsaved) replaced its saved version (or was added, or
+    ``delete``d): routing under the saved rules compared with routing under the edited set.
+    Exceptions of restricted queues the user is not a member of are neither listed nor
+    counted (the same ``visible_to`` rule as the list)."""
     from .services import Router
 
     saved = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
@@ -84,7 +119,8 @@ def routing_preview(edited: RoutingRule, *, delete: bool = False, limit: int = 3
         rules.sort(key=lambda r: (r.position, r.pk or 10**12))
     before, after = Router(rules=saved), Router(rules=rules)
     recent = (
-        BusinessException.objects.open().select_related("integration", "queue").order_by("-last_seen", "-id")[:limit]
+        BusinessException.objects.visible_to(user).open().select_related("integration", "queue")
+        .order_by("-last_seen", "-id")[:limit]
     )
     changes = []
     for exc in recent:

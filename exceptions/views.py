@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.request import Request
 
 from controlplane.csv_export import csv_response
-from controlplane.errors import DomainError
+from controlplane.errors import DomainError, ValidationFailed
 from controlplane.pagination import InvalidCursor
 
 from . import selectors, services
@@ -134,7 +134,7 @@ def _detail_context(request, exc, **extra):
         "replay_target": ReplayTarget.objects.filter(integration_id=exc.integration_id, enabled=True).first(),
         "resolutions": Resolution.choices,
         "dismiss_resolutions": [(c.value, c.label) for c in DISMISS_RESOLUTIONS],
-        "assign_form": AssignForm(initial={"assignee": exc.assignee}),
+        "assign_form": AssignForm(initial={"assignee": exc.assignee}, queue=exc.queue),
         "comment_form": CommentForm(),
         "payload_form": extra.pop("payload_form", None) or PayloadForm(initial={"payload": json.dumps(exc.payload, indent=2, sort_keys=True) if exc.payload is not None else ""}),
         "timeline": selectors.timeline(exc),
@@ -163,9 +163,9 @@ def exception_action(request, pk, name):
     error = None
     try:
         if name == "assign":
-            form = AssignForm(request.POST)
+            form = AssignForm(request.POST, queue=exc.queue)
             if not form.is_valid():
-                raise services.ValidationFailed("Choose someone.")
+                raise ValidationFailed(services.NOT_ELIGIBLE)
             services.assign(exception=exc, actor=request.user, assignee=form.cleaned_data["assignee"], expected_status=expected)
         elif name == "assign_me":
             services.assign(exception=exc, actor=request.user, assignee=request.user, expected_status=expected)
@@ -176,14 +176,14 @@ def exception_action(request, pk, name):
         elif name in ("resolve", "dismiss"):
             form = ResolveForm(request.POST)
             if not form.is_valid():
-                raise services.ValidationFailed("Choose a resolution code.")
+                raise ValidationFailed("Choose a resolution code.")
             fn = services.resolve if name == "resolve" else services.dismiss
             fn(exception=exc, actor=request.user, resolution_code=form.cleaned_data["resolution_code"],
                note=form.cleaned_data["note"], expected_status=expected)
         elif name == "reopen":
             services.reopen(exception=exc, actor=request.user, note=request.POST.get("note", ""), expected_status=expected)
         else:
-            raise services.ValidationFailed(f"Unknown action {name!r}.")
+            raise ValidationFailed(f"Unknown action {name!r}.")
     except DomainError as exc_error:
         error = exc_error.message
     return _after_action(request, pk, error, "Done.")
@@ -291,13 +291,17 @@ def rule_edit(request, pk=None):
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:
             candidate = form.save(commit=False)
-            preview = selectors.routing_preview(candidate)
+            preview = selectors.routing_preview(candidate, user=request.user)
         elif "delete" in request.POST and rule is not None:
             if not request.user.has_perm("exceptions.delete_routingrule"):
                 return render(request, "403.html", status=403)
-            services.delete_routing_rule(actor=request.user, rule=rule)
-            messages.success(request, "Rule deleted.")
-            return redirect("exceptions:rules")
+            try:
+                services.delete_routing_rule(actor=request.user, rule=rule)
+            except DomainError as e:
+                form.add_error(None, e.message)
+            else:
+                messages.success(request, "Rule deleted.")
+                return redirect("exceptions:rules")
         else:
             try:
                 services.save_routing_rule(actor=request.user, data=form.cleaned_data, rule=rule)

@@ -102,6 +102,13 @@ def notify_breach(breach, event):
     return _create(channels, breach=breach, event=event, subject=subject, payload=payload)
 
 
+def notify_team(team, *, event: str, subject: str, payload: dict):
+    """A message to every enabled channel of ``team`` that is about neither a flip nor a
+    breach (e.g. a change of who may see its restricted queues)."""
+    channels = NotificationChannel.objects.filter(team_id=team.pk, enabled=True)
+    return _create(channels, event=event, subject=subject[:300], payload=payload)
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 

@@ -9,7 +9,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from controlplane import audit
-from controlplane.errors import Conflict, NotFound, ValidationFailed
+from controlplane import scope as token_scope
+from controlplane.errors import Conflict, IdempotencyConflict, NotFound, ValidationFailed
 
 from . import maintenance, secrets
 from .choices import ProbeState, Recurrence, RunSource, RunStatus, Status
@@ -264,12 +265,15 @@ def _skew_tolerance():
 
 @transaction.atomic
 def record_run(*, integration, actor, status, finished_at=None, started_at=None, run_key=None, records_processed=0,
-               records_failed=0, lag_seconds=None, source=RunSource.API):
+               records_failed=0, lag_seconds=None, source=RunSource.API, scope=None):
     """Store one reported run; returns (run, created). The same ``run_key`` again returns
-    the stored run (idempotent) unless the report differs, which is a Conflict.
+    the stored run (idempotent) unless the report differs, which is a 409
+    ``idempotency_conflict`` naming the stored run. ``scope`` (a service token) must speak
+    for ``integration`` (else 403).
 
     Clocks disagree: a finish in the future is clamped to the receive time and the skew
     kept on the run; a finish before the start is refused."""
+    token_scope.require(scope, [integration], what="report runs")
     now = timezone.now()
     if status not in RunStatus.values:
         raise ValidationFailed(f"status must be one of {', '.join(RunStatus.values)}.", fields={"status": ["Invalid."]})
@@ -293,7 +297,8 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
         same = (existing.status == status and existing.records_processed == records_processed
                 and existing.records_failed == records_failed)
         if not same:
-            raise Conflict(f"Run {run_key!r} was already reported with different figures.")
+            raise IdempotencyConflict(f"Run {run_key!r} was already reported with different figures (run {existing.pk}).",
+                                      fields={"id": existing.pk, "run_id": run_key})
         return existing, False
     run = SyncRun(
         integration=integration, run_key=run_key, source=source, status=status, started_at=started_at,
@@ -323,13 +328,15 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
     return run, True
 
 
-def heartbeat(*, token, failed=False):
+def heartbeat(*, token, failed=False, scope=None):
+    """A ping on the integration's heartbeat URL (the URL's token is its credential, bound
+    to that one integration). A caller that also sends a service token must speak for it."""
     config = HealthConfig.objects.select_related("integration").filter(heartbeat_token=token).first()
     if config is None:
         raise NotFound("Unknown heartbeat URL.")
     run, _ = record_run(
         integration=config.integration, actor=None, status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
-        source=RunSource.HEARTBEAT,
+        source=RunSource.HEARTBEAT, scope=scope,
     )
     return run
 

@@ -2,6 +2,7 @@
 setting targets. One function per action."""
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
@@ -17,13 +18,71 @@ from .periods import Window, window_containing, windows_between
 
 # --- events and reconciliations ---------------------------------------------------------
 
-def ingest_events(*, items: list[dict]) -> list[dict]:
-    """Store validated event dicts (serializer output). Idempotent by ``event_id``: a
-    known id is reported as a duplicate, never stored twice, even under concurrent posts."""
+# What an event says: the same event_id with any of these different is another report.
+EVENT_BODY_FIELDS = ("type", "correlation_key", "occurred_at", "workflow_id", "integration_id", "amount", "currency",
+                     "attributes")
+
+
+def _event_body(values: dict) -> list:
+    body = []
+    for name in EVENT_BODY_FIELDS:
+        value = values.get(name)
+        if name == "amount" and value is not None:
+            value = Decimal(value).normalize()
+        elif name in ("currency", "attributes"):
+            value = value or ("" if name == "currency" else {})
+        body.append(value)
+    return body
+
+
+def ingest_events(*, items: list[dict], scope=None) -> list[dict]:
+    """Store validated event dicts (serializer output). Idempotent by ``event_id`` (the
+    sender's id of a business fact, one namespace: two middlewares reporting the same fact
+    must not count it twice): a known id with the same body answers ``duplicate`` with the
+    stored event's id, never stored twice, even under concurrent posts. A known id with a
+    different body refuses the whole post (409 ``idempotency_conflict`` naming the stored
+    events; nothing stored). ``scope`` (a service token) must speak for every event's
+    integration (an event naming none needs a token for all integrations), else 403."""
     if not items:
         return []
+    from catalog.models import Integration
+    from controlplane import scope as token_scope
+    from controlplane.errors import IdempotencyConflict
+
+    if scope is not None:
+        named = {item.get("integration_id") for item in items}
+        integrations = {i.pk: i for i in Integration.objects.filter(pk__in=[pk for pk in named if pk])}
+        token_scope.require(scope, [integrations.get(pk) if pk else None for pk in named], what="post events")
     ids = [item["event_id"] for item in items]
-    existing = set(BusinessEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+
+    def conflicts_with(stored_rows):
+        clashes = []
+        for index, item in enumerate(items):
+            row = stored_rows.get(item["event_id"])
+            if row is not None and _event_body(row) != _event_body(item):
+                clashes.append({"index": index, "event_id": item["event_id"], "id": row["id"]})
+        return clashes
+
+    def stored_bodies(event_ids):
+        return {row["event_id"]: row for row in BusinessEvent.objects.filter(event_id__in=event_ids)
+                .values("id", "event_id", *EVENT_BODY_FIELDS)}
+
+    def refuse(clashes):
+        first = clashes[0]
+        return IdempotencyConflict(
+            f"Event {first['event_id']!r} was already received with a different body (stored event {first['id']})"
+            + (f" and {len(clashes) - 1} more" if len(clashes) > 1 else "") + "; nothing was stored.",
+            fields={"items": clashes, "id": first["id"]})
+
+    existing = stored_bodies(ids)
+    clashes = conflicts_with(existing)
+    first_body = {}
+    for index, item in enumerate(items):  # the same id twice in one post, with two bodies
+        body = first_body.setdefault(item["event_id"], _event_body(item))
+        if body != _event_body(item):
+            clashes.append({"index": index, "event_id": item["event_id"], "id": None})
+    if clashes:
+        raise refuse(clashes)
     fresh, seen = [], set()
     for item in items:
         if item["event_id"] in existing or item["event_id"] in seen:
@@ -31,9 +90,14 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
         seen.add(item["event_id"])
         fresh.append(BusinessEvent(**item))
     with transaction.atomic():
-        # ignore_conflicts: a concurrent post of the same id wins quietly; we re-read below.
+        # ignore_conflicts: a concurrent post of the same id wins quietly; we re-read below
+        # and refuse (rolling ours back) if what won says something else.
         BusinessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
-        stored = dict(BusinessEvent.objects.filter(event_id__in=[e.event_id for e in fresh]).values_list("event_id", "id"))
+        after = stored_bodies([e.event_id for e in fresh])
+        clashes = conflicts_with(after)
+        if clashes:
+            raise refuse(clashes)
+        stored = {event_id: row["id"] for event_id, row in after.items()}
         close_ready_invoices(keys={e.correlation_key for e in fresh})
         touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
         if touched:  # queued with the events: a crash after commit cannot lose the refresh
@@ -46,7 +110,8 @@ def ingest_events(*, items: list[dict]) -> list[dict]:
             created_ids.discard(event_id)
             results.append({"event_id": event_id, "status": "created", "id": stored.get(event_id)})
         else:
-            results.append({"event_id": event_id, "status": "duplicate"})
+            known = existing.get(event_id) or after.get(event_id)
+            results.append({"event_id": event_id, "status": "duplicate", "id": known["id"] if known else None})
     return results
 
 
@@ -67,8 +132,13 @@ def close_ready_invoices(*, keys=None) -> int:
 
 
 @transaction.atomic
-def record_reconciliation(*, actor, integration, entity, period_start, period_end, **figures) -> tuple[Reconciliation, bool]:
-    """Upsert the reconciliation of (integration, entity, period)."""
+def record_reconciliation(*, actor, integration, entity, period_start, period_end, scope=None,
+                          **figures) -> tuple[Reconciliation, bool]:
+    """Upsert the reconciliation of (integration, entity, period). ``scope`` (a service
+    token) must speak for ``integration`` (else 403)."""
+    from controlplane import scope as token_scope
+
+    token_scope.require(scope, [integration], what="post reconciliations")
     if period_end < period_start:
         raise ValidationFailed("period_end is before period_start.", fields={"period_end": ["Must not be before period_start."]})
     try:

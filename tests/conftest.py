@@ -41,7 +41,7 @@ def cast(db):
     users = {name: make_user(name, role) for name, role in CAST.items()}
     from controlplane.services import create_service_account
 
-    token, key = create_service_account(name="service", role=roles.INTEGRATION)
+    token, key = create_service_account(name="service", role=roles.INTEGRATION, all_integrations=True)
     users["service"] = token.user
 
     class Cast(dict):

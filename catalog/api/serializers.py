@@ -20,7 +20,7 @@ class MemberInlineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TeamMember
-        fields = ["id", "name", "email", "role", "user"]
+        fields = ["id", "name", "email", "role", "is_lead", "user"]
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -42,7 +42,7 @@ class TeamMemberSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TeamMember
-        fields = ["id", "team", "user", "name", "email", "role", "external_ref"]
+        fields = ["id", "team", "user", "name", "email", "role", "is_lead", "external_ref"]
         # Uniqueness (one membership per user/email per team) is a service rule.
         validators = []
 

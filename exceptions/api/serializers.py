@@ -60,8 +60,9 @@ class TransitionSerializer(serializers.Serializer):
     expected_status = serializers.CharField(required=False, allow_blank=True)
     resolution_code = serializers.ChoiceField(choices=Resolution.choices, required=False)
     note = serializers.CharField(required=False, allow_blank=True, default="")
-    assignee = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
-                                            required=False, allow_null=True)
+    # A username, checked by the service against who may work the exception: an unknown
+    # name and an ineligible one get the same 400.
+    assignee = serializers.CharField(max_length=150, required=False, allow_null=True)
 
 
 class ReplaySerializer(serializers.Serializer):
@@ -74,11 +75,13 @@ class BulkSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["assign", "acknowledge", "resolve", "dismiss", "replay"])
     resolution_code = serializers.ChoiceField(choices=Resolution.choices, required=False)
     note = serializers.CharField(required=False, allow_blank=True, default="")
-    assignee = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
-                                            required=False, allow_null=True)
+    # A username, checked by the service against who may work the exception: an unknown
+    # name and an ineligible one get the same 400.
+    assignee = serializers.CharField(max_length=150, required=False, allow_null=True)
 
 
 class ResolveSerializer(serializers.Serializer):
+    integration = serializers.SlugRelatedField(slug_field="slug", queryset=Integration.objects.all(), required=False)
     fingerprint = serializers.CharField(required=False, max_length=128)
     correlation_id = serializers.CharField(required=False, max_length=200)
     note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane import scope as token_scope
 from controlplane.api import error_body
 from controlplane.errors import ValidationFailed
 from controlplane.pagination import LargeCursorPagination
@@ -52,14 +53,15 @@ class IngestView(APIView):
                 "validation_failed", f"{len(errors)} of {len(raw_items)} item(s) are invalid; nothing was stored.",
                 {"items": errors},
             ), status=400)
-        results = services.ingest(items=items, actor=request.user)
+        results = services.ingest(items=items, actor=request.user, scope=token_scope.of_request(request))
         created = any(r["outcome"] == "created" for r in results)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(results[0] if single else {"results": results}, status=code)
 
 
 class AutoResolveView(APIView):
-    """Middleware says the source fixed itself: resolve by fingerprint or correlation id."""
+    """Middleware says the source fixed itself: resolve by fingerprint or correlation id
+    (optionally of one ``integration``). A token may resolve only within its scope."""
 
     required_perms = {"POST": [INGEST]}
 
@@ -67,7 +69,7 @@ class AutoResolveView(APIView):
     def post(self, request):
         ser = s.ResolveSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        count = services.auto_resolve(actor=request.user, **ser.validated_data)
+        count = services.auto_resolve(actor=request.user, scope=token_scope.of_request(request), **ser.validated_data)
         return Response({"resolved": count})
 
 
@@ -252,7 +254,7 @@ class RoutingRuleViewSet(_ServiceWriteMixin, mixins.CreateModelMixin, mixins.Upd
         rule = instance or RoutingRule()
         for key, value in ser.validated_data.items():
             setattr(rule, key, value)
-        changes = routing_preview(rule)
+        changes = routing_preview(rule, user=request.user)
         return Response({"count": len(changes), "changes": [
             {"id": c["exception"].pk, "current_queue": c["current"].slug, "proposed_queue": c["proposed"].slug}
             for c in changes

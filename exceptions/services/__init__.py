@@ -11,17 +11,26 @@ Callers import from ``exceptions.services``; the names below are the public surf
 from .ingestion import IngestItem, auto_resolve, default_fingerprint, ingest, open_system_exception
 from .lifecycle import (
     ACTIONS,
+    NOT_ELIGIBLE,
     acknowledge,
     add_comment,
     assign,
     bulk_apply,
     dismiss,
+    eligible_assignee,
     mark_overdue,
     reopen,
     resolve,
     start_progress,
 )
-from .replay import payload_size, request_replay, save_replay_target
+from .replay import (
+    close_unsent_attempt,
+    in_flight,
+    payload_size,
+    request_replay,
+    reserve_attempt,
+    save_replay_target,
+)
 from .routing import (
     INTEGRATION_OPS,
     QUEUE_FIELDS,
@@ -36,9 +45,9 @@ from .routing import (
 )
 
 __all__ = [
-    "ACTIONS", "INTEGRATION_OPS", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
+    "ACTIONS", "INTEGRATION_OPS", "NOT_ELIGIBLE", "QUEUE_FIELDS", "RULE_FIELDS", "IngestItem", "Router", "acknowledge",
     "add_comment", "assign", "auto_resolve", "bulk_apply", "default_fingerprint", "delete_routing_rule",
-    "dismiss", "due_at", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
-    "payload_size", "reopen", "request_replay", "resolve", "save_default_queue", "save_queue", "save_replay_target",
-    "save_routing_rule", "start_progress",
+    "dismiss", "due_at", "eligible_assignee", "ingest", "integration_ops_queue", "mark_overdue", "open_system_exception",
+    "payload_size", "reopen", "request_replay", "reserve_attempt", "close_unsent_attempt", "in_flight", "resolve",
+    "save_default_queue", "save_queue", "save_replay_target", "save_routing_rule", "start_progress",
 ]

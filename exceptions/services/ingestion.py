@@ -11,7 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from controlplane import audit
-from controlplane.errors import Conflict, ValidationFailed
+from controlplane import scope as token_scope
+from controlplane.errors import Conflict, IdempotencyConflict, ValidationFailed
 
 from ..choices import (
     INDEXED_BUSINESS_KEYS,
@@ -45,7 +46,7 @@ class IngestItem:
 
     __slots__ = (
         "integration", "entity_id", "error_code", "message", "severity", "business_keys", "amount_at_risk",
-        "currency", "correlation_id", "fingerprint", "idempotency_key", "payload", "details", "seen_at",
+        "currency", "correlation_id", "fingerprint", "idempotency_key", "payload", "details", "seen_at", "body_hash",
     )
 
     def __init__(self, **kwargs):
@@ -56,6 +57,15 @@ class IngestItem:
         self.amount_at_risk = self.amount_at_risk if self.amount_at_risk is not None else Decimal("0")
         if not self.fingerprint:
             self.fingerprint = default_fingerprint(self.integration.slug, self.error_code, self.business_keys)
+        self.body_hash = self._body_hash()
+
+    def _body_hash(self) -> str:
+        """SHA-256 of what the item says (everything but its idempotency key), after
+        validation: the same report re-sent hashes the same, a changed one does not."""
+        said = [self.integration.pk, self.entity_id, self.error_code, self.message, self.severity, self.business_keys,
+                str(self.amount_at_risk), self.currency or "", self.correlation_id or "", self.fingerprint,
+                self.payload, self.details, self.seen_at.isoformat() if self.seen_at else None]
+        return hashlib.sha256(json.dumps(said, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _new_exception(item: IngestItem, router: Router, now) -> BusinessException:
@@ -106,12 +116,14 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
         try:
             with transaction.atomic():
                 if item.idempotency_key:
-                    known = IdempotencyKey.objects.filter(key=item.idempotency_key).values_list("exception_id", flat=True).first()
+                    known = (IdempotencyKey.objects.filter(account_id=_account_id(actor), key=item.idempotency_key)
+                             .values_list("exception_id", "body_sha256").first())
                     if known:
-                        return known, "idempotent"
+                        _check_same_body(item, known[1], known[0])
+                        return known[0], "idempotent"
                 exc = (
                     BusinessException.objects.select_for_update()
-                    .filter(fingerprint=item.fingerprint, status__in=OPEN_STATUSES).first()
+                    .filter(integration_id=item.integration.pk, fingerprint=item.fingerprint, status__in=OPEN_STATUSES).first()
                 )
                 if exc is not None:
                     BusinessException.objects.filter(pk=exc.pk).update(
@@ -124,7 +136,8 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
                         # which every concurrent insert needs FOR KEY SHARE for its foreign
                         # key: under load that deadlocked ingestion (found by `make load`).
                         BusinessException.objects.select_for_update(of=("self",)).select_related("queue")
-                        .filter(fingerprint=item.fingerprint, status=Status.RESOLVED).order_by("-id").first()
+                        .filter(integration_id=item.integration.pk, fingerprint=item.fingerprint, status=Status.RESOLVED)
+                        .order_by("-id").first()
                     )
                     if exc is not None:
                         if not _regress(exc, now=now, actor=actor, count=1):
@@ -136,7 +149,8 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
                         _bulk_audit(actor, "businessexception.created", [exc], note="ingested")
                         outcome = "created"
                 if item.idempotency_key:
-                    IdempotencyKey.objects.create(key=item.idempotency_key, exception_id=exc.pk)
+                    IdempotencyKey.objects.create(account_id=_account_id(actor), key=item.idempotency_key,
+                                                  body_sha256=item.body_hash, exception_id=exc.pk)
                 return exc.pk, outcome
         except IntegrityError:
             continue
@@ -150,17 +164,26 @@ def _fast_path(items, pending, *, router, now, actor):
     first (the caller rolls back the savepoint and takes the careful path)."""
     out = {}
     groups: dict[str, list[int]] = {}
+    integration_of: dict[str, int] = {}
     for i in pending:
-        groups.setdefault(items[i].fingerprint, []).append(i)
+        fp, integration_id = items[i].fingerprint, items[i].integration.pk
+        if integration_of.setdefault(fp, integration_id) != integration_id:
+            # One fingerprint sent for two integrations (caller-supplied): they must stay
+            # apart, and the set-based insert matches new rows back by fingerprint.
+            raise _NeedCarefulPath()
+        groups.setdefault(fp, []).append(i)
     open_map = {
         e.fingerprint: e
-        for e in BusinessException.objects.filter(fingerprint__in=list(groups), status__in=OPEN_STATUSES).only("id", "fingerprint")
+        for e in BusinessException.objects.filter(fingerprint__in=list(groups), status__in=OPEN_STATUSES)
+        .only("id", "fingerprint", "integration_id")
+        if e.integration_id == integration_of[e.fingerprint]
     }
-    resolved = set(
-        BusinessException.objects.filter(
+    resolved = [
+        fp for fp, integration_id in BusinessException.objects.filter(
             fingerprint__in=[fp for fp in groups if fp not in open_map], status=Status.RESOLVED
-        ).values_list("fingerprint", flat=True)
-    )
+        ).values_list("fingerprint", "integration_id")
+        if integration_id == integration_of[fp]
+    ]
     if resolved:
         raise _NeedCarefulPath()
     # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL. Rows are
@@ -192,7 +215,8 @@ def _fast_path(items, pending, *, router, now, actor):
             out[idx[0]] = (obj.pk, "created")
             for i in idx[1:]:
                 out[i] = (obj.pk, "deduplicated")
-    keys = [IdempotencyKey(key=items[i].idempotency_key, exception_id=out[i][0]) for i in pending if items[i].idempotency_key]
+    keys = [IdempotencyKey(account_id=_account_id(actor), key=items[i].idempotency_key, body_sha256=items[i].body_hash,
+                           exception_id=out[i][0]) for i in pending if items[i].idempotency_key]
     if keys:
         IdempotencyKey.objects.bulk_create(keys)
     return out
@@ -233,34 +257,74 @@ def _careful_path(items, pending, outcomes, *, router, now, actor):
         outcomes[i] = _ingest_one(items[i], router=router, now=now, actor=actor)
 
 
+def _account_id(actor):
+    return actor.pk if getattr(actor, "is_authenticated", False) else None
+
+
+def _check_same_body(item: IngestItem, stored_hash: str, stored_id: int, index=None):
+    # Keys stored before body hashes were kept have none: nothing to compare, so idempotent.
+    if stored_hash and stored_hash != item.body_hash:
+        raise _idempotency_conflict([(index, item.idempotency_key, stored_id)])
+
+
+def _idempotency_conflict(conflicts) -> IdempotencyConflict:
+    """409: the same idempotency key came back with a different body. Names the stored
+    exception (one item) or every conflicting item of a batch; nothing was stored."""
+    if len(conflicts) == 1 and conflicts[0][0] is None:
+        _index, key, stored_id = conflicts[0]
+        return IdempotencyConflict(
+            f"Idempotency key {key!r} was already used for EXC-{stored_id} with a different body; "
+            "send a new key for a new report.", fields={"id": stored_id, "idempotency_key": key})
+    return IdempotencyConflict(
+        f"{len(conflicts)} item(s) reuse an idempotency key with a different body; nothing was stored.",
+        fields={"items": [{"index": i, "idempotency_key": key, "id": stored_id} for i, key, stored_id in conflicts]})
+
+
 @transaction.atomic
-def ingest(*, items: list[IngestItem], actor) -> list[dict]:
-    """Store validated items: create, deduplicate by fingerprint, reopen regressions, and
-    honour idempotency keys. All or nothing: one transaction for the batch.
+def ingest(*, items: list[IngestItem], actor, scope=None) -> list[dict]:
+    """Store validated items: create, deduplicate by fingerprint (within the item's
+    integration), reopen regressions, and honour the sender's idempotency keys. All or
+    nothing: one transaction for the batch.
+
+    ``scope`` is the caller's service token (``controlplane.scope``): an item for an
+    integration it does not speak for refuses the batch (403). A key the account already
+    used with a different body refuses it too (409 ``idempotency_conflict`` with the
+    stored id).
 
     Returns one result per item: ``{"id", "status", "occurrences", "deduplicated", "outcome"}``
     where outcome is created / deduplicated / regressed / idempotent.
     """
+    token_scope.require(scope, {it.integration.pk: it.integration for it in items}.values(), what="post exceptions")
     now = timezone.now()
     router = Router()
     found = {}
     if any(it.idempotency_key for it in items):
-        found = dict(
-            IdempotencyKey.objects.filter(key__in=[it.idempotency_key for it in items if it.idempotency_key])
-            .values_list("key", "exception_id")
-        )
+        found = {
+            key: (exception_id, body)
+            for key, exception_id, body in IdempotencyKey.objects.filter(
+                account_id=_account_id(actor), key__in=[it.idempotency_key for it in items if it.idempotency_key]
+            ).values_list("key", "exception_id", "body_sha256")
+        }
+    single = len(items) == 1
     outcomes: dict[int, tuple[int, str]] = {}
-    pending, first_with_key, aliases = [], {}, {}
+    pending, first_with_key, aliases, conflicts = [], {}, {}, []
     for i, it in enumerate(items):
         key = it.idempotency_key
         if key and key in found:
-            outcomes[i] = (found[key], "idempotent")
+            stored_id, stored_hash = found[key]
+            if stored_hash and stored_hash != it.body_hash:
+                conflicts.append((None if single else i, key, stored_id))
+            outcomes[i] = (stored_id, "idempotent")
         elif key and key in first_with_key:
+            if items[first_with_key[key]].body_hash != it.body_hash:
+                conflicts.append((i, key, None))
             aliases[i] = first_with_key[key]
         else:
             if key:
                 first_with_key[key] = i
             pending.append(i)
+    if conflicts:
+        raise _idempotency_conflict(conflicts)
     if pending:
         try:
             with transaction.atomic():
@@ -304,16 +368,25 @@ def open_system_exception(*, integration, error_code: str, message: str, severit
 
 
 @transaction.atomic
-def auto_resolve(*, fingerprint: str | None = None, correlation_id: str | None = None, note: str = "", actor=None) -> int:
-    """Resolve every open exception with this fingerprint or correlation id as "fixed at
-    source" (the middleware says the source fixed itself). Returns how many."""
+def auto_resolve(*, fingerprint: str | None = None, correlation_id: str | None = None, note: str = "", actor=None,
+                 integration=None, scope=None) -> int:
+    """Resolve every open exception with this fingerprint or correlation id (of
+    ``integration`` when given) as "fixed at source" (the middleware says the source fixed
+    itself). Returns how many. With a ``scope`` (service token), any match outside what
+    the token speaks for refuses the whole call (403) and nothing is resolved."""
     if not fingerprint and not correlation_id:
         raise ValidationFailed("Give a fingerprint or a correlation id.", fields={"fingerprint": ["Required without correlation_id."]})
+    if integration is not None:
+        token_scope.require(scope, [integration], what="resolve exceptions")
     qs = BusinessException.objects.open()
     qs = qs.filter(fingerprint=fingerprint) if fingerprint else qs.filter(correlation_id=correlation_id)
+    if integration is not None:
+        qs = qs.filter(integration=integration)
     now = timezone.now()
     resolved = []
-    for exc in qs.select_for_update():
+    matches = list(qs.select_for_update(of=("self",)).select_related("integration"))
+    token_scope.require(scope, {e.integration_id: e.integration for e in matches}.values(), what="resolve exceptions")
+    for exc in matches:
         changed = BusinessException.objects.filter(pk=exc.pk, status=exc.status).update(
             status=Status.RESOLVED, resolution_code=Resolution.FIXED_AT_SOURCE, resolution_note=note,
             resolved_at=now, is_overdue=False, updated_at=now,

@@ -5,11 +5,11 @@ import logging
 import re
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.services import team_emails
 from controlplane import audit
 from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
 from controlplane.validation import check_comment
@@ -56,19 +56,44 @@ def _move(exception, *, actor, to, action, expected_status=None, note="", **chan
     return fresh
 
 
+NOT_ELIGIBLE = "Choose someone who may work this exception."
+
+
+def eligible_assignee(*, exception, assignee, actor=None):
+    """``assignee`` (a user or a username) if they may work ``exception`` (``selectors.may_work``),
+    else ValidationFailed. An unknown name and an ineligible one get the same answer, so
+    the check does not tell which usernames exist. The actor taking it on themselves is
+    not re-checked (their permission was, by the view)."""
+    from ..selectors import may_work
+
+    if assignee is None:
+        return None
+    if actor is not None and not isinstance(assignee, str) and assignee.pk == getattr(actor, "pk", None):
+        return assignee
+    queue = exception.queue if isinstance(exception, BusinessException) else \
+        BusinessException.objects.select_related("queue").get(pk=_pk(exception)).queue
+    people = may_work(queue)
+    found = (people.filter(username=assignee) if isinstance(assignee, str) else people.filter(pk=assignee.pk)).first()
+    if found is None:
+        raise ValidationFailed(NOT_ELIGIBLE, fields={"assignee": [NOT_ELIGIBLE]})
+    return found
+
+
 @transaction.atomic
 def acknowledge(*, exception, actor, assignee=None, expected_status=None) -> BusinessException:
-    """Take it on: acknowledged and assigned (to the actor unless someone else is named)."""
-    who = assignee or actor
+    """Take it on: acknowledged and assigned (to the actor unless someone else is named,
+    who must be someone who may work it)."""
+    who = eligible_assignee(exception=exception, assignee=assignee, actor=actor) or actor
     return _move(exception, actor=actor, to=Status.ACKNOWLEDGED, action="businessexception.acknowledged",
                  expected_status=expected_status, assignee_id=who.pk)
 
 
 @transaction.atomic
 def assign(*, exception, actor, assignee, expected_status=None) -> BusinessException:
-    """Give it to someone. New and reopened exceptions become acknowledged; others keep
-    their state and change hands."""
-    fresh = BusinessException.objects.get(pk=_pk(exception))
+    """Give it to someone who may work it (a user or a username; None unassigns). New and
+    reopened exceptions become acknowledged; others keep their state and change hands."""
+    fresh = BusinessException.objects.select_related("queue").get(pk=_pk(exception))
+    assignee = eligible_assignee(exception=fresh, assignee=assignee, actor=actor)
     if fresh.status in (Status.NEW, Status.REOPENED):
         return _move(fresh, actor=actor, to=Status.ACKNOWLEDGED, action="businessexception.assigned",
                      expected_status=expected_status, assignee_id=assignee.pk if assignee else None)
@@ -139,6 +164,8 @@ def bulk_apply(*, ids, actor, action: str, **kwargs) -> tuple[list[int], dict[in
     from controlplane.errors import DomainError
 
     done, failed = [], {}
+    # One intent per exception: an id listed twice is acted on once (a replay sent once).
+    ids = list(dict.fromkeys(ids))
     # Exceptions in restricted queues the actor may not see are "not found", as on the detail page.
     visible = set(BusinessException.objects.visible_to(actor).filter(pk__in=ids).values_list("pk", flat=True))
     for pk in ids:
@@ -167,14 +194,19 @@ MENTION_RE = re.compile(r"(?<![\w@])@([\w.+-]+)")
 
 @transaction.atomic
 def add_comment(*, exception, actor, body: str) -> Comment:
-    """A comment; ``@username`` mentions link those users and email them."""
+    """A comment; ``@username`` mentions of people who may work the exception
+    (``selectors.may_work``) link them and email them. A mention of anyone else (unknown,
+    a service account, an executive, not in a restricted queue's team) stays plain text,
+    exactly like a name that does not exist."""
+    from ..selectors import may_work
+
     body = (body or "").strip()
     if not body:
         raise ValidationFailed("Write something first.", fields={"body": ["This field is required."]})
     check_comment(body, field="body")
-    exc = BusinessException.objects.get(pk=_pk(exception))
+    exc = BusinessException.objects.select_related("queue").get(pk=_pk(exception))
     names = {m.rstrip(".") for m in MENTION_RE.findall(body)}
-    users = list(get_user_model().objects.filter(username__in=names, is_active=True)) if names else []
+    users = list(may_work(exc.queue).filter(username__in=names)) if names else []
     comment = Comment.objects.create(exception=exc, author=actor, body=body)
     if users:
         comment.mentions.set(users)
@@ -219,7 +251,7 @@ def mark_overdue(*, now=None, actor=None) -> int:
         by_queue.setdefault(exc.queue_id, []).append(exc)
     for items in by_queue.values():
         queue = items[0].queue
-        recipients = _team_emails(queue.team)
+        recipients = team_emails(queue.team)
         if not recipients:
             continue
         lines = [f"- {e} {e.message[:80]} (due {e.due_at:%Y-%m-%d %H:%M} UTC, severity {e.severity})" for e in items[:50]]
@@ -229,12 +261,3 @@ def mark_overdue(*, now=None, actor=None) -> int:
         transaction.on_commit(lambda s=subject, b=body, r=recipients: send_mail(
             s, b, settings.DEFAULT_FROM_EMAIL, r, fail_silently=True))
     return len(newly)
-
-
-def _team_emails(team) -> list[str]:
-    emails = [team.email] if team.email else []
-    for member in team.memberships.select_related("user"):
-        email = member.email or (member.user.email if member.user else "")
-        if email and email not in emails:
-            emails.append(email)
-    return emails

@@ -1,5 +1,11 @@
 """Replay requests: an (optionally edited) payload queued for delivery to the integration's
-replay target through the outbox."""
+replay target through the outbox.
+
+Sent once per intent: the row of a replay's next attempt is reserved (``ReplayAttempt``
+with no ``finished_at``) in the transaction that queues it, and a replay request made while
+one is in flight (a second click, a concurrent request, an id listed twice in a bulk post)
+joins it — same replay id, so the same ``Idempotency-Key`` — instead of sending again. A
+different payload while one is in flight is a 409."""
 
 import hashlib
 import json
@@ -8,13 +14,15 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from controlplane import audit, outbox
-from controlplane.errors import InvalidTransition, ValidationFailed
+from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
 
 from .. import schema_check
 from ..models import (
     BusinessException,
+    ReplayAttempt,
     ReplayTarget,
 )
 from ._shared import _pk
@@ -61,10 +69,33 @@ def payload_size(payload) -> int:
     return len(json.dumps(payload, separators=(",", ":"), default=str).encode())
 
 
+def reserve_attempt(*, exception, replay_id, attempt: int, url: str, requested_by_id=None) -> None:
+    """Reserve the row of a replay's next attempt, in the transaction that queues it: while
+    it is unfinished the replay is in flight and a new request joins it."""
+    ReplayAttempt.objects.get_or_create(replay_id=replay_id, attempt=attempt, defaults={
+        "exception_id": _pk(exception), "url": url, "requested_by_id": requested_by_id, "started_at": timezone.now()})
+
+
+def close_unsent_attempt(*, replay_id, attempt: int, reason: str) -> int:
+    """An attempt the task decided not to send (the exception closed meanwhile, the target
+    went away): finish its reserved row so the replay is no longer in flight. Waits for a
+    worker that holds the row and then leaves a finished row alone."""
+    return ReplayAttempt.objects.filter(replay_id=replay_id, attempt=attempt, finished_at__isnull=True).update(
+        finished_at=timezone.now(), error=reason[:500])
+
+
+def in_flight(exception) -> ReplayAttempt | None:
+    return (ReplayAttempt.objects.filter(exception_id=_pk(exception), finished_at__isnull=True)
+            .order_by("-started_at", "-id").first())
+
+
 @transaction.atomic
 def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
     """Queue a replay of the exception's payload (edited first when ``payload`` is given)
-    to the integration's replay target. The task posts it and records every attempt."""
+    to the integration's replay target. The task posts it and records every attempt.
+
+    While a replay of this exception is in flight the request joins it (returns its id,
+    nothing new is sent) when it asks for the same payload, and is a Conflict otherwise."""
     # of=self: do not lock the integration row every ingest of its exceptions references.
     exc = BusinessException.objects.select_for_update(of=("self",)).select_related("integration").get(pk=_pk(exception))
     if not exc.is_open:
@@ -73,6 +104,12 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
     if target is None:
         raise ValidationFailed(f"{exc.integration} declares no replay endpoint.", code="no_replay_target")
     note = "replay requested"
+    pending = in_flight(exc)
+    if pending is not None:
+        if payload is _UNSET or payload == exc.payload:
+            return pending.replay_id  # the same intent, already on its way
+        raise Conflict("A replay of this exception is still in flight; wait for its outcome before replaying "
+                       "another payload.", fields={"replay_id": [str(pending.replay_id)]})
     if payload is not _UNSET:
         if payload is None:
             raise ValidationFailed("The payload is empty.", fields={"payload": ["Enter a JSON value."]})
@@ -100,6 +137,7 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
                      json.dumps(exc.payload, sort_keys=True, default=str).encode()).hexdigest()},
                  note=note)
     actor_id = getattr(actor, "pk", None)
+    reserve_attempt(exception=exc, replay_id=replay_id, attempt=1, url=target.url, requested_by_id=actor_id)
     # The outbox: a broker outage neither fails this request nor loses the replay.
     outbox.enqueue(REPLAY_TASK, exc.pk, str(replay_id), 1, actor_id)
     return replay_id

@@ -109,11 +109,52 @@ def _save_config(model, fields, *, actor, instance=None, data: dict, action: str
 
 @transaction.atomic
 def save_queue(*, actor, data: dict, queue: Queue | None = None) -> Queue:
-    return _save_config(Queue, QUEUE_FIELDS, actor=actor, instance=queue, data=data, action="queue")
+    """Create or change a queue. Who sees a restricted queue is its team's business:
+    switching ``restricted`` on or off, creating a restricted queue, or moving a restricted
+    queue to another team needs a superuser or a lead of the team(s) concerned (both the
+    old and the new one when it moves); the teams are told."""
+    from catalog.services import announce_access_change, require_access_governor
+
+    if queue is not None:
+        queue = Queue.objects.select_for_update().select_related("team").get(pk=queue.pk)
+    was_restricted = bool(queue and queue.restricted)
+    old_team = queue.team if queue else None
+    new_restricted = bool(data.get("restricted", was_restricted))
+    new_team = data.get("team", old_team)
+    teams = []
+    if was_restricted != new_restricted or (new_team != old_team and (was_restricted or new_restricted)):
+        teams = list(dict.fromkeys(t for t in (old_team, new_team) if t is not None))
+        for team in teams:
+            require_access_governor(actor, team, what="change who sees a restricted queue")
+    saved = _save_config(Queue, QUEUE_FIELDS, actor=actor, instance=queue, data=data, action="queue")
+    if teams:
+        if queue is None:
+            text = f"created the restricted queue {saved}, owned by {saved.team}."
+        elif was_restricted != new_restricted:
+            text = f"{'restricted' if new_restricted else 'lifted the restriction on'} the queue {saved}" + (
+                "" if new_restricted else ": every role may now see its exceptions") + "."
+        else:
+            text = f"moved the restricted queue {saved} from {old_team} to {new_team}."
+        for team in teams:
+            announce_access_change(team, actor=actor, text=text)
+    return saved
+
+
+def _guard_restricted_rule(actor, *queues) -> None:
+    """A rule that feeds a restricted queue decides what its team alone sees: redirecting,
+    disabling or deleting it would send future items where everyone sees them, so only a
+    governor of that team (a lead or a superuser) changes it."""
+    from catalog.services import require_access_governor
+
+    for queue in {q.pk: q for q in queues if q is not None and q.restricted}.values():
+        require_access_governor(actor, queue.team, what="change a routing rule of a restricted queue")
 
 
 @transaction.atomic
 def save_routing_rule(*, actor, data: dict, rule: RoutingRule | None = None) -> RoutingRule:
+    # The stored rule's queue (a bound ModelForm has already written the new one on ``rule``).
+    saved = RoutingRule.objects.select_related("queue__team").filter(pk=rule.pk).first() if rule and rule.pk else None
+    _guard_restricted_rule(actor, saved.queue if saved else None, data.get("queue"))
     return _save_config(RoutingRule, RULE_FIELDS, actor=actor, instance=rule, data=data, action="routingrule")
 
 
@@ -126,5 +167,6 @@ def save_default_queue(*, actor, data: dict, default: DefaultQueue | None = None
 
 @transaction.atomic
 def delete_routing_rule(*, actor, rule: RoutingRule) -> None:
+    _guard_restricted_rule(actor, RoutingRule.objects.select_related("queue__team").get(pk=rule.pk).queue)
     audit.record(actor=actor, action="routingrule.deleted", obj=rule, before=audit.snapshot(rule))
     rule.delete()

@@ -6,12 +6,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Integration
+from controlplane import scope as token_scope
 from controlplane.api import error_body
-from controlplane.errors import DomainError, ValidationFailed
+from controlplane.authentication import ServiceTokenAuthentication
+from controlplane.errors import DomainError, IdempotencyConflict, ValidationFailed
 from controlplane.pagination import LargeCursorPagination
 
 from .. import services
@@ -42,11 +45,18 @@ class IntegrationRunsView(APIView):
         run_key = data.get("run_id") or request.headers.get("Idempotency-Key") or None
         if run_key and len(run_key) > 100:
             raise ValidationFailed("The idempotency key may be at most 100 characters.")
-        run, created = services.record_run(
-            integration=integration, actor=request.user, status=data["status"], started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"), run_key=run_key, records_processed=data.get("records_processed", 0),
-            records_failed=data.get("records_failed", 0), lag_seconds=data.get("lag_seconds"),
-        )
+        try:
+            run, created = services.record_run(
+                integration=integration, actor=request.user, status=data["status"], started_at=data.get("started_at"),
+                finished_at=data.get("finished_at"), run_key=run_key, records_processed=data.get("records_processed", 0),
+                records_failed=data.get("records_failed", 0), lag_seconds=data.get("lag_seconds"),
+                scope=token_scope.of_request(request),
+            )
+        except IdempotencyConflict as conflict:  # show the stored run, as events show the stored event
+            known = SyncRun.objects.filter(pk=conflict.fields.get("id")).select_related("integration").first()
+            if known is not None:
+                conflict.fields["run"] = s.SyncRunSerializer(known).data
+            raise
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -55,11 +65,15 @@ class IntegrationRunsView(APIView):
 @require_http_methods(["GET", "POST", "HEAD"])
 def heartbeat(request, token, failed=False):
     """healthchecks-style ping: the token in the URL is the credential. ``/fail/`` reports
-    a failure."""
+    a failure. A caller that also sends a service token is held to that token's scope."""
     try:
-        run = services.heartbeat(token=token, failed=failed)
+        authenticated = ServiceTokenAuthentication().authenticate(request)
+    except AuthenticationFailed as exc:
+        return JsonResponse(error_body("authentication_failed", str(exc.detail)), status=401)
+    try:
+        run = services.heartbeat(token=token, failed=failed, scope=authenticated[1] if authenticated else None)
     except DomainError as exc:
-        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+        return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     return JsonResponse({"ok": True, "run_id": run.run_key, "status": run.status})
 
 

@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Integration, Workflow
-from controlplane.errors import NotFound, ValidationFailed
+from controlplane import scope as token_scope
+from controlplane.errors import IdempotencyConflict, NotFound, ValidationFailed
 from controlplane.pagination import LargeCursorPagination
 from controlplane.validation import date_problem
 
@@ -59,7 +60,16 @@ class EventListCreateView(generics.ListAPIView):
                 results.append(None)
             else:
                 results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": serializer.errors})
-        stored = services.ingest_events(items=[data for _, data in valid])
+        try:
+            stored = services.ingest_events(items=[data for _, data in valid], scope=token_scope.of_request(request))
+        except IdempotencyConflict as conflict:
+            # Report the indexes of the request, not of the valid subset, and show the stored event.
+            for clash in conflict.fields.get("items", []):
+                clash["index"] = valid[clash["index"]][0]
+            known = BusinessEvent.objects.filter(pk=conflict.fields.get("id")).select_related("workflow", "integration").first()
+            if known is not None:
+                conflict.fields["event"] = EventSerializer(known).data
+            raise
         for (index, _), outcome in zip(valid, stored, strict=True):
             results[index] = {"index": index, **outcome}
         counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "duplicate", "rejected")}
@@ -83,7 +93,8 @@ class ReconciliationCreateView(APIView):
         data = dict(serializer.validated_data)
         recon, created = services.record_reconciliation(
             actor=request.user, integration=data.pop("integration"), entity=data.pop("entity"),
-            period_start=data.pop("period_start"), period_end=data.pop("period_end"), **data,
+            period_start=data.pop("period_start"), period_end=data.pop("period_end"),
+            scope=token_scope.of_request(request), **data,
         )
         return Response(ReconciliationSerializer(recon).data, status=201 if created else 200)
 

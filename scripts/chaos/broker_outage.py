@@ -51,7 +51,7 @@ def main():
         from controlplane import roles
         from controlplane.services import create_service_account
 
-        token, key = create_service_account(name="chaos", role=roles.INTEGRATION)
+        token, key = create_service_account(name="chaos", role=roles.INTEGRATION, all_integrations=True)
         people, machine = APIClient(), APIClient()
         people.force_login(finance)
         machine.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")

@@ -75,7 +75,7 @@ def _run(rows):
 
     roles.sync_roles()
     assert Group.objects.filter(name=roles.FINANCE).exists()
-    _token, key = create_service_account(name="bench-ingest", role=roles.INTEGRATION)
+    _token, key = create_service_account(name="bench-ingest", role=roles.INTEGRATION, all_integrations=True)
     finance = make_user("bench-finance", roles.FINANCE)
     integration = IntegrationFactory(slug="bench-erp")
     service = Client(HTTP_AUTHORIZATION=f"Bearer {key}")

@@ -89,7 +89,7 @@ def _run(n):
     version = services.submit(actor=author, version=services.create_draft(actor=author, subject=subject, document=_schema()))
     version = services.approve(actor=reviewer, version=version)
     assert SchemaSubject.objects.filter(slug="bench-invoice").exists()
-    _, key = create_service_account(name="bench-service", role=roles.INTEGRATION)
+    _, key = create_service_account(name="bench-service", role=roles.INTEGRATION, all_integrations=True)
 
     payloads = [_payload(i) for i in range(200)]
     bad = _payload(1)

@@ -51,15 +51,6 @@ class ReplayServer:
 
 
 @pytest.fixture
-def server(settings):
-    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
-    settings.EXCEPTIONS_REPLAY_BACKOFF_SECONDS = 0
-    srv = ReplayServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
 def exc_with_target(server, db):
     exc = BusinessExceptionFactory()
     ReplayTargetFactory(integration=exc.integration, url=server.url, secret="s3cret", max_attempts=3)

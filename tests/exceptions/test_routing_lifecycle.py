@@ -61,13 +61,13 @@ def test_entity_and_severity_conditions():
 
 
 @pytest.mark.django_db
-def test_routing_preview_lists_exceptions_that_would_move():
+def test_routing_preview_lists_exceptions_that_would_move(architect):
     integ = IntegrationFactory()
     billing = QueueFactory(name="Billing")
     uk = ingest_one(integ, business_keys={"legal_entity": "UK01"})
     ingest_one(integ, business_keys={"legal_entity": "US01"})
     candidate = RoutingRuleFactory.build(queue=billing, business_key="legal_entity", business_value="UK01", position=1)
-    changes = routing_preview(candidate)
+    changes = routing_preview(candidate, user=architect)
     assert [c["exception"].pk for c in changes] == [uk.pk]
     assert changes[0]["was"].name == "Integration Ops"
     assert changes[0]["proposed"] == billing
@@ -91,7 +91,11 @@ def test_open_system_exception_dedups_and_auto_resolve(architect):
 
 
 @pytest.mark.django_db
-def test_full_lifecycle_with_audit(finance, steward):
+def test_full_lifecycle_with_audit(finance):
+    from controlplane import roles
+    from tests.conftest import make_user
+
+    colleague = make_user("finance2", roles.FINANCE)
     exc = BusinessExceptionFactory()
     exc = services.acknowledge(exception=exc, actor=finance)
     assert exc.status == "acknowledged" and exc.assignee == finance
@@ -100,8 +104,8 @@ def test_full_lifecycle_with_audit(finance, steward):
     assert exc.status == "resolved" and exc.resolved_at and exc.resolution_code == "written_off"
     exc = services.reopen(exception=exc, actor=finance, note="not fixed")
     assert exc.status == "reopened" and exc.resolved_at is None
-    exc = services.assign(exception=exc, actor=finance, assignee=steward)
-    assert exc.status == "acknowledged" and exc.assignee == steward
+    exc = services.assign(exception=exc, actor=finance, assignee=colleague)
+    assert exc.status == "acknowledged" and exc.assignee == colleague
     exc = services.dismiss(exception=exc, actor=finance, resolution_code="duplicate")
     actions = list(AuditEntry.objects.for_object(exc).order_by("id").values_list("action", flat=True))
     assert actions == ["businessexception.acknowledged", "businessexception.started", "businessexception.resolved",
@@ -150,11 +154,17 @@ def test_concurrent_moves_one_wins(require_postgres, cast):
 
 @pytest.mark.django_db
 def test_comment_mentions_link_and_email_users(finance, steward, django_capture_on_commit_callbacks):
+    from controlplane import roles
+    from tests.conftest import make_user
+
+    colleague = make_user("finance2", roles.FINANCE)
     exc = BusinessExceptionFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        comment = services.add_comment(exception=exc, actor=finance, body="@steward please check the rate card. @nobody")
-    assert list(comment.mentions.all()) == [steward]
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["steward@example.com"]
+        comment = services.add_comment(exception=exc, actor=finance,
+                                       body="@finance2 please check the rate card. @nobody @steward")
+    # Only people who may work the item are linked; a steward is plain text, like an unknown name.
+    assert list(comment.mentions.all()) == [colleague]
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["finance2@example.com"]
     assert Comment.objects.filter(exception=exc).count() == 1
 
 

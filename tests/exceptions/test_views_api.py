@@ -185,8 +185,8 @@ def test_api_detail_and_transitions(api_as, some):
 def test_api_comments_and_bulk(api_as, some):
     exc = some[0]
     client = api_as("finance")
-    resp = client.post(f"/api/v1/exceptions/items/{exc.pk}/comments/", {"body": "@executive fyi"}, format="json")
-    assert resp.status_code == 201 and resp.json()["mentions"] == ["executive"]
+    resp = client.post(f"/api/v1/exceptions/items/{exc.pk}/comments/", {"body": "@finance fyi"}, format="json")
+    assert resp.status_code == 201 and resp.json()["mentions"] == ["finance"]
     assert len(client.get(f"/api/v1/exceptions/items/{exc.pk}/comments/").json()) == 1
     assert api_as("executive").post(f"/api/v1/exceptions/items/{exc.pk}/comments/", {"body": "x"}, format="json").status_code == 403
     resp = client.post("/api/v1/exceptions/items/bulk/", {"ids": [e.pk for e in some] + [999999], "action": "dismiss"}, format="json")

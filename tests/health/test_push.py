@@ -42,7 +42,10 @@ def test_same_run_id_is_idempotent_and_a_different_report_conflicts(api_as, inte
     assert again.status_code == 200
     assert SyncRun.objects.filter(integration=integration).count() == 1
     changed = client.post(url(integration.slug), {**body, "status": "success", "records_failed": 0}, format="json")
-    assert changed.status_code == 409 and changed.json()["error"]["code"] == "conflict"
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
+    stored = SyncRun.objects.get(integration=integration)
+    assert changed.json()["error"]["fields"]["id"] == stored.pk
+    assert changed.json()["error"]["fields"]["run"]["status"] == "failed"  # the stored report, unchanged
 
 
 def test_idempotency_key_header(api_as, integration):

@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -18,7 +19,8 @@ def test_service_posts_a_batch_with_per_item_results(api_as, django_capture_on_c
     wf = WorkflowFactory(slug="time-to-invoice-t")
     posted = event("p1", type="invoice_posted", correlation_key="K1",
                    occurred_at=(timezone.now() - dt.timedelta(minutes=30)).isoformat())
-    items = [event(1, workflow=wf.slug), posted, {"event_id": "bad", "type": "nope"}, event(1)]
+    first = event(1, workflow=wf.slug)
+    items = [first, posted, {"event_id": "bad", "type": "nope"}, first]
     with django_capture_on_commit_callbacks(execute=True):
         response = api_as("service").post("/api/v1/events/", items, format="json")
     assert response.status_code == 200, response.content
@@ -35,10 +37,36 @@ def test_service_posts_a_batch_with_per_item_results(api_as, django_capture_on_c
 
 def test_repost_is_idempotent(api_as):
     client = api_as("service")
-    assert client.post("/api/v1/events/", event(1), format="json").json()["created"] == 1
-    again = client.post("/api/v1/events/", event(1), format="json").json()
+    body = event(1)
+    first = client.post("/api/v1/events/", body, format="json").json()
+    assert first["created"] == 1
+    again = client.post("/api/v1/events/", body, format="json").json()
     assert (again["created"], again["duplicates"]) == (0, 1)
+    assert again["results"][0]["id"] == first["results"][0]["id"]  # the stored event
     assert BusinessEvent.objects.count() == 1
+
+
+def test_repost_with_a_different_body_is_a_409_naming_the_stored_event(api_as):
+    client = api_as("service")
+    body = event(1, amount="120.00", currency="GBP")
+    stored = client.post("/api/v1/events/", body, format="json").json()["results"][0]["id"]
+    changed = client.post("/api/v1/events/", [event(2), {**body, "amount": "99.00"}], format="json")
+    assert changed.status_code == 409, changed.content
+    error = changed.json()["error"]
+    assert error["code"] == "idempotency_conflict"
+    assert error["fields"]["id"] == stored and error["fields"]["event"]["amount"] == "120.00"
+    assert error["fields"]["items"] == [{"index": 1, "event_id": "evt-1", "id": stored}]
+    # All or nothing: the good event of the refused post was not stored, the first body stands.
+    assert list(BusinessEvent.objects.values_list("event_id", "amount")) == [("evt-1", Decimal("120.00"))]
+    # The same body, with an equivalent amount spelling, is still the stored one.
+    assert client.post("/api/v1/events/", {**body, "amount": "120.0"}, format="json").json()["duplicates"] == 1
+
+
+def test_one_post_carrying_one_event_id_with_two_bodies_is_refused(api_as):
+    response = api_as("service").post("/api/v1/events/", [event(1, correlation_key="A"), event(1, correlation_key="B")],
+                                      format="json")
+    assert response.status_code == 409 and response.json()["error"]["fields"]["items"][0]["index"] == 1
+    assert not BusinessEvent.objects.exists()
 
 
 @pytest.mark.parametrize(

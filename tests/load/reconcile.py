@@ -55,7 +55,7 @@ def seed(run: str, *, integrations: int = 4, finance_users: int = 4, service_acc
             user.save(update_fields=["password"])
         user.groups.add(finance_group)
         finance.append((user.username, FINANCE_PASSWORD))
-    tokens = [create_service_account(name=f"load-middleware-{i}", role=roles.INTEGRATION)[1] for i in range(service_accounts)]
+    tokens = [create_service_account(name=f"load-middleware-{i}", role=roles.INTEGRATION, all_integrations=True)[1] for i in range(service_accounts)]
     return {"run": run, "integrations": slugs, "heartbeats": heartbeats, "finance": finance, "tokens": tokens}
 
 

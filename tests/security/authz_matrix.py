@@ -125,9 +125,10 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "exceptions-api:rule-detail": {"GET": READ_API, "PUT": ARCHITECTS, "PATCH": ARCHITECTS, "DELETE": ARCHITECTS},
     # --- health API ----------------------------------------------------------------
     "health-api:integration-runs": {"GET": READ_API, "POST": INTEGRATIONS | {ARCH}},
-    # The heartbeat URL's secret UUID is the credential (cron jobs cannot hold tokens).
-    "health-api:heartbeat": {"GET": PUBLIC, "POST": PUBLIC},
-    "health-api:heartbeat-fail": {"GET": PUBLIC, "POST": PUBLIC},
+    # The heartbeat URL's secret UUID is the credential (cron jobs cannot hold tokens). A
+    # caller that also sends a service token is held to it: revoked -> 401, out of scope -> 403.
+    "health-api:heartbeat": {"GET": PUBLIC - {REVOKED}, "POST": PUBLIC - {REVOKED}},
+    "health-api:heartbeat-fail": {"GET": PUBLIC - {REVOKED}, "POST": PUBLIC - {REVOKED}},
     "health-api:sla": {"GET": READ_API},
     "health-api:status-list": {"GET": READ_API},
     "health-api:status-detail": {"GET": READ_API},
@@ -246,4 +247,30 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "kpis:rows": _HTML_READ,
     "kpis:detail": _HTML_READ,
     "kpis:export": _HTML_READ,
+}
+
+# --- machine writes are bound to the token's scope ------------------------------------
+# Every route where a service token may write (its matrix entry lets SVC use a method
+# other than GET, or it is a public machine endpoint such as the heartbeat) is listed here
+# with a valid request body for the integration ``{integration}`` names (filled in by the
+# test). ``test_every_machine_write_is_scoped`` sends it with a token that speaks for that
+# integration (must pass) and with one that speaks for another (must answer 403
+# ``out_of_scope`` and store nothing). A route that writes nothing for any integration is
+# in SCOPE_EXEMPT with the reason. Adding a machine route? Add it to one of them.
+SCOPED_WRITES: dict[str, dict | None] = {
+    "exceptions-api:ingest": {"integration": "{integration}", "error_code": "X", "message": "m"},
+    "exceptions-api:resolve": {"integration": "{integration}", "correlation_id": "run-1"},
+    "health-api:integration-runs": {"status": "success"},  # the integration is in the URL
+    "health-api:heartbeat": None,  # the integration is the heartbeat URL's
+    "health-api:heartbeat-fail": None,
+    "kpis-api:events": {"event_id": "e-1", "type": "time_approved", "correlation_key": "K", "occurred_at": "{now}",
+                        "integration": "{integration}"},
+    "kpis-api:reconciliations": {"integration": "{integration}", "entity": "{entity}", "period_start": "2026-11-01",
+                                 "period_end": "2026-11-30", "source_count": 10, "target_count": 10},
+}
+SCOPE_EXEMPT = {
+    "stewardship-api:subject-validate": "checks a payload against an approved schema; stores nothing",
+    "stewardship-api:compatibility": "compares two schemas; stores nothing",
+    "login": "the sign-in form: a session, not a machine write",
+    "logout": "ends a session",
 }

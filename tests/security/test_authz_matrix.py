@@ -374,3 +374,49 @@ def test_matrix_and_url_configuration_name_the_same_routes():
 )
 def test_judge_tells_holes_from_expected_refusals(role, allowed, status, location, api, verdict):
     assert judge(role, allowed, status, location, api=api) == verdict
+
+
+# --- service-token scopes ---------------------------------------------------------------
+
+def _machine_write_routes():
+    """Routes where a token may do more than read (from the matrix itself)."""
+    names = set()
+    for name, entry in M.MATRIX.items():
+        for method, allowed in entry.items():
+            if method != "GET" and M.SVC in allowed:
+                names.add(name)
+    return names
+
+
+def test_every_machine_write_is_scoped_or_exempt():
+    listed = set(M.SCOPED_WRITES) | set(M.SCOPE_EXEMPT)
+    missing = sorted(_machine_write_routes() - listed)
+    assert not missing, f"machine write routes without a scope rule in authz_matrix.SCOPED_WRITES: {missing}"
+    assert not (set(M.SCOPED_WRITES) & set(M.SCOPE_EXEMPT))
+
+
+@pytest.mark.django_db
+def test_every_machine_write_is_refused_outside_the_tokens_scope(cast, quiet_refusals):
+    import json
+
+    o = build_objects(cast)
+    other = IntegrationFactory()
+    _, inside = create_service_account(name="scoped-in", role=roles.INTEGRATION, integrations=[o.integration.slug])
+    _, outside = create_service_account(name="scoped-out", role=roles.INTEGRATION, integrations=[other.slug])
+    routes, _ = our_routes()
+    problems = []
+    for name, body in sorted(M.SCOPED_WRITES.items()):
+        path = reverse(name, kwargs=url_kwargs(name, routes[name].pattern.regex.groupindex, o))
+        text = json.dumps(body or {}).replace("{integration}", o.integration.slug).replace(
+            "{entity}", o.entity.slug).replace("{now}", timezone.now().isoformat())
+        for key, want_allowed in ((inside, True), (outside, False)):
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+            with transaction.atomic():
+                response = client.post(path, data=text, content_type="application/json")
+                transaction.set_rollback(True)
+            code = response.json().get("error", {}).get("code") if response.status_code >= 400 else ""
+            if want_allowed and response.status_code >= 400:
+                problems.append(f"{name}: in-scope token got {response.status_code} {code}")
+            if not want_allowed and (response.status_code != 403 or code != "out_of_scope"):
+                problems.append(f"{name}: out-of-scope token got {response.status_code} {code}, expected 403 out_of_scope")
+    assert not problems, "\n".join(problems)
