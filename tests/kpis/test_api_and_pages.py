@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -179,3 +180,24 @@ def test_extreme_dates_are_refused_not_crashing(client_as, api_as, query):
     assert client_as("executive").get("/kpis/rows/?kpi=exception-backlog&period=month&start=9999-12-31").status_code == 200
     response = api_as("executive").get(f"/api/v1/kpis/approved-time-to-invoice/series/?period=month&{query}")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-10-14T10:00:00", "2026-10-14 10:00"])
+def test_naive_date_times_are_refused(api_as, occurred_at):
+    response = api_as("service").post("/api/v1/events/", event(1, occurred_at=occurred_at), format="json")
+    assert response.status_code == 400
+    assert "UTC offset" in str(response.json()["error"]["fields"]["results"][0]["errors"]["occurred_at"])
+    assert not BusinessEvent.objects.exists()
+
+
+def test_negative_amounts_only_on_credits_and_amounts_need_a_currency(api_as):
+    credit = event(1, type="credit_note_posted", amount="-250.00", currency="GBP")
+    debit = event(2, type="invoice_posted", amount="-250.00", currency="GBP")
+    bare = event(3, type="invoice_posted", amount="250.00")
+    response = api_as("service").post("/api/v1/events/", [credit, debit, bare], format="json")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected", "rejected"]
+    assert "credit_note_posted" in str(results[1]["errors"]["amount"])
+    assert "currency" in results[2]["errors"]
+    assert BusinessEvent.objects.get().amount == Decimal("-250.00")

@@ -150,3 +150,13 @@ def test_drilldown_rows_page_renders_exceptions(estate, client_as):
     response = client_as("executive").get(f"/kpis/rows/?kpi=exception-backlog&period=day&start={DAY}")
     assert response.status_code == 200
     assert [e.fingerprint for e in response.context["page_obj"]] == ["fp1"]
+
+
+def test_sla_attainment_is_exact_on_every_database(estate):
+    """75% against an 80% target misses it (SQLite once divided integers: 4 * 80 / 100 = 3)."""
+    ia, ib, *_ = estate
+    SlaFactory(integration=ia, availability_target="80.0")
+    SlaFactory(integration=ib, availability_target="80.0")
+    Rollup.objects.create(integration=ia, granularity="h", period_start=T0, checks=4, checks_ok=3)    # 75%
+    Rollup.objects.create(integration=ib, granularity="h", period_start=T0, checks=5, checks_ok=4)    # 80%: meets
+    assert value("sla-attainment")[""] == (50.0, {"integrations": 2, "meeting": 1})
