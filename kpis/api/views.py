@@ -29,6 +29,16 @@ from .serializers import (
 )
 
 
+def batch_items(request, noun: str) -> list[dict]:
+    """The body as a list of objects: one object or a list of 1..MAX_BATCH, else a 400."""
+    items = request.data if isinstance(request.data, list) else [request.data]
+    if not items or not all(isinstance(i, dict) for i in items):
+        raise ValidationFailed(f"Send one {noun} object or a non-empty list of {noun} objects.")
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(f"A batch holds at most {MAX_BATCH} {noun}s; this one has {len(items)}.")
+    return items
+
+
 class EventListCreateView(generics.ListAPIView):
     """``GET``: business events, newest first (cursor pages). ``POST``: one event or a list
     of up to 1,000. Idempotent by ``event_id``; each bad item is rejected with its reasons
@@ -42,11 +52,7 @@ class EventListCreateView(generics.ListAPIView):
 
     @extend_schema(request=EventInSerializer(many=True), responses={200: EventBatchResultSerializer})
     def post(self, request):
-        items = request.data if isinstance(request.data, list) else [request.data]
-        if not items or not all(isinstance(i, dict) for i in items):
-            raise ValidationFailed("Send one event object or a non-empty list of event objects.")
-        if len(items) > MAX_BATCH:
-            raise ValidationFailed(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
+        items = batch_items(request, "event")
         context = {"lookups": {
             "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in items if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
             "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in items if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
@@ -184,11 +190,7 @@ class FxRateListCreateView(generics.ListAPIView):
 
     @extend_schema(request=FxRateSerializer(many=True), responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        items = request.data if isinstance(request.data, list) else [request.data]
-        if not items or not all(isinstance(i, dict) for i in items):
-            raise ValidationFailed("Send one rate object or a non-empty list of rate objects.")
-        if len(items) > MAX_BATCH:
-            raise ValidationFailed(f"A batch holds at most {MAX_BATCH} rates; this one has {len(items)}.")
+        items = batch_items(request, "rate")
         serializers_ = [FxRateSerializer(data=item) for item in items]
         errors = {str(i): s.errors for i, s in enumerate(serializers_) if not s.is_valid()}
         if errors:
