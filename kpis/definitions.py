@@ -395,7 +395,8 @@ def _scope_filter(qs, paths, scope_type, scope_key):
 
 
 def _open_rows(window, scope_type, scope_key):
-    qs = _scope_filter(_open_exceptions(window), _EXC_SCOPES, scope_type, scope_key).distinct()
+    # No DISTINCT: one workflow (or team, integration) joins each exception once.
+    qs = _scope_filter(_open_exceptions(window), _EXC_SCOPES, scope_type, scope_key)
     return with_converted(qs, "amount_at_risk", "currency", "first_seen")
 
 

@@ -2,7 +2,7 @@
 
 Rule (docs/kpis.md, "Money"): an amount in currency C dated D is converted to the
 reporting currency R with the rate of day D, else the latest rate before D, looked up as
-(in this order) a C->R rate, an R->C rate (divided by), or through the ECB's base EUR
+(in this order) an R->C rate (divided by), a C->R rate, or through the ECB's base EUR
 (EUR->C and EUR->R, each on or before D). An amount with no such rate (or no currency)
 stays NULL: the KPIs count it apart, per currency, and never add it raw or as 0.
 
@@ -81,7 +81,8 @@ def converted(amount: str, currency: str, day_field: str):
         When(**{amount: 0}, then=Value(Decimal("0"), output_field=MONEY)),
         When(**{currency: r}, then=F(amount)),
         default=Round(
-            Coalesce(F(amount) * _rate(cur, r, day), F(amount) / _rate(r, cur, day), via_ecb, output_field=RATE), 2,
+            # R->C first: reference rates are quoted from the reporting currency (the ECB's EUR).
+            Coalesce(F(amount) / _rate(r, cur, day), F(amount) * _rate(cur, r, day), via_ecb, output_field=RATE), 2,
             output_field=MONEY,
         ),
         output_field=MONEY,

@@ -10,6 +10,7 @@ register = template.Library()
 @register.simple_tag
 def sparkline(points, width=120, height=28):
     """A tiny inline SVG line of ``[(start, value), ...]``; gaps where there is no value."""
+    points = [(start, None if v is None else float(v)) for start, v in points]  # drawing only
     values = [v for _, v in points if v is not None]
     if len(values) < 2:
         return format_html('<span class="muted">{}</span>', "not enough data")

@@ -167,3 +167,12 @@ def test_board_and_kpi_pages_agree(estate, superuser, client):
     for card in admin.context["board"]["kpis"]:
         assert card.value == pages[card.kpi.key].value and card.window == pages[card.kpi.key].window
     assert b"computed" in admin.content or b"not computed yet" in admin.content
+
+
+def test_sparkline_of_equal_decimal_values_draws_a_flat_line():
+    from kpis.templatetags.kpis import kpi_value, sparkline
+
+    svg = sparkline([(DAY, Decimal("5.0000")), (DAY + dt.timedelta(days=1), Decimal("5.0000"))])
+    assert "<polyline" in svg
+    assert kpi_value(Decimal("1234567.8900"), "amount") == "1,234,567.89"
+    assert kpi_value(Decimal("66.6667"), "%") == "66.67"
