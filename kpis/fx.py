@@ -73,9 +73,7 @@ def converted(amount: str, currency: str, day_field: str):
     r = reporting_currency()
     day = OuterRef(day_field)
     cur = OuterRef(currency)
-    via_ecb = F(amount) / _rate(ECB_BASE, cur, day) * _rate(ECB_BASE, r, day)
-    if r == ECB_BASE:
-        via_ecb = F(amount) / _rate(ECB_BASE, cur, day)
+    via_ecb = F(amount) / _rate(ECB_BASE, cur, day) * _rate(ECB_BASE, r, day)  # NULL when R is EUR: covered above
     return Case(
         When(**{f"{amount}__isnull": True}, then=Value(None, output_field=MONEY)),
         When(**{amount: 0}, then=Value(Decimal("0"), output_field=MONEY)),
@@ -114,14 +112,10 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
     """One grouped query: per scope key (``path``; None = the whole estate, key ""), the
     count of rows, the converted total and, per currency, the raw and converted sums and
     how many amounts had no rate. ``counts`` adds ``name=Q(...)`` filtered counts."""
-    qs = with_converted(qs, amount, currency, on, on_is_date=on_is_date)
     flags = {f"f_{name}": ExpressionWrapper(condition, output_field=BooleanField()) for name, condition in counts.items()}
     inner, params = rows_sql(qs, g=F(path) if path else Value(""), cur=F(currency), raw=F(amount),
-                             conv=F("converted_amount"), **flags)
-    flag_sums = "".join(f", SUM(CASE WHEN t.{flag} THEN 1 ELSE 0 END)" for flag in flags)
-    sql = (f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM(t.conv), "
-           f"SUM(CASE WHEN t.conv IS NULL AND t.raw IS NOT NULL THEN 1 ELSE 0 END){flag_sums} "
-           f"FROM ({inner}) t GROUP BY t.g, t.cur")
+                             day=F(on) if on_is_date else UtcDay(on), **flags)
+    sql, params = _converted_aggregate_sql(inner, params, flags)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -144,6 +138,31 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
         out[""] = {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0, "by_currency": {},
                    **{name: 0 for name in counts}}
     return out
+
+
+def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
+    """The aggregate over ``inner`` (columns pk, g, cur, raw, day, flags): the same rule
+    and rounding as ``converted()``, row by row, but each rate looked up once per distinct
+    (currency, day) instead of once per row, joined back to the rows."""
+    r = reporting_currency()
+    table = FxRate._meta.db_table
+
+    def leg(base, quote):
+        return (f"(SELECT x.rate FROM {table} x WHERE x.base = {base} AND x.quote = {quote} AND x.date <= k.day "
+                f"ORDER BY x.date DESC LIMIT 1)")
+
+    conv = ("CASE WHEN t.raw IS NULL THEN NULL WHEN t.raw = 0 THEN 0 WHEN t.cur = %s THEN t.raw "
+            "ELSE ROUND(COALESCE(t.raw / f.r1, t.raw * f.r2, t.raw / f.e1 * f.e2), 2) END")
+    flag_sums = "".join(f", SUM(CASE WHEN t.{flag} THEN 1 ELSE 0 END)" for flag in flags)
+    sql = (
+        f"WITH t AS ({inner}), "
+        f"f AS (SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
+        f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k) "
+        f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
+        f"SUM(CASE WHEN t.raw IS NOT NULL AND ({conv}) IS NULL THEN 1 ELSE 0 END){flag_sums} "
+        f"FROM t JOIN f ON f.cur = t.cur AND f.day = t.day GROUP BY t.g, t.cur"
+    )
+    return sql, [*params, r, r, ECB_BASE, ECB_BASE, r, r, r]
 
 
 def money_detail(scope: dict) -> dict:
