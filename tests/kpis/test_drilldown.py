@@ -68,6 +68,7 @@ def estate():
 
 
 def test_rows_sum_to_the_card_for_every_kpi_and_scope(estate):
+    assert {key for key, kpi in KPIS.items() if kpi.additive} <= set(ROW_COUNT)
     checked = 0
     for snap in KpiSnapshot.objects.filter(period=Period.WEEK, period_start=WEEK.start):
         kpi = KPIS[snap.key]
