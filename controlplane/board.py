@@ -1,9 +1,10 @@
 """The control board: what needs attention now, across the capabilities. Shown on the
-Django admin index (and usable by any page). One aggregate query per line."""
+Django admin index (and usable by any page). One aggregate query per line. The
+exception lines are the KPI definitions computed now (live); the headline KPIs are
+snapshots and show their period and the time they were computed."""
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,17 +18,21 @@ class BoardLine:
 
 
 def attention_now() -> list[BoardLine]:
-    from exceptions.choices import OPEN_STATUSES
-    from exceptions.models import BusinessException
     from health.choices import Status as HealthStatus
     from health.models import HealthConfig, SlaBreach
+    from kpis.choices import Period, ScopeType
+    from kpis.definitions import KPIS
+    from kpis.periods import window_containing
     from stewardship.choices import SorStatus, VersionStatus
     from stewardship.models import SchemaVersion, SorAssignment
 
     now = timezone.now()
-    exceptions = BusinessException.objects.filter(status__in=OPEN_STATUSES).aggregate(
-        open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)), at_risk=Sum("amount_at_risk"),
-    )
+    # One source per figure: the revenue-at-risk KPI's own computation, read now (live), so
+    # these lines equal the KPI page's "so far" figure recomputed at this moment.
+    at_risk, detail = KPIS["revenue-at-risk"].compute(window_containing(Period.DAY, now.date()), ScopeType.ALL)[""]
+    exceptions = {"open": detail["count"], "overdue": detail["overdue"]}
+    unconverted = detail["unconverted_count"]
+    amount = f"{at_risk:,.2f} {detail['currency']}" + (f" (+{unconverted:,} without an FX rate)" if unconverted else "")
     down = HealthConfig.objects.filter(status=HealthStatus.DOWN).count()
     breaches = SlaBreach.objects.filter(closed_at__isnull=True).count()
     reviews = SchemaVersion.objects.filter(status=VersionStatus.IN_REVIEW).count()
@@ -37,8 +42,8 @@ def attention_now() -> list[BoardLine]:
         BoardLine("Overdue exceptions", f"{exceptions['overdue']:,}", f"{exceptions_list}?overdue=true",
                   exceptions["overdue"] > 0),
         BoardLine("Open exceptions", f"{exceptions['open']:,}", reverse("exceptions:home"), False),
-        BoardLine("Amount at risk on open exceptions", f"{exceptions['at_risk'] or 0:,.2f}",
-                  reverse("kpis:detail", args=["revenue-at-risk"]), False),
+        BoardLine("Amount at risk on open exceptions", amount,
+                  reverse("kpis:detail", args=["revenue-at-risk"]), unconverted > 0),
         BoardLine("Integrations down", f"{down:,}", f"{reverse('health:home')}?status=down", down > 0),
         BoardLine("SLA breaches open", f"{breaches:,}", reverse("health:sla"), breaches > 0),
         BoardLine("Schema versions waiting for review", f"{reviews:,}", reverse("stewardship:home"), reviews > 0),

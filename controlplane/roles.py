@@ -29,6 +29,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "exceptions.add_comment",
         "exceptions.replay_businessexception",
         "exceptions.export_businessexception",
+        "kpis.add_fxrate",
+        "kpis.change_fxrate",
     ],
     EXECUTIVE: [_READ_ALL],
     INTEGRATION: [
@@ -45,7 +47,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 ROLE_DESCRIPTIONS = {
     ARCHITECT: "Registers systems, APIs, integrations, owners and SLAs; imports Backstage descriptors.",
     STEWARD: "Owns system-of-record assignments; reviews and approves schema versions (never their own).",
-    FINANCE: "Works the exception queues: assign, comment, edit and replay, resolve, export.",
+    FINANCE: "Works the exception queues: assign, comment, edit and replay, resolve, export; keeps the FX rates.",
     EXECUTIVE: "Reads the KPI pages and everything else; changes nothing.",
     INTEGRATION: "Service accounts for middleware: post exceptions, runs, heartbeats and events by token.",
 }

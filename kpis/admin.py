@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from controlplane.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ServiceErrorsAsMessages
 
 from . import services
-from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
+from .models import BusinessEvent, FxRate, KpiDirtyWindow, KpiSnapshot, KpiTarget, Reconciliation
 from .periods import Window
 
 
@@ -56,3 +56,31 @@ class ReconciliationAdmin(ReadOnlyAdmin):
     list_filter = ("entity",)
     search_fields = ("integration__name", "entity__name")
     list_select_related = ("integration", "entity")
+
+
+@admin.register(FxRate)
+class FxRateAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
+    """Dated FX rates. Added and changed through the service (audited, and the money KPI
+    snapshots they touch are recomputed); the ECB file is uploaded on the FX rates page."""
+
+    list_display = ("date", "base", "quote", "rate", "source", "updated_at")
+    list_filter = ("base", "quote")
+    search_fields = ("base", "quote", "source")
+    date_hierarchy = "date"
+    fields = ("base", "quote", "date", "rate")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a rate that fed signed figures is corrected by a new rate, not deleted
+
+    def save_model(self, request, obj, form, change):
+        services.record_fx_rates(actor=request.user, rates=[(obj.base, obj.quote, obj.date, obj.rate)],
+                                 source=f"Admin ({request.user.get_username()})")
+        obj.pk = FxRate.objects.get(base=obj.base.upper(), quote=obj.quote.upper(), date=obj.date).pk
+
+
+@admin.register(KpiDirtyWindow)
+class KpiDirtyWindowAdmin(ReadOnlyAdmin):
+    """KPI windows waiting for the debounced refresh (read-only)."""
+
+    list_display = ("key", "period", "period_start", "marked_at")
+    list_filter = ("period", "key")

@@ -10,6 +10,11 @@ class EventType(models.TextChoices):
     INVOICE_POSTED = "invoice_posted", "Invoice posted"
     PAYMENT_RECEIVED = "payment_received", "Payment received"
     REVENUE_POSTED = "revenue_posted", "Revenue posted"
+    CREDIT_NOTE_POSTED = "credit_note_posted", "Credit note posted"
+
+
+# Event types whose amount is a credit: the only ones that may carry a negative amount.
+CREDIT_TYPES = frozenset({EventType.CREDIT_NOTE_POSTED})
 
 
 class ScopeType(models.TextChoices):

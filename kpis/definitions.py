@@ -8,11 +8,14 @@ the queryset behind a number, which the drill-down lists show.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
+    DecimalField,
     Exists,
     ExpressionWrapper,
     F,
@@ -21,7 +24,10 @@ from django.db.models import (
     Q,
     Subquery,
     Sum,
+    Value,
+    When,
 )
+from django.db.models.functions import Abs, Coalesce
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -29,6 +35,7 @@ from catalog.models import Sla
 from controlplane.sql import epoch_hours, fetch, grouped_percentiles
 
 from .choices import Direction, EventType, ScopeType
+from .fx import MONEY, converted, money_by_scope, money_detail, reporting_currency, rows_sql, with_converted
 from .models import BusinessEvent, Reconciliation
 from .periods import Window
 
@@ -91,6 +98,8 @@ class Kpi:
     workflow: str = ""  # slug of the workflow it belongs to on the overview ("" = estate-wide)
     point_in_time: bool = False
     source: str = "events"  # what feeds it: events, reconciliations, exceptions, health, governance
+    money: bool = False  # computed from converted amounts: an FX rate change recomputes it
+    additive: bool = False  # the drill-down rows sum (count, and amount) exactly to the card
     scope_types: tuple = field(default=(ScopeType.ALL, ScopeType.WORKFLOW, ScopeType.TEAM, ScopeType.INTEGRATION))
 
 
@@ -146,28 +155,41 @@ def _scope_events(qs, scope_type, scope_key):
 
 # --- invoice-ready backlog: ready but not posted as of the period's end --------------------
 
-def _backlog_compute(window: Window, scope_type: str) -> dict:
-    # Open now (partial index on open rows) plus those closed only after the period ended.
-    scope_expr, joins = _EVENT_SCOPES[scope_type]
-    as_of = _dt(window.as_of)
-    base = f"SELECT {scope_expr} AS g, e.amount AS amount FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at < %s"
-    sql = (
-        f"SELECT {'MIN(g)' if scope_type == ScopeType.ALL else 'g'}, COUNT(*), COALESCE(SUM(amount), 0) FROM ("
-        f"{base} AND e.closed_at IS NULL UNION ALL {base} AND e.closed_at >= %s"
-        f") AS backlog {'' if scope_type == ScopeType.ALL else 'GROUP BY g'}"
-    )
-    # For the whole estate an empty backlog is a real 0, not a missing value.
-    rows = fetch(sql, [EventType.INVOICE_READY, as_of, EventType.INVOICE_READY, as_of, as_of])
-    if scope_type == ScopeType.ALL:
-        rows = [("", n, amount) for _, n, amount in rows]
-    return {g: (float(n), {"count": n, "amount": float(amount)}) for g, n, amount in rows}
+_EVENT_PATHS = {
+    ScopeType.WORKFLOW: "workflow__slug",
+    ScopeType.INTEGRATION: "integration__slug",
+    ScopeType.TEAM: "integration__owner_team__slug",
+}
+
+
+def _money_compute(rows_of, paths, *, amount, currency, on, value="amount", **counts):
+    """compute() of a money KPI: the converted sum (or the count) over exactly its rows."""
+    def compute(window: Window, scope_type: str) -> dict:
+        path = paths.get(scope_type)
+        if scope_type != ScopeType.ALL and path is None:
+            return {}
+        qs = rows_of(window, ScopeType.ALL, "")
+        if path:
+            qs = qs.exclude(**{f"{path}__isnull": True})
+        scopes = money_by_scope(qs, path=path, amount=amount, currency=currency, on=on,
+                                **{name: factory(window) for name, factory in counts.items()})
+        return {
+            g: (r["amount"] if value == "amount" else Decimal(r["count"]), money_detail(r))
+            for g, r in scopes.items()
+        }
+
+    return compute
 
 
 def _backlog_rows(window: Window, scope_type: str, scope_key: str):
     qs = BusinessEvent.objects.filter(type=EventType.INVOICE_READY, occurred_at__lt=window.as_of).filter(
         Q(closed_at__isnull=True) | Q(closed_at__gte=window.as_of)
     )
-    return _scope_events(qs, scope_type, scope_key)
+    return with_converted(_scope_events(qs, scope_type, scope_key), "amount", "currency", "occurred_at")
+
+
+_backlog_compute = _money_compute(_backlog_rows, _EVENT_PATHS, amount="amount", currency="currency", on="occurred_at",
+                                  value="count")
 
 
 # --- reconciliations -------------------------------------------------------------------
@@ -181,9 +203,9 @@ def _recon_compute(numerator: str, denominator: str):
         )
         result = {}
         for g, num, den, n in fetch(sql, [_d(window.start), _d(window.end)]):
-            num, den = float(num or 0), float(den or 0)
-            value = round(100.0 * num / den, 4) if den else None
-            result[g] = (value, {"numerator": num, "denominator": den, "count": n})
+            num, den = Decimal(str(num or 0)), Decimal(str(den or 0))
+            value = (100 * num / den).quantize(Decimal("0.0001")) if den else None
+            result[g] = (value, {"numerator": int(num), "denominator": int(den), "count": n})
         return result
 
     return compute
@@ -191,13 +213,54 @@ def _recon_compute(numerator: str, denominator: str):
 
 def _recon_rows(window: Window, scope_type: str, scope_key: str):
     qs = Reconciliation.objects.filter(period_end__gte=window.start, period_end__lt=window.end)
-    if scope_type == ScopeType.WORKFLOW:
-        return qs.filter(integration__workflows__slug=scope_key)
-    if scope_type == ScopeType.INTEGRATION:
-        return qs.filter(integration__slug=scope_key)
-    if scope_type == ScopeType.TEAM:
-        return qs.filter(integration__owner_team__slug=scope_key)
-    return qs
+    qs = _scope_filter(qs, _RECON_PATHS, scope_type, scope_key)
+    variance = Abs(Coalesce(F("source_amount"), Value(Decimal("0"))) - Coalesce(F("target_amount"), Value(Decimal("0"))))
+    # A reconciliation posted without a currency is in the reporting currency (the API's default).
+    return qs.annotate(
+        amount_currency=Case(When(currency="", then=Value(reporting_currency())), default=F("currency")),
+        variance_amount=ExpressionWrapper(variance, output_field=MONEY),
+    ).annotate(
+        converted_source=converted("source_amount", "amount_currency", "period_end"),
+        converted_variance=converted("variance_amount", "amount_currency", "period_end"),
+    )
+
+
+_RECON_PATHS = {
+    ScopeType.WORKFLOW: "integration__workflows__slug",
+    ScopeType.INTEGRATION: "integration__slug",
+    ScopeType.TEAM: "integration__owner_team__slug",
+}
+
+
+def _recon_variance(window: Window, scope_type: str) -> dict:
+    """Σ|source − target| over Σ source, both converted to the reporting currency at the
+    reconciliation's period end; one without a rate is left out and counted apart."""
+    qs = _recon_rows(window, ScopeType.ALL, "")
+    path = _RECON_PATHS.get(scope_type)
+    if path:
+        qs = qs.exclude(**{f"{path}__isnull": True})
+    inner, params = rows_sql(qs, g=F(path) if path else Value(""), src=F("converted_source"),
+                             var=F("converted_variance"), raw=F("source_amount"))
+    sql = (
+        "SELECT t.g, SUM(CASE WHEN t.src IS NOT NULL AND t.var IS NOT NULL THEN t.var END), "
+        "SUM(CASE WHEN t.src IS NOT NULL AND t.var IS NOT NULL THEN t.src END), COUNT(*), "
+        "SUM(CASE WHEN t.raw IS NOT NULL AND (t.src IS NULL OR t.var IS NULL) THEN 1 ELSE 0 END) "
+        f"FROM ({inner}) t GROUP BY t.g"
+    )
+    rows = [dict(zip(("g", "num", "den", "n", "missing"), row, strict=True)) for row in fetch(sql, params)]
+    result = {}
+    for r in rows:
+        num, den = _cents(r["num"]), _cents(r["den"])
+        value = (100 * num / den).quantize(Decimal("0.0001")) if den else None
+        result[r["g"] or ""] = (value, {
+            "numerator": str(num), "denominator": str(den), "currency": reporting_currency(), "count": r["n"],
+            "unconverted_count": r["missing"],
+        })
+    return result
+
+
+def _cents(value) -> Decimal:
+    return (Decimal(str(value)) if value is not None else Decimal("0")).quantize(Decimal("0.01"))
 
 
 KPIS: dict[str, Kpi] = {}
@@ -247,8 +310,10 @@ register(Kpi(
     description="Invoices ready to bill that have not been posted yet (count; amount beside it).",
     unit="invoices", direction=Direction.LOWER, default_target=20, point_in_time=True,
     formula="At the end of the period (or now): invoice_ready events with no invoice_posted event for the same "
-            "correlation key before that moment. Value = count; detail = summed amount.",
-    compute=_backlog_compute, rows=_backlog_rows,
+            "correlation key before that moment. Value = count; beside it, their amount in the reporting currency "
+            "(each converted at the rate of its own day, or the latest earlier rate) and per currency; amounts "
+            "without a rate are counted apart, never added.",
+    compute=_backlog_compute, rows=_backlog_rows, money=True, additive=True,
     drilldown_label="Invoices ready but not posted", workflow="time-to-invoice",
 ))
 register(Kpi(
@@ -257,10 +322,12 @@ register(Kpi(
     description="How far target amounts drift from source amounts in reconciliations.",
     unit="%", direction=Direction.LOWER, default_target=0.5,
     formula="Sum of |source amount - target amount| over sum of source amount, for reconciliations whose period "
-            "ends in this period, in percent.",
-    compute=_recon_compute("ABS(COALESCE(r.source_amount, 0) - COALESCE(r.target_amount, 0))", "COALESCE(r.source_amount, 0)"),
+            "ends in this period, in percent. Both sums are in the reporting currency, each reconciliation's amounts "
+            "converted at the rate of its period end (or the latest earlier rate); one without a rate is left out "
+            "and counted apart.",
+    compute=_recon_variance,
     rows=_recon_rows, drilldown_label="Reconciliations in the period", workflow="period-close",
-    source="reconciliations",
+    source="reconciliations", money=True,
 ))
 register(Kpi(
     key="master-data-mismatch-rate",
@@ -280,6 +347,8 @@ def drilldown_url(kpi: Kpi, window: Window, scope_type: str = ScopeType.ALL, sco
     if kpi.rows is None:
         return ""
     params = {"kpi": kpi.key, "period": window.period, "start": window.start.isoformat()}
+    if kpi.point_in_time and window.at is not None and window.as_of < window.end_at:
+        params["as_of"] = window.as_of.isoformat()  # the snapshot's moment, so the rows match its figure
     if scope_type != ScopeType.ALL:
         params.update(scope_type=scope_type, scope_key=scope_key)
     return f"{reverse('kpis:rows')}?{urlencode(params)}"
@@ -325,9 +394,14 @@ def _scope_filter(qs, paths, scope_type, scope_key):
     return qs.filter(**{path: scope_key}) if path else qs
 
 
-def _revenue_at_risk(window, scope_type):
-    rows = _grouped(_open_exceptions(window), _EXC_SCOPES, scope_type, amount=Sum("amount_at_risk"), n=Count("id"))
-    return {g: (float(r["amount"] or 0), {"count": r["n"], "amount": float(r["amount"] or 0)}) for g, r in rows.items()}
+def _open_rows(window, scope_type, scope_key):
+    # No DISTINCT: one workflow (or team, integration) joins each exception once.
+    qs = _scope_filter(_open_exceptions(window), _EXC_SCOPES, scope_type, scope_key)
+    return with_converted(qs, "amount_at_risk", "currency", "first_seen")
+
+
+_revenue_at_risk = _money_compute(_open_rows, _EXC_SCOPES, amount="amount_at_risk", currency="currency",
+                                  on="first_seen", overdue=lambda w: Q(due_at__lt=w.as_of))
 
 
 def _open_counts(window, scope_type):
@@ -355,15 +429,6 @@ def _resolved_in(window):
     )
 
 
-def _resolved_within_target(window, scope_type):
-    qs = _resolved_in(window).filter(due_at__isnull=False)
-    rows = _grouped(qs, _EXC_SCOPES, scope_type, n=Count("id"), met=Count("id", filter=Q(resolved_at__lte=F("due_at"))))
-    return {
-        g: (round(100.0 * r["met"] / r["n"], 4) if r["n"] else None, {"count": r["n"], "within_target": r["met"]})
-        for g, r in rows.items()
-    }
-
-
 _EXC_SQL_SCOPES = {
     ScopeType.ALL: ("''", ""),
     ScopeType.WORKFLOW: (
@@ -387,13 +452,36 @@ def _time_to_resolve(window, scope_type):
     return {g: (p50, {"p50": p50, "p90": p90, "count": n}) for g, n, p50, p90 in rows}
 
 
+def _target_hours_sql(alias: str) -> str:
+    """The queue's resolution target (hours) for the exception's severity."""
+    from exceptions.choices import Severity
+
+    cases = " ".join(f"WHEN '{sev}' THEN {alias}.target_hours_{sev}" for sev in Severity.values)
+    return f"(CASE x.severity {cases} END)"
+
+
+def _resolved_within_target(window, scope_type):
+    """Counted from the exception's first sighting: a reopen (which moves ``due_at``)
+    does not restart the clock. Compared in hours, never by integer division."""
+    scope_expr, joins = _EXC_SQL_SCOPES[scope_type]
+    elapsed = epoch_hours("x.resolved_at", "x.first_seen")
+    sql = (
+        f"SELECT {scope_expr} AS g, COUNT(*), SUM(CASE WHEN {elapsed} <= {_target_hours_sql('tq')} THEN 1 ELSE 0 END) "
+        f"FROM exceptions_businessexception x JOIN exceptions_queue tq ON tq.id = x.queue_id {joins} "
+        f"WHERE x.status = 'resolved' AND x.resolved_at >= %s AND x.resolved_at < %s {_group_by(scope_expr)}"
+    )
+    rows = fetch(sql, [_dt(window.start_at), _dt(window.end_at)])
+    return {
+        g: ((Decimal(100 * met) / n).quantize(Decimal("0.0001")), {"count": n, "within_target": met})
+        for g, n, met in rows if n
+    }
+
+
 def _exception_rows(kind):
     def rows(window, scope_type, scope_key):
         qs = _open_exceptions(window) if kind == "open" else _resolved_in(window)
         if kind == "overdue":
             qs = _open_exceptions(window).filter(due_at__lt=window.as_of)
-        if kind == "targeted":
-            qs = qs.filter(due_at__isnull=False)
         return _scope_filter(qs, _EXC_SCOPES, scope_type, scope_key).distinct()
 
     return rows
@@ -427,8 +515,10 @@ def _sla_attainment(window, scope_type):
         Integration.objects.filter(sla__availability_target__isnull=False)
         .annotate(checks=checks, ok=ok)
         .filter(checks__gt=0)
+        .annotate(ok_x100=ExpressionWrapper(F("ok") * 100, output_field=DecimalField()))
         .annotate(met=ExpressionWrapper(
-            Q(ok__gte=F("checks") * F("sla__availability_target") / 100), output_field=BooleanField()))
+            # No division: SQLite would divide integers and count 75% as meeting an 80% target.
+            Q(ok_x100__gte=F("checks") * F("sla__availability_target")), output_field=BooleanField()))
     )
     paths = {ScopeType.WORKFLOW: "workflows__slug", ScopeType.TEAM: "owner_team__slug", ScopeType.INTEGRATION: "slug"}
     rows = _grouped(qs, paths, scope_type, n=Count("id"), met_n=Count("id", filter=Q(met=True)))
@@ -517,9 +607,11 @@ register(Kpi(
     description="Amount on business exceptions that are still open.",
     unit="amount", direction=Direction.LOWER, default_target=50_000, point_in_time=True,
     formula="At the period end (or now): sum of amount at risk over exceptions first seen before then and not "
-            "resolved or dismissed before then. Amounts are summed as reported, whatever their currency.",
-    compute=_revenue_at_risk, rows=_exception_rows("open"), drilldown_label="Open exceptions", workflow="quote-to-cash",
-    source="exceptions",
+            "resolved or dismissed before then, in the reporting currency: each amount converted at the rate of the "
+            "day it was first seen (or the latest earlier rate). Per-currency figures are shown beside it; amounts "
+            "without a rate are counted apart, never added raw or as zero.",
+    compute=_revenue_at_risk, rows=_open_rows, drilldown_label="Open exceptions", workflow="quote-to-cash",
+    source="exceptions", money=True, additive=True,
 ))
 register(Kpi(
     key="exception-backlog", name="Exception backlog",
@@ -528,7 +620,7 @@ register(Kpi(
     formula="At the period end (or now): exceptions first seen before then and not resolved or dismissed before "
             "then. Teams are the queues' owning teams.",
     compute=_exception_backlog, rows=_exception_rows("open"), drilldown_label="Open exceptions",
-    source="exceptions",
+    source="exceptions", additive=True,
 ))
 register(Kpi(
     key="overdue-share", name="Overdue share",
@@ -551,9 +643,10 @@ register(Kpi(
     key="resolved-within-target", name="Resolved within target",
     description="Share of resolved exceptions closed before their queue's target time.",
     unit="%", direction=Direction.HIGHER, default_target=90,
-    formula="For exceptions resolved in the period that had a due time: resolved at or before it, over all of "
-            "them, in percent.",
-    compute=_resolved_within_target, rows=_exception_rows("targeted"), drilldown_label="Exceptions resolved in the period",
+    formula="For exceptions resolved (not dismissed) in the period: those resolved within their queue's target "
+            "hours for their severity, counted from when the exception was first seen (a reopen does not restart "
+            "the clock), over all of them, in percent.",
+    compute=_resolved_within_target, rows=_exception_rows("resolved"), additive=True, drilldown_label="Exceptions resolved in the period",
     source="exceptions",
 ))
 register(Kpi(

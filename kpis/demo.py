@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration, Workflow
 
-from . import services
+from . import demo_fx, services
 from .choices import EventType
 from .models import BusinessEvent, KpiTarget, Reconciliation
 
@@ -22,6 +22,7 @@ def _integration_for(workflow_slug):
 
 
 def load(stdout):
+    demo_fx.seed_rates(stdout)
     rng = random.Random(2026)
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     workflows = {w.slug: w for w in Workflow.objects.all()}

@@ -62,6 +62,8 @@ class Reconciliation(models.Model):
     target_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     mismatched_count = models.PositiveIntegerField(default=0)
     mismatched_sample = models.JSONField(default=list, blank=True)
+    currency = models.CharField(max_length=3, blank=True,
+                                help_text="ISO 4217 code of the amounts; blank means the reporting currency.")
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -100,7 +102,9 @@ class KpiSnapshot(models.Model):
     scope_key = models.CharField(max_length=100, blank=True, help_text="Slug of the workflow, team or integration.")
     period = models.CharField(max_length=5, choices=Period.choices)
     period_start = models.DateField()
-    value = models.FloatField(null=True, blank=True, help_text="Empty when there was nothing to measure.")
+    # Decimal, not float: money values reach the page and the CSV exactly as computed.
+    value = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True,
+                                help_text="Empty when there was nothing to measure.")
     detail = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
@@ -115,3 +119,47 @@ class KpiSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.key} {self.scope_type}:{self.scope_key} {self.period} {self.period_start} = {self.value}"
+
+
+class FxRate(models.Model):
+    """A dated FX reference rate: one ``base`` is worth ``rate`` units of ``quote`` on
+    ``date`` (the ECB publishes EUR-based rates: base EUR, quote USD, 1.0823). Money KPIs
+    convert each amount with the rate of its own date, else the latest earlier one."""
+
+    base = models.CharField(max_length=3)
+    quote = models.CharField(max_length=3)
+    date = models.DateField()
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    source = models.CharField(max_length=100, blank=True, help_text="Where the rate came from (file name, API caller).")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-date", "base", "quote"]
+        constraints = [
+            models.UniqueConstraint(fields=["base", "quote", "date"], name="fxrate_unique_day"),
+            models.CheckConstraint(condition=models.Q(rate__gt=0), name="fxrate_positive"),
+            models.CheckConstraint(condition=~models.Q(base=models.F("quote")), name="fxrate_two_currencies"),
+        ]
+        # The conversion subquery: latest rate of a pair on or before a day.
+        indexes = [models.Index(fields=["base", "quote", "-date"], name="fxrate_pair_latest")]
+
+    def __str__(self):
+        return f"1 {self.base} = {self.rate} {self.quote} on {self.date}"
+
+
+class KpiDirtyWindow(models.Model):
+    """A KPI snapshot (key x period window, every scope) that data arriving since its last
+    computation has touched. Ingestion marks rows; one debounced refresh drains them, so a
+    burst of posts costs one recomputation per window, not one per post."""
+
+    key = models.CharField(max_length=60)
+    period = models.CharField(max_length=5, choices=Period.choices)
+    period_start = models.DateField()
+    marked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["period_start", "period", "key"]
+        constraints = [models.UniqueConstraint(fields=["key", "period", "period_start"], name="kpidirty_unique")]
+
+    def __str__(self):
+        return f"{self.key} {self.period} {self.period_start} (dirty since {self.marked_at:%H:%M:%S})"

@@ -1,7 +1,7 @@
 """Calendar periods that KPI snapshots are computed for (UTC)."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
@@ -12,6 +12,9 @@ from .choices import Period
 class Window:
     period: str
     start: dt.date  # first day of the period
+    # The moment a point-in-time KPI is read at in a running period (default: now). A
+    # snapshot freezes it, and its drill-down reads the rows as of that same moment.
+    at: dt.datetime | None = field(default=None, compare=False, hash=False)
 
     @property
     def end(self) -> dt.date:
@@ -34,7 +37,7 @@ class Window:
     @property
     def as_of(self) -> dt.datetime:
         """For point-in-time KPIs (backlogs): the end of the period, or now if sooner."""
-        return min(self.end_at, timezone.now())
+        return min(self.end_at, self.at or timezone.now())
 
     def previous(self) -> "Window":
         return window_containing(self.period, self.start - dt.timedelta(days=1))

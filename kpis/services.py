@@ -4,6 +4,7 @@ setting targets. One function per action."""
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
@@ -13,7 +14,8 @@ from controlplane.errors import ValidationFailed
 
 from .choices import EventType, Period
 from .definitions import KPIS
-from .models import BusinessEvent, KpiSnapshot, KpiTarget, Reconciliation
+from .fx import ECB_BASE, FxFileError, parse_ecb_csv, parse_rate
+from .models import BusinessEvent, FxRate, KpiDirtyWindow, KpiSnapshot, KpiTarget, Reconciliation
 from .periods import Window, window_containing, windows_between
 
 # --- events and reconciliations ---------------------------------------------------------
@@ -159,9 +161,68 @@ def record_reconciliation(*, actor, integration, entity, period_start, period_en
 
 
 def _queue_refresh(days, source):
-    # Through the outbox, in the caller's transaction: ingestion answers 2xx with the
-    # broker down and the refresh runs when it is back (refreshes are idempotent).
-    outbox.enqueue("kpis.tasks.refresh_after_ingest", [d.isoformat() for d in days], source)
+    """Mark every snapshot the data of ``days`` touches dirty, in the caller's transaction,
+    and make sure one debounced drain is queued (through the outbox: ingestion answers 2xx
+    with the broker down and the refresh runs when it is back)."""
+    mark_dirty(days=days, source=source)
+
+
+DRAIN_TASK = "kpis.tasks.refresh_dirty"
+
+
+def dirty_windows(days, source) -> set[tuple[str, Window]]:
+    """(KPI key, window) pairs that data dated ``days`` from ``source`` can change: the
+    day, week and month containing each day for every KPI it feeds, and for the
+    point-in-time KPIs (backlogs) every window from the earliest day up to now, since an
+    item that opens or closes a backlog changes it at every moment after its date."""
+    fed = [key for key, kpi in KPIS.items() if kpi.source == source]
+    if not days or not fed:
+        return set()
+    pairs = {(key, window_containing(p, d)) for d in days for p in Period.values for key in fed}
+    backlog = [key for key in fed if KPIS[key].point_in_time]
+    if backlog:
+        today = timezone.now().date()
+        first = min(days)
+        if first <= today:
+            pairs |= {(key, w) for p in Period.values for w in windows_between(p, first, today) for key in backlog}
+    return pairs
+
+
+def mark_dirty(*, days=(), source="events", pairs=None) -> int:
+    """Record the (key, window) pairs to recompute and queue one drain if none is waiting.
+    Re-marking a pair only moves its ``marked_at``: a burst of posts leaves one row."""
+    pairs = dirty_windows(days, source) if pairs is None else pairs
+    if not pairs:
+        return 0
+    now = timezone.now()
+    KpiDirtyWindow.objects.bulk_create(
+        [KpiDirtyWindow(key=key, period=w.period, period_start=w.start, marked_at=now) for key, w in pairs],
+        update_conflicts=True, unique_fields=["key", "period", "period_start"], update_fields=["marked_at"],
+        batch_size=500,
+    )
+    from controlplane.models import OutboxMessage
+
+    if not OutboxMessage.objects.filter(task=DRAIN_TASK, sent_at__isnull=True).exists():
+        outbox.enqueue(DRAIN_TASK, countdown=settings.KPI_REFRESH_DEBOUNCE_SECONDS)
+    return len(pairs)
+
+
+def refresh_dirty(*, limit: int = 5000) -> int:
+    """Recompute the dirty (key, window) pairs, oldest first, then clear the rows not
+    marked again meanwhile (those wait for the next drain). Returns the snapshots written."""
+    started = timezone.now()
+    rows = list(KpiDirtyWindow.objects.filter(marked_at__lte=started).order_by("period_start")
+                .values_list("pk", "key", "period", "period_start")[:limit])
+    by_window: dict[Window, list[str]] = {}
+    for _, key, period, start in rows:
+        if key in KPIS:
+            by_window.setdefault(Window(period, start), []).append(key)
+    total = sum(refresh_window(w, keys) for w, keys in sorted(by_window.items(), key=lambda i: (i[0].start, i[0].period)))
+    KpiDirtyWindow.objects.filter(pk__in=[r[0] for r in rows], marked_at__lte=started).delete()
+    if KpiDirtyWindow.objects.exists():
+        with transaction.atomic():
+            outbox.enqueue(DRAIN_TASK, countdown=settings.KPI_REFRESH_DEBOUNCE_SECONDS)
+    return total
 
 
 # --- snapshots ----------------------------------------------------------------------------
@@ -171,21 +232,30 @@ def refresh_window(window: Window, keys=None) -> int:
     window's snapshots are replaced in one transaction."""
     kpis = [KPIS[k] for k in keys] if keys else list(KPIS.values())
     now = timezone.now()
+    window = Window(window.period, window.start, now)  # every KPI of the refresh reads the same moment
     rows = []
     for kpi in kpis:
         for scope_type in kpi.scope_types:
             for scope_key, (value, detail) in kpi.compute(window, scope_type).items():
                 if scope_key is None:
                     continue
+                if kpi.point_in_time:
+                    detail = {**detail, "as_of": window.as_of.isoformat()}
                 rows.append(KpiSnapshot(
                     key=kpi.key, scope_type=scope_type, scope_key=scope_key or "", period=window.period,
-                    period_start=window.start, value=None if value is None else float(value), detail=detail,
+                    period_start=window.start, value=_decimal(value), detail=detail,
                     computed_at=now,
                 ))
     with transaction.atomic():
         KpiSnapshot.objects.filter(key__in=[k.key for k in kpis], period=window.period, period_start=window.start).delete()
         KpiSnapshot.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def _decimal(value):
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(round(float(value), 4)))
 
 
 def refresh_days(days, keys=None) -> int:
@@ -195,19 +265,8 @@ def refresh_days(days, keys=None) -> int:
 
 
 def refresh_after_ingest(days, source="events") -> int:
-    """The cheap refresh new data triggers: the day windows it touched, for the KPIs that
-    data feeds and that are measured over a window. Point-in-time KPIs (backlogs) and the
-    current week and month are left to the periodic refresh (every 15 minutes), whose cost
-    grows with the period; late data for older days also recomputes their week and month."""
-    today = timezone.now().date()
-    fed = [k for k, kpi in KPIS.items() if kpi.source == source]
-    windowed = [k for k in fed if not KPIS[k].point_in_time]
-    total = sum(refresh_window(window_containing(Period.DAY, d), windowed) for d in days) if windowed else 0
-    old = [d for d in days if d < today - dt.timedelta(days=1)]
-    if old and fed:
-        windows = {window_containing(p, d) for d in old for p in (Period.WEEK, Period.MONTH)}
-        total += sum(refresh_window(w, fed) for w in windows)
-    return total
+    """Kept for refresh messages queued before dirty windows existed: marks them dirty."""
+    return mark_dirty(days=days, source=source)
 
 
 def backfill(*, first: dt.date, last: dt.date, periods=tuple(Period.values), keys=None) -> int:
@@ -232,3 +291,55 @@ def set_target(*, actor, key: str, target: float, tolerance_pct: float | None = 
     return obj
 
 
+# --- FX rates -----------------------------------------------------------------------------
+
+MAX_RATES = 200_000
+
+
+@transaction.atomic
+def record_fx_rates(*, actor, rates, source: str = "") -> dict:
+    """Store dated rates ``[(base, quote, date, rate)]``, replacing a pair's rate of the
+    same day, and mark every money KPI snapshot from the earliest date on dirty (a rate
+    changes the conversion of every amount dated on or after it until the next rate)."""
+    rates = list(rates)
+    if not rates:
+        raise ValidationFailed("No rates to store.")
+    if len(rates) > MAX_RATES:
+        raise ValidationFailed(f"At most {MAX_RATES} rates at a time; this has {len(rates)}.")
+    rows, seen = [], set()
+    for base, quote, day, rate in rates:
+        base, quote = base.upper(), quote.upper()
+        if base == quote:
+            raise ValidationFailed(f"A rate needs two currencies; got {base}->{quote}.", fields={"quote": ["Same as base."]})
+        try:
+            rate = parse_rate(rate)
+        except FxFileError as exc:
+            raise ValidationFailed(str(exc), fields={"rate": [str(exc)]}) from None
+        if (base, quote, day) in seen:
+            raise ValidationFailed(f"{base}->{quote} on {day} appears twice.")
+        seen.add((base, quote, day))
+        rows.append(FxRate(base=base, quote=quote, date=day, rate=rate, source=source[:100], updated_at=timezone.now()))
+    existing = FxRate.objects.filter(date__gte=min(r.date for r in rows), date__lte=max(r.date for r in rows))
+    before = existing.count()
+    FxRate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["base", "quote", "date"],
+                               update_fields=["rate", "source", "updated_at"], batch_size=1000)
+    created = existing.count() - before
+    first = min(r.date for r in rows)
+    money = [key for key, kpi in KPIS.items() if kpi.money]
+    touched = set(KpiSnapshot.objects.filter(key__in=money, period_start__gte=window_containing(Period.MONTH, first).start)
+                  .values_list("key", "period", "period_start").distinct())
+    mark_dirty(pairs={(key, Window(period, start)) for key, period, start in touched})
+    summary = {"rates": len(rows), "created": created, "replaced": len(rows) - created, "first": first.isoformat(),
+               "last": max(r.date for r in rows).isoformat(), "source": source[:100],
+               "snapshots_marked": len(touched)}
+    audit.record(actor=actor, action="fx_rates.recorded", obj=None, after=summary)
+    return summary
+
+
+def import_ecb_csv(*, actor, text: str, source: str = "ECB reference rates") -> dict:
+    """Store the rates of an ECB reference-rate CSV (eurofxref-hist.csv layout, base EUR)."""
+    try:
+        parsed = parse_ecb_csv(text)
+    except FxFileError as exc:
+        raise ValidationFailed(str(exc), fields={"file": [str(exc)]}) from None
+    return record_fx_rates(actor=actor, rates=[(ECB_BASE, quote, day, rate) for day, quote, rate in parsed], source=source)

@@ -1,20 +1,28 @@
 import datetime as dt
+from decimal import Decimal
 
+from django.contrib import messages
+from django.db.models import Count, Q, Sum
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views import View
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
 from controlplane.csv_export import csv_response
+from controlplane.errors import ValidationFailed
 from controlplane.validation import date_problem
-from controlplane.views_mixins import RolePermissionMixin
+from controlplane.views_mixins import FilteredListView, RolePermissionMixin
 
-from . import selectors
+from . import selectors, services
 from .choices import Period, ScopeType
 from .definitions import KPIS, drilldown_url
-from .models import BusinessEvent, Reconciliation
-from .periods import window_containing
+from .filtersets import FxRateFilterSet
+from .forms import EcbUploadForm
+from .fx import reporting_currency, with_converted
+from .models import BusinessEvent, FxRate, Reconciliation
+from .periods import Window, window_containing
 
 VIEW_PERM = "kpis.view_kpisnapshot"
 DEFAULT_SPAN = {Period.DAY: 30, Period.WEEK: 7 * 12, Period.MONTH: 365}
@@ -90,20 +98,52 @@ class KpiDetailView(RolePermissionMixin, TemplateView):
         kpi = self.get_kpi()
         period, first, last, errors = _range(self.request)
         points = selectors.series(kpi.key, period=period, first=first, last=last)
-        current = window_containing(period, last)
         card = next(c for c in selectors.cards(period=period, first=first, last=last) if c.kpi.key == kpi.key)
-        breakdown = selectors.breakdown(kpi.key, period=period, start=current.start)
+        current = card.window
+        breakdown, withheld = selectors.breakdown(kpi.key, period=period, start=current.start, user=self.request.user)
         breakdown_rows = {
-            scope: [(s, drilldown_url(kpi, current, scope, s.scope_key)) for s in snaps]
+            scope: [(s, name, share, drilldown_url(kpi, _snapshot_window(current, s.detail), scope, s.scope_key))
+                    for s, name, share in snaps]
             for scope, snaps in breakdown.items()
         }
         return {
             **super().get_context_data(**kwargs), "kpi": kpi, "card": card, "period": period, "first": first,
             "last": last, "errors": errors, "periods": Period.choices, "window": current,
-            "chart": {"labels": [p[0].isoformat() for p in points], "values": [p[1] for p in points],
+            "chart": {"labels": [p[0].isoformat() for p in points],
+                      "values": [None if p[1] is None else float(p[1]) for p in points],  # drawing only
                       "target": card.target, "unit": kpi.unit},
-            "points": points, "breakdown": breakdown_rows, "drilldown": drilldown_url(kpi, current),
+            "points": points, "breakdown": breakdown_rows, "withheld": withheld,
+            "drilldown": drilldown_url(kpi, _snapshot_window(current, card.detail)),
+            "running_drilldown": drilldown_url(kpi, _snapshot_window(card.running, card.running_detail))
+            if card.running else "",
         }
+
+
+def _flat(detail: dict, prefix="") -> dict:
+    """Nested detail (per-currency figures) as flat CSV columns: ``by_currency.GBP.amount``."""
+    out = {}
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _snapshot_window(window, detail):
+    """The window as its snapshot read it (a point-in-time figure's moment)."""
+    at = _parse_moment((detail or {}).get("as_of"))
+    return window if at is None else Window(window.period, window.start, at)
+
+
+def _parse_moment(raw):
+    if not raw or not isinstance(raw, str) or len(raw) > 40:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
 
 
 @require_GET
@@ -117,7 +157,8 @@ def kpi_csv(request, key):
     if kpi is None:
         raise Http404("No such KPI")
     period, first, last, _ = _range(request)
-    points = selectors.series(kpi.key, period=period, first=first, last=last)
+    points = [(start, value, _flat(detail)) for start, value, detail in
+              selectors.series(kpi.key, period=period, first=first, last=last)]
     detail_keys = sorted({k for _, _, d in points for k in d})
 
     def rows():
@@ -130,7 +171,9 @@ def kpi_csv(request, key):
 
 @require_GET
 def kpi_rows(request):
-    """Drill-down: exactly the rows behind a KPI value (events or reconciliations)."""
+    """Drill-down: exactly the rows behind a KPI value, with what finance needs on each
+    (key, amount and currency, converted amount, age, owner, link) and their totals.
+    Exceptions in restricted queues are listed only to those who may see them."""
     if not request.user.has_perm(VIEW_PERM):
         from django.core.exceptions import PermissionDenied
 
@@ -148,33 +191,112 @@ def kpi_rows(request):
     if period not in Period.values:
         period = Period.WEEK
     window = window_containing(period, start)
+    at = _parse_moment(request.GET.get("as_of"))
+    if at is not None and window.start_at <= at <= window.end_at:
+        window = Window(window.period, window.start, at)
     scope_type = request.GET.get("scope_type", ScopeType.ALL)
     if scope_type not in ScopeType.values:
         scope_type = ScopeType.ALL
-    scope_key = request.GET.get("scope_key", "")
+    scope_key = request.GET.get("scope_key", "")[:100] if scope_type != ScopeType.ALL else ""
     queryset = kpi.rows(window, scope_type, scope_key)
     model = queryset.model
     kind = {BusinessEvent: "events", Reconciliation: "reconciliations"}.get(model, "objects")
+    hidden = 0
+    if model._meta.label == "exceptions.BusinessException":
+        kind = "exceptions"
+        if "converted_amount" not in queryset.query.annotations:
+            queryset = with_converted(queryset, "amount_at_risk", "currency", "first_seen")
+        visible = queryset.filter(pk__in=model.objects.visible_to(request.user).values("pk"))
+        if scope_type == ScopeType.ALL:  # an estate total may include them; a scope must not reveal them
+            hidden = queryset.count() - visible.count()
+        queryset = visible
+    elif model is BusinessEvent and "converted_amount" not in queryset.query.annotations:
+        queryset = with_converted(queryset, "amount", "currency", "occurred_at")
+    totals = _row_totals(queryset, kind)
     related = ROW_RELATED.get(model._meta.label, ())
     if related:
         queryset = queryset.select_related(*related)
     from django.core.paginator import Paginator
 
     page = Paginator(queryset.order_by("-pk"), 50).get_page(request.GET.get("page"))
+    scope_name = selectors.scope_names(scope_type, [scope_key]).get(scope_key, scope_key) if scope_key else ""
     return render(request, "kpis/rows.html", {
-        "kpi": kpi, "window": window, "scope_type": scope_type, "scope_key": scope_key, "page_obj": page,
-        "kind": kind, "model_name": model._meta.verbose_name_plural, "window_end": window.end - dt.timedelta(days=1),
+        "kpi": kpi, "window": window, "scope_type": scope_type, "scope_key": scope_key, "scope_name": scope_name,
+        "page_obj": page, "kind": kind, "model_name": model._meta.verbose_name_plural,
+        "window_end": window.end - dt.timedelta(days=1), "as_of": window.as_of, "totals": totals, "hidden": hidden,
+        "reporting_currency": reporting_currency(),
     })
+
+
+def _row_totals(queryset, kind) -> dict:
+    """Count and converted sum of every row (not just the page): what the card shows."""
+    if kind in ("exceptions", "events"):
+        amount = "amount_at_risk" if kind == "exceptions" else "amount"
+        totals = queryset.aggregate(count=Count("pk"), converted=Sum("converted_amount"),
+                                    unconverted=Count("pk", filter=Q(converted_amount__isnull=True)
+                                                      & Q(**{f"{amount}__isnull": False})))
+        totals["converted"] = Decimal(str(totals["converted"] or 0)).quantize(Decimal("0.01"))
+        return totals
+    if kind == "reconciliations":
+        totals = queryset.aggregate(count=Count("pk"), source=Sum("converted_source"), variance=Sum("converted_variance"))
+        for name in ("source", "variance"):
+            totals[name] = Decimal(str(totals[name] or 0)).quantize(Decimal("0.01"))
+        return totals
+    return {"count": queryset.count()}
 
 
 # What each kind of row needs to render without a query per row.
 ROW_RELATED = {
-    "kpis.BusinessEvent": ("workflow", "integration"),
+    "kpis.BusinessEvent": ("workflow", "integration", "integration__owner_team"),
     "kpis.Reconciliation": ("integration", "entity"),
-    "exceptions.BusinessException": ("integration", "queue"),
+    "exceptions.BusinessException": ("integration", "queue", "queue__team", "assignee"),
     "health.Rollup": ("integration",),
     "stewardship.SchemaVersion": ("subject",),
     "catalog.Integration": ("owner_team",),
 }
 
 
+
+
+class FxRateListView(FilteredListView):
+    """The dated FX rates money KPIs convert with, and (for finance) the ECB file upload."""
+
+    permission_required = "kpis.view_fxrate"
+    model = FxRate
+    filterset_class = FxRateFilterSet
+    template_name = "kpis/fx_rates.html"
+    sort_fields = {"date": "-date", "quote": "quote"}
+    default_sort = "date"
+    paginate_by = 50
+
+    def get_context_data(self, **kwargs):
+        from django.conf import settings
+
+        return {**super().get_context_data(**kwargs), "upload_form": kwargs.get("upload_form") or EcbUploadForm(),
+                "reporting_currency": settings.REPORTING_CURRENCY,
+                "can_upload": self.request.user.has_perm("kpis.add_fxrate")}
+
+
+class FxUploadView(RolePermissionMixin, View):
+    """POST an ECB reference-rate CSV: all its rates stored, or none and the reason shown."""
+
+    permission_required = "kpis.add_fxrate"
+
+    def post(self, request):
+        form = EcbUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                summary = services.import_ecb_csv(actor=request.user, text=form.cleaned_data["file"],
+                                                  source=f"Upload {request.FILES['file'].name[:60]}")
+            except ValidationFailed as exc:
+                form.add_error("file", exc.message)
+            else:
+                messages.success(request, f"Stored {summary['rates']:,} rates ({summary['created']:,} new, "
+                                          f"{summary['replaced']:,} replaced) from {summary['first']} to {summary['last']}; "
+                                          f"{summary['snapshots_marked']:,} KPI snapshots will be recomputed.")
+                return redirect("kpis:fx-rates")
+        view = FxRateListView()
+        view.setup(request)
+        view.request.GET = request.GET
+        view.object_list = view.get_queryset()
+        return render(request, view.template_name, view.get_context_data(upload_form=form), status=400)

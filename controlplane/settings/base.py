@@ -377,3 +377,14 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "NotificationDeliveryStatusEnum": "health.choices.DeliveryStatus",
     "ProbeStateEnum": "health.choices.ProbeState",
 })
+
+# --- kpis ---
+# Money KPIs are computed in this currency (ISO 4217), each amount converted with the FX
+# rate of its own date or the latest earlier one (kpis.fx); unconvertible amounts are
+# counted apart, never added raw.
+REPORTING_CURRENCY = (env_str("REPORTING_CURRENCY", "EUR") or "").strip().upper()
+if not (len(REPORTING_CURRENCY) == 3 and REPORTING_CURRENCY.isalpha()):
+    raise ImproperlyConfigured(f"REPORTING_CURRENCY={REPORTING_CURRENCY!r} is not a three-letter ISO 4217 code.")
+# Late data marks the snapshots it touches dirty; one refresh drains them this many seconds
+# after the first mark, however many posts arrive meanwhile.
+KPI_REFRESH_DEBOUNCE_SECONDS = env_int("KPI_REFRESH_DEBOUNCE_SECONDS", 5, minimum=0)

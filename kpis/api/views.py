@@ -16,17 +16,29 @@ from controlplane.validation import date_problem
 from .. import selectors, services
 from ..choices import Period, ScopeType
 from ..definitions import KPIS
-from ..models import BusinessEvent
+from ..filtersets import FxRateFilterSet
+from ..models import BusinessEvent, FxRate
 from ..periods import window_containing
 from .serializers import (
     MAX_BATCH,
     EventBatchResultSerializer,
     EventInSerializer,
     EventSerializer,
+    FxRateSerializer,
     KpiSerializer,
     ReconciliationSerializer,
     SeriesPointSerializer,
 )
+
+
+def batch_items(request, noun: str) -> list[dict]:
+    """The body as a list of objects: one object or a list of 1..MAX_BATCH, else a 400."""
+    items = request.data if isinstance(request.data, list) else [request.data]
+    if not items or not all(isinstance(i, dict) for i in items):
+        raise ValidationFailed(f"Send one {noun} object or a non-empty list of {noun} objects.")
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(f"A batch holds at most {MAX_BATCH} {noun}s; this one has {len(items)}.")
+    return items
 
 
 class EventListCreateView(generics.ListAPIView):
@@ -42,11 +54,7 @@ class EventListCreateView(generics.ListAPIView):
 
     @extend_schema(request=EventInSerializer(many=True), responses={200: EventBatchResultSerializer})
     def post(self, request):
-        items = request.data if isinstance(request.data, list) else [request.data]
-        if not items or not all(isinstance(i, dict) for i in items):
-            raise ValidationFailed("Send one event object or a non-empty list of event objects.")
-        if len(items) > MAX_BATCH:
-            raise ValidationFailed(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
+        items = batch_items(request, "event")
         context = {"lookups": {
             "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in items if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
             "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in items if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
@@ -133,12 +141,15 @@ class KpiListView(APIView):
         period = _period_param(request)
         today = timezone.now().date()
         cards = selectors.cards(period=period, first=today - dt.timedelta(days=40), last=today)
-        return Response([
+        return Response(KpiSerializer([
             {"key": c.kpi.key, "name": c.kpi.name, "description": c.kpi.description, "unit": c.kpi.unit,
              "direction": c.kpi.direction, "formula": c.kpi.formula, "period": period, "period_start": c.window_start,
-             "value": c.value, "detail": c.detail, "target": c.target, "status": c.status}
+             "value": c.value, "detail": c.detail, "target": c.target, "status": c.status,
+             "computed_at": c.computed_at,
+             "so_far": {"period_start": c.running.start, "value": c.running_value, "detail": c.running_detail,
+                        "computed_at": c.running_computed_at} if c.running else None}
             for c in cards
-        ])
+        ], many=True).data)
 
 
 class KpiSeriesView(APIView):
@@ -168,8 +179,37 @@ class KpiSeriesView(APIView):
         scope_type = request.query_params.get("scope_type", ScopeType.ALL)
         if scope_type not in ScopeType.values:
             raise ValidationFailed(f"scope_type must be one of {', '.join(ScopeType.values)}.")
-        scope_key = request.query_params.get("scope_key", "") if scope_type != ScopeType.ALL else ""
+        scope_key = request.query_params.get("scope_key", "")[:100] if scope_type != ScopeType.ALL else ""
+        if scope_key and scope_key in selectors.hidden_scopes(request.user, KPIS[key]).get(scope_type, ()):
+            # The same answer as an unknown scope: a restricted queue's figure is not isolated for outsiders.
+            raise NotFound(f"No {scope_type} {scope_key!r} for this KPI.")
         points = selectors.series(key, period=period, first=window_containing(period, first).start, last=last,
                                   scope_type=scope_type, scope_key=scope_key)
-        return Response([{"period_start": start, "value": value, "detail": detail} for start, value, detail in points])
+        return Response(SeriesPointSerializer(
+            [{"period_start": start, "value": value, "detail": detail} for start, value, detail in points], many=True).data)
 
+
+
+class FxRateListCreateView(generics.ListAPIView):
+    """``GET``: dated FX rates, newest first (filters: base, quote, date_from, date_to).
+    ``POST``: one rate or a list of up to 1,000 (finance); a known pair and day is
+    replaced. All or nothing: one bad item refuses the batch with every item's errors."""
+
+    serializer_class = FxRateSerializer
+    pagination_class = LargeCursorPagination
+    queryset = FxRate.objects.all()
+    filterset_class = FxRateFilterSet
+    ordering_fields = []
+
+    @extend_schema(request=FxRateSerializer(many=True), responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        items = batch_items(request, "rate")
+        serializers_ = [FxRateSerializer(data=item) for item in items]
+        errors = {str(i): s.errors for i, s in enumerate(serializers_) if not s.is_valid()}
+        if errors:
+            raise ValidationFailed(f"{len(errors)} of {len(items)} rates are invalid; nothing was stored.", fields=errors)
+        summary = services.record_fx_rates(
+            actor=request.user, source=f"API ({request.user.get_username()})",
+            rates=[(d["base"], d["quote"], d["date"], d["rate"]) for d in (s.validated_data for s in serializers_)],
+        )
+        return Response(summary, status=status.HTTP_201_CREATED)

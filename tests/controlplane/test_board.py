@@ -17,7 +17,7 @@ def test_admin_index_is_the_control_board(client, superuser):
     now = timezone.now()
     for n, due in enumerate([now - dt.timedelta(hours=1), now + dt.timedelta(days=1)]):
         BusinessException.objects.create(integration=integration, queue=queue, error_code="E", message="m",
-                                         fingerprint=f"f{n}", due_at=due, amount_at_risk=100)
+                                         fingerprint=f"f{n}", due_at=due, amount_at_risk=100, currency="EUR")
     HealthConfig.objects.create(integration=integration, status="down")
     SlaBreach.objects.create(integration=integration, metric="availability", opened_at=now, fingerprint="b")
     VersionFactory(status="in_review")
@@ -27,7 +27,7 @@ def test_admin_index_is_the_control_board(client, superuser):
     lines = {line.label: line for line in response.context["board"]["lines"]}
     assert lines["Overdue exceptions"].value == "1" and lines["Overdue exceptions"].attention
     assert lines["Open exceptions"].value == "2"
-    assert lines["Amount at risk on open exceptions"].value == "200.00"
+    assert lines["Amount at risk on open exceptions"].value == "200.00 EUR"
     assert lines["Integrations down"].value == "1"
     assert lines["SLA breaches open"].value == "1"
     assert lines["Schema versions waiting for review"].value == "1"

@@ -30,7 +30,14 @@ def test_service_posts_a_batch_with_per_item_results(api_as, django_capture_on_c
     assert "type" in body["results"][2]["errors"]
     assert BusinessEvent.objects.count() == 2
     assert BusinessEvent.objects.get(event_id="evt-1").workflow == wf
-    # The refresh task ran (eager, on commit) for the touched day: half an hour to invoice.
+    # One debounced drain is waiting in the outbox for the windows the batch touched; when
+    # it runs, the day shows half an hour to invoice.
+    from controlplane.models import OutboxMessage
+    from kpis import tasks
+
+    pending = OutboxMessage.objects.filter(task="kpis.tasks.refresh_dirty", sent_at__isnull=True)
+    assert pending.count() == 1 and pending.get().eta is not None
+    tasks.refresh_dirty()
     snap = KpiSnapshot.objects.get(key="approved-time-to-invoice", period="day", scope_type="all")
     assert snap.value == pytest.approx(0.5, abs=0.01)
 
@@ -130,14 +137,20 @@ def test_reconciliation_upsert(api_as):
 
 def test_kpi_list_and_series(api_as):
     today = timezone.now().date()
+    yesterday = today - dt.timedelta(days=1)
     KpiSnapshot.objects.create(key="approved-time-to-invoice", scope_type="all", scope_key="", period="day",
-                               period_start=today, value=12.5, detail={"p90": 20})
+                               period_start=yesterday, value="12.5", detail={"p90": 20})
+    KpiSnapshot.objects.create(key="approved-time-to-invoice", scope_type="all", scope_key="", period="day",
+                               period_start=today, value="99", detail={})
     client = api_as("executive")
     listing = {k["key"]: k for k in client.get("/api/v1/kpis/?period=day").json()}
-    assert listing["approved-time-to-invoice"]["value"] == 12.5
-    assert listing["approved-time-to-invoice"]["status"] == "ok"
-    series = client.get(f"/api/v1/kpis/approved-time-to-invoice/series/?period=day&from={today}&to={today}").json()
-    assert series == [{"period_start": today.isoformat(), "value": 12.5, "detail": {"p90": 20}}]
+    atti = listing["approved-time-to-invoice"]
+    # The last complete day, the running one beside it "so far"; decimals as strings, never floats.
+    assert (atti["period_start"], atti["value"], atti["status"]) == (yesterday.isoformat(), "12.5000", "ok")
+    assert atti["so_far"]["period_start"] == today.isoformat() and atti["so_far"]["value"] == "99.0000"
+    assert atti["computed_at"]
+    series = client.get(f"/api/v1/kpis/approved-time-to-invoice/series/?period=day&from={yesterday}&to={yesterday}").json()
+    assert series == [{"period_start": yesterday.isoformat(), "value": "12.5000", "detail": {"p90": 20}}]
     assert client.get("/api/v1/kpis/nope/series/").status_code == 404
     assert client.get("/api/v1/kpis/?period=year").status_code == 400
     assert client.get("/api/v1/kpis/approved-time-to-invoice/series/?from=2026-13-01").status_code == 400
@@ -194,3 +207,24 @@ def test_extreme_dates_are_refused_not_crashing(client_as, api_as, query):
     assert client_as("executive").get("/kpis/rows/?kpi=exception-backlog&period=month&start=9999-12-31").status_code == 200
     response = api_as("executive").get(f"/api/v1/kpis/approved-time-to-invoice/series/?period=month&{query}")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-10-14T10:00:00", "2026-10-14 10:00"])
+def test_naive_date_times_are_refused(api_as, occurred_at):
+    response = api_as("service").post("/api/v1/events/", event(1, occurred_at=occurred_at), format="json")
+    assert response.status_code == 400
+    assert "UTC offset" in str(response.json()["error"]["fields"]["results"][0]["errors"]["occurred_at"])
+    assert not BusinessEvent.objects.exists()
+
+
+def test_negative_amounts_only_on_credits_and_amounts_need_a_currency(api_as):
+    credit = event(1, type="credit_note_posted", amount="-250.00", currency="GBP")
+    debit = event(2, type="invoice_posted", amount="-250.00", currency="GBP")
+    bare = event(3, type="invoice_posted", amount="250.00")
+    response = api_as("service").post("/api/v1/events/", [credit, debit, bare], format="json")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected", "rejected"]
+    assert "credit_note_posted" in str(results[1]["errors"]["amount"])
+    assert "currency" in results[2]["errors"]
+    assert BusinessEvent.objects.get().amount == Decimal("-250.00")

@@ -1,5 +1,6 @@
 import datetime as dt
 import statistics
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -95,23 +96,24 @@ def test_days_kpis_divide_by_24():
 
 
 def test_invoice_ready_backlog_counts_unposted_as_of_period_end():
-    ev("r1", EventType.INVOICE_READY, "INV-1", T0, amount=100)
-    ev("r2", EventType.INVOICE_READY, "INV-2", T0, amount=250)
+    ev("r1", EventType.INVOICE_READY, "INV-1", T0, amount=100, currency="EUR")
+    ev("r2", EventType.INVOICE_READY, "INV-2", T0, amount=250, currency="EUR")
     ev("p2", EventType.INVOICE_POSTED, "INV-2", T0 + dt.timedelta(hours=2))
-    ev("r3", EventType.INVOICE_READY, "INV-3", T0 - dt.timedelta(days=1), amount=50)
+    ev("r3", EventType.INVOICE_READY, "INV-3", T0 - dt.timedelta(days=1), amount=50, currency="EUR")
     ev("p3", EventType.INVOICE_POSTED, "INV-3", T0 + dt.timedelta(days=3))  # posted after the day ended
     services.close_ready_invoices()  # what ingestion does for the keys it receives
     value, detail = compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""]
-    assert value == 2 and detail == {"count": 2, "amount": 150.0}
+    assert value == 2 and (detail["count"], detail["amount"], detail["currency"]) == (2, "150.00", "EUR")
     rows = KPIS["invoice-ready-backlog"].rows(Window(Period.DAY, DAY), ScopeType.ALL, "")
     assert sorted(rows.values_list("correlation_key", flat=True)) == ["INV-1", "INV-3"]
 
 
 def test_backlog_is_zero_not_missing_when_everything_is_posted():
-    ev("r1", EventType.INVOICE_READY, "INV-1", T0 - dt.timedelta(hours=3), amount=100)
+    ev("r1", EventType.INVOICE_READY, "INV-1", T0 - dt.timedelta(hours=3), amount=100, currency="EUR")
     ev("p1", EventType.INVOICE_POSTED, "INV-1", T0 - dt.timedelta(hours=1))
     assert services.close_ready_invoices(keys=["INV-1"]) == 1
-    assert compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""] == (0.0, {"count": 0, "amount": 0.0})
+    value, detail = compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""]
+    assert (value, detail["count"], detail["amount"]) == (0, 0, "0.00")
 
 
 def test_ingest_closes_ready_invoices_whatever_the_order(api_as):
@@ -132,8 +134,9 @@ def test_reconciliation_variance_and_mismatch_rate():
             source_amount=samt, target_amount=tamt,
         )
     month = Window(Period.MONTH, dt.date(2026, 10, 1))
-    assert compute("reconciliation-variance", month)[""][0] == pytest.approx(100 * 200 / 15_000, abs=1e-4)
-    assert compute("master-data-mismatch-rate", month)[""][0] == pytest.approx(100 * 10 / 1500, abs=1e-4)
+    # No currency on a reconciliation means the reporting currency.
+    assert compute("reconciliation-variance", month)[""][0] == Decimal("1.3333")  # 200 / 15,000
+    assert compute("master-data-mismatch-rate", month)[""][0] == Decimal("0.6667")  # 10 / 1,500
     assert compute("master-data-mismatch-rate", Window(Period.MONTH, dt.date(2026, 9, 1))) == {}
 
 
@@ -191,11 +194,14 @@ def test_set_target_is_audited(executive, architect):
     assert AuditEntry.objects.filter(action="kpi_target.set").count() == 1
 
 
-def test_demo_load_twice_changes_nothing(capsys):
+def test_demo_load_twice_changes_nothing(monkeypatch):
     from io import StringIO
 
     from kpis import demo
 
+    # Monthly snapshots only: the same idempotence, without 280 windows twice.
+    real_backfill = services.backfill
+    monkeypatch.setattr(services, "backfill", lambda **kw: real_backfill(**{**kw, "periods": ("month",)}))
     demo.load(StringIO())
     counts = (BusinessEvent.objects.count(), Reconciliation.objects.count(), KpiSnapshot.objects.count())
     demo.load(StringIO())
@@ -208,10 +214,49 @@ def test_now_bounded_backlog_window():
     assert window.as_of <= timezone.now()
 
 
-def test_ingest_refresh_recomputes_only_the_kpis_that_data_feeds():
-    pair(1, 10)
-    services.refresh_after_ingest([DAY], "events")
-    keys = set(KpiSnapshot.objects.values_list("key", flat=True))
-    assert "approved-time-to-invoice" in keys
-    assert not keys & {"exception-backlog", "revenue-at-risk", "integration-availability"}
-    assert KpiSnapshot.objects.filter(period="week").exists()  # an old day: its week and month too
+def test_late_events_mark_every_window_they_touch_and_one_drain_recomputes_them():
+    """A late invoice_ready for a past day: its day/week/month for every event KPI, and the
+    backlog of every window from that day to today (it is open at each of those moments)."""
+    from controlplane.models import OutboxMessage
+    from kpis.models import KpiDirtyWindow
+
+    today = timezone.now().date()
+    late = today - dt.timedelta(days=40)
+    services.refresh_window(window_containing(Period.DAY, today - dt.timedelta(days=3)))
+    before = KpiSnapshot.objects.get(key="invoice-ready-backlog", period="day", scope_type="all",
+                                     period_start=today - dt.timedelta(days=3))
+    assert before.value == 0
+    for n in range(3):  # three posts, one burst
+        services.ingest_events(items=[dict(event_id=f"late-{n}", type=EventType.INVOICE_READY, correlation_key=f"L{n}",
+                                           occurred_at=dt.datetime.combine(late, dt.time(12), tzinfo=dt.UTC),
+                                           amount=Decimal("10.00"), currency="EUR", attributes={})])
+    dirty = set(KpiDirtyWindow.objects.values_list("key", "period", "period_start"))
+    assert ("approved-time-to-invoice", "day", late) in dirty
+    assert ("approved-time-to-invoice", "day", today) not in dirty  # a windowed KPI: only its own windows
+    assert ("invoice-ready-backlog", "day", today - dt.timedelta(days=3)) in dirty
+    assert ("invoice-ready-backlog", "month", today.replace(day=1)) in dirty
+    assert not {k for k, _, _ in dirty} & {"exception-backlog", "revenue-at-risk", "integration-availability"}
+    assert OutboxMessage.objects.filter(task="kpis.tasks.refresh_dirty", sent_at__isnull=True).count() == 1
+    services.refresh_dirty()
+    assert not KpiDirtyWindow.objects.exists()
+    after = KpiSnapshot.objects.get(key="invoice-ready-backlog", period="day", scope_type="all",
+                                    period_start=today - dt.timedelta(days=3))
+    assert (after.value, after.detail["amount"]) == (3, "30.00")
+    assert KpiSnapshot.objects.get(key="invoice-ready-backlog", period="week", scope_type="all",
+                                   period_start=window_containing(Period.WEEK, late).start).value == 3
+
+
+def test_a_window_marked_again_during_a_drain_stays_for_the_next(monkeypatch):
+    from kpis.models import KpiDirtyWindow
+
+    services.mark_dirty(days=[DAY], source="reconciliations")
+    real = services.refresh_window
+
+    def refresh_and_post_meanwhile(window, keys=None):
+        KpiDirtyWindow.objects.filter(period=window.period, period_start=window.start).update(
+            marked_at=timezone.now() + dt.timedelta(seconds=1))
+        return real(window, keys)
+
+    monkeypatch.setattr(services, "refresh_window", refresh_and_post_meanwhile)
+    services.refresh_dirty()
+    assert KpiDirtyWindow.objects.exists()  # not lost: the next drain recomputes them

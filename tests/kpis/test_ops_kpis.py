@@ -2,6 +2,7 @@
 data sets, and their drill-down rows."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -28,10 +29,12 @@ T0 = dt.datetime(2026, 10, 14, 9, 0, tzinfo=dt.UTC)
 WINDOW = Window(Period.DAY, DAY)  # ends 2026-10-15 00:00, in the past: as_of is the window end
 
 
-def exc(integration, queue, n, *, first_seen, resolved_at=None, status="new", amount=0, due_at=None):
+def exc(integration, queue, n, *, first_seen, resolved_at=None, status="new", amount=0, due_at=None, currency="EUR",
+        **extra):
     return BusinessException.objects.create(
         integration=integration, queue=queue, error_code="E", message="m", fingerprint=f"fp{n}", status=status,
-        first_seen=first_seen, resolved_at=resolved_at, amount_at_risk=amount, due_at=due_at,
+        first_seen=first_seen, resolved_at=resolved_at, amount_at_risk=amount, due_at=due_at, currency=currency,
+        **extra,
     )
 
 
@@ -58,7 +61,7 @@ def test_open_exception_kpis_as_of_the_period_end(estate):
         status="resolved", resolved_at=T0 + dt.timedelta(days=3))                          # resolved after: still open then
     exc(ib, qb, 4, first_seen=T0, amount=999, status="resolved", resolved_at=T0 + dt.timedelta(hours=1))  # closed in time
     exc(ib, qb, 5, first_seen=T0 + dt.timedelta(days=2), amount=999)                      # seen after the period
-    assert value("revenue-at-risk")[""][0] == 175.0
+    assert value("revenue-at-risk")[""][0] == Decimal("175.00")
     assert value("exception-backlog")[""] == (3.0, {"count": 3, "overdue": 1})
     assert value("overdue-share")[""][0] == pytest.approx(100 / 3, abs=1e-3)
     assert {k: v[0] for k, v in value("revenue-at-risk", ScopeType.TEAM).items()} == {"billing-team": 150.0, "data-team": 25.0}
@@ -69,13 +72,33 @@ def test_open_exception_kpis_as_of_the_period_end(estate):
 
 def test_time_to_resolve_and_within_target(estate):
     ia, _, qa, _, _ = estate
+    qa.target_hours_medium = 5
+    qa.save(update_fields=["target_hours_medium"])
     for n, hours in enumerate([2, 4, 12]):
         exc(ia, qa, n, first_seen=T0 - dt.timedelta(hours=hours), status="resolved", resolved_at=T0,
-            due_at=T0 - dt.timedelta(hours=1) if hours == 12 else T0 + dt.timedelta(hours=1))
+            due_at=T0 + dt.timedelta(hours=1))  # a reopen moved due_at past the resolution: the clock still ran
     exc(ia, qa, 9, first_seen=T0 - dt.timedelta(hours=50), status="dismissed", resolved_at=T0)  # not "resolved"
     p50, detail = value("time-to-resolve")[""]
     assert (p50, detail["p90"], detail["count"]) == (4.0, pytest.approx(10.4), 3)
-    assert value("resolved-within-target")[""][0] == pytest.approx(200 / 3, abs=1e-3)
+    assert value("resolved-within-target")[""] == (Decimal("66.6667"), {"count": 3, "within_target": 2})
+
+
+def test_a_reopen_does_not_restart_the_resolution_clock(estate, finance):
+    """Through the real lifecycle: resolve, reopen (due_at moves), resolve again after the
+    queue's target counted from the first sighting: not within target."""
+    from exceptions import services as exc_services
+
+    ia, _, qa, _, _ = estate
+    qa.target_hours_medium = 5
+    qa.save(update_fields=["target_hours_medium"])
+    now = timezone.now()
+    e = exc(ia, qa, 1, first_seen=now - dt.timedelta(hours=6), status="new", due_at=now - dt.timedelta(hours=1))
+    exc_services.resolve(exception=e, actor=finance, resolution_code="fixed_at_source", note="x")
+    e = exc_services.reopen(exception=BusinessException.objects.get(pk=e.pk), actor=finance, note="not fixed")
+    assert e.due_at > timezone.now()  # the queue clock of the item moved ...
+    exc_services.resolve(exception=BusinessException.objects.get(pk=e.pk), actor=finance, resolution_code="fixed_at_source", note="y")
+    window = window_containing(Period.DAY, timezone.now().date())
+    assert value("resolved-within-target", window=window)[""] == (Decimal("0.0000"), {"count": 1, "within_target": 0})
 
 
 def test_availability_sla_attainment_freshness_and_failed_posting(estate):
@@ -127,3 +150,13 @@ def test_drilldown_rows_page_renders_exceptions(estate, client_as):
     response = client_as("executive").get(f"/kpis/rows/?kpi=exception-backlog&period=day&start={DAY}")
     assert response.status_code == 200
     assert [e.fingerprint for e in response.context["page_obj"]] == ["fp1"]
+
+
+def test_sla_attainment_is_exact_on_every_database(estate):
+    """75% against an 80% target misses it (SQLite once divided integers: 4 * 80 / 100 = 3)."""
+    ia, ib, *_ = estate
+    SlaFactory(integration=ia, availability_target="80.0")
+    SlaFactory(integration=ib, availability_target="80.0")
+    Rollup.objects.create(integration=ia, granularity="h", period_start=T0, checks=4, checks_ok=3)    # 75%
+    Rollup.objects.create(integration=ib, granularity="h", period_start=T0, checks=5, checks_ok=4)    # 80%: meets
+    assert value("sla-attainment")[""] == (50.0, {"integrations": 2, "meeting": 1})

@@ -145,6 +145,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     # --- KPIs API ------------------------------------------------------------------
     "kpis-api:events": {"GET": READ_API, "POST": INTEGRATIONS},
     "kpis-api:reconciliations": {"POST": INTEGRATIONS},
+    "kpis-api:fx-rates": {"GET": READ_API, "POST": FINANCE},
     "kpis-api:kpi-list": {"GET": READ_API},
     "kpis-api:kpi-series": {"GET": READ_API},
     # --- catalog pages --------------------------------------------------------------
@@ -245,6 +246,8 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     # --- KPI pages -----------------------------------------------------------------
     "kpis:home": _HTML_READ,
     "kpis:rows": _HTML_READ,
+    "kpis:fx-rates": _HTML_READ,
+    "kpis:fx-upload": {"POST": FINANCE},
     "kpis:detail": _HTML_READ,
     "kpis:export": _HTML_READ,
 }

@@ -1,0 +1,246 @@
+"""Money in the reporting currency: the conversion rule, in SQL, and the ECB file layout.
+
+Rule (docs/kpis.md, "Money"): an amount in currency C dated D is converted to the
+reporting currency R with the rate of day D, else the latest rate before D, looked up as
+(in this order) an R->C rate (divided by), a C->R rate, or through the ECB's base EUR
+(EUR->C and EUR->R, each on or before D). An amount with no such rate (or no currency)
+stays NULL: the KPIs count it apart, per currency, and never add it raw or as 0.
+
+The conversion is an ORM expression (a correlated subquery per leg on the
+``(base, quote, -date)`` index), so a KPI and its drill-down rows use the same SQL and the
+rows sum to the card by construction.
+"""
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    DateField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Round
+
+from .models import FxRate
+
+ECB_BASE = "EUR"
+MONEY = DecimalField(max_digits=24, decimal_places=2)
+RATE = DecimalField(max_digits=30, decimal_places=12)
+CENT = Decimal("0.01")
+
+
+def reporting_currency() -> str:
+    return settings.REPORTING_CURRENCY
+
+
+class UtcDay(Func):
+    """The UTC calendar day of a datetime column, as plain SQL on both databases (SQLite
+    stores UTC text 'YYYY-MM-DD HH:MM:SS', so its first ten characters; no Python function
+    per row as TruncDate would call)."""
+
+    output_field = DateField()
+
+    def as_sql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="CAST((%(expressions)s AT TIME ZONE 'UTC') AS date)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="substr(%(expressions)s, 1, 10)", **extra)
+
+
+def _rate(base, quote, day):
+    """Latest rate of base->quote on or before ``day`` (expressions), as a subquery."""
+    return Subquery(
+        FxRate.objects.filter(base=base, quote=quote, date__lte=day).order_by("-date").values("rate")[:1],
+        output_field=RATE,
+    )
+
+
+def converted(amount: str, currency: str, day_field: str):
+    """Expression: ``amount`` (a field) in the reporting currency, rounded to the cent;
+    NULL when no rate applies. ``day_field`` is the date field (or annotation) dating it."""
+    r = reporting_currency()
+    day = OuterRef(day_field)
+    cur = OuterRef(currency)
+    via_ecb = F(amount) / _rate(ECB_BASE, cur, day) * _rate(ECB_BASE, r, day)  # NULL when R is EUR: covered above
+    return Case(
+        When(**{f"{amount}__isnull": True}, then=Value(None, output_field=MONEY)),
+        When(**{amount: 0}, then=Value(Decimal("0"), output_field=MONEY)),
+        When(**{currency: r}, then=F(amount)),
+        default=Round(
+            # R->C first: reference rates are quoted from the reporting currency (the ECB's EUR).
+            Coalesce(F(amount) / _rate(r, cur, day), F(amount) * _rate(cur, r, day), via_ecb, output_field=RATE), 2,
+            output_field=MONEY,
+        ),
+        output_field=MONEY,
+    )
+
+
+def with_converted(qs, amount: str, currency: str, on: str, *, on_is_date: bool = False):
+    """``qs`` with ``converted_amount`` (reporting currency, NULL when unconvertible);
+    ``on`` dates the amount: a date field, or a datetime taken as its UTC day."""
+    if not on_is_date:
+        qs = qs.annotate(amount_day=UtcDay(on))
+        on = "amount_day"
+    return qs.annotate(converted_amount=converted(amount, currency, on))
+
+
+def _money(value) -> Decimal:
+    return (Decimal(str(value)) if value is not None else Decimal("0")).quantize(CENT)
+
+
+def rows_sql(qs, **columns) -> tuple[str, tuple]:
+    """The SQL of ``qs`` (one row per object, DISTINCT if ``qs`` is) with ``columns`` as
+    named output columns, to aggregate over in an outer query: the conversion is then
+    evaluated once per row instead of once per aggregate that needs it."""
+    return qs.order_by().values("pk", **columns).query.sql_with_params()
+
+
+def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str, on_is_date=False,
+                   **counts) -> dict[str, dict]:
+    """One grouped query: per scope key (``path``; None = the whole estate, key ""), the
+    count of rows, the converted total and, per currency, the raw and converted sums and
+    how many amounts had no rate. ``counts`` adds ``name=Q(...)`` filtered counts."""
+    flags = {f"f_{name}": ExpressionWrapper(condition, output_field=BooleanField()) for name, condition in counts.items()}
+    inner, params = rows_sql(qs, g=F(path) if path else Value(""), cur=F(currency), raw=F(amount),
+                             day=F(on) if on_is_date else UtcDay(on), **flags)
+    sql, params = _converted_aggregate_sql(inner, params, flags)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out: dict[str, dict] = {}
+    for g, code, n, raw, conv, missing, *flag_counts in rows:
+        scope = out.setdefault(g or "", {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0,
+                                         "by_currency": {}, **{name: 0 for name in counts}})
+        scope["count"] += n
+        scope["amount"] += _money(conv)
+        scope["unconverted_count"] += missing
+        for name, value in zip(counts, flag_counts, strict=True):
+            scope[name] += value
+        entry = scope["by_currency"].setdefault(code or "—", {"count": 0, "amount": Decimal("0.00"),
+                                                             "converted": Decimal("0.00"), "unconverted_count": 0})
+        entry["count"] += n
+        entry["amount"] += _money(raw)
+        entry["converted"] += _money(conv)
+        entry["unconverted_count"] += missing
+    if path is None and not out:  # nothing open for the whole estate is a real 0, not a gap
+        out[""] = {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0, "by_currency": {},
+                   **{name: 0 for name in counts}}
+    return out
+
+
+def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
+    """The aggregate over ``inner`` (columns pk, g, cur, raw, day, flags): the same rule
+    and rounding as ``converted()``, row by row, but each rate looked up once per distinct
+    (currency, day) instead of once per row, joined back to the rows."""
+    r = reporting_currency()
+    table = FxRate._meta.db_table
+
+    def leg(base, quote):
+        return (f"(SELECT x.rate FROM {table} x WHERE x.base = {base} AND x.quote = {quote} AND x.date <= k.day "
+                f"ORDER BY x.date DESC LIMIT 1)")
+
+    conv = ("CASE WHEN t.raw IS NULL THEN NULL WHEN t.raw = 0 THEN 0 WHEN t.cur = %s THEN t.raw "
+            "ELSE ROUND(COALESCE(t.raw / f.r1, t.raw * f.r2, t.raw / f.e1 * f.e2), 2) END")
+    flag_sums = "".join(f", SUM(CASE WHEN t.{flag} THEN 1 ELSE 0 END)" for flag in flags)
+    sql = (
+        f"WITH t AS ({inner}), "
+        f"f AS (SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
+        f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k) "
+        f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
+        f"SUM(CASE WHEN t.raw IS NOT NULL AND ({conv}) IS NULL THEN 1 ELSE 0 END){flag_sums} "
+        f"FROM t JOIN f ON f.cur = t.cur AND f.day = t.day GROUP BY t.g, t.cur"
+    )
+    return sql, [*params, r, r, ECB_BASE, ECB_BASE, r, r, r]
+
+
+def money_detail(scope: dict) -> dict:
+    """The JSON-safe snapshot detail of a ``money_by_scope`` entry: money as strings."""
+    return {
+        **{k: v for k, v in scope.items() if k not in ("amount", "by_currency")},
+        "amount": str(scope["amount"]), "currency": reporting_currency(),
+        "by_currency": {
+            code: {**entry, "amount": str(entry["amount"]), "converted": str(entry["converted"])}
+            for code, entry in sorted(scope["by_currency"].items())
+        },
+    }
+
+
+# --- the ECB reference-rate file -----------------------------------------------------------
+
+MAX_ROWS = 20_000  # eurofxref-hist.csv holds about 7,000 days since 1999
+EARLIEST, LATEST = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
+
+
+class FxFileError(ValueError):
+    """The upload is not an ECB reference-rate CSV; the message says what is wrong."""
+
+
+def parse_ecb_csv(text: str) -> list[tuple[dt.date, str, Decimal]]:
+    """``[(date, quote, rate)]`` (base EUR) from the ECB layout: a ``Date,USD,JPY,...``
+    header, one row per day, ``N/A`` (or empty) where the ECB published no rate, and a
+    trailing comma on every line. Refuses the whole file on the first bad cell."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise FxFileError("The file is empty.") from None
+    if not header or header[0] != "Date":
+        raise FxFileError("The first column must be 'Date' (the ECB eurofxref layout: Date,USD,JPY,...).")
+    while header and header[-1] == "":  # the ECB's trailing comma
+        header.pop()
+    quotes = header[1:]
+    if not quotes:
+        raise FxFileError("No currency columns after 'Date'.")
+    for code in quotes:
+        if not (len(code) == 3 and code.isalpha() and code.isupper()) or code == ECB_BASE:
+            raise FxFileError(f"Column {code!r} is not a three-letter ISO 4217 code other than EUR.")
+    if len(set(quotes)) != len(quotes):
+        raise FxFileError("A currency column appears twice.")
+    rates = []
+    for line_no, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if line_no > MAX_ROWS + 1:
+            raise FxFileError(f"More than {MAX_ROWS} days; split the file.")
+        cells = [c.strip() for c in row]
+        while len(cells) > len(header) and cells[-1] == "":
+            cells.pop()
+        if len(cells) != len(header):
+            raise FxFileError(f"Line {line_no}: {len(cells)} cells for {len(header)} columns.")
+        try:
+            day = dt.date.fromisoformat(cells[0])
+        except ValueError:
+            raise FxFileError(f"Line {line_no}: {cells[0]!r} is not a date (YYYY-MM-DD).") from None
+        if not EARLIEST <= day <= LATEST:
+            raise FxFileError(f"Line {line_no}: {day} is outside {EARLIEST}..{LATEST}.")
+        for code, cell in zip(quotes, cells[1:], strict=True):
+            if cell in ("", "N/A"):
+                continue
+            rates.append((day, code, parse_rate(cell, where=f"Line {line_no}, {code}")))
+    if not rates:
+        raise FxFileError("The file holds no rates.")
+    return rates
+
+
+def parse_rate(raw, *, where="rate") -> Decimal:
+    try:
+        rate = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise FxFileError(f"{where}: {raw!r} is not a number.") from None
+    if not rate.is_finite() or rate <= 0 or rate >= Decimal("1e9"):
+        raise FxFileError(f"{where}: {raw!r} must be a positive number below 1,000,000,000.")
+    if rate.as_tuple().exponent < -10:
+        raise FxFileError(f"{where}: {raw!r} has more than 10 decimal places.")
+    return rate
