@@ -30,8 +30,7 @@ grow with the estate (``tests/catalog/intel/test_impact.py`` pins it).
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
@@ -98,106 +97,152 @@ def kind_of(obj) -> str:
 # --- the data flow ----------------------------------------------------------------------
 
 
-@dataclass
 class _Flow:
-    """Who carries what from where to where, for the integrations a change concerns."""
+    """Who carries which entity from which system to which, for the integrations a change
+    concerns. Read hop by hop (one query per hop for what reads the entities that hop
+    delivered), or, for "all downstream", all at once in one query."""
 
-    carried: dict = field(default_factory=dict)  # integration id -> [entity ids]
-    target: dict = field(default_factory=dict)  # integration id -> target system id
-    readers: dict = field(default_factory=dict)  # (system id, entity id) -> [integration ids]
-    derived: dict = field(default_factory=dict)  # (entity id, system id | None) -> [entity ids]
+    def __init__(self, lifecycles, *, everything: bool):
+        self.lifecycles = lifecycles
+        self.carried: dict[int, list[int]] = {}  # integration id -> entity ids
+        self.target: dict[int, int] = {}  # integration id -> target system id
+        self.readers: dict[tuple[int, int], list[int]] = {}  # (system id, entity id) -> integration ids
+        self.everything = everything
+        self.derived: dict[tuple[int, int | None], list[int]] = {}  # (entity, system | None) -> entities
+        for source, derived, system in EntityDerivation.objects.values_list(
+                "source_entity_id", "derived_entity_id", "system_id"):
+            self.derived.setdefault((source, system), []).append(derived)
+        if everything:
+            self._read(self._links())
 
-    def consumers(self, system_id, entity_id):
+    def _links(self):
+        return Integration.entities.through.objects.filter(integration__lifecycle__in=self.lifecycles).values_list(
+            "integration_id", "canonicalentity_id", "integration__source_system_id", "integration__target_system_id")
+
+    def _read(self, links, keys=None):
+        for iid, entity_id, source_id, target_id in links.iterator(chunk_size=5000):
+            self.target[iid] = target_id
+            if keys is None or (source_id, entity_id) in keys:
+                self.readers.setdefault((source_id, entity_id), []).append(iid)
+            if keys is None:
+                self.carried.setdefault(iid, []).append(entity_id)
+
+    def know(self, ids):
+        """Read the entities and targets of integrations ``ids`` (the direct set, the cause)."""
+        ids = [iid for iid in ids if iid not in self.carried]
+        if not ids:
+            return
+        for iid in ids:
+            self.carried[iid] = []
+        links = Integration.entities.through.objects.filter(integration_id__in=ids).values_list(
+            "integration_id", "canonicalentity_id", "integration__target_system_id")
+        for iid, entity_id, target_id in links:
+            self.carried[iid].append(entity_id)
+            self.target[iid] = target_id
+
+    def _derived(self, entity_id, system_id):
+        return (*self.derived.get((entity_id, system_id), ()), *self.derived.get((entity_id, None), ()))
+
+    def prepare(self, frontier):
+        """Read, in one query, what reads out of the systems ``frontier`` (integration,
+        entity) pairs deliver into."""
+        if self.everything:
+            return
+        keys = set()
+        for iid, entity_id in frontier:
+            system_id = self.target.get(iid)
+            keys.add((system_id, entity_id))
+            keys.update((system_id, d) for d in self._derived(entity_id, system_id))
+        keys = {key for key in keys if key not in self.readers and key[0] is not None}
+        if not keys:
+            return
+        for key in keys:
+            self.readers[key] = []
+        self._read(self._links().filter(integration__source_system_id__in={k[0] for k in keys},
+                                        canonicalentity_id__in={k[1] for k in keys}), keys)
+
+    def consumers(self, iid, entity_id):
         """(integration, entity read, derived from) for what reads ``entity_id`` (or an
-        entity derived from it there) out of ``system_id``."""
-        for iid in self.readers.get((system_id, entity_id), ()):
-            yield iid, entity_id, None
-        for derived in (*self.derived.get((entity_id, system_id), ()), *self.derived.get((entity_id, None), ())):
-            for iid in self.readers.get((system_id, derived), ()):
-                yield iid, derived, entity_id
-
-
-def _load_flow(lifecycles) -> _Flow:
-    flow = _Flow()
-    links = Integration.entities.through.objects.filter(integration__lifecycle__in=lifecycles).values_list(
-        "integration_id", "canonicalentity_id", "integration__source_system_id", "integration__target_system_id"
-    )
-    for iid, entity_id, source_id, target_id in links.iterator(chunk_size=5000):
-        flow.carried.setdefault(iid, []).append(entity_id)
-        flow.target[iid] = target_id
-        flow.readers.setdefault((source_id, entity_id), []).append(iid)
-    for source, derived, system in EntityDerivation.objects.values_list("source_entity_id", "derived_entity_id",
-                                                                        "system_id"):
-        flow.derived.setdefault((source, system), []).append(derived)
-    return flow
+        entity derived from it there) out of the system ``iid`` delivers into."""
+        system_id = self.target.get(iid)
+        for reader in self.readers.get((system_id, entity_id), ()):
+            yield reader, entity_id, None
+        for derived in self._derived(entity_id, system_id):
+            for reader in self.readers.get((system_id, derived), ()):
+                yield reader, derived, entity_id
 
 
 @dataclass
 class _Reach:
     hop: int
-    step: tuple  # how this integration was reached (see _step_dict)
+    step: tuple  # how this integration was reached (see _sentences)
     parent: _Reach | None
     entities: set
 
 
-def _walk(flow: _Flow, seeds, cause_iid=None) -> dict[int, _Reach]:
-    """Breadth-first over (integration, entity) pairs from ``seeds``: (integration id,
-    step, [entity ids]) at hop 1, or the cause integration itself (``cause_iid``)."""
+def _walk(flow: _Flow, seeds, cause_iid=None, max_hop=None) -> dict[int, _Reach]:
+    """Breadth-first, hop by hop, over (integration, entity) pairs from ``seeds``
+    ((integration id, step) at hop 1) or from the cause integration (hop 0), up to
+    ``max_hop`` (None: until nothing new is reached)."""
     reached: dict[int, _Reach] = {}
     seen: set[tuple[int, int]] = set()
-    queue: deque = deque()
-
-    def visit(iid, entity_id, hop, step, parent):
-        if (iid, entity_id) in seen or iid == cause_iid:
-            return
-        seen.add((iid, entity_id))
-        reach = reached.get(iid)
-        if reach is None:
-            reach = reached[iid] = _Reach(hop, step, parent, set())
-        if reach.hop == hop:
-            reach.entities.add(entity_id)
-        queue.append((iid, entity_id, hop, reach))
-
+    frontier: list[tuple[int, int, _Reach]] = []
     if cause_iid is not None:
-        root = _Reach(0, ("cause", cause_iid), None, set(flow.carried.get(cause_iid, ())))
-        for entity_id in flow.carried.get(cause_iid, ()):
-            queue.append((cause_iid, entity_id, 0, root))
+        flow.know([cause_iid])
+        root = _Reach(0, ("cause", cause_iid), None, set(flow.carried[cause_iid]))
+        frontier = [(cause_iid, entity_id, root) for entity_id in flow.carried[cause_iid]]
+    flow.know([iid for iid, _, _ in seeds])
     for iid, step, entity_ids in seeds:
-        if iid in reached:
-            continue
-        reached[iid] = _Reach(1, step, None, set(entity_ids))
-        for entity_id in entity_ids:
-            seen.add((iid, entity_id))
-            queue.append((iid, entity_id, 1, reached[iid]))
-    while queue:
-        iid, entity_id, hop, via = queue.popleft()
-        target = flow.target.get(iid)
-        for nxt, read, derived_from in flow.consumers(target, entity_id):
-            visit(nxt, read, hop + 1, ("downstream", nxt, target, read, entity_id, derived_from, iid), via)
+        if iid not in reached:
+            entity_ids = flow.carried[iid] if entity_ids is None else entity_ids
+            reach = reached[iid] = _Reach(1, step, None, set(entity_ids))
+            for entity_id in entity_ids:
+                seen.add((iid, entity_id))
+                frontier.append((iid, entity_id, reach))
+    hop = 0 if cause_iid is not None else 1
+    while frontier and (max_hop is None or hop < max_hop):
+        hop += 1
+        flow.prepare([(iid, entity_id) for iid, entity_id, _ in frontier])
+        following = []
+        for iid, entity_id, via in frontier:
+            for nxt, read, derived_from in flow.consumers(iid, entity_id):
+                if (nxt, read) in seen or nxt == cause_iid:
+                    continue
+                seen.add((nxt, read))
+                reach = reached.get(nxt)
+                if reach is None:
+                    reach = reached[nxt] = _Reach(hop, ("downstream", nxt, flow.target[iid], read, entity_id,
+                                                        derived_from, iid), via, set())
+                if reach.hop == hop:
+                    reach.entities.add(read)
+                following.append((nxt, read, reach))
+        frontier = following
     return reached
 
 
-def _direct_seeds(obj, kind, flow: _Flow, lifecycles):
-    """(integration id, step, [entity ids carrying the impact]) of what ``obj`` hits first."""
+def _direct_seeds(obj, kind, lifecycles):
+    """(integration id, step, entity ids carrying the impact: None for all it carries)
+    of what ``obj`` hits first."""
     if kind == "system":
         rows = (Integration.objects.filter(lifecycle__in=lifecycles)
                 .filter(Q(source_system=obj) | Q(target_system=obj) | Q(middleware_system=obj))
-                .values_list("id", "source_system_id", "target_system_id"))
+                .values_list("id", "source_system_id", "target_system_id").order_by("id"))
         seeds = []
         for iid, source_id, target_id in rows:
             verb = "reads" if source_id == obj.pk else "delivers" if target_id == obj.pk else "through"
-            seeds.append((iid, (verb, iid, obj.pk), flow.carried.get(iid, [])))
+            seeds.append((iid, (verb, iid, obj.pk), None))
         via_api = Integration.apis.through.objects.filter(
             api__provider_system=obj, integration__lifecycle__in=lifecycles
         ).values_list("integration_id", "api_id").order_by("integration_id", "api_id")
-        seeds += [(iid, ("uses", iid, api_id), flow.carried.get(iid, [])) for iid, api_id in via_api]
-        return seeds
+        return seeds + [(iid, ("uses", iid, api_id), None) for iid, api_id in via_api]
     if kind == "api":
         users = Integration.apis.through.objects.filter(api=obj, integration__lifecycle__in=lifecycles).values_list(
             "integration_id", flat=True).order_by("integration_id")
-        return [(iid, ("uses", iid, obj.pk), flow.carried.get(iid, [])) for iid in users]
+        return [(iid, ("uses", iid, obj.pk), None) for iid in users]
     if kind == "entity":
-        carriers = sorted(iid for iid, entities in flow.carried.items() if obj.pk in entities)
+        carriers = Integration.entities.through.objects.filter(
+            canonicalentity=obj, integration__lifecycle__in=lifecycles).values_list(
+            "integration_id", flat=True).order_by("integration_id")
         return [(iid, ("carries", iid, obj.pk), [obj.pk]) for iid in carriers]
     return []
 
@@ -208,13 +253,17 @@ def _direct_seeds(obj, kind, flow: _Flow, lifecycles):
 class _Names:
     """Names and URLs of what the steps mention, read once per kind."""
 
-    def __init__(self, system_ids, api_ids, integrations):
+    def __init__(self, integrations, entities):
+        self.systems: dict = {}
+        self.apis: dict = {}
+        self.entities = entities  # id -> (slug, name)
+        self.integrations = integrations  # id -> detail row
+
+    def read(self, system_ids, api_ids):
         self.systems = {pk: (slug, name) for pk, slug, name in
                         System.objects.filter(id__in=system_ids).values_list("id", "slug", "name")}
         self.apis = {pk: (slug, name) for pk, slug, name in
                      Api.objects.filter(id__in=api_ids).values_list("id", "slug", "name")} if api_ids else {}
-        self.entities = {pk: (slug, name) for pk, slug, name in CanonicalEntity.objects.values_list("id", "slug", "name")}
-        self.integrations = integrations  # id -> detail row
 
     def ref(self, kind, pk):
         if kind == "integration":
@@ -243,14 +292,14 @@ def _sentences(step, names: _Names) -> list[dict]:
         if derived_from is not None:
             reads["derived_from"] = names.entities[derived_from][1]
         return [*out, reads]
+    if verb == "cause":
+        return []
     target = step[2]
     if verb == "uses":
         return [{"subject": subject, "verb": "uses", "entities": [], "preposition": "", "object": names.ref("api", target)}]
     if verb == "carries":
         return [{"subject": subject, "verb": "carries", "entities": [], "preposition": "",
                  "object": names.ref("entity", target)}]
-    if verb == "cause":
-        return []
     preposition = {"reads": "from", "delivers": "into", "through": "through"}[verb]
     verb_text = {"reads": "reads", "delivers": "delivers", "through": "runs"}[verb]
     return [{"subject": subject, "verb": verb_text, "entities": carried if verb != "through" else [],
@@ -328,7 +377,6 @@ def _consequence(row) -> tuple[tuple, str]:
 def _item(iid, reach: _Reach, names: _Names):
     row = names.integrations[iid]
     key, consequence = _consequence(row)
-    path = _path(reach, names)
     return {
         "slug": row["slug"], "name": row["name"], "url": object_url("integration", row["slug"]),
         "hop": reach.hop, "criticality": row["criticality"], "tier": Criticality(row["criticality"]).label,
@@ -341,64 +389,69 @@ def _item(iid, reach: _Reach, names: _Names):
         "consequence": consequence,
         "entities": names.entity_names(reach.entities),
         "downstream_unknown": not row["entities"],
-        "path": path, "path_text": " → ".join(sentence_text(s) for s in path),
-        "_key": (*key, reach.hop, row["name"]), "_row": row,
+        "_key": (*key, reach.hop, row["name"]), "_row": row, "_reach": reach,
     }
 
 
-def analyse(obj, *, change: str | None = None, depth: int | None = 1) -> dict:
+def _describe(items, names: _Names, obj, kind):
+    """Give ``items`` their paths (two queries for the names along them, whatever their
+    number): done for the page shown, not for every affected integration."""
+    system_ids = {obj.pk} if kind == "system" else set()
+    api_ids = {obj.pk} if kind == "api" else set()
+    for item in items:
+        reach = item["_reach"]
+        while reach is not None:
+            step = reach.step
+            if step[0] in ("downstream", "reads", "delivers", "through"):
+                system_ids.add(step[2])
+            elif step[0] == "uses":
+                api_ids.add(step[2])
+            reach = reach.parent
+    names.read(system_ids, api_ids)
+    for item in items:
+        item["path"] = _path(item.pop("_reach"), names)
+        item["path_text"] = " → ".join(sentence_text(s) for s in item["path"])
+
+
+def analyse(obj, *, change: str | None = None, depth: int | None = 1, describe: bool = True) -> dict:
     """The impact of ``change`` to ``obj`` (System, Api, CanonicalEntity or Integration).
     ``depth``: how many hops to list (1 = direct impact; for an integration down, its
-    immediate consumers); ``None`` lists every hop downstream. What lies beyond ``depth``
-    is counted, not listed."""
+    immediate consumers); ``None`` lists every hop downstream. The hop after ``depth`` is
+    counted (``beyond_depth``), not listed. ``describe=False`` leaves the paths to
+    ``result["describe"](items)`` (see ``answer``)."""
     kind = kind_of(obj)
     change = change or default_change(kind)
     if change not in CHANGES[kind]:
         raise ValueError(f"{change!r} is not a change of a {kind}")
     lifecycles = RUNNING if change in ("outage", "down") else NOT_RETIRED
-    flow = _load_flow(lifecycles)
+    flow = _Flow(lifecycles, everything=depth is None)
     cause_iid = obj.pk if kind == "integration" else None
-    reached = _walk(flow, _direct_seeds(obj, kind, flow, lifecycles), cause_iid)
+    reached = _walk(flow, _direct_seeds(obj, kind, lifecycles), cause_iid,
+                    max_hop=None if depth is None else depth + 1)
     shown = [iid for iid, reach in reached.items() if depth is None or reach.hop <= depth]
+    beyond = len(reached) - len(shown)
     details = _details([*shown, *([cause_iid] if cause_iid else [])])
-
-    system_ids, api_ids = {obj.pk} if kind == "system" else set(), {obj.pk} if kind == "api" else set()
+    names = _Names(details, {pk: (slug, name) for pk, slug, name in
+                             CanonicalEntity.objects.values_list("id", "slug", "name")})
     apis = []
     if kind == "system":
         apis = list(Api.objects.filter(provider_system=obj).values("id", "slug", "name", "lifecycle", "owner_team_id"))
-        api_ids |= {a["id"] for a in apis}
-    chains = []
-    for iid in shown:
-        reach = reached[iid]
-        while reach is not None:
-            chains.append(reach.step)
-            reach = reach.parent
-    for step in chains:  # a path only goes back to lower hops, so every integration on it is in details
-        if step[0] in ("downstream", "reads", "delivers", "through"):
-            system_ids.add(step[2])
-        elif step[0] == "uses":
-            api_ids.add(step[2])
-    names = _Names(system_ids, api_ids, details)
     cause = {"kind": kind, "label": KIND_LABELS[kind], "slug": obj.slug, "name": obj.name,
              "url": object_url(kind, obj.slug)}
 
     items = sorted((_item(iid, reached[iid], names) for iid in shown), key=lambda i: i["_key"])
     direct = [i for i in items if i["hop"] == 1 and kind != "integration"]
-    downstream = [i for i in items if i not in direct]
-    beyond = sum(1 for reach in reached.values() if depth is not None and reach.hop > depth)
+    downstream = [i for i in items if i["hop"] > 1 or kind == "integration"]
 
     # Workflows served by what is affected (the cause integration's own first), each with
     # the most consequential integration that reaches it.
     workflows: dict[str, dict] = {}
-    sources = ([(details[cause_iid], None)] if cause_iid else []) + [(i["_row"], i) for i in items]
-    for row, item in sources:
+    sources = ([(details[cause_iid], cause["url"])] if cause_iid else []) + [(i["_row"], i["url"]) for i in items]
+    for row, url in sources:
         for _wid, slug, wname, owner_id in row["workflows"]:
             if slug not in workflows:
-                via = item["name"] if item else row["name"]
-                workflows[slug] = {"slug": slug, "name": wname, "url": object_url("workflow", slug), "via": via,
-                                   "via_url": item["url"] if item else cause["url"],
-                                   "path_text": (item["path_text"] + " → " if item else "") + f"{via} serves {wname}",
-                                   "_owner": owner_id}
+                workflows[slug] = {"slug": slug, "name": wname, "url": object_url("workflow", slug),
+                                   "via": row["name"], "via_url": url, "_owner": owner_id}
 
     # Teams to notify, each with the first reason (owner of the cause first).
     reasons: dict[int, str] = {}
@@ -422,7 +475,7 @@ def analyse(obj, *, change: str | None = None, depth: int | None = 1) -> dict:
         del item["_key"], item["_row"]
     for wf in workflows.values():
         del wf["_owner"]
-    return {
+    result = {
         "cause": cause,
         "change": change,
         "change_label": f"{CHANGES[kind][change]} of {KIND_LABELS[kind]} {obj.name}",
@@ -437,6 +490,11 @@ def analyse(obj, *, change: str | None = None, depth: int | None = 1) -> dict:
         "counts": {"direct": len(direct), "downstream": len(downstream), "beyond_depth": beyond,
                    "integrations": len(items), "workflows": len(workflows), "teams": len(teams), "apis": len(apis)},
     }
+    if describe:
+        _describe(items, names, obj, kind)
+    else:
+        result["describe"] = lambda chosen: _describe(chosen, names, obj, kind)
+    return result
 
 
 def page(items: list, number, size: int = PAGE_SIZE) -> dict:
@@ -449,7 +507,8 @@ def page(items: list, number, size: int = PAGE_SIZE) -> dict:
 
 def answer(obj, *, change=None, depth=1, direct_page=1, downstream_page=1, page_size=PAGE_SIZE) -> dict:
     """The analysis with its two ranked lists paged: what the API returns and the page shows."""
-    result = analyse(obj, change=change, depth=depth)
+    result = analyse(obj, change=change, depth=depth, describe=False)
     result["direct"] = page(result["direct"], direct_page, page_size)
     result["downstream"] = page(result["downstream"], downstream_page, page_size)
+    result.pop("describe")([*result["direct"]["results"], *result["downstream"]["results"]])
     return result
