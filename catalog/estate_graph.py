@@ -115,14 +115,14 @@ def neighbourhood(obj) -> dict:
 
 def estate_map(queryset, *, filtered: bool) -> dict:
     """Every system and integration of ``queryset`` (filtered by EstateMapFilterSet); at
-    most ESTATE_MAP_LIMIT integrations, the most critical first. Unfiltered, systems that
-    no integration touches are shown too."""
+    most ESTATE_MAP_LIMIT integrations, the most critical first. Unfiltered (and whole),
+    systems that no integration touches are shown too."""
     graph = _Builder()
     live = queryset.exclude(lifecycle=IntegrationLifecycle.RETIRED)
     total = live.count()
     for integration in _integrations(live)[:ESTATE_MAP_LIMIT]:
         graph.integration(integration)
-    if not filtered:
+    if not filtered and total <= ESTATE_MAP_LIMIT:
         for system in System.objects.exclude(lifecycle="retired"):
             graph.system(system)
     return graph.elements(total=total, shown=min(total, ESTATE_MAP_LIMIT), truncated=total > ESTATE_MAP_LIMIT)

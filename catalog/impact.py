@@ -31,6 +31,7 @@ grow with the estate (``tests/catalog/intel/test_impact.py`` pins it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
@@ -72,15 +73,23 @@ def default_change(kind: str) -> str:
     return next(iter(CHANGES[kind]))
 
 
-def object_url(kind: str, slug: str) -> str:
-    """The catalog detail page of an object; the Impact page when the detail page is not
-    installed."""
+_PLACEHOLDER = "slug-placeholder"
+
+
+@lru_cache(maxsize=16)
+def _url_pattern(kind: str) -> str:
     try:
-        return reverse(f"catalog:{kind}-detail", kwargs={"slug": slug})
+        return reverse(f"catalog:{kind}-detail", kwargs={"slug": _PLACEHOLDER})
     except NoReverseMatch:
         if kind in KINDS:
-            return reverse("catalog_intel:impact", kwargs={"kind": kind, "slug": slug})
+            return reverse("catalog_intel:impact", kwargs={"kind": kind, "slug": _PLACEHOLDER})
         return ""
+
+
+def object_url(kind: str, slug: str) -> str:
+    """The catalog detail page of an object; the Impact page when the detail page is not
+    installed. Reversed once per kind: graphs and impact lists name thousands of objects."""
+    return _url_pattern(kind).replace(_PLACEHOLDER, slug)
 
 
 def get_object(kind: str, slug: str):

@@ -4,7 +4,7 @@ Backstage import (dry run / apply) and export."""
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, viewsets
+from rest_framework import generics, mixins, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -195,14 +195,14 @@ class BackstageExportView(APIView):
         return response
 
 
-class DerivationViewSet(viewsets.ModelViewSet):
+class DerivationViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                        mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Declared derivations between canonical entities ("Invoice is derived from Time
     entry", optionally only in one system). Impact analysis follows them downstream."""
 
     queryset = EntityDerivation.objects.select_related("source_entity", "derived_entity", "system")
     serializer_class = DerivationSerializer
     pagination_class = StandardPagination
-    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def perform_create(self, serializer):
         serializer.instance = services.create_derivation(actor=self.request.user, **serializer.validated_data)
