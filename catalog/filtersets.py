@@ -168,14 +168,16 @@ class EstateMapFilterSet(filters.FilterSet):
     workflow and entity. Choices show names; the query string carries slugs."""
 
     domain = filters.ModelChoiceFilter(queryset=Domain.objects.all(), to_field_name="slug", method="filter_domain",
-                                       label="Domain")
+                                       label="Domain", empty_label="Any domain")
     team = filters.ModelChoiceFilter(queryset=Team.objects.all(), to_field_name="slug", method="filter_team",
-                                     label="Team")
-    tier = filters.ChoiceFilter(field_name="criticality", choices=Criticality.choices, label="Tier")
+                                     label="Team", empty_label="Any team")
+    tier = filters.ChoiceFilter(field_name="criticality", choices=Criticality.choices, label="Tier",
+                              empty_label="Any tier")
     workflow = filters.ModelChoiceFilter(queryset=Workflow.objects.all(), to_field_name="slug", field_name="workflows",
-                                         distinct=True, label="Workflow")
+                                         distinct=True, label="Workflow", empty_label="Any workflow")
     entity = filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug",
-                                       field_name="entities", distinct=True, label="Entity")
+                                       field_name="entities", distinct=True, label="Entity",
+                                       empty_label="Any entity")
 
     class Meta:
         model = Integration

@@ -11,6 +11,7 @@
   var tip = document.getElementById("graph-tip");
   var FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
   var MAX_TEXT = 150;
+  var READABLE_ZOOM = 0.7;
   var measure = document.createElement("canvas").getContext("2d");
   measure.font = FONT;
 
@@ -103,6 +104,14 @@
         showTip(evt, text);
       });
       cy.on("mouseout", "node", function (evt) { evt.target.removeClass("hover"); box.classList.remove("pointing"); hideTip(); });
+      // A large map fitted whole would shrink labels past reading: start at a readable
+      // zoom on the busiest node (or this object); scroll to zoom out for the overview.
+      if (cy.zoom() < READABLE_ZOOM) {
+        var centre = cy.nodes("[?focus]");
+        if (!centre.length) { centre = cy.nodes().max(function (n) { return n.degree(); }).ele; }
+        cy.zoom(READABLE_ZOOM);
+        cy.center(centre);
+      }
       var list = document.getElementById("graph-list");
       if (list) { list.removeAttribute("open"); }
       box.dataset.layout = "dagre-LR";
