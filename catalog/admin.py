@@ -8,7 +8,18 @@ from django.db import models
 from controlplane.admin import ServiceErrorsAsMessages
 
 from . import selectors, services
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    EntityDerivation,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+)
 
 
 class ServiceBackedAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
@@ -136,6 +147,17 @@ class EntityAdmin(ServiceBackedAdmin):
     list_filter = ["domain"]
     search_fields = ["name", "slug", "description"]
     autocomplete_fields = ["domain"]
+
+
+@admin.register(EntityDerivation)
+class EntityDerivationAdmin(ServiceBackedAdmin):
+    list_display = ["derived_entity", "source_entity", "system", "description"]
+    list_select_related = ["derived_entity", "source_entity", "system"]
+    list_filter = [("system", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["source_entity__name", "derived_entity__name", "system__name", "description"]
+    autocomplete_fields = ["source_entity", "derived_entity", "system"]
+    prepopulated_fields = {}
+    readonly_fields = ("created_at",)
 
 
 @admin.register(Workflow)

@@ -161,3 +161,36 @@ class TeamMemberFilterSet(filters.FilterSet):
     class Meta:
         model = TeamMember
         fields = ["team", "user"]
+
+
+class EstateMapFilterSet(filters.FilterSet):
+    """What the estate map draws (page and API): integrations by domain, team, tier,
+    workflow and entity. Choices show names; the query string carries slugs."""
+
+    domain = filters.ModelChoiceFilter(queryset=Domain.objects.all(), to_field_name="slug", method="filter_domain",
+                                       label="Domain", empty_label="Any domain")
+    team = filters.ModelChoiceFilter(queryset=Team.objects.all(), to_field_name="slug", method="filter_team",
+                                     label="Team", empty_label="Any team")
+    tier = filters.ChoiceFilter(field_name="criticality", choices=Criticality.choices, label="Tier",
+                              empty_label="Any tier")
+    workflow = filters.ModelChoiceFilter(queryset=Workflow.objects.all(), to_field_name="slug", field_name="workflows",
+                                         distinct=True, label="Workflow", empty_label="Any workflow")
+    entity = filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug",
+                                       field_name="entities", distinct=True, label="Entity",
+                                       empty_label="Any entity")
+
+    class Meta:
+        model = Integration
+        fields = ["domain", "team", "tier", "workflow", "entity"]
+
+    def filter_domain(self, queryset, name, value):
+        """Integrations touching a system of the domain, or serving one of its workflows."""
+        return queryset.filter(
+            Q(source_system__domain=value) | Q(target_system__domain=value)
+            | Q(pk__in=Integration.workflows.through.objects.filter(workflow__domain=value).values("integration_id"))
+        )
+
+    def filter_team(self, queryset, name, value):
+        """Integrations the team owns, or that touch a system it owns."""
+        return queryset.filter(Q(owner_team=value) | Q(source_system__owner_team=value)
+                               | Q(target_system__owner_team=value))

@@ -9,8 +9,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from controlplane.errors import DomainError
 
-from . import backstage, impact, scorecards
-from .models import BackstageImport, Domain, Team, UnresolvedReference, Workflow
+from . import backstage, estate_graph, impact, scorecards
+from .api.intel_serializers import ImpactOptionsSerializer
+from .filtersets import EstateMapFilterSet
+from .models import BackstageImport, Domain, Integration, Team, UnresolvedReference, Workflow
 
 READ = "catalog.view_integration"
 IMPORT = "catalog.import_backstage"
@@ -33,16 +35,41 @@ def impact_page(request, kind, slug):
     obj = impact.get_object(kind, slug)
     if obj is None:
         raise Http404(f"No {kind} {slug}.")
-    result = impact.analyse(obj)
-    graph = impact.neighbourhood(obj) if kind in ("system", "integration") else None
-    graph_rows = []
-    if graph:  # the list the page shows without JavaScript
-        nodes = {n["data"]["id"]: n["data"] for n in graph["nodes"]}
-        graph_rows = [(nodes[e["data"]["source"]], e["data"]["label"], nodes[e["data"]["target"]]) for e in graph["edges"]]
-    return render(request, "catalog/intel/impact.html", {
-        "object": obj, "kind": kind, "kind_label": impact.KIND_LABELS[kind], "result": result, "graph": graph,
-        "graph_rows": graph_rows,
-        "failing_checks": scorecards.failing_checks_for(obj),
+    options = ImpactOptionsSerializer(data=request.GET, context={"kind": kind})
+    context = {
+        "object": obj, "kind": kind, "kind_label": impact.KIND_LABELS[kind],
+        "changes": impact.CHANGES[kind].items(), "failing_checks": scorecards.failing_checks_for(obj),
+        "has_graph": kind in ("system", "integration"),
+    }
+    if not options.is_valid():
+        context["errors"] = options.errors
+        return render(request, "catalog/intel/impact.html", context, status=400)
+    result = impact.answer(obj, **options.validated_data)
+    if context["has_graph"]:  # the sentences shown without JavaScript
+        context["graph_rows"] = estate_graph.neighbourhood(obj)["rows"]
+    for name in ("direct", "downstream"):
+        listing = result[name]
+        for link, number in (("previous_url", listing["page"] - 1), ("next_url", listing["page"] + 1)):
+            if 1 <= number <= listing["pages"]:
+                query = request.GET.copy()
+                query[f"{name}_page"] = number
+                listing[link] = "?" + query.urlencode()
+    context.update(result=result, depth_all=result["depth"] is None)
+    return render(request, "catalog/intel/impact.html", context)
+
+
+@require_GET
+@_read
+def estate_map_page(request):
+    """Every system and integration on one layered map, filtered like the API."""
+    try:
+        filterset, graph = estate_graph.filtered_map(request.GET)
+    except DomainError:
+        filterset = EstateMapFilterSet(request.GET, queryset=Integration.objects.none())
+        filterset.is_valid()
+        return render(request, "catalog/intel/estate_map.html", {"filter": filterset, "invalid": True}, status=400)
+    return render(request, "catalog/intel/estate_map.html", {
+        "filter": filterset, "graph": graph, "query": request.GET.urlencode(),
     })
 
 

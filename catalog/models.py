@@ -284,3 +284,37 @@ class UnresolvedReference(models.Model):
 
     def __str__(self):
         return f"{self.source_ref} {self.field} -> {self.target_ref}"
+
+
+class EntityDerivation(models.Model):
+    """A declared derivation: a system that receives ``source_entity`` produces
+    ``derived_entity`` from it (approved time entries become invoice lines in the ERP).
+    Impact analysis follows it one step per hop, so missing time entries in NetSuite reach
+    whoever reads invoices from NetSuite. ``system`` limits it to where it happens; blank
+    means wherever the source entity lands."""
+
+    source_entity = models.ForeignKey(CanonicalEntity, on_delete=models.CASCADE, related_name="derivations")
+    derived_entity = models.ForeignKey(CanonicalEntity, on_delete=models.CASCADE, related_name="derived_from_links")
+    system = models.ForeignKey(
+        System, null=True, blank=True, on_delete=models.CASCADE, related_name="entity_derivations",
+        help_text="Where the derivation happens; blank: in any system the source entity is delivered to.",
+    )
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source_entity__name", "derived_entity__name"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(source_entity=models.F("derived_entity")),
+                                   name="derivation_not_self", violation_error_message="An entity is not derived from itself."),
+            models.UniqueConstraint(fields=["source_entity", "derived_entity"], condition=models.Q(system__isnull=True),
+                                    name="derivation_unique_anywhere",
+                                    violation_error_message="This derivation is already declared."),
+            models.UniqueConstraint(fields=["source_entity", "derived_entity", "system"],
+                                    condition=models.Q(system__isnull=False), name="derivation_unique_in_system",
+                                    violation_error_message="This derivation is already declared for that system."),
+        ]
+
+    def __str__(self):
+        where = f" in {self.system}" if self.system_id else ""
+        return f"{self.derived_entity} derived from {self.source_entity}{where}"

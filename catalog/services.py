@@ -31,7 +31,18 @@ from .choices import (
     IntegrationLifecycle,
     SystemLifecycle,
 )
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    EntityDerivation,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+)
 
 TRANSITIONS = {System: SYSTEM_TRANSITIONS, Api: API_TRANSITIONS, Integration: INTEGRATION_TRANSITIONS}
 
@@ -43,7 +54,7 @@ M2M_FIELDS = {Integration: ("apis", "entities", "workflows")}
 
 
 def _label(model) -> str:
-    return model._meta.model_name if model is not CanonicalEntity else "entity"
+    return {CanonicalEntity: "entity", EntityDerivation: "derivation"}.get(model, model._meta.model_name)
 
 
 def _clean(obj, exclude=None):
@@ -504,6 +515,27 @@ def delete_workflow(*, actor, workflow: Workflow):
     return _delete(workflow, actor=actor)
 
 
+@transaction.atomic
+def create_derivation(*, actor, source_entity: CanonicalEntity, derived_entity: CanonicalEntity, system=None,
+                      description: str = "") -> EntityDerivation:
+    """Declare that ``derived_entity`` is produced from ``source_entity`` (in ``system``,
+    or wherever the source entity lands); impact analysis then follows it."""
+    return _create(EntityDerivation, actor=actor, data={
+        "source_entity": source_entity, "derived_entity": derived_entity, "system": system,
+        "description": description,
+    })
+
+
+@transaction.atomic
+def update_derivation(*, actor, derivation: EntityDerivation, **data) -> EntityDerivation:
+    return _update(derivation, actor=actor, data=data)
+
+
+@transaction.atomic
+def delete_derivation(*, actor, derivation: EntityDerivation):
+    return _delete(derivation, actor=actor)
+
+
 # --- systems and APIs ------------------------------------------------------------------
 
 
@@ -612,16 +644,17 @@ def delete_sla(*, actor, sla: Sla):
 CREATE = {
     Team: create_team, Domain: create_domain, System: create_system, Api: create_api,
     CanonicalEntity: create_entity, Workflow: create_workflow, Integration: create_integration,
+    EntityDerivation: create_derivation,
 }
 UPDATE = {
     Team: ("team", update_team), Domain: ("domain", update_domain), System: ("system", update_system),
     Api: ("api", update_api), CanonicalEntity: ("entity", update_entity), Workflow: ("workflow", update_workflow),
-    Integration: ("integration", update_integration),
+    Integration: ("integration", update_integration), EntityDerivation: ("derivation", update_derivation),
 }
 DELETE = {
     Team: ("team", delete_team), Domain: ("domain", delete_domain), System: ("system", delete_system),
     Api: ("api", delete_api), CanonicalEntity: ("entity", delete_entity), Workflow: ("workflow", delete_workflow),
-    Integration: ("integration", delete_integration),
+    Integration: ("integration", delete_integration), EntityDerivation: ("derivation", delete_derivation),
 }
 
 

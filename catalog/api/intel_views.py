@@ -4,19 +4,20 @@ Backstage import (dry run / apply) and export."""
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics
+from rest_framework import generics, mixins, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog import backstage, impact, scorecards
-from catalog.models import BackstageImport, UnresolvedReference
+from catalog import backstage, estate_graph, impact, scorecards, services
+from catalog.models import BackstageImport, EntityDerivation, UnresolvedReference
 from controlplane.errors import ValidationFailed
 from controlplane.pagination import StandardPagination
 from controlplane.parsers import JSONParser
 
 from .intel_serializers import (
     BackstageImportSerializer,
+    DerivationSerializer,
     ExportQuerySerializer,
     GraphQuerySerializer,
     ImpactQuerySerializer,
@@ -40,13 +41,21 @@ class ImpactView(APIView):
     required_perms = {"GET": READ}
 
     @extend_schema(
-        parameters=[OpenApiParameter(k, str, description=f"{k} slug") for k in ("system", "api", "entity", "integration")],
+        parameters=[
+            *(OpenApiParameter(k, str, description=f"{k} slug") for k in ("system", "api", "entity", "integration")),
+            OpenApiParameter("change", str, enum=sorted({c for cs in impact.CHANGES.values() for c in cs}),
+                             description="system: outage (default) or retire; api/entity: breaking; integration: down"),
+            OpenApiParameter("depth", str, description="hops to list: 1 (default) .. 50, or 'all'"),
+            OpenApiParameter("direct_page", int), OpenApiParameter("downstream_page", int),
+            OpenApiParameter("page_size", int, description="1..200, default 25"),
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):
         query = ImpactQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(impact.analyse(_object(**query.validated_data)))
+        options = query.validated_data
+        return Response(impact.answer(_object(options.pop("kind"), options.pop("slug")), **options))
 
 
 class GraphView(APIView):
@@ -61,7 +70,19 @@ class GraphView(APIView):
     def get(self, request):
         query = GraphQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(impact.neighbourhood(_object(**query.validated_data)))
+        return Response(estate_graph.neighbourhood(_object(**query.validated_data)))
+
+
+class EstateMapView(APIView):
+    """Every system and integration as Cytoscape elements, filtered by domain, team, tier,
+    workflow and entity (slugs); at most 300 integrations, the most critical first."""
+
+    required_perms = {"GET": READ}
+
+    @extend_schema(parameters=[OpenApiParameter(k, str, description=f"{k} slug") for k in ("domain", "team", "workflow", "entity")]
+                   + [OpenApiParameter("tier", int, enum=[1, 2, 3])], responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(estate_graph.filtered_map(request.query_params)[1])
 
 
 class ScorecardView(APIView):
@@ -172,3 +193,19 @@ class BackstageExportView(APIView):
         if _flag(request.query_params.get("download"), False, name="download"):
             response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
         return response
+
+
+class DerivationViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                        mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Declared derivations between canonical entities ("Invoice is derived from Time
+    entry", optionally only in one system). Impact analysis follows them downstream."""
+
+    queryset = EntityDerivation.objects.select_related("source_entity", "derived_entity", "system")
+    serializer_class = DerivationSerializer
+    pagination_class = StandardPagination
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_derivation(actor=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.delete_derivation(actor=self.request.user, derivation=instance)

@@ -31,20 +31,82 @@ def test_backstage_import_dry_run_then_apply(cast, transactional_db, live_server
     assert BackstageImport.objects.get().status == "applied"
 
 
+def _watch_errors(page):
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def _x(page, slug):
+    return page.evaluate(
+        "(slug) => document.getElementById('intel-graph').cytoscapeInstance"
+        ".nodes('[slug = \"' + slug + '\"]')[0].position('x')", slug)
+
+
+def _no_overlap(page):
+    """Bounding boxes of nodes (labels included) do not overlap."""
+    return page.evaluate("""() => {
+        const boxes = document.getElementById('intel-graph').cytoscapeInstance.nodes().map(n => n.boundingBox());
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i], b = boxes[j];
+            if (a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2) return false;
+        }
+        return true;
+    }""")
+
+
 @pytest.mark.e2e
-def test_impact_graph_is_drawn_and_clickable(cast, transactional_db, live_server, login):
+def test_impact_graph_is_layered_left_to_right_with_a_legend(cast, transactional_db, live_server, login, tmp_path):
     build_estate()
     page = login("steward")
+    errors = _watch_errors(page)
     page.goto(f"{live_server.url}/catalog/impact/system/netsuite/")
-    assert page.inner_text("#count-integrations") == "2"
+    assert page.inner_text("#count-direct") == "2"
     page.wait_for_selector("#intel-graph.ready canvas")
-    nodes = page.evaluate("document.getElementById('intel-graph').cytoscapeInstance.nodes().length")
-    assert nodes >= 7
-    # Clicking a node opens its page (the Impact page while the catalog pages are not installed).
-    # (emitted after evaluate returns, so the navigation does not cut the evaluation short)
+    page.wait_for_selector("#intel-graph[data-layout='dagre-LR']")
+    assert page.is_visible("#graph-legend") and "Runs through middleware" in page.inner_text("#graph-legend")
+    # Data flows left to right: Certinia → Time sync → NetSuite → Invoice to BI → Snowflake.
+    xs = [_x(page, slug) for slug in ("certinia", "time-sync", "netsuite", "invoice-to-bi", "snowflake")]
+    assert xs == sorted(xs) and len(set(xs)) == 5, xs
+    assert _no_overlap(page)
+    # Hovering an arrow shows the entities it carries.
+    page.evaluate("document.getElementById('intel-graph').cytoscapeInstance.edges('[kind = \"delivers\"]')[0]"
+                  ".emit('mouseover')")
+    assert "delivers" in page.inner_text("#graph-tip")
+    page.locator("#intel-graph").scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "impact-graph.png"), full_page=True)
+    assert not errors, errors
+    # Clicking a node opens its page (emitted after evaluate returns, so the navigation
+    # does not cut the evaluation short).
     page.evaluate(
         "setTimeout(function () { document.getElementById('intel-graph').cytoscapeInstance"
         ".nodes('[slug = \"invoice-to-bi\"]')[0].emit('tap'); }, 0)"
     )
     page.wait_for_url(lambda url: "invoice-to-bi" in url, wait_until="domcontentloaded")
-    assert "Invoice to BI" in page.inner_text("h1")
+
+
+@pytest.mark.e2e
+def test_estate_map_draws_every_system_and_filters(cast, transactional_db, live_server, login, tmp_path):
+    from catalog import demo
+
+    demo.load()
+    page = login("architect")
+    errors = _watch_errors(page)
+    page.goto(f"{live_server.url}/catalog/estate-map/")
+    page.wait_for_selector("#intel-graph[data-layout='dagre-LR']")
+    assert page.is_visible("#graph-legend")
+    count = page.evaluate("document.getElementById('intel-graph').cytoscapeInstance.nodes().length")
+    assert count >= 50
+    assert _no_overlap(page)
+    # One source and its integration: the integration sits to the right of what it reads.
+    assert _x(page, "workday-to-adp") > _x(page, "workday") or _x(page, "adp") > _x(page, "workday-to-adp")
+    page.screenshot(path=str(tmp_path / "estate-map.png"), full_page=False)
+    page.select_option("#id_workflow", "collections")
+    page.click("#estate-filters button[type=submit]")
+    page.wait_for_url(lambda url: "workflow=collections" in url)
+    page.wait_for_selector("#intel-graph[data-layout='dagre-LR']")
+    filtered = page.evaluate("document.getElementById('intel-graph').cytoscapeInstance.nodes('[kind = \"integration\"]').length")
+    assert 0 < filtered < 15
+    page.screenshot(path=str(tmp_path / "estate-map-collections.png"), full_page=False)
+    assert not errors, errors

@@ -86,6 +86,9 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "catalog-intel-api:backstage-apply": {"POST": ARCHITECTS},
     "catalog-intel-api:backstage-unresolved": {"GET": READ_API},
     "catalog-intel-api:backstage-export": {"GET": READ_API},
+    "catalog-intel-api:estate-map": {"GET": READ_API},
+    "catalog-intel-api:derivation-list": {"GET": READ_API, "POST": ARCHITECTS},
+    "catalog-intel-api:derivation-detail": {"GET": READ_API, "DELETE": ARCHITECTS},
     # --- stewardship API --------------------------------------------------------------
     "stewardship-api:compatibility": {"POST": READ_API},
     "stewardship-api:subject-list": {"GET": READ_API, "POST": STEWARDS},
@@ -192,6 +195,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "catalog:team-member-remove": {"POST": ARCHITECTS},
     "catalog_intel:impact": _HTML_READ,
     "catalog_intel:scorecards": _HTML_READ,
+    "catalog_intel:estate-map": _HTML_READ,
     "catalog_intel:panel": _HTML_READ,
     "catalog_intel:backstage-import": _HTML_FORM,
     "catalog_intel:backstage-batch": {"GET": ARCHITECTS},

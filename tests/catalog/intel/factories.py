@@ -4,7 +4,7 @@ import datetime
 from types import SimpleNamespace
 
 from catalog import choices
-from catalog.models import Integration, Workflow
+from catalog.models import CanonicalEntity, Integration, Workflow
 from tests.factories import (
     ApiFactory,
     EntityFactory,
@@ -65,8 +65,8 @@ def build_estate():
 
 
 def build_large_estate(n_integrations: int, *, n_systems: int = 30, n_apis: int = 40):
-    """``n_integrations`` integrations over a ring of systems, each using two APIs and
-    serving a workflow (bulk inserts: fast)."""
+    """``n_integrations`` integrations over a ring of systems, each using two APIs,
+    carrying two of the seeded entities and serving a workflow (bulk inserts: fast)."""
     team = TeamFactory(slug="big-team", email="big@example.com")
     systems = [SystemFactory(slug=f"sys-{i}", name=f"Sys {i}", owner_team=team) for i in range(n_systems)]
     apis = [ApiFactory(slug=f"api-{i}", provider_system=systems[i % n_systems], owner_team=team)
@@ -82,8 +82,41 @@ def build_large_estate(n_integrations: int, *, n_systems: int = 30, n_apis: int 
     Through.objects.bulk_create([
         Through(integration_id=row.pk, api_id=apis[(i + k) % n_apis].pk) for i, row in enumerate(rows) for k in (0, 7)
     ])
+    entities = list(CanonicalEntity.objects.order_by("slug")) or [EntityFactory(slug="thing", name="Thing")]
+    EThrough = Integration.entities.through
+    # One entity that flows on around the ring (every len(entities)-th integration out of
+    # a system carries it on), one scattered: each integration feeds a few downstream.
+    EThrough.objects.bulk_create([
+        EThrough(integration_id=row.pk, canonicalentity_id=entities[index].pk)
+        for i, row in enumerate(rows)
+        for index in {(i // n_systems) % len(entities), (i * 7 + 3) % len(entities)}
+    ])
     WThrough = Integration.workflows.through
     WThrough.objects.bulk_create([
         WThrough(integration_id=row.pk, workflow_id=workflows[i % len(workflows)].pk) for i, row in enumerate(rows)
     ])
     return SimpleNamespace(team=team, systems=systems, apis=apis, integrations=rows)
+
+
+def build_flows(flows, *, hubs=()):
+    """A hand-built estate from ``(slug, source, target, [entity slugs])`` tuples (optional
+    5th item: a dict of Integration fields). Systems and entities are created by slug on
+    first mention; systems named in ``hubs`` are middleware. Returns slug -> object."""
+    team = TeamFactory(slug="flow-team", name="Flow team", email="flow@example.com")
+    objects = {}
+
+    def system(slug):
+        if slug not in objects:
+            category = "middleware" if slug in hubs else "other"
+            objects[slug] = SystemFactory(slug=slug, name=slug.replace("-", " ").title(), owner_team=team,
+                                          category=category)
+        return objects[slug]
+
+    for slug, source, target, entity_slugs, *extra in flows:
+        entities = [EntityFactory(slug=e, name=e.replace("-", " ").capitalize()) for e in entity_slugs]
+        fields = dict(extra[0]) if extra else {}
+        if "middleware" in fields:
+            fields["middleware_system"] = system(fields.pop("middleware"))
+        objects[slug] = IntegrationFactory(slug=slug, name=slug.upper(), source_system=system(source),
+                                           target_system=system(target), owner_team=team, entities=entities, **fields)
+    return objects
