@@ -26,7 +26,12 @@ def attention_now() -> list[BoardLine]:
 
     now = timezone.now()
     exceptions = BusinessException.objects.filter(status__in=OPEN_STATUSES).aggregate(
-        open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)), at_risk=Sum("amount_at_risk"),
+        open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)),
+    )
+    # Money is never added across currencies: one total per currency, side by side.
+    at_risk = (
+        BusinessException.objects.filter(status__in=OPEN_STATUSES, amount_at_risk__isnull=False)
+        .values("currency").annotate(total=Sum("amount_at_risk")).order_by("currency")
     )
     down = HealthConfig.objects.filter(status=HealthStatus.DOWN).count()
     breaches = SlaBreach.objects.filter(closed_at__isnull=True).count()
@@ -37,13 +42,27 @@ def attention_now() -> list[BoardLine]:
         BoardLine("Overdue exceptions", f"{exceptions['overdue']:,}", f"{exceptions_list}?overdue=true",
                   exceptions["overdue"] > 0),
         BoardLine("Open exceptions", f"{exceptions['open']:,}", reverse("exceptions:home"), False),
-        BoardLine("Amount at risk on open exceptions", f"{exceptions['at_risk'] or 0:,.2f}",
+        BoardLine("Amount at risk on open exceptions", money_by_currency((r["currency"], r["total"]) for r in at_risk),
                   reverse("kpis:detail", args=["revenue-at-risk"]), False),
         BoardLine("Integrations down", f"{down:,}", f"{reverse('health:home')}?status=down", down > 0),
         BoardLine("SLA breaches open", f"{breaches:,}", reverse("health:sla"), breaches > 0),
         BoardLine("Schema versions waiting for review", f"{reviews:,}", reverse("stewardship:home"), reviews > 0),
         BoardLine("System-of-record proposals waiting", f"{proposals:,}", reverse("stewardship:sor-matrix"), proposals > 0),
     ]
+
+
+def money_by_currency(pairs) -> str:
+    """``[("GBP", 1200), ("USD", 80)]`` -> ``GBP 1,200.00 · USD 80.00`` (never one sum)."""
+    shown = [f"{currency or '—'} {total:,.2f}" for currency, total in pairs if total]
+    return " · ".join(shown) or "0.00"
+
+
+def recent_changes(limit: int = 10):
+    """The latest audit entries, with readable changes (names, not ids)."""
+    from .audit import readable_changes
+    from .models import AuditEntry
+
+    return readable_changes(AuditEntry.objects.select_related("actor", "content_type")[:limit])
 
 
 HEADLINE_KPIS = ("approved-time-to-invoice", "invoice-ready-backlog", "revenue-at-risk", "exception-backlog",

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
-from controlplane.audit import history
+from controlplane.audit import action_label, display_name, history, readable_changes
 
 from .choices import SEVERITY_ORDER, Status
 from .models import BusinessException, Queue, RoutingRule
@@ -56,12 +56,12 @@ def timeline(exc: BusinessException):
     events = [{"at": exc.first_seen, "kind": "occurrence", "title": "First seen", "text": exc.message[:300]}]
     if exc.occurrences > 1:
         events.append({"at": exc.last_seen, "kind": "occurrence", "title": f"Last seen ({exc.occurrences} occurrences)", "text": ""})
-    for entry in history(exc, limit=200):
-        events.append({"at": entry.created_at, "kind": "move", "title": entry.action.split(".", 1)[-1].replace("_", " "),
-                       "who": entry.actor_repr or "system", "text": entry.note, "changes": entry.changes})
+    for entry in readable_changes(history(exc, limit=200)):
+        events.append({"at": entry.created_at, "kind": "move", "title": action_label(entry.action),
+                       "who": display_name(entry.actor) if entry.actor else entry.actor_repr or "system", "text": entry.note, "changes": entry.readable})
     for comment in exc.comments.select_related("author"):
         events.append({"at": comment.created_at, "kind": "comment", "title": "Comment",
-                       "who": comment.author.username if comment.author else "—", "text": comment.body})
+                       "who": display_name(comment.author) if comment.author else "—", "text": comment.body})
     for attempt in exc.replay_attempts.all():
         outcome = "succeeded" if attempt.succeeded else (attempt.error or "failed")
         events.append({"at": attempt.started_at, "kind": "replay",

@@ -7,6 +7,8 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,7 +20,7 @@ from controlplane.errors import DomainError
 
 from . import selectors, services
 from .api.views import ExceptionCursorPagination
-from .choices import DISMISS_RESOLUTIONS, TRANSITIONS, Resolution
+from .choices import DISMISS_RESOLUTIONS, TRANSITIONS, Resolution, Severity, Status
 from .filtersets import BusinessExceptionFilterSet
 from .forms import AssignForm, BulkForm, CommentForm, PayloadForm, ResolveForm, RoutingRuleForm
 from .models import BusinessException, ReplayTarget, RoutingRule
@@ -100,9 +102,31 @@ class _Echo:
         return value
 
 
-CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "error_code", "message", "assignee",
-               "invoice_number", "project_code", "client", "legal_entity", "contract", "amount_at_risk", "currency",
-               "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
+# (header, value path): names people read (integration and entity names, the assignee's
+# full name, labels of status and severity), never slugs or column names.
+CSV_COLUMNS = [
+    ("Exception", "id"), ("Status", "status"), ("Severity", "severity"), ("Queue", "queue__name"),
+    ("Integration", "integration__name"), ("Entity", "entity__name"), ("Error code", "error_code"),
+    ("Message", "message"), ("Assignee", "assignee_name"), ("Invoice number", "invoice_number"),
+    ("Project code", "project_code"), ("Client", "client"), ("Legal entity", "legal_entity"),
+    ("Contract", "contract"), ("Amount at risk", "amount_at_risk"), ("Currency", "currency"),
+    ("Occurrences", "occurrences"), ("First seen", "first_seen"), ("Last seen", "last_seen"),
+    ("Due", "due_at"), ("Resolution", "resolution_code"), ("Correlation ID", "correlation_id"),
+]
+
+
+def _csv_value(column, value):
+    if value is None:
+        return ""
+    if column == "id":
+        return f"EXC-{value}"
+    if column in _CSV_LABELS:
+        return _CSV_LABELS[column].get(value, value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+_CSV_LABELS = {"status": dict(Status.choices), "severity": dict(Severity.choices),
+               "resolution_code": dict(Resolution.choices)}
 
 
 @require_GET
@@ -111,18 +135,17 @@ def export_csv(request):
     """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
     sit in memory."""
     _fs, qs = _filtered(request)
-    rows = qs.order_by("-last_seen", "-id").values_list(
-        "id", "status", "severity", "queue__name", "integration__slug", "entity__slug", "error_code", "message",
-        "assignee__username", "invoice_number", "project_code", "client", "legal_entity", "contract",
-        "amount_at_risk", "currency", "occurrences", "first_seen", "last_seen", "due_at", "resolution_code",
-        "correlation_id",
-    )
+    full_name = Trim(Concat("assignee__first_name", Value(" "), "assignee__last_name"))
+    rows = qs.order_by("-last_seen", "-id").annotate(
+        assignee_name=Coalesce(NullIf(full_name, Value("")), "assignee__username"),
+    ).values_list(*[path for _header, path in CSV_COLUMNS])
+    columns = [path for _header, path in CSV_COLUMNS]
     writer = csv.writer(_Echo())
 
     def stream():
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow([header for header, _path in CSV_COLUMNS])
         for row in rows.iterator(chunk_size=2000):
-            yield writer.writerow(["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in row])
+            yield writer.writerow([_csv_value(column, v) for column, v in zip(columns, row, strict=True)])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="exceptions.csv"'
