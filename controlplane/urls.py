@@ -27,6 +27,8 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search_page, name="search"),
+    path("search/suggest/", views.search_suggest, name="search-suggest"),
     path("login/", login_not_required(ThrottledLoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

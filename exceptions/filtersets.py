@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration
-from controlplane.filters import YesNoFilter
+from controlplane.filters import PickerSelect, YesNoFilter
 
 from .choices import CLOSED_STATUSES, INDEXED_BUSINESS_KEYS, OPEN_STATUSES, AgeBucket, Severity, Status
 from .models import BusinessException, Queue
@@ -22,19 +22,23 @@ class BusinessExceptionFilterSet(django_filters.FilterSet):
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all())
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.all(), to_field_name="slug")
-    entity = django_filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug")
+    # The API takes slugs and usernames; the page shows name pickers (PickerSelect).
+    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.all(), to_field_name="slug",
+                                                   widget=PickerSelect("integration"))
+    entity = django_filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug",
+                                              widget=PickerSelect("entity"))
     assignee = django_filters.ModelChoiceFilter(
-        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), to_field_name="username"
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), to_field_name="username",
+        widget=PickerSelect("user"),
     )
     unassigned = YesNoFilter(field_name="assignee", lookup_expr="isnull", label="Unassigned")
     overdue = YesNoFilter(method="filter_overdue", label="Overdue")
     age = django_filters.ChoiceFilter(choices=AgeBucket.choices, method="filter_age", label="Age")
     amount_min = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="gte", label="Amount from")
     amount_max = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="lte", label="Amount to")
-    error_code = django_filters.CharFilter(field_name="error_code")
-    fingerprint = django_filters.CharFilter(field_name="fingerprint")
-    correlation_id = django_filters.CharFilter(field_name="correlation_id")
+    error_code = django_filters.CharFilter(field_name="error_code", label="Error code")
+    fingerprint = django_filters.CharFilter(field_name="fingerprint", label="Fingerprint")
+    correlation_id = django_filters.CharFilter(field_name="correlation_id", label="Correlation ID")
 
     class Meta:
         model = BusinessException

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -77,7 +78,8 @@ def _list(request, *, mine=False):
     except NotFound:  # a malformed or stale cursor
         raise Http404("That page of the list no longer exists; start again from the first page.") from None
     context = {
-        "filter": fs, "page": page, "mine": mine, "sort": sort,
+        "filter": fs, "page": page, "mine": mine, "sort": sort, "total": qs.count(),
+        "back": request.get_full_path(),
         "next_url": paginator.get_next_link(), "previous_url": paginator.get_previous_link(),
         "bulk_actions": BulkForm.base_fields["action"].choices, "resolutions": Resolution.choices,
         "query": request.GET.urlencode(),
@@ -170,6 +172,7 @@ def _detail_context(request, exc, **extra):
         "comment_form": CommentForm(),
         "payload_form": extra.pop("payload_form", None) or PayloadForm(initial={"payload": json.dumps(exc.payload, indent=2, sort_keys=True) if exc.payload is not None else ""}),
         "timeline": selectors.timeline(exc),
+        "back_url": extra.pop("back_url", None) or reverse("exceptions:list"),
         **extra,
     }
 
@@ -179,10 +182,21 @@ def _load(request, pk):
     return get_object_or_404(BusinessException.objects.visible_to(request.user).select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
 
 
+def _back_to_list(request) -> str:
+    """Where "Back to the list" goes: the filtered list the user came from (``?back=``),
+    accepted only as a path of the list pages themselves, so it cannot point elsewhere."""
+    back = request.GET.get("back", "")
+    lists = (reverse("exceptions:list"), reverse("exceptions:mine"))
+    if back.startswith(lists) and url_has_allowed_host_and_scheme(back, allowed_hosts=None) and len(back) <= 2000:
+        return back
+    return reverse("exceptions:list")
+
+
 @require_GET
 @_403(VIEW)
 def exception_detail(request, pk):
-    return render(request, "exceptions/detail.html", _detail_context(request, _load(request, pk)))
+    return render(request, "exceptions/detail.html",
+                  _detail_context(request, _load(request, pk), back_url=_back_to_list(request)))
 
 
 @require_POST

@@ -323,6 +323,9 @@ EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS",
 # trickling bytes cannot hold a worker; at most this many response bytes are read (after
 # decompression; the rest is dropped unread).
 EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES = env_int("EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
+# The global search offers "keys containing ..." (a table scan) only while the exception
+# table has at most this many rows; exact-key search (indexed) is always offered.
+EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS = env_int("EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS", 100_000, minimum=0)
 # Severity appears as two fields (severity, reported_severity): one enum name in the schema.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ExceptionSeverityEnum": "exceptions.choices.Severity",
