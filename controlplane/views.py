@@ -22,12 +22,14 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def home(request):
-    """Landing page: where each of the user's roles starts."""
-    return render(
-        request,
-        "controlplane/home.html",
-        {"role_descriptions": {r: ROLE_DESCRIPTIONS[r] for r in sorted(user_roles(request.user)) if r in ROLE_DESCRIPTIONS}},
-    )
+    """The page after sign-in: the work waiting for each role the user holds."""
+    from . import home as blocks
+
+    held = user_roles(request.user)
+    return render(request, "controlplane/home.html", {
+        "blocks": blocks.blocks_for(request.user),
+        "role_descriptions": {r: ROLE_DESCRIPTIONS[r] for r in sorted(held) if r in ROLE_DESCRIPTIONS},
+    })
 
 
 @login_not_required
