@@ -5,6 +5,7 @@ import decimal
 import uuid
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .middleware import current_request_id
@@ -74,11 +75,10 @@ _WORDS = {"id": "ID", "api": "API", "apis": "APIs", "sla": "SLA", "slas": "SLAs"
 
 
 def field_label(name: str) -> str:
-    """``owner_team_id`` -> ``owner team``, ``sla_target`` -> ``SLA target``: the words of a
-    field or business-key name. A trailing ``_id`` (a foreign key's column) is dropped."""
+    """``owner_team`` -> ``owner team``, ``sla_target`` -> ``SLA target``: the words of a
+    field or business-key name (a foreign key's ``_id`` column is named by its model field
+    in ``readable_changes``)."""
     name = str(name)
-    if name.endswith("_id") and name != "_id":
-        name = name[:-3]
     words = [w for w in name.replace("-", "_").split("_") if w]
     return " ".join(_WORDS.get(w.lower(), w) for w in words) or name
 
@@ -109,7 +109,7 @@ def _display(field, value, names):
     if field.is_relation and field.related_model is not None:
         lookup = names.get(field.related_model, {})
         values = value if isinstance(value, list) else [value]
-        shown = [lookup.get(str(v), f"#{v} (deleted)") for v in values]
+        shown = [lookup.get(str(v), f"#{v} (deleted)" if isinstance(v, int) else str(v)) for v in values]
         return ", ".join(shown)
     if field.choices:
         return dict(field.flatchoices).get(value, value)
@@ -134,8 +134,12 @@ def readable_changes(entries) -> list:
                 ids = wanted.setdefault(field.related_model, set())
                 for value in (old, new):
                     for v in value if isinstance(value, list) else [value]:
-                        if v is not None:
-                            ids.add(v)
+                        # Entries may hold a name instead of an id (a username, a slug):
+                        # only values of the primary key's type are looked up.
+                        try:
+                            ids.add(field.related_model._meta.pk.to_python(v))
+                        except (TypeError, ValueError, ValidationError):
+                            continue
     names = {
         related: {str(obj.pk): display_name(obj) for obj in related._default_manager.filter(pk__in=ids)}
         for related, ids in wanted.items() if ids
