@@ -37,7 +37,7 @@ def steward(user) -> dict:
         "reviews_total": waiting.count(),
         "proposals": list(proposals[:LISTED]),
         "proposals_total": proposals.count(),
-        "reviews_url": reverse("stewardship:home") + "#waiting-heading",
+        "reviews_url": reverse("stewardship:home") + "#waiting-for-review",
         "proposals_url": reverse("stewardship:sor-matrix"),
     }
 
@@ -50,7 +50,12 @@ def finance(user, now=None) -> dict:
     now = now or timezone.now()
     visible = BusinessException.objects.visible_to(user).open()
     mine = visible.filter(assignee=user).aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
-    queues = {q.pk: q for q in Queue.objects.filter(team_id__in=_my_team_ids(user)).select_related("team")}
+    # My queues: those my teams own, and any where open work is assigned to me.
+    assigned_here = visible.filter(assignee=user).values("queue_id")
+    queues = {
+        q.pk: q for q in Queue.objects.filter(Q(team_id__in=_my_team_ids(user)) | Q(pk__in=assigned_here))
+        .select_related("team")
+    }
     rows = (
         visible.filter(queue_id__in=list(queues))
         .values("queue_id", "currency")

@@ -19,7 +19,7 @@ STATUS_CHOICES = [("open", "Open (any)"), ("closed", "Closed (any)"), *Status.ch
 
 class BusinessExceptionFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Business key")
-    queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all())
+    queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), empty_label="Any")
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
     # The API takes slugs and usernames; the page shows name pickers (PickerSelect).

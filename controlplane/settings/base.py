@@ -246,6 +246,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
+# django-filter's "no choice" option reads "Any", not "---------".
+FILTERS_EMPTY_CHOICE_LABEL = "Any"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Integration governance control plane API",
     "DESCRIPTION": "Catalog, stewardship, exception queues, health and KPIs for an integration estate.",
