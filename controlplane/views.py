@@ -34,6 +34,15 @@ def home(request):
 
 @login_not_required
 @require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin, Swagger UI)."""
+    from django.templatetags.static import static
+
+    return redirect(static("img/favicon.svg"))
+
+
+@login_not_required
+@require_GET
 @never_cache
 def healthz(request):
     """Liveness: the process answers. Touches nothing else on purpose."""
