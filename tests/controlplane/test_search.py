@@ -155,3 +155,20 @@ def test_history_formatter_keeps_names_stored_where_an_id_would_be(architect):
                  after={"user": "billing-bridge"})
     entry = audit.readable_history(token)[0]
     assert entry.readable == [("user", "billing-bridge", "billing-bridge")]
+
+
+def test_exception_list_total_and_detail_links_back_to_the_filtered_list(client_as):
+    uk = QueueFactory(name="UK invoicing")
+    exc = BusinessExceptionFactory(queue=uk)
+    BusinessExceptionFactory(queue=uk)
+    BusinessExceptionFactory()
+    client = client_as("finance")
+    listing = client.get("/exceptions/list/", {"queue": uk.pk, "status": "open"})
+    assert listing.context["total"] == 2 and "2 exceptions" in listing.content.decode()
+    back = f"/exceptions/list/?queue={uk.pk}&status=open"
+    detail = client.get(f"/exceptions/{exc.pk}/", {"back": back})
+    html = detail.content.decode()
+    assert detail.context["back_url"] == back
+    assert exc.integration.get_absolute_url() in html and f"/health/integrations/{exc.integration.slug}/" in html
+    for elsewhere in ["https://evil.example/exceptions/list/", "//evil.example/", "/admin/"]:
+        assert client.get(f"/exceptions/{exc.pk}/", {"back": elsewhere}).context["back_url"] == "/exceptions/list/"
