@@ -20,7 +20,7 @@ DEMO_URL = "http://127.0.0.1:8000/healthz"
 MAX_INTEGRATIONS = 16
 # A few integrations get a story: which status they end in and why.
 STORIES = [
-    (Status.DOWN, "All 1 probe(s) failing: timeout after 5 s"),
+    (Status.DOWN, "All 1 probe(s) failing: timeout: no complete answer within 5 s"),
     (Status.DEGRADED, "Last 1 run(s) failed."),
     (Status.LATE, "No successful run since yesterday; expected every 3600 s plus 600 s grace."),
 ]
