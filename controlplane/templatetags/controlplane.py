@@ -1,7 +1,7 @@
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from controlplane.audit import action_label, key_label, readable_history
+from controlplane.audit import action_label, display_name, key_label, readable_history
 
 register = template.Library()
 
@@ -52,3 +52,9 @@ def control_board():
     from controlplane import board
 
     return {"lines": board.attention_now(), "kpis": board.headline_kpis(), "recent": board.recent_changes()}
+
+
+@register.filter
+def person(user, default="—"):
+    """A user as people call them: the full name, else the username; ``default`` if none."""
+    return display_name(user) if user else default
