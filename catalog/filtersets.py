@@ -3,7 +3,7 @@
 import django_filters as filters
 from django.db.models import Q
 
-from controlplane.filters import YesNoFilter
+from controlplane.filters import YesNoFilter, picker_filter
 
 from .choices import (
     ApiLayer,
@@ -36,14 +36,10 @@ class CatalogFilterSet(filters.FilterSet):
         return queryset.filter(condition)
 
 
-def _slug_filter(field, label):
-    return filters.CharFilter(field_name=field, label=label)
-
-
 class TeamFilterSet(CatalogFilterSet):
     search_fields = ("name", "slug", "description", "email", "chat_channel")
-    parent = _slug_filter("parent__slug", "Parent team (slug)")
-    member = filters.CharFilter(field_name="memberships__user__username", label="Member (username)", distinct=True)
+    parent = picker_filter("team", "parent__slug", "Parent team")
+    member = picker_filter("user", "memberships__user__username", "Member", distinct=True)
 
     class Meta:
         model = Team
@@ -51,7 +47,7 @@ class TeamFilterSet(CatalogFilterSet):
 
 
 class DomainFilterSet(CatalogFilterSet):
-    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    owner_team = picker_filter("team", "owner_team__slug", "Owner team")
 
     class Meta:
         model = Domain
@@ -60,8 +56,8 @@ class DomainFilterSet(CatalogFilterSet):
 
 class SystemFilterSet(CatalogFilterSet):
     search_fields = ("name", "slug", "description", "vendor", "product", "business_owner")
-    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
-    domain = _slug_filter("domain__slug", "Domain (slug)")
+    owner_team = picker_filter("team", "owner_team__slug", "Owner team")
+    domain = picker_filter("domain", "domain__slug", "Domain")
     category = filters.MultipleChoiceFilter(choices=SystemCategory.choices)
     lifecycle = filters.MultipleChoiceFilter(choices=SystemLifecycle.choices)
     deployment = filters.ChoiceFilter(choices=Deployment.choices)
@@ -75,15 +71,15 @@ class SystemFilterSet(CatalogFilterSet):
 
 class ApiFilterSet(CatalogFilterSet):
     search_fields = ("name", "slug", "description", "version", "auth_policy", "provider_system__name")
-    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
-    system = _slug_filter("provider_system__slug", "Provider system (slug)")
+    owner_team = picker_filter("team", "owner_team__slug", "Owner team")
+    system = picker_filter("system", "provider_system__slug", "Provider system")
     layer = filters.MultipleChoiceFilter(choices=ApiLayer.choices)
     style = filters.MultipleChoiceFilter(choices=ApiStyle.choices)
     lifecycle = filters.MultipleChoiceFilter(choices=ApiLifecycle.choices)
     criticality = filters.ChoiceFilter(choices=Criticality.choices)
     finance_sensitive = YesNoFilter()
     has_definition = YesNoFilter(method="filter_has_definition", label="Has a definition")
-    consumer = filters.CharFilter(field_name="integrations__slug", label="Used by integration (slug)", distinct=True)
+    consumer = picker_filter("integration", "integrations__slug", "Used by integration", distinct=True)
 
     class Meta:
         model = Api
@@ -94,9 +90,8 @@ class ApiFilterSet(CatalogFilterSet):
 
 
 class EntityFilterSet(CatalogFilterSet):
-    domain = _slug_filter("domain__slug", "Domain (slug)")
-    integration = filters.CharFilter(field_name="integrations__slug", label="Carried by integration (slug)",
-                                     distinct=True)
+    domain = picker_filter("domain", "domain__slug", "Domain")
+    integration = picker_filter("integration", "integrations__slug", "Carried by integration", distinct=True)
 
     class Meta:
         model = CanonicalEntity
@@ -104,8 +99,8 @@ class EntityFilterSet(CatalogFilterSet):
 
 
 class WorkflowFilterSet(CatalogFilterSet):
-    domain = _slug_filter("domain__slug", "Domain (slug)")
-    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    domain = picker_filter("domain", "domain__slug", "Domain")
+    owner_team = picker_filter("team", "owner_team__slug", "Owner team")
 
     class Meta:
         model = Workflow
@@ -115,17 +110,17 @@ class WorkflowFilterSet(CatalogFilterSet):
 class IntegrationFilterSet(CatalogFilterSet):
     search_fields = ("name", "slug", "description", "schedule", "trigger", "source_system__name",
                      "target_system__name")
-    owner_team = _slug_filter("owner_team__slug", "Owner team (slug)")
+    owner_team = picker_filter("team", "owner_team__slug", "Owner team")
     lifecycle = filters.MultipleChoiceFilter(choices=IntegrationLifecycle.choices)
     pattern = filters.MultipleChoiceFilter(choices=IntegrationPattern.choices)
     criticality = filters.ChoiceFilter(choices=Criticality.choices)
-    source = _slug_filter("source_system__slug", "Source system (slug)")
-    target = _slug_filter("target_system__slug", "Target system (slug)")
-    middleware = _slug_filter("middleware_system__slug", "Middleware (slug)")
-    system = filters.CharFilter(method="filter_system", label="Any system (slug)")
-    api = filters.CharFilter(field_name="apis__slug", label="Uses API (slug)", distinct=True)
-    entity = filters.CharFilter(field_name="entities__slug", label="Carries entity (slug)", distinct=True)
-    workflow = filters.CharFilter(field_name="workflows__slug", label="Workflow (slug)", distinct=True)
+    source = picker_filter("system", "source_system__slug", "Source system")
+    target = picker_filter("system", "target_system__slug", "Target system")
+    middleware = picker_filter("system", "middleware_system__slug", "Middleware")
+    system = picker_filter("system", None, "Any system", method="filter_system")
+    api = picker_filter("api", "apis__slug", "Uses API", distinct=True)
+    entity = picker_filter("entity", "entities__slug", "Carries entity", distinct=True)
+    workflow = picker_filter("workflow", "workflows__slug", "Workflow", distinct=True)
     finance_sensitive = YesNoFilter(method="filter_finance_sensitive",
                                               label="Uses a finance-sensitive API")
     has_sla = YesNoFilter(field_name="sla", lookup_expr="isnull", exclude=True, label="Has an SLA")
@@ -146,7 +141,7 @@ class IntegrationFilterSet(CatalogFilterSet):
 
 
 class SlaFilterSet(filters.FilterSet):
-    integration = _slug_filter("integration__slug", "Integration (slug)")
+    integration = picker_filter("integration", "integration__slug", "Integration")
     measurement_window = filters.CharFilter()
 
     class Meta:
@@ -155,8 +150,8 @@ class SlaFilterSet(filters.FilterSet):
 
 
 class TeamMemberFilterSet(filters.FilterSet):
-    team = _slug_filter("team__slug", "Team (slug)")
-    user = filters.CharFilter(field_name="user__username", label="User (username)")
+    team = picker_filter("team", "team__slug", "Team")
+    user = picker_filter("user", "user__username", "User")
 
     class Meta:
         model = TeamMember

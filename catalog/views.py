@@ -41,6 +41,12 @@ class Kind:
     def label_plural(self):
         return self.model._meta.verbose_name_plural
 
+    @property
+    def register_label(self):
+        """ "Register an API", "Register a system": the one wording of every create button and page."""
+        label = str(self.label)
+        return f"Register {'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
+
     def perm(self, action):
         return f"catalog.{action}_{self.model._meta.model_name}"
 

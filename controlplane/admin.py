@@ -6,7 +6,9 @@ checks every registered admin against the rule."""
 
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 
+from .audit import readable_changes
 from .errors import DomainError
 from .login_throttle import ThrottledAdminAuthenticationForm
 from .models import AuditEntry, OutboxMessage, ServiceToken
@@ -69,12 +71,25 @@ class ReadOnlyInline(NoWrites, admin.TabularInline):
 class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit log, read-only: nobody edits or deletes history, superusers included."""
 
-    list_display = ("created_at", "actor_repr", "action", "content_type", "object_repr", "request_id")
+    list_display = ("created_at", "actor_repr", "action", "content_type", "object_repr", "what_changed")
     list_filter = ("action", "content_type")
     search_fields = ("actor_repr", "action", "object_repr", "object_id", "request_id")
     date_hierarchy = "created_at"
     list_select_related = ("content_type",)
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    readonly_fields = ["what_changed", *[f.name for f in AuditEntry._meta.fields]]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One formatter for every history view: names and labels, not ids and columns,
+        # resolved for the whole page at once (controlplane.audit.readable_changes).
+        changelist.result_list = readable_changes(changelist.result_list)
+        return changelist
+
+    @admin.display(description="What changed")
+    def what_changed(self, obj):
+        if not hasattr(obj, "readable"):
+            readable_changes([obj])
+        return render_to_string("controlplane/_changes.html", {"changes": obj.readable})
 
 
 @admin.register(ServiceToken)

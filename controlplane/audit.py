@@ -5,6 +5,7 @@ import decimal
 import uuid
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .middleware import current_request_id
@@ -63,4 +64,106 @@ def record(*, actor, action: str, obj=None, before=None, after=None, note: str =
 
 
 def history(obj, limit: int = 50):
-    return AuditEntry.objects.for_object(obj).select_related("actor")[:limit]
+    return AuditEntry.objects.for_object(obj).select_related("actor", "content_type")[:limit]
+
+
+# --- reading the log ------------------------------------------------------------------------
+
+# Words people write in capitals (or mixed case) when they appear in a field or key name.
+_WORDS = {"id": "ID", "api": "API", "apis": "APIs", "sla": "SLA", "slas": "SLAs", "url": "URL", "sor": "SoR",
+          "kpi": "KPI", "kpis": "KPIs", "http": "HTTP", "json": "JSON", "erp": "ERP", "crm": "CRM", "psa": "PSA"}
+
+
+def field_label(name: str) -> str:
+    """``owner_team`` -> ``owner team``, ``sla_target`` -> ``SLA target``: the words of a
+    field or business-key name (a foreign key's ``_id`` column is named by its model field
+    in ``readable_changes``)."""
+    name = str(name)
+    words = [w for w in name.replace("-", "_").split("_") if w]
+    return " ".join(_WORDS.get(w.lower(), w) for w in words) or name
+
+
+def key_label(name: str) -> str:
+    """A business key as a heading: ``invoice_number`` -> ``Invoice number``."""
+    label = field_label(name)
+    return label[:1].upper() + label[1:]
+
+
+def _field_of(model, key):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(key[:-3] if key.endswith("_id") else key)
+    except Exception:  # FieldDoesNotExist, or a key that is not a field (a note, a computed value)
+        try:
+            return model._meta.get_field(key)
+        except Exception:
+            return None
+
+
+def _display(field, value, names):
+    if value is None or value == "" or value == []:
+        return None
+    if field is None:
+        return value if not isinstance(value, dict | list) else str(value)
+    if field.is_relation and field.related_model is not None:
+        lookup = names.get(field.related_model, {})
+        values = value if isinstance(value, list) else [value]
+        shown = [lookup.get(str(v), f"#{v} (deleted)" if isinstance(v, int) else str(v)) for v in values]
+        return ", ".join(shown)
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value if not isinstance(value, dict | list) else str(value)
+
+
+def readable_changes(entries) -> list:
+    """Give each audit entry ``readable``: ``[(label, before, after)]`` with labels for
+    field names (``owner team``), names for foreign keys and many-to-many ids (``Finance
+    Systems``) and labels for choices. One query per related model over all ``entries``,
+    so a page of history costs a handful of queries whatever its length."""
+    entries = list(entries)
+    wanted: dict = {}
+    for entry in entries:
+        model = entry.content_type.model_class() if entry.content_type_id else None
+        entry._model = model
+        for key, old, new in entry.changes:
+            field = _field_of(model, key)
+            if field is not None and field.is_relation and field.related_model is not None:
+                ids = wanted.setdefault(field.related_model, set())
+                for value in (old, new):
+                    for v in value if isinstance(value, list) else [value]:
+                        # Entries may hold a name instead of an id (a username, a slug):
+                        # only values of the primary key's type are looked up.
+                        try:
+                            ids.add(field.related_model._meta.pk.to_python(v))
+                        except (TypeError, ValueError, ValidationError):
+                            continue
+    names = {
+        related: {str(obj.pk): display_name(obj) for obj in related._default_manager.filter(pk__in=ids)}
+        for related, ids in wanted.items() if ids
+    }
+    for entry in entries:
+        rows = []
+        for key, old, new in entry.changes:
+            field = _field_of(entry._model, key)
+            label = str(field.verbose_name) if field is not None and not key.startswith("_") else field_label(key)
+            rows.append((label, _display(field, old, names), _display(field, new, names)))
+        entry.readable = rows
+    return entries
+
+
+def action_label(action: str) -> str:
+    """``businessexception.assigned`` -> ``assigned``; ``sor.approved`` -> ``approved``."""
+    return action.split(".", 1)[-1].replace("_", " ")
+
+
+def display_name(obj) -> str:
+    """What people call an object: a user's full name when there is one, else its str()."""
+    full = getattr(obj, "get_full_name", None)
+    return (full() if callable(full) else "") or str(obj)
+
+
+def readable_history(obj, limit: int = 50):
+    return readable_changes(history(obj, limit))

@@ -51,6 +51,14 @@ def attention_now() -> list[BoardLine]:
     ]
 
 
+def recent_changes(limit: int = 10):
+    """The latest audit entries, with readable changes (names, not ids)."""
+    from .audit import readable_changes
+    from .models import AuditEntry
+
+    return readable_changes(AuditEntry.objects.select_related("actor", "content_type")[:limit])
+
+
 HEADLINE_KPIS = ("approved-time-to-invoice", "invoice-ready-backlog", "revenue-at-risk", "exception-backlog",
                  "sla-attainment", "governance-coverage")
 

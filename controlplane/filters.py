@@ -19,3 +19,39 @@ class YesNoFilter(django_filters.BooleanFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", AnyYesNoSelect)
         super().__init__(*args, **kwargs)
+
+
+class PickerSelect(forms.Select):
+    """A type-ahead picker for a filter that takes a slug (or a username).
+
+    The HTML carries only the chosen option, shown by its name; the rest come from
+    ``/search/suggest/?kind=...`` as the user types (Tom Select, ``static/js/pickers.js``),
+    so a list of ten thousand integrations never lands in the page. The submitted value
+    is still the slug, so the API and the page share one FilterSet."""
+
+    def __init__(self, kind: str, attrs=None):
+        super().__init__(attrs)
+        self.kind = kind
+
+    def get_context(self, name, value, attrs):
+        from django.urls import reverse
+
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"]["data-picker"] = self.kind
+        context["widget"]["attrs"]["data-picker-url"] = f"{reverse('search-suggest')}?kind={self.kind}"
+        return context
+
+    def optgroups(self, name, value, attrs=None):
+        from .search import KINDS
+
+        chosen = next((v for v in value if v not in (None, "")), "")
+        options = [self.create_option(name, "", _("Any"), not chosen, 0)]
+        if chosen:
+            label = KINDS[self.kind].label_for(chosen) or chosen
+            options.append(self.create_option(name, chosen, label, True, 1))
+        return [(None, [option], index) for index, option in enumerate(options)]
+
+
+def picker_filter(kind: str, field_name: str, label: str, **kwargs):
+    """A slug filter whose form control is a name picker (``PickerSelect``)."""
+    return django_filters.CharFilter(field_name=field_name, label=label, widget=PickerSelect(kind), **kwargs)

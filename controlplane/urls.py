@@ -27,14 +27,19 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search_page, name="search"),
+    path("search/suggest/", views.search_suggest, name="search-suggest"),
     path("login/", login_not_required(ThrottledLoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin, Swagger UI).
+    path("favicon.ico", views.favicon, name="favicon"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", _docs_csp(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
-    path("api/redoc/", _docs_csp(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path("api/redoc/", _docs_csp(SpectacularRedocView.as_view(url_name="api-schema", template_name="controlplane/redoc.html")),
+         name="api-redoc"),
     path("api/v1/", include(api_v1)),
     path("catalog/", include("catalog.urls")),
     path("catalog/", include("catalog.intel_urls")),

@@ -4,13 +4,16 @@ import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .api import api_not_found, api_server_error
+from . import search
+from .api import api_not_found, api_server_error, error_body
 from .middleware import database_unavailable_response, is_database_unavailable
 from .roles import ROLE_DESCRIPTIONS, user_roles
 
@@ -19,12 +22,23 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def home(request):
-    """Landing page: where each of the user's roles starts."""
-    return render(
-        request,
-        "controlplane/home.html",
-        {"role_descriptions": {r: ROLE_DESCRIPTIONS[r] for r in sorted(user_roles(request.user)) if r in ROLE_DESCRIPTIONS}},
-    )
+    """The page after sign-in: the work waiting for each role the user holds."""
+    from . import home as blocks
+
+    held = user_roles(request.user)
+    return render(request, "controlplane/home.html", {
+        "blocks": blocks.blocks_for(request.user),
+        "role_descriptions": {r: ROLE_DESCRIPTIONS[r] for r in sorted(held) if r in ROLE_DESCRIPTIONS},
+    })
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin, Swagger UI)."""
+    from django.templatetags.static import static
+
+    return redirect(static("img/favicon.svg"))
 
 
 @login_not_required
@@ -100,3 +114,98 @@ def permission_denied(request, exception=None):
 
         return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
     return render(request, "403.html", status=403)
+
+
+# --- global search ------------------------------------------------------------------------
+
+SEARCH_PAGE_SIZE = 25
+SEARCH_PREVIEW = 5
+
+
+def _search_term(request):
+    term = request.GET.get("q", "").strip()
+    if len(term) > search.MAX_QUERY_LENGTH:
+        return None, f"Search for at most {search.MAX_QUERY_LENGTH} characters."
+    if "\x00" in term:
+        return None, "The search contains a character that cannot be searched for."
+    return term, ""
+
+
+def _page(request, queryset):
+    return Paginator(queryset, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@require_GET
+def search_page(request):
+    """Systems, APIs, integrations and teams by name; exceptions by business key.
+    ``EXC-123`` opens that exception. One kind (``kind=``) is paginated; without it each
+    kind shows its first few matches and how many there are."""
+    from exceptions import selectors as exception_selectors
+    from exceptions.models import BusinessException
+
+    kinds = search.global_kinds(request.user)
+    can_see_exceptions = request.user.has_perm("exceptions.view_businessexception")
+    if not kinds and not can_see_exceptions:
+        raise PermissionDenied
+    term, error = _search_term(request)
+    if error:
+        return render(request, "controlplane/search.html", {"error": error, "q": ""}, status=400)
+    only = request.GET.get("kind", "")
+    if only and only != "exception" and only not in {k.key for k in kinds}:
+        return render(request, "controlplane/search.html", {"error": "Unknown kind of result.", "q": term}, status=400)
+    contains = request.GET.get("contains") == "1"
+    context = {"q": term, "kind": only, "groups": [], "contains": contains}
+    if not term:
+        return render(request, "controlplane/search.html", context)
+    match = search.EXCEPTION_KEY.match(term)
+    if match and can_see_exceptions:
+        exc = BusinessException.objects.visible_to(request.user).filter(pk=int(match.group(1))).first()
+        if exc is not None:
+            return redirect(exc.get_absolute_url())
+        context["missing_exception"] = term.upper()
+        return render(request, "controlplane/search.html", context)
+    for kind in kinds:
+        if only and only != kind.key:
+            continue
+        qs = kind.search(term)
+        if only:
+            page = _page(request, qs)
+            context["page_obj"] = page
+            items = [kind.as_json(obj) for obj in page]
+            total = page.paginator.count
+        else:
+            items = [kind.as_json(obj) for obj in qs[:SEARCH_PREVIEW]]
+            total = qs.count() if len(items) == SEARCH_PREVIEW else len(items)
+        context["groups"].append({"key": kind.key, "label": kind.label, "items": items, "total": total})
+    if can_see_exceptions and (not only or only == "exception"):
+        contains_cheap = exception_selectors.key_contains_is_cheap()
+        if contains and contains_cheap:
+            qs = exception_selectors.by_key_contains(request.user, term)
+        else:
+            qs = exception_selectors.by_key(request.user, term)
+        if only:
+            page = _page(request, qs)
+            context["page_obj"] = page
+            rows, total = list(page), page.paginator.count
+        else:
+            rows = list(qs[:SEARCH_PREVIEW])
+            total = qs.count() if len(rows) == SEARCH_PREVIEW else len(rows)
+        context["exceptions"] = {"rows": rows, "total": total, "contains": contains and contains_cheap,
+                                 "contains_offered": contains_cheap and not contains}
+    return render(request, "controlplane/search.html", context)
+
+
+@require_GET
+def search_suggest(request):
+    """Type-ahead for the filter pickers: ``kind`` and ``q`` -> up to 20 ``{value, label,
+    hint, url}``, the value being what the filter takes (a slug, a username)."""
+    kind = search.KINDS.get(request.GET.get("kind", ""))
+    if kind is None:
+        return JsonResponse(error_body("invalid", "Unknown kind.", {"kind": [f"One of: {', '.join(search.KINDS)}."]}),
+                            status=400)
+    if not kind.allowed(request.user):
+        return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+    term, error = _search_term(request)
+    if error:
+        return JsonResponse(error_body("invalid", error, {"q": [error]}), status=400)
+    return JsonResponse({"results": search.suggest(kind, term)})

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration
-from controlplane.filters import YesNoFilter
+from controlplane.filters import PickerSelect, YesNoFilter
 
 from .choices import CLOSED_STATUSES, INDEXED_BUSINESS_KEYS, OPEN_STATUSES, AgeBucket, Severity, Status
 from .models import BusinessException, Queue
@@ -21,13 +21,17 @@ STATUS_CHOICES = [("open", "Open (any)"), ("closed", "Closed (any)"), *Status.ch
 
 class BusinessExceptionFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Business key")
-    queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all())
+    queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), empty_label="Any")
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.all(), to_field_name="slug")
-    entity = django_filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug")
+    # The API takes slugs and usernames; the page shows name pickers (PickerSelect).
+    integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.all(), to_field_name="slug",
+                                                   widget=PickerSelect("integration"))
+    entity = django_filters.ModelChoiceFilter(queryset=CanonicalEntity.objects.all(), to_field_name="slug",
+                                              widget=PickerSelect("entity"))
     assignee = django_filters.ModelChoiceFilter(
-        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), to_field_name="username"
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), to_field_name="username",
+        widget=PickerSelect("user"),
     )
     unassigned = YesNoFilter(field_name="assignee", lookup_expr="isnull", label="Unassigned")
     overdue = YesNoFilter(method="filter_overdue", label="Overdue")
@@ -37,9 +41,9 @@ class BusinessExceptionFilterSet(django_filters.FilterSet):
                                              min_value=0, max_value=AMOUNT_MAX)
     amount_max = django_filters.NumberFilter(field_name="amount_at_risk", lookup_expr="lte", label="Amount to",
                                              min_value=0, max_value=AMOUNT_MAX)
-    error_code = django_filters.CharFilter(field_name="error_code")
-    fingerprint = django_filters.CharFilter(field_name="fingerprint")
-    correlation_id = django_filters.CharFilter(field_name="correlation_id")
+    error_code = django_filters.CharFilter(field_name="error_code", label="Error code")
+    fingerprint = django_filters.CharFilter(field_name="fingerprint", label="Fingerprint")
+    correlation_id = django_filters.CharFilter(field_name="correlation_id", label="Correlation ID")
 
     class Meta:
         model = BusinessException

@@ -9,7 +9,7 @@ from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrappe
 from django.utils import timezone
 
 from controlplane import roles
-from controlplane.audit import history
+from controlplane.audit import action_label, display_name, history, readable_changes
 
 from .choices import SEVERITY_ORDER, Status
 from .models import BusinessException, Queue, RoutingRule
@@ -88,12 +88,12 @@ def timeline(exc: BusinessException):
     events = [{"at": exc.first_seen, "kind": "occurrence", "title": "First seen", "text": exc.message[:300]}]
     if exc.occurrences > 1:
         events.append({"at": exc.last_seen, "kind": "occurrence", "title": f"Last seen ({exc.occurrences} occurrences)", "text": ""})
-    for entry in history(exc, limit=200):
-        events.append({"at": entry.created_at, "kind": "move", "title": entry.action.split(".", 1)[-1].replace("_", " "),
-                       "who": entry.actor_repr or "system", "text": entry.note, "changes": entry.changes})
+    for entry in readable_changes(history(exc, limit=200)):
+        events.append({"at": entry.created_at, "kind": "move", "title": action_label(entry.action),
+                       "who": display_name(entry.actor) if entry.actor else entry.actor_repr or "system", "text": entry.note, "changes": entry.readable})
     for comment in exc.comments.select_related("author"):
         events.append({"at": comment.created_at, "kind": "comment", "title": "Comment",
-                       "who": comment.author.username if comment.author else "—", "text": comment.body})
+                       "who": display_name(comment.author) if comment.author else "—", "text": comment.body})
     for attempt in exc.replay_attempts.all():
         outcome = ("succeeded" if attempt.succeeded else (attempt.error or "failed")) if attempt.finished_at \
             else "queued, not sent yet"
@@ -146,3 +146,38 @@ def resolution_hours_by_integration(*, integration_ids, since, until=None) -> di
         .annotate(mean=Avg(ExpressionWrapper(F("resolved_at") - F("first_seen"), output_field=DurationField())))
     )
     return {row["integration_id"]: row["mean"].total_seconds() / 3600.0 for row in rows if row["mean"] is not None}
+
+
+# --- finding exceptions by key (the header's global search) --------------------------------
+
+
+def by_key(user, term: str):
+    """Visible exceptions whose business key or correlation id is exactly ``term`` (or
+    ``EXC-<id>``): the list filter's indexed lookup, so it stays fast at any size."""
+    from .filtersets import BusinessExceptionFilterSet
+
+    visible = BusinessException.objects.visible_to(user).select_related("integration", "queue")
+    return BusinessExceptionFilterSet(queryset=visible).filter_q(visible, "q", term).order_by("-last_seen", "-id")
+
+
+def key_contains_is_cheap() -> bool:
+    """A ``contains`` search scans the table (no index serves ``LIKE '%x%'``), so it is
+    offered only while the table is small enough for a scan to be quick. The bounded
+    count stops at the limit, so asking costs at most that many index entries."""
+    from django.conf import settings
+
+    limit = settings.EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS
+    return BusinessException.objects.order_by()[: limit + 1].count() <= limit
+
+
+def by_key_contains(user, term: str):
+    """Visible exceptions with ``term`` inside a business key or the correlation id."""
+    from .choices import INDEXED_BUSINESS_KEYS
+
+    cond = Q(correlation_id__icontains=term)
+    for key in INDEXED_BUSINESS_KEYS:
+        cond |= Q(**{f"{key}__icontains": term})
+    return (
+        BusinessException.objects.visible_to(user).filter(cond).select_related("integration", "queue")
+        .order_by("-last_seen", "-id")
+    )

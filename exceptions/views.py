@@ -6,9 +6,12 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.request import Request
 
@@ -18,7 +21,7 @@ from controlplane.pagination import InvalidCursor
 
 from . import selectors, services
 from .api.views import ExceptionCursorPagination
-from .choices import DISMISS_RESOLUTIONS, TRANSITIONS, Resolution
+from .choices import DISMISS_RESOLUTIONS, TRANSITIONS, Resolution, Severity, Status
 from .filtersets import BusinessExceptionFilterSet
 from .forms import AssignForm, BulkForm, CommentForm, PayloadForm, ResolveForm, RoutingRuleForm
 from .models import BusinessException, ReplayTarget, RoutingRule
@@ -75,7 +78,8 @@ def _list(request, *, mine=False):
     except InvalidCursor as bad:  # a tampered cursor: bad input, as on the API
         return render(request, "400.html", {"message": bad.detail}, status=400)
     context = {
-        "filter": fs, "page": page, "mine": mine, "sort": sort,
+        "filter": fs, "page": page, "mine": mine, "sort": sort, "total": qs.count(),
+        "back": request.get_full_path(),
         "next_url": paginator.get_next_link(), "previous_url": paginator.get_previous_link(),
         "bulk_actions": BulkForm.base_fields["action"].choices, "resolutions": Resolution.choices,
         "query": request.GET.urlencode(),
@@ -95,9 +99,31 @@ def my_work(request):
     return _list(request, mine=True)
 
 
-CSV_COLUMNS = ["id", "status", "severity", "queue", "integration", "entity", "error_code", "message", "assignee",
-               "invoice_number", "project_code", "client", "legal_entity", "contract", "amount_at_risk", "currency",
-               "occurrences", "first_seen", "last_seen", "due_at", "resolution_code", "correlation_id"]
+# (header, value path): names people read (integration and entity names, the assignee's
+# full name, labels of status and severity), never slugs or column names.
+CSV_COLUMNS = [
+    ("Exception", "id"), ("Status", "status"), ("Severity", "severity"), ("Queue", "queue__name"),
+    ("Integration", "integration__name"), ("Entity", "entity__name"), ("Error code", "error_code"),
+    ("Message", "message"), ("Assignee", "assignee_name"), ("Invoice number", "invoice_number"),
+    ("Project code", "project_code"), ("Client", "client"), ("Legal entity", "legal_entity"),
+    ("Contract", "contract"), ("Amount at risk", "amount_at_risk"), ("Currency", "currency"),
+    ("Occurrences", "occurrences"), ("First seen", "first_seen"), ("Last seen", "last_seen"),
+    ("Due", "due_at"), ("Resolution", "resolution_code"), ("Correlation ID", "correlation_id"),
+]
+
+
+def _csv_value(column, value):
+    if value is None:
+        return ""
+    if column == "id":
+        return f"EXC-{value}"
+    if column in _CSV_LABELS:
+        return _CSV_LABELS[column].get(value, value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+_CSV_LABELS = {"status": dict(Status.choices), "severity": dict(Severity.choices),
+               "resolution_code": dict(Resolution.choices)}
 
 
 @require_GET
@@ -106,16 +132,16 @@ def export_csv(request):
     """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
     sit in memory."""
     _fs, qs = _filtered(request)
-    rows = qs.order_by("-last_seen", "-id").values_list(
-        "id", "status", "severity", "queue__name", "integration__slug", "entity__slug", "error_code", "message",
-        "assignee__username", "invoice_number", "project_code", "client", "legal_entity", "contract",
-        "amount_at_risk", "currency", "occurrences", "first_seen", "last_seen", "due_at", "resolution_code",
-        "correlation_id",
-    )
+    full_name = Trim(Concat("assignee__first_name", Value(" "), "assignee__last_name"))
+    rows = qs.order_by("-last_seen", "-id").annotate(
+        assignee_name=Coalesce(NullIf(full_name, Value("")), "assignee__username"),
+    ).values_list(*[path for _header, path in CSV_COLUMNS])
+    columns = [path for _header, path in CSV_COLUMNS]
 
     def stream():
-        yield CSV_COLUMNS
-        yield from rows.iterator(chunk_size=2000)
+        yield [header for header, _path in CSV_COLUMNS]
+        for row in rows.iterator(chunk_size=2000):
+            yield [_csv_value(column, v) for column, v in zip(columns, row, strict=True)]
 
     return csv_response(stream(), filename="exceptions.csv")
 
@@ -138,6 +164,7 @@ def _detail_context(request, exc, **extra):
         "comment_form": CommentForm(),
         "payload_form": extra.pop("payload_form", None) or PayloadForm(initial={"payload": json.dumps(exc.payload, indent=2, sort_keys=True) if exc.payload is not None else ""}),
         "timeline": selectors.timeline(exc),
+        "back_url": extra.pop("back_url", None) or reverse("exceptions:list"),
         **extra,
     }
 
@@ -147,10 +174,21 @@ def _load(request, pk):
     return get_object_or_404(BusinessException.objects.visible_to(request.user).select_related("integration", "integration__source_system", "integration__target_system", "entity", "queue", "assignee", "queue__team"), pk=pk)
 
 
+def _back_to_list(request) -> str:
+    """Where "Back to the list" goes: the filtered list the user came from (``?back=``),
+    accepted only as a path of the list pages themselves, so it cannot point elsewhere."""
+    back = request.GET.get("back", "")
+    lists = (reverse("exceptions:list"), reverse("exceptions:mine"))
+    if back.startswith(lists) and url_has_allowed_host_and_scheme(back, allowed_hosts=None) and len(back) <= 2000:
+        return back
+    return reverse("exceptions:list")
+
+
 @require_GET
 @_403(VIEW)
 def exception_detail(request, pk):
-    return render(request, "exceptions/detail.html", _detail_context(request, _load(request, pk)))
+    return render(request, "exceptions/detail.html",
+                  _detail_context(request, _load(request, pk), back_url=_back_to_list(request)))
 
 
 @require_POST

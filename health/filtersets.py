@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 
 from catalog.models import Integration, Team, Workflow
+from controlplane.filters import PickerSelect
 
 from .choices import Status
 
@@ -12,9 +13,9 @@ class IntegrationHealthFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.ChoiceFilter(field_name="health__status", choices=Status.choices, empty_label="Any status")
     team = django_filters.ModelChoiceFilter(field_name="owner_team", queryset=Team.objects.all(), to_field_name="slug",
-                                            empty_label="Any team")
+                                            label="Owner team", widget=PickerSelect("team"))
     workflow = django_filters.ModelChoiceFilter(field_name="workflows", queryset=Workflow.objects.all(),
-                                                to_field_name="slug", empty_label="Any workflow")
+                                                to_field_name="slug", widget=PickerSelect("workflow"))
 
     class Meta:
         model = Integration

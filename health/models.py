@@ -161,6 +161,7 @@ class Flip(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+        verbose_name = "status change"
         indexes = [models.Index(fields=["integration", "-at"], name="health_flip_recent")]
 
     def __str__(self):
@@ -240,6 +241,8 @@ class SlaBreach(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
+        verbose_name = "SLA breach"
+        verbose_name_plural = "SLA breaches"
         constraints = [
             models.UniqueConstraint(
                 fields=["integration", "metric"], condition=models.Q(closed_at__isnull=True), name="health_breach_one_open"

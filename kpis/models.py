@@ -89,6 +89,8 @@ class KpiTarget(models.Model):
 
     class Meta:
         ordering = ["key"]
+        verbose_name = "KPI target"
+        verbose_name_plural = "KPI targets"
 
     def __str__(self):
         return f"{self.key}: {self.target}"
@@ -110,6 +112,8 @@ class KpiSnapshot(models.Model):
 
     class Meta:
         ordering = ["key", "scope_type", "scope_key", "period", "period_start"]
+        verbose_name = "KPI snapshot"
+        verbose_name_plural = "KPI snapshots"
         constraints = [
             models.UniqueConstraint(
                 fields=["key", "scope_type", "scope_key", "period", "period_start"], name="kpisnapshot_unique"

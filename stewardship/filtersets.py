@@ -2,6 +2,8 @@
 
 import django_filters
 
+from controlplane.filters import picker_filter
+
 from .choices import SchemaFormat, ScopeType, SorStatus, VersionStatus
 from .models import SchemaSubject, SchemaVersion, SorAssignment
 
@@ -9,8 +11,8 @@ from .models import SchemaSubject, SchemaVersion, SorAssignment
 class SchemaSubjectFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     format = django_filters.ChoiceFilter(choices=SchemaFormat.choices)
-    entity = django_filters.CharFilter(field_name="entity__slug")
-    api = django_filters.CharFilter(field_name="api__slug")
+    entity = picker_filter("entity", "entity__slug", "Entity")
+    api = picker_filter("api", "api__slug", "API")
 
     class Meta:
         model = SchemaSubject
@@ -21,9 +23,9 @@ class SchemaSubjectFilterSet(django_filters.FilterSet):
 
 
 class SchemaVersionFilterSet(django_filters.FilterSet):
-    subject = django_filters.CharFilter(field_name="subject__slug")
+    subject = picker_filter("subject", "subject__slug", "Schema subject")
     status = django_filters.MultipleChoiceFilter(choices=VersionStatus.choices)
-    author = django_filters.CharFilter(field_name="author__username")
+    author = picker_filter("user", "author__username", "Author")
 
     class Meta:
         model = SchemaVersion
@@ -31,8 +33,8 @@ class SchemaVersionFilterSet(django_filters.FilterSet):
 
 
 class SorAssignmentFilterSet(django_filters.FilterSet):
-    entity = django_filters.CharFilter(field_name="entity__slug")
-    system = django_filters.CharFilter(field_name="system__slug")
+    entity = picker_filter("entity", "entity__slug", "Entity")
+    system = picker_filter("system", "system__slug", "System")
     status = django_filters.MultipleChoiceFilter(choices=SorStatus.choices)
     scope_type = django_filters.ChoiceFilter(choices=ScopeType.choices)
 

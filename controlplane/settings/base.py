@@ -221,8 +221,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# The default backend logs one INFO line per email (recipients, subject); bodies only at
+# DEBUG, so a log kept at WARNING never holds what an email said (controlplane.mail).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "controlplane.mail.LogEmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "control-plane@localhost")
+# Absolute base of every link in an email or a notification (controlplane.links). The
+# default is where `make demo` serves: http://HOST:PORT.
+SITE_URL = env_url(
+    "SITE_URL", f"http://{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000, minimum=1)}", schemes=("http", "https")
+).rstrip("/")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
 # Deepest nesting of arrays/objects an API JSON body may have; deeper bodies get a 400
@@ -252,6 +259,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
+# django-filter's "no choice" option reads "Any", not "---------".
+FILTERS_EMPTY_CHOICE_LABEL = "Any"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Integration governance control plane API",
     "DESCRIPTION": "Catalog, stewardship, exception queues, health and KPIs for an integration estate.",
@@ -260,6 +269,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # System fonts: Redoc's default (Roboto, Montserrat) would come from Google's CDN.
+    "REDOC_UI_SETTINGS": {"theme": {"typography": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif",
+                                                   "headings": {"fontFamily": "system-ui, -apple-system, sans-serif"},
+                                                   "code": {"fontFamily": "ui-monospace, Menlo, Consolas, monospace"}}}},
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "SERVE_PERMISSIONS": ["controlplane.permissions.HasRole"],
@@ -283,7 +296,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A refused request (403) is logged as one line, without the traceback Django attaches.
+    "filters": {"no_4xx_tracebacks": {"()": "controlplane.log_filters.NoTracebackForClientErrors"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_4xx_tracebacks"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -319,7 +334,7 @@ STEWARDSHIP_MIN_JUSTIFICATION = env_int("STEWARDSHIP_MIN_JUSTIFICATION", 20, min
 # Seconds the compatibility engine may spend on one submission before reporting a timeout.
 STEWARDSHIP_CHECK_TIME_BUDGET = env_int("STEWARDSHIP_CHECK_TIME_BUDGET", 5, minimum=1)
 # Absolute base of links in notification emails, e.g. https://control-plane.example.com
-STEWARDSHIP_BASE_URL = env_str("STEWARDSHIP_BASE_URL", "")
+STEWARDSHIP_BASE_URL = env_str("STEWARDSHIP_BASE_URL", "") or SITE_URL
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "CompatibilityLevelEnum": "stewardship.choices.CompatLevel",
     "CompatibilityPolicyEnum": "stewardship.choices.CompatPolicy",
@@ -341,6 +356,9 @@ EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS",
 # trickling bytes cannot hold a worker; at most this many response bytes are read (after
 # decompression; the rest is dropped unread).
 EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES = env_int("EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
+# The global search offers "keys containing ..." (a table scan) only while the exception
+# table has at most this many rows; exact-key search (indexed) is always offered.
+EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS = env_int("EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS", 100_000, minimum=0)
 # Severity appears as two fields (severity, reported_severity): one enum name in the schema.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ExceptionSeverityEnum": "exceptions.choices.Severity",
@@ -368,7 +386,7 @@ HEALTH_NOTIFY_BACKOFF_SECONDS = env_int("HEALTH_NOTIFY_BACKOFF_SECONDS", 30, min
 HEALTH_HAND_OFF_MAX_ATTEMPTS = env_int("HEALTH_HAND_OFF_MAX_ATTEMPTS", 10, minimum=1)
 HEALTH_HAND_OFF_BACKOFF_SECONDS = env_int("HEALTH_HAND_OFF_BACKOFF_SECONDS", 30, minimum=1)
 HEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
-HEALTH_SITE_URL = env_str("HEALTH_SITE_URL", "http://127.0.0.1:8000")
+HEALTH_SITE_URL = env_str("HEALTH_SITE_URL", "") or SITE_URL
 # Status board: seconds between htmx refreshes of the tiles.
 HEALTH_BOARD_REFRESH_SECONDS = env_int("HEALTH_BOARD_REFRESH_SECONDS", 10, minimum=1)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

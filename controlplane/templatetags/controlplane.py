@@ -1,7 +1,7 @@
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from controlplane.audit import history
+from controlplane.audit import action_label, display_name, key_label, readable_history
 
 register = template.Library()
 
@@ -18,7 +18,19 @@ def optional_url(name, *args):
 @register.inclusion_tag("controlplane/_history.html")
 def object_history(obj, limit=50):
     """The audit trail of one object, newest first."""
-    return {"entries": history(obj, limit)}
+    return {"entries": readable_history(obj, limit)}
+
+
+@register.filter
+def keylabel(name):
+    """A business key or field name as people write it: ``invoice_number`` -> ``Invoice number``."""
+    return key_label(name)
+
+
+@register.filter
+def actionlabel(action):
+    """An audit action as words: ``businessexception.assigned`` -> ``assigned``."""
+    return action_label(action)
 
 
 @register.simple_tag(takes_context=True)
@@ -39,4 +51,10 @@ def control_board():
     """What needs attention now and the headline KPIs (the admin index shows them)."""
     from controlplane import board
 
-    return {"lines": board.attention_now(), "kpis": board.headline_kpis()}
+    return {"lines": board.attention_now(), "kpis": board.headline_kpis(), "recent": board.recent_changes()}
+
+
+@register.filter
+def person(user, default="—"):
+    """A user as people call them: the full name, else the username; ``default`` if none."""
+    return display_name(user) if user else default

@@ -7,11 +7,13 @@ import re
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.services import team_emails
 from controlplane import audit
 from controlplane.errors import Conflict, InvalidTransition, ValidationFailed
+from controlplane.links import absolute_url
 from controlplane.validation import check_comment
 
 from ..choices import (
@@ -214,7 +216,7 @@ def add_comment(*, exception, actor, body: str) -> Comment:
                  note=body[:500] + (f" (mentions: {', '.join(u.username for u in users)})" if users else ""))
     recipients = [u.email for u in users if u.email and u.pk != getattr(actor, "pk", None)]
     if recipients:
-        link = exc.get_absolute_url()
+        link = absolute_url(exc.get_absolute_url())
         transaction.on_commit(lambda: send_mail(
             f"You were mentioned on {exc}", f"{actor} wrote:\n\n{body}\n\n{link}",
             settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True,
@@ -256,7 +258,8 @@ def mark_overdue(*, now=None, actor=None) -> int:
             continue
         lines = [f"- {e} {e.message[:80]} (due {e.due_at:%Y-%m-%d %H:%M} UTC, severity {e.severity})" for e in items[:50]]
         more = f"\n... and {len(items) - 50} more" if len(items) > 50 else ""
-        body = f"{len(items)} exception(s) in queue {queue} went overdue:\n\n" + "\n".join(lines) + more
+        link = absolute_url(f"{reverse('exceptions:list')}?queue={queue.pk}&overdue=true")
+        body = f"{len(items)} exception(s) in queue {queue} went overdue:\n\n" + "\n".join(lines) + more + f"\n\n{link}"
         subject = f"[{queue}] {len(items)} exception(s) overdue"
         transaction.on_commit(lambda s=subject, b=body, r=recipients: send_mail(
             s, b, settings.DEFAULT_FROM_EMAIL, r, fail_silently=True))

@@ -70,7 +70,7 @@ def test_login_and_logout(client, cast):
     response = client.post("/login/", {"username": "finance", "password": "pw-finance"})
     assert response.status_code == 302
     page = client.get("/")
-    assert b"Finance" in page.content
+    assert b"Your exceptions" in page.content  # the finance home block: their own work
     client.post("/logout/")
     assert client.get("/").status_code == 302
 

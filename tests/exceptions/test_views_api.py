@@ -75,7 +75,12 @@ def test_csv_export_streams_filtered_rows(client_as, some):
     resp = client_as("finance").get("/exceptions/export.csv", {"q": some[0].invoice_number})
     assert resp.status_code == 200 and resp.streaming
     rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode())))
-    assert rows[0][0] == "id" and len(rows) == 2 and rows[1][0] == str(some[0].pk)
+    assert len(rows) == 2 and rows[1][0] == f"EXC-{some[0].pk}"
+    # Headers and values people read: labels, names, never slugs or column names.
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert rows[0][:3] == ["Exception", "Status", "Severity"] and "Invoice number" in rows[0]
+    assert row["Integration"] == some[0].integration.name and row["Status"] == some[0].get_status_display()
+    assert row["Invoice number"] == some[0].invoice_number
     assert client_as("executive").get("/exceptions/export.csv").status_code == 403
 
 

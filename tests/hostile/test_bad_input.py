@@ -154,7 +154,8 @@ def test_nul_in_the_url_is_a_400_not_a_500(url, estate, admin_api):
     assert counts() == before
 
 
-@pytest.mark.parametrize("url", ["/catalog/teams/?q=%00", "/exceptions/list/?q=%00", "/stewardship/subjects/?q=%00"])
+@pytest.mark.parametrize("url", ["/catalog/teams/?q=%00", "/exceptions/list/?q=%00", "/stewardship/subjects/?q=%00",
+                                 "/search/?q=%00", "/search/suggest/?kind=team&q=%00"])
 def test_nul_in_a_page_url_is_a_400(url, estate, client_as):
     response = client_as("architect").get(url)
     assert response.status_code in (200, 400)
@@ -189,7 +190,8 @@ def test_sql_looking_searches_find_nothing_in_the_api(template, estate, admin_ap
 PAGE_SEARCHES = {
     "/catalog/integrations/?q={}": ("Salesforce", lambda e: f'href="/catalog/integrations/{e["integration"].slug}/"'),
     "/catalog/teams/?q={}": ("Team", lambda e: f'href="/catalog/teams/{e["integration"].owner_team.slug}/"'),
-    "/exceptions/list/?q={}": (None, lambda e: f'href="/exceptions/{e["exception"].pk}/"'),
+    "/exceptions/list/?q={}": (None, lambda e: f'href="/exceptions/{e["exception"].pk}/?back='),
+    "/search/?q={}": ("Team", lambda e: f'href="/catalog/teams/{e["integration"].owner_team.slug}/"'),
     "/stewardship/subjects/?q={}": ("invoice", lambda e: f'href="/stewardship/subjects/{e["subject"].slug}/"'),
 }
 

@@ -47,6 +47,9 @@ _HTML_READ = {"GET": READ_HTML}
 MATRIX: dict[str, dict[str, frozenset]] = {
     # --- project --------------------------------------------------------------------
     "home": {"GET": READ_HTML},
+    "search": {"GET": READ_HTML},
+    "search-suggest": {"GET": READ_HTML},
+    "favicon": {"GET": PUBLIC},
     "login": {"GET": PUBLIC, "POST": PUBLIC},
     "logout": {"POST": PUBLIC},
     "healthz": {"GET": PUBLIC},
