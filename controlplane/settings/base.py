@@ -356,3 +356,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "NotificationDeliveryStatusEnum": "health.choices.DeliveryStatus",
     "ProbeStateEnum": "health.choices.ProbeState",
 })
+# The demo's simulated ERP/PSA/billing endpoints under /demo/ (health checks and replay
+# targets, controlplane/scenario/receiver.py): on with DEBUG unless said otherwise.
+DEMO_ENDPOINTS = env_bool("DEMO_ENDPOINTS", DEBUG)
