@@ -140,9 +140,9 @@ def _tax_story(invoices, now, rng):
     for n, invoice in enumerate(hit):
         integration = "psa-time-to-netsuite" if invoice.kind == "time" else "netsuite-tax-avalara"
         lines = len(invoice.lines)
-        message = (f"$.lines[0].taxCode: '{RETIRED_UK_TAX_CODE}' is not an approved tax code for UK01 "
-                   f"({lines} line{'s' if lines != 1 else ''}; retired in NetSuite on {change:%a %d %b}, "
-                   "UK standard rate is now GB-S20)")
+        message = (f"$.lines[*].taxCode: '{RETIRED_UK_TAX_CODE}' is not an approved tax code for UK01 "
+                   f"({'all ' if lines > 1 else ''}{lines} line{'s' if lines != 1 else ''}; retired in NetSuite on "
+                   f"{change:%a %d %b}, UK standard rate is now GB-S20)")
         failure = _invoice_failure(
             "TAX_CODE_INVALID", invoice, integration=integration, message=message,
             payload=invoice.payload(tax_code=RETIRED_UK_TAX_CODE), correction=invoice.payload(tax_code="GB-S20"),
