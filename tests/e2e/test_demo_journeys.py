@@ -1,0 +1,166 @@
+"""Every persona's job, in Chromium, on the data ``load_demo`` loads (not test fixtures).
+
+One module-wide load of the demo into the test database (the live server's), then one
+journey per persona. Each fails on any console error, failed request or HTTP error
+response, besides the Content-Security-Policy check of the shared ``page`` fixture, and
+writes screenshots of the persona's pages to docs/screenshots/ (named in README.md).
+The replay targets and probes point at the simulated systems the live server serves
+under /demo/, exactly as ``make demo`` wires them on HOST:PORT.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test.utils import override_settings
+
+from controlplane.management.commands.load_demo import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker, live_server):
+    """The demo estate, loaded once for the module and flushed after it."""
+    overrides = override_settings(DEMO_ENDPOINTS=True, OUTBOUND_URL_ALLOWLIST=["127.0.0.0/8"],
+                                  EXCEPTIONS_REPLAY_BACKOFF_SECONDS=0)
+    overrides.enable()
+    previous = os.environ.get("DEMO_BASE_URL")
+    os.environ["DEMO_BASE_URL"] = live_server.url
+    with django_db_blocker.unblock():
+        call_command("load_demo", verbosity=0)
+    yield live_server.url
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+    overrides.disable()
+    if previous is None:
+        os.environ.pop("DEMO_BASE_URL", None)
+    else:
+        os.environ["DEMO_BASE_URL"] = previous
+
+
+@pytest.fixture
+def orm(django_db_blocker):
+    """ORM reads from the test itself (the data lives outside any test transaction)."""
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
+def journey(demo, page):
+    """``journey(username)``: a signed-in page that records console errors, failed
+    requests and 4xx/5xx responses; any of them fails the test."""
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.method} {r.url} {r.failure}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
+            if r.status >= 400 else None)
+
+    def sign_in(username):
+        page.goto(f"{demo}/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/login/" not in url)
+        return page
+
+    yield sign_in
+    assert not problems, "\n".join(problems)
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(journey, demo, orm):
+    from controlplane import scenario
+    from exceptions.models import BusinessException
+
+    page = journey("finance")
+    shot(page, "finance-home")
+    exc = (BusinessException.objects.open().filter(error_code="TAX_CODE_INVALID", assignee__username="finance")
+           .order_by("first_seen").first())
+    failure = next(f for f in scenario.build().failures if f"demo-{f.key}" == exc.correlation_id)
+
+    page.goto(f"{demo}{exc.queue.get_absolute_url()}")  # the Billing queue
+    page.wait_for_selector(f"text=EXC-{exc.pk}")
+    shot(page, "finance-exceptions")
+    page.fill("input[name=q]", exc.invoice_number)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(lambda url: f"q={exc.invoice_number}" in url)
+    page.click(f"a:has-text('EXC-{exc.pk}')")
+    page.wait_for_url(f"**/exceptions/{exc.pk}/")
+    assert "GB-VAT20" in page.locator(".lead").inner_text()
+    page.click("summary:has-text('Edit and replay')")
+    page.locator("#id_payload").fill(json.dumps(failure.correction, indent=2))
+    page.click("#replay-submit")
+    page.wait_for_url(f"**/exceptions/{exc.pk}/")
+    assert page.locator("#exc-status").inner_text() == "Resolved"
+    assert "Data corrected and replayed" in page.locator("#exception-state").inner_text()
+    assert "Accepted" in page.locator("#replay-state").inner_text()
+    shot(page, "finance-replayed")
+
+    # The one Fran replayed during Sunday's NetSuite maintenance: refused, so it says so.
+    refused = BusinessException.objects.open().filter(replay_attempts__succeeded=False).distinct().first()
+    page.goto(f"{demo}/exceptions/{refused.pk}/")
+    state = page.locator("#replay-state").inner_text()
+    assert "Replay failed" in state and "HTTP 503" in state and "scheduled maintenance" in state
+    shot(page, "finance-replay-failed")
+    page.click("#replay-retry")
+    page.wait_for_url(f"**/exceptions/{refused.pk}/")
+    assert page.locator("#exc-status").inner_text() == "Resolved"
+
+
+def test_executive_drills_down_from_a_red_card_to_the_rows_behind_it(journey, demo):
+    page = journey("executive")
+    shot(page, "executive-home")
+    page.goto(f"{demo}/kpis/")
+    cards = page.locator(".kpi-card")
+    assert cards.count() >= 10
+    on_target = page.locator(".kpi-card.status-ok").count()
+    red = page.locator(".kpi-card.status-bad")
+    assert 1 <= red.count() < on_target  # mostly near target, a few red
+    shot(page, "executive-kpis")
+    card = page.locator(".kpi-card.status-bad[data-kpi='master-data-mismatch-rate']")
+    card.locator("header a").click()
+    page.wait_for_url("**/kpis/master-data-mismatch-rate/**")
+    page.click("a:has-text('Reconciliations in the period')")
+    page.wait_for_load_state()
+    rows = page.locator("table tbody tr")
+    assert rows.count() >= 1
+    assert "Rate cards" in page.locator("table").inner_text()  # the pricing change behind the red
+    shot(page, "executive-drilldown")
+
+
+def test_architect_sees_a_mostly_green_board_and_the_sap_outage(journey, demo):
+    page = journey("architect")
+    shot(page, "architect-home")
+    page.goto(f"{demo}/health/")
+    tiles = page.locator("[data-status]")
+    assert tiles.count() >= 30
+    down = page.locator("[data-status=down]").count()
+    up = page.locator("[data-status=up]").count()
+    assert 1 <= down <= 2 and up >= tiles.count() * 0.85
+    shot(page, "architect-health")
+    page.goto(f"{demo}/health/integrations/psa-time-to-sap/")
+    assert "sapgw00" in page.content() or "HTTP 503" in page.content()
+    page.goto(f"{demo}/catalog/")
+    shot(page, "architect-catalog")
+
+
+def test_steward_reviews_the_breaking_invoice_change_with_its_consumers(journey, demo, orm):
+    from stewardship.models import SchemaVersion
+
+    version = SchemaVersion.objects.get(subject__slug="invoice", status="in_review")
+    page = journey("steward")
+    shot(page, "steward-home")
+    page.goto(f"{demo}/stewardship/versions/{version.pk}/")
+    text = page.locator("main").inner_text()
+    assert "taxCode" in text and "memo" in text
+    shot(page, "steward-review")
