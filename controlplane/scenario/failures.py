@@ -196,7 +196,7 @@ def _weekly_trickle(invoices, now, rng):
             long_po = [i for i in week if i.project.po_number and i.kind in ("time", "milestone")
                        and i.legal_entity != "DE01" and not i.failure]
             for invoice in rng.sample(long_po, min(len(long_po), rng.choice([1, 2, 2, 3]))):
-                pasted = f"{invoice.project.po_number} {invoice.project.name[:30]} per SOW amendment"
+                pasted = f"{invoice.project.po_number} {invoice.project.client.name} SOW amendment 2"
                 integration = "psa-time-to-netsuite" if invoice.kind == "time" else "psa-milestones-to-netsuite"
                 failure = _invoice_failure(
                     "PO_NUMBER_TOO_LONG", invoice, integration=integration,
@@ -368,8 +368,8 @@ def generate(invoices, now):
     failures += _weekly_trickle(invoices, now, rng)
     failures += _period_close(now, rng)
     failures.sort(key=lambda f: (f.seen_at, f.key))
-    # One correction Fran already tried during Sunday's NetSuite maintenance: refused with
-    # a 503, so the exception shows "Replay failed" with a retry button.
+    # One correction Fran already replayed yesterday while NetSuite was in a maintenance
+    # window: refused with a 503, so the exception shows "Replay failed" with a retry button.
     for failure in reversed(failures):
         if failure.error_code == "PO_NUMBER_TOO_LONG" and failure.is_open:
             failure.original_payload, failure.payload = failure.payload, failure.correction

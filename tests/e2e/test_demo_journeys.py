@@ -9,7 +9,6 @@ under /demo/, exactly as ``make demo`` wires them on HOST:PORT.
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,30 +23,23 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker, live_server):
-    """The demo estate, loaded once for the module and flushed after it."""
-    overrides = override_settings(DEMO_ENDPOINTS=True, OUTBOUND_URL_ALLOWLIST=["127.0.0.0/8"],
-                                  EXCEPTIONS_REPLAY_BACKOFF_SECONDS=0)
-    overrides.enable()
-    previous = os.environ.get("DEMO_BASE_URL")
-    os.environ["DEMO_BASE_URL"] = live_server.url
-    with django_db_blocker.unblock():
-        call_command("load_demo", verbosity=0)
-    yield live_server.url
-    with django_db_blocker.unblock():
-        call_command("flush", interactive=False, verbosity=0)
-    overrides.disable()
-    if previous is None:
-        os.environ.pop("DEMO_BASE_URL", None)
-    else:
-        os.environ["DEMO_BASE_URL"] = previous
+def demo(django_db_setup, django_db_blocker):
+    """The demo estate, loaded once for the module, served by a live server of its own and
+    flushed after the module. (pytest-django's ``live_server`` would make every test
+    transactional, flushing the estate after the first journey.)"""
+    from pytest_django.live_server_helper import LiveServer
 
-
-@pytest.fixture
-def orm(django_db_blocker):
-    """ORM reads from the test itself (the data lives outside any test transaction)."""
-    with django_db_blocker.unblock():
-        yield
+    with override_settings(DEMO_ENDPOINTS=True, OUTBOUND_URL_ALLOWLIST=["127.0.0.0/8"],
+                           EXCEPTIONS_REPLAY_BACKOFF_SECONDS=0), pytest.MonkeyPatch.context() as env:
+        with django_db_blocker.unblock():  # the server thread and the tests read the estate throughout
+            server = LiveServer("localhost")
+            env.setenv("DEMO_BASE_URL", server.url)
+            try:
+                call_command("load_demo", verbosity=0)
+                yield server.url
+            finally:
+                server.stop()
+                call_command("flush", interactive=False, verbosity=0)
 
 
 @pytest.fixture
@@ -55,7 +47,12 @@ def journey(demo, page):
     """``journey(username)``: a signed-in page that records console errors, failed
     requests and 4xx/5xx responses; any of them fails the test."""
     problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    def console(message):
+        # The browser's own favicon probe is not the page's request (and has no response event).
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(f"console {message.type}: {message.text} ({message.location.get('url')})")
+
+    page.on("console", console)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.method} {r.url} {r.failure}"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
@@ -78,7 +75,7 @@ def shot(page, name):
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(journey, demo, orm):
+def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(journey, demo):
     from controlplane import scenario
     from exceptions.models import BusinessException
 
@@ -106,7 +103,7 @@ def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(j
     assert "Accepted" in page.locator("#replay-state").inner_text()
     shot(page, "finance-replayed")
 
-    # The one Fran replayed during Sunday's NetSuite maintenance: refused, so it says so.
+    # The one Fran replayed yesterday during NetSuite maintenance: refused, so it says so.
     refused = BusinessException.objects.open().filter(replay_attempts__succeeded=False).distinct().first()
     page.goto(f"{demo}/exceptions/{refused.pk}/")
     state = page.locator("#replay-state").inner_text()
@@ -154,7 +151,7 @@ def test_architect_sees_a_mostly_green_board_and_the_sap_outage(journey, demo):
     shot(page, "architect-catalog")
 
 
-def test_steward_reviews_the_breaking_invoice_change_with_its_consumers(journey, demo, orm):
+def test_steward_reviews_the_breaking_invoice_change_with_its_consumers(journey, demo):
     from stewardship.models import SchemaVersion
 
     version = SchemaVersion.objects.get(subject__slug="invoice", status="in_review")
@@ -164,3 +161,22 @@ def test_steward_reviews_the_breaking_invoice_change_with_its_consumers(journey,
     text = page.locator("main").inner_text()
     assert "taxCode" in text and "memo" in text
     shot(page, "steward-review")
+
+
+@pytest.mark.django_db  # also what makes pytest-django set up the test database for this module
+def test_loading_the_demo_again_changes_nothing(demo):
+    from exceptions.models import BusinessException
+    from health.models import Probe, Rollup
+    from kpis.models import BusinessEvent, Reconciliation
+    from stewardship.models import SchemaVersion
+
+    def counts():
+        return {"open": BusinessException.objects.open().count(), "all": BusinessException.objects.count(),
+                "resolved": BusinessException.objects.filter(status="resolved").count(),
+                "probes": Probe.objects.count(), "rollups": Rollup.objects.count(),
+                "events": BusinessEvent.objects.count(), "recons": Reconciliation.objects.count(),
+                "versions": SchemaVersion.objects.count()}
+
+    before = counts()
+    call_command("load_demo", verbosity=0)
+    assert counts() == before
