@@ -45,9 +45,9 @@ def _probe_targets(integrations):
 
 
 def _pushers(integrations):
-    """Scheduled batch and file integrations report their runs instead."""
-    return [i for i in integrations if i.pattern in ("batch", "file") and i.lifecycle != "planned"
-            and schedule_period_minutes(i.schedule)]
+    """Batch and file integrations report their runs instead (scheduled ones are expected
+    every period; triggered ones, like the payroll journal after a pay run, whenever)."""
+    return [i for i in integrations if i.pattern in ("batch", "file") and i.lifecycle != "planned"]
 
 
 @transaction.atomic
@@ -74,13 +74,13 @@ def load(stdout):
         if not Rollup.objects.filter(integration=integration).exists():
             _probe_history(integration, system, now)
     for integration in pushers:
-        period = schedule_period_minutes(integration.schedule) * 60
+        period = (schedule_period_minutes(integration.schedule) or 0) * 60
         config = services.config_for(integration)
-        if config.expected_period_seconds != period:
+        if period and config.expected_period_seconds != period:
             services.update_config(integration=integration, actor=None, expected_period_seconds=period,
                                    grace_seconds=max(600, period // 8))
         if not Rollup.objects.filter(integration=integration).exists():
-            _run_history(integration, period, now)
+            _run_history(integration, period or 14 * 86400, now)  # unscheduled: about every two weeks
     _past_outage(now)
     for day in range(HISTORY_DAYS + 1):
         _rollup_day(now - dt.timedelta(days=day))
@@ -145,12 +145,13 @@ def _run_history(integration, period, now):
     hour0 = now.replace(minute=0) - dt.timedelta(days=HISTORY_DAYS)
     every = max(1, period // 3600)
     rows, runs = [], []
-    last_good = now - dt.timedelta(days=2, hours=3) if late else None
+    last_good = now - dt.timedelta(days=1, hours=20) if late else None  # two nights ago
+    last_hour = HISTORY_DAYS * 24 - 1  # runs line up so the latest one is in the last full hour
     for h in range(HISTORY_DAYS * 24 + 1):
         start = hour0 + dt.timedelta(hours=h)
         if start + dt.timedelta(hours=1) > now:
             break
-        ran = h % every == 0
+        ran = (last_hour - h) % every == 0
         failed = ran and late and start > last_good
         processed = rng.randint(300, 4000) if ran and not failed else 0
         rows.append(Rollup(

@@ -124,14 +124,15 @@ def test_executive_drills_down_from_a_red_card_to_the_rows_behind_it(journey, de
     red = page.locator(".kpi-card.status-bad")
     assert 1 <= red.count() < on_target  # mostly near target, a few red
     shot(page, "executive-kpis")
-    card = page.locator(".kpi-card.status-bad[data-kpi='master-data-mismatch-rate']")
+    card = red.first
+    name = card.locator("header a").inner_text()
     card.locator("header a").click()
-    page.wait_for_url("**/kpis/master-data-mismatch-rate/**")
-    page.click("a:has-text('Reconciliations in the period')")
+    page.wait_for_url("**/kpis/*/**")
+    assert name in page.locator("h1").inner_text()
+    page.click("a:has-text('→')")  # the rows behind the number
     page.wait_for_load_state()
     rows = page.locator("table tbody tr")
     assert rows.count() >= 1
-    assert "Rate cards" in page.locator("table").inner_text()  # the pricing change behind the red
     shot(page, "executive-drilldown")
 
 
@@ -143,7 +144,7 @@ def test_architect_sees_a_mostly_green_board_and_the_sap_outage(journey, demo):
     assert tiles.count() >= 30
     down = page.locator("[data-status=down]").count()
     up = page.locator("[data-status=up]").count()
-    assert 1 <= down <= 2 and up >= tiles.count() * 0.85
+    assert 1 <= down <= 2 and up >= tiles.count() * 0.9  # the SAP gateway outage, and little else
     shot(page, "architect-health")
     page.goto(f"{demo}/health/integrations/psa-time-to-sap/")
     assert "sapgw00" in page.content() or "HTTP 503" in page.content()
