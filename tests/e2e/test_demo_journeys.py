@@ -142,9 +142,17 @@ def test_architect_sees_a_mostly_green_board_and_the_sap_outage(journey, demo):
     page.goto(f"{demo}/health/")
     tiles = page.locator("[data-status]")
     assert tiles.count() >= 30
-    down = page.locator("[data-status=down]").count()
     up = page.locator("[data-status=up]").count()
-    assert 1 <= down <= 2 and up >= tiles.count() * 0.9  # the SAP gateway outage, and little else
+    others = {(t.get_attribute("data-integration"), t.get_attribute("data-status"))
+              for t in page.locator("[data-status]:not([data-status=up])").all()}
+    # Green but for the SAP gateway outage, the AR ageing file that stopped arriving and
+    # the two integrations that are only planned.
+    assert up >= tiles.count() * 0.85
+    assert {s for s in others if s[1] != "unknown"} == {("psa-time-to-sap", "down"),
+                                                       ("sap-customers-from-sfdc", "down"),
+                                                       ("netsuite-ar-to-snowflake", "late")}, others
+    assert {slug for slug, status in others if status == "unknown"} <= {"docusign-terms-to-zuora",
+                                                                         "sap-to-netsuite-migration"}
     shot(page, "architect-health")
     page.goto(f"{demo}/health/integrations/psa-time-to-sap/")
     assert "sapgw00" in page.content() or "HTTP 503" in page.content()
