@@ -8,15 +8,16 @@ Request: ``POST <url>`` with the payload as compact JSON (sorted keys) and heade
 - ``X-Controlplane-Signature: sha256=<hex>`` where hex is HMAC-SHA256 with the target's
   secret over ``<timestamp>.<idempotency key>.<body bytes>``.
 
-Hostile targets cannot hold a worker or its memory: each attempt has a TOTAL deadline
-(``EXCEPTIONS_REPLAY_TIMEOUT_SECONDS``, covering connect, headers and body, so a target
-trickling a byte a second does not reset it), at most ``EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES``
-of the response are read, and compressed bodies are inflated by us with the same cap (a
-gzip bomb inflates no further than the cap). The connection goes to the address
-``guard_url`` checked (Host header and TLS SNI keep the name), so a DNS answer that changes
-between check and connect cannot reach an internal address. Redirects are followed by hand
-(at most 3), each hop guarded and pinned again. 2xx resolves the exception as "data
-corrected and replayed".
+The request goes through the one outbound client (``controlplane.outbound``): the guard
+on every hop (the host normalised as the client connects to it, every resolved address
+checked, the connection pinned to a checked one; Host header and TLS SNI keep the name),
+its redirect policy (307/308 repeat the POST; 301/302/303 end the attempt rather than
+turn it into a GET), a TOTAL deadline (``EXCEPTIONS_REPLAY_TIMEOUT_SECONDS``, covering
+connect, headers and body) and a body cap (``EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES``,
+gzip bombs inflated no further). A failure is recorded in its vocabulary
+(``denied: ...``, ``timeout: ...``, ``http_status: HTTP 503``); a refusal by the guard is
+final, other failures are retried. 2xx resolves the exception as "data corrected and
+replayed".
 
 Exactly-once bookkeeping: one ``ReplayAttempt`` row per (replay id, attempt), unique; the
 attempt runs while holding that row's lock (``SKIP LOCKED``: a concurrent duplicate skips)
@@ -25,34 +26,28 @@ A worker killed mid-attempt rolls all of it back and releases the lock, so the r
 task runs the attempt again with the same Idempotency-Key and one row is recorded.
 """
 
-import asyncio
 import hashlib
 import hmac
 import json
 import time
-import zlib
-from urllib.parse import urljoin
 
-import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane import outbox
-from controlplane.aio import run_async
 from controlplane.errors import DomainError
-from controlplane.outbound import OutboundURLDenied, guard_url
+from controlplane.outbound import ErrorKind, Outcome, request_sync
 
 from .choices import Resolution
 from .models import BusinessException, ReplayAttempt, ReplayTarget
 
-MAX_REDIRECTS = 3
 SIGNATURE_HEADER = "X-Controlplane-Signature"
 TIMESTAMP_HEADER = "X-Controlplane-Timestamp"
-
-
-class ReplayTimeout(Exception):
-    """The attempt's total deadline passed."""
+# Failures a retry cannot cure: the guard's refusal (the URL or its addresses are not
+# allowed) and our own malformed request. Everything else (timeouts, resets, 5xx, a broken
+# redirect) may be the target's passing trouble and is retried with the same key.
+_FINAL_KINDS = {ErrorKind.DENIED, ErrorKind.INVALID_REQUEST}
 
 
 def sign(secret: str, timestamp: str, idempotency_key: str, body: bytes) -> str:
@@ -60,73 +55,11 @@ def sign(secret: str, timestamp: str, idempotency_key: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _pinned(url: str, *, resolve=None):
-    """(url to connect to, Host header, request extensions): the host replaced by the
-    address the guard checked."""
-    target = guard_url(url, resolve=resolve) if resolve else guard_url(url)
-    parsed = httpx.URL(url)
-    default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    if ":" in target.host and not target.host.startswith("["):
-        host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return parsed.copy_with(host=target.addresses[0]), host_header, extensions
-
-
-def _decoder(encoding: str):
-    encoding = (encoding or "").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompressobj()
-    return None
-
-
-async def _read_capped(response, limit: int) -> bytes:
-    """At most ``limit`` bytes of the (inflated) body; compressed input is inflated with
-    ``max_length`` so a bomb never expands past the cap, and raw bytes are capped too."""
-    decoder = _decoder(response.headers.get("content-encoding", ""))
-    data = bytearray()
-    raw_seen = 0
-    async for chunk in response.aiter_raw():
-        raw_seen += len(chunk)
-        if decoder is not None:
-            try:
-                chunk = decoder.decompress(decoder.unconsumed_tail + chunk, limit - len(data) + 1)
-            except zlib.error:
-                break  # not what it claims to be: keep what we have
-        data += chunk
-        if len(data) > limit or raw_seen > 4 * limit + 65536:
-            break
-    return bytes(data[:limit])
-
-
-async def _apost(url: str, body: bytes, headers: dict, *, timeout: float, limit: int, resolve=None) -> tuple[int, bytes]:
-    async with asyncio.timeout(timeout):
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
-            for _hop in range(MAX_REDIRECTS + 1):
-                pinned, host_header, extensions = _pinned(url, resolve=resolve)
-                request = client.build_request("POST", pinned, content=body, headers={**headers, "Host": host_header},
-                                               extensions=extensions)
-                response = await client.send(request, stream=True)
-                try:
-                    location = response.headers.get("location")
-                    if response.is_redirect and location:
-                        url = urljoin(url, location)
-                        continue
-                    return response.status_code, await _read_capped(response, limit)
-                finally:
-                    await response.aclose()
-    raise httpx.TooManyRedirects(f"More than {MAX_REDIRECTS} redirects.")
-
-
-def _post(url: str, body: bytes, headers: dict, *, resolve=None) -> tuple[int, bytes]:
-    timeout = settings.EXCEPTIONS_REPLAY_TIMEOUT_SECONDS
-    try:
-        return run_async(_apost(url, body, headers, timeout=timeout, limit=settings.EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES,
-                           resolve=resolve))
-    except TimeoutError:
-        raise ReplayTimeout(f"no complete answer within the {timeout} s deadline") from None
+def post(url: str, body: bytes, headers: dict, *, resolve=None) -> Outcome:
+    """The HTTP part of one attempt, through the one outbound client (guard, pinning,
+    redirect policy, total deadline and body cap of ``controlplane.outbound``)."""
+    return request_sync("POST", url, headers=headers, data=body, timeout_s=settings.EXCEPTIONS_REPLAY_TIMEOUT_SECONDS,
+                        max_body=settings.EXCEPTIONS_REPLAY_MAX_RESPONSE_BYTES, resolve=resolve)
 
 
 def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requested_by_id=None) -> str:
@@ -164,20 +97,15 @@ def perform_attempt(*, exception_id: int, replay_id: str, attempt: int, requeste
         }
         record.url, record.started_at = target.url, timezone.now()
         started = time.perf_counter()
-        retryable = True
-        try:
-            status, data = _post(target.url, body, headers)
-            record.status_code = status
-            record.response_excerpt = data[:2000].decode("utf-8", "replace")
-            record.succeeded = 200 <= status < 300
-            retryable = status >= 500 or status in (408, 425, 429)
-            if not record.succeeded:
-                record.error = f"HTTP {status}"
-        except OutboundURLDenied as denied:
-            record.error = f"Refused by the outbound-URL guard: {denied}"[:500]
-            retryable = False
-        except (httpx.HTTPError, ReplayTimeout, OSError) as error:
-            record.error = f"{type(error).__name__}: {error}"[:500]
+        outcome = post(target.url, body, headers)
+        record.status_code = outcome.status
+        record.response_excerpt = outcome.body[:2000].decode("utf-8", "replace")
+        record.succeeded = outcome.succeeded
+        record.error = outcome.failure()[:500]
+        if outcome.status is not None:
+            retryable = outcome.status >= 500 or outcome.status in (408, 425, 429)
+        else:
+            retryable = outcome.kind not in _FINAL_KINDS
         record.finished_at = timezone.now()
         record.duration_ms = int((time.perf_counter() - started) * 1000)
         record.save()

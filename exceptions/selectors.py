@@ -155,7 +155,8 @@ def replay_state(exc: BusinessException, target=None):
     if last.succeeded:
         return {**state, "kind": "succeeded"}
     code = last.status_code
-    retryable = not last.error.startswith("Refused by the outbound-URL guard") and (
+    # As exceptions.replay decides: refused by the guard or a request we cannot send is final.
+    retryable = not last.error.startswith(("denied", "invalid_request")) and (
         code is None or code >= 500 or code in (408, 425, 429))
     if retryable and last.attempt < max_attempts and exc.is_open:
         return {**state, "kind": "retrying"}

@@ -15,9 +15,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from controlplane import outbox
+from controlplane import outbound, outbox
 
-from . import http, secrets
+from . import secrets
 from .choices import ChannelKind, DeliveryStatus, Status
 from .models import Flip, Notification, NotificationChannel
 
@@ -116,8 +116,13 @@ def _text(notification):
     return "\n".join(lines)
 
 
+WEBHOOK_MAX_RESPONSE_BYTES = 16 * 1024
+
+
 def _send(notification):
-    """Send once; returns (ok, response code, error)."""
+    """Send once; returns (ok, response code, error). Webhooks and chat go through the
+    one outbound client, so their error is in its vocabulary (``denied: ...``,
+    ``timeout: ...``, ``http_status: HTTP 500``); this never raises."""
     channel = notification.channel
     if channel.kind == ChannelKind.EMAIL:
         try:
@@ -136,11 +141,10 @@ def _send(notification):
         secret = secrets.reveal(channel.secret) if channel.secret else ""
         if secret:
             headers["X-ControlPlane-Signature"] = sign(secret, timestamp, body)
-    outcome = http.request_sync("POST", channel.target, headers=headers, data=body,
-                                timeout_s=getattr(settings, "HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10))
-    if outcome.status is not None and 200 <= outcome.status < 300:
-        return True, outcome.status, ""
-    return False, outcome.status, outcome.error or f"HTTP {outcome.status}"
+    outcome = outbound.request_sync("POST", channel.target, headers=headers, data=body,
+                                    timeout_s=getattr(settings, "HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10),
+                                    max_body=WEBHOOK_MAX_RESPONSE_BYTES)
+    return outcome.succeeded, outcome.status, outcome.failure()
 
 
 def deliver(notification_id, now=None):

@@ -51,7 +51,7 @@ def _clean_probe_fields(data, *, secret_headers=None, existing_headers=None):
         except ConditionError as exc:
             errors["conditions"] = [str(exc)]
     if "url" in data:
-        from .http import check_url
+        from controlplane.outbound import check_url
 
         try:
             check_url(data["url"])
@@ -180,7 +180,7 @@ def delete_maintenance_window(*, window, actor):
 
 @transaction.atomic
 def save_channel(*, actor, channel=None, **fields) -> NotificationChannel:
-    from .http import check_url
+    from controlplane.outbound import check_url
 
     creating = channel is None
     channel = channel or NotificationChannel()

@@ -22,11 +22,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import http, maintenance, secrets
+from controlplane.aio import run_async
+from controlplane.outbound import Client, ErrorKind, Outcome
+
+from . import maintenance, secrets
 from .choices import ProbeState
 from .conditions import ConditionError, ProbeResponse, evaluate, parse_conditions
 from .models import HealthConfig, Probe, ProbeResult
-from .probe_client import ProbeClient
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ def _dispatch_order(probes):
     """Indexes in the order to start them: probes whose last run timed out first. A hung
     target holds its slot for the whole timeout; started last it would stretch the sweep
     by that timeout after everything else is done (longest-first scheduling)."""
-    return sorted(range(len(probes)), key=lambda i: not probes[i].last_error.startswith("timeout"))
+    return sorted(range(len(probes)), key=lambda i: not probes[i].last_error.startswith(ErrorKind.TIMEOUT))
 
 
 async def _run_all(probes, concurrency, max_body, on_result=None):
@@ -130,7 +132,7 @@ async def _run_all(probes, concurrency, max_body, on_result=None):
     10,000 tasks parked on a semaphore)."""
     outcomes = [None] * len(probes)
     pending = iter(_dispatch_order(probes))
-    async with ProbeClient() as client:
+    async with Client() as client:
 
         async def worker():
             for index in pending:
@@ -142,7 +144,7 @@ async def _run_all(probes, concurrency, max_body, on_result=None):
                         max_body=max_body,
                     )
                 except Exception as exc:  # a probe never stops the sweep
-                    outcome = http.Outcome(error=f"{type(exc).__name__}: {exc}"[:200])
+                    outcome = Outcome.failed(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
                 outcomes[index] = outcome
                 if on_result is not None:
                     on_result(index, outcome)
@@ -156,7 +158,7 @@ def run_probes(probes, *, concurrency=None, max_body=None):
     max_body = max_body or _setting("HEALTH_MAX_BODY_BYTES", 65536)
     if not probes:
         return []
-    return http.run_async(_run_all(probes, concurrency, max_body))
+    return run_async(_run_all(probes, concurrency, max_body))
 
 
 _DONE = object()
@@ -189,7 +191,7 @@ def run_probes_streaming(probes, *, concurrency=None, max_body=None, batch_size=
     def produce():
         before = _schedstat()
         try:
-            http.run_async(_run_all(probes, concurrency, max_body, on_result=lambda i, o: results.put((i, o))))
+            run_async(_run_all(probes, concurrency, max_body, on_result=lambda i, o: results.put((i, o))))
         except BaseException as exc:  # handed to the caller's thread
             results.put(exc)
         else:

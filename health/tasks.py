@@ -1,7 +1,11 @@
 """Thin Celery tasks: each calls one function. All idempotent (acks_late is the project
 default), so a re-delivered message after a worker crash does no harm."""
 
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -63,4 +67,7 @@ def retry_notifications():
     from .notify import deliver, due_retries
 
     for pk in due_retries():
-        deliver(pk)
+        try:
+            deliver(pk)
+        except Exception:  # one broken delivery must not hold back the ones after it
+            logger.exception("notification %s: delivery crashed; its lease expires and it is retried", pk)

@@ -1,5 +1,7 @@
 """A local HTTP server that misbehaves on purpose (asyncio, raw sockets), for the fault
-tests of replay (httpx) and probes (aiohttp) and scripts/chaos/hostile_targets.py.
+tests of the outbound client's callers (probe, webhook, chat, replay) and
+scripts/chaos/hostile_targets.py; and ``ConnectionCounter``, a listener proving that not
+one byte reached it.
 
 Paths:
   /hang            reads the request, then sends nothing, ever
@@ -11,6 +13,9 @@ Paths:
   /huge-lying      Content-Length: 10, then 1.5 GB
   /gzip-bomb       Content-Encoding: gzip; 1 MB on the wire that inflates to 1 GB of zeros
   /slow            200 "ok" after 2 s (a target a worker can be killed in the middle of)
+  /redirect-binary 302 whose Location and another header hold raw non-UTF-8 bytes
+  /binary-headers  200 "ok" with non-UTF-8 bytes in a header value and the reason phrase
+  /redirect?to=URL 307 to URL (percent-decoded), for redirect-hop checks
   anything else    200 "ok"
 Every request is counted in ``hits[path]``.
 """
@@ -21,6 +26,7 @@ import struct
 import threading
 import zlib
 from collections import Counter
+from urllib.parse import unquote
 
 GIGA = 1 << 30
 HUGE = GIGA + GIGA // 2
@@ -90,6 +96,12 @@ class HostileServer:
         try:
             path = await self._read_request(reader)
             self.hits[path] += 1
+            if path.startswith("/redirect?to="):
+                location = unquote(path.split("=", 1)[1]).encode()
+                writer.write(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + location
+                             + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+                return
             await getattr(self, "_" + path.strip("/").replace("-", "_"), self._ok)(writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
@@ -101,6 +113,16 @@ class HostileServer:
 
     async def _ok(self, writer):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+
+    async def _redirect_binary(self, writer):
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: http://\xff\xfe\xc3\x28.example/\x80\xa0\r\n"
+                     b"X-Junk: \xc3\x28\xa0\xa1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    async def _binary_headers(self, writer):
+        writer.write(b"HTTP/1.1 200 \xff\xfeOK\r\nX-Junk: \xc3\x28\xa0\xa1\r\nContent-Length: 2\r\n"
+                     b"Connection: close\r\n\r\nok")
         await writer.drain()
 
     async def _slow(self, writer):
@@ -151,3 +173,44 @@ class HostileServer:
         for start in range(0, len(self.bomb), 65536):
             writer.write(self.bomb[start:start + 65536])
             await writer.drain()
+
+
+class ConnectionCounter:
+    """A listener that counts accepted connections and bytes received (and answers 200 to
+    whatever arrives): proof that nothing at all reached it, not merely no valid request."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(50)
+        self.sock.settimeout(0.2)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.connections = 0
+        self.bytes = 0
+        self.received = []  # the first bytes of each connection (a request head, say)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the accept timeout, or the socket closed by close()
+                continue
+            self.connections += 1
+            conn.settimeout(0.5)
+            try:
+                data = conn.recv(65536)
+                self.bytes += len(data)
+                self.received.append(data)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()

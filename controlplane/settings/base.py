@@ -260,6 +260,11 @@ SPECTACULAR_SETTINGS = {
 # Hosts or CIDR ranges that outbound calls may reach even though the guard would deny them
 # (loopback in development, say). Empty means: deny private-use, link-local and metadata.
 OUTBOUND_URL_ALLOWLIST = env_list("OUTBOUND_URL_ALLOWLIST", [])
+# Limits every outbound call shares (controlplane.outbound.policy.Limits); the total deadline
+# and body cap are per caller (probe timeout_ms, HEALTH_WEBHOOK_TIMEOUT_SECONDS, EXCEPTIONS_REPLAY_*).
+OUTBOUND_CONNECT_TIMEOUT_SECONDS = env_int("OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+OUTBOUND_MAX_REDIRECTS = env_int("OUTBOUND_MAX_REDIRECTS", 5, minimum=0)
+OUTBOUND_MAX_INFLATE_RATIO = env_int("OUTBOUND_MAX_INFLATE_RATIO", 100, minimum=10)
 
 LOGGING = {
     "version": 1,

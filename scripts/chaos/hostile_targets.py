@@ -1,5 +1,5 @@
-"""Chaos: replay (httpx), probe (the sweep's ProbeClient) and webhook (aiohttp) clients against a local hostile server that
-hangs, resets, trickles bytes (slowloris), sends 1.5 GB (with a true, a missing and a lying
+"""Chaos: replay, probe and webhook calls (all through the one client, controlplane.outbound) against a local hostile
+server that hangs, resets, trickles bytes (slowloris), sends 1.5 GB (with a true, a missing and a lying
 Content-Length) or a gzip bomb (1 MB -> 1 GB). Prints time, bytes kept and memory for each,
 and checks them against the deadline and a 50 MB memory budget. No database needed.
 
@@ -30,28 +30,25 @@ BUDGET = 50 * 1024 * 1024
 
 
 def main():
-    from exceptions.replay import _post
-    from health.http import request_sync
+    from controlplane.aio import run_async
+    from controlplane.outbound import Client, request_sync
+    from exceptions.replay import post
     from tests.hostile_server import HostileServer
 
     def replay(url):
-        status, body = _post(url, b"{}", {"Content-Type": "application/json", "Idempotency-Key": "chaos"})
-        return status, len(body), ""
+        outcome = post(url, b"{}", {"Content-Type": "application/json", "Idempotency-Key": "chaos"})
+        return outcome.status, len(outcome.body), outcome.error
 
     def probe(url):
-        import asyncio
-
-        from health.probe_client import ProbeClient
-
         async def go():
-            async with ProbeClient() as client:
+            async with Client() as client:
                 return await client.request("GET", url, timeout_s=TIMEOUT, max_body=64 * 1024)
 
-        outcome = asyncio.run(go())
+        outcome = run_async(go())
         return outcome.status, len(outcome.body), outcome.error
 
     def webhook(url):
-        outcome = request_sync("GET", url, timeout_s=TIMEOUT, max_body=64 * 1024)
+        outcome = request_sync("POST", url, data=b"{}", timeout_s=TIMEOUT, max_body=64 * 1024)
         return outcome.status, len(outcome.body), outcome.error
 
     server = HostileServer().start()

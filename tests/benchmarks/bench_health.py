@@ -6,8 +6,9 @@
 "first" is the first sweep (every integration flips unknown -> up: flips and audit rows
 in bulk); "steady" is the next one (no flips), the everyday case.
 
-Also compares (``HEALTH_BENCH_COMPARE=1``) the raw fetch phase with httpx at the same concurrency (2,000 endpoints), the
-measurement behind choosing aiohttp. Loopback only; bounded in time.
+Also compares (``HEALTH_BENCH_COMPARE=1``) the raw fetch phase of the one outbound client (guarded) with a bare aiohttp
+session at the same concurrency (2,000 endpoints), the measurement behind keeping our own client. Loopback only;
+bounded in time.
 """
 
 import asyncio
@@ -99,43 +100,45 @@ def _bound(n):
     return (latency + hung * TIMEOUT_MS / 1000) / CONCURRENCY, hung
 
 
-def _httpx_fetch(base_url, n):
-    import httpx
+def _aiohttp_fetch(base_url, n):
+    import aiohttp
+
+    from controlplane.aio import run_async
 
     async def run():
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         semaphore = asyncio.Semaphore(CONCURRENCY)
-        async with httpx.AsyncClient(limits=limits, timeout=TIMEOUT_MS / 1000) as client:
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=TIMEOUT_MS / 1000)) as session:
 
             async def one(i):
                 async with semaphore:
                     try:
-                        r = await client.get(f"{base_url}/bench/{i}")
-                        return r.status_code
-                    except httpx.HTTPError:
+                        async with session.get(f"{base_url}/bench/{i}") as response:
+                            await response.read()
+                            return response.status
+                    except (aiohttp.ClientError, TimeoutError):
                         return None
 
             return await asyncio.gather(*(one(i) for i in range(n)))
 
-    from health.http import run_async
-
     return run_async(run())
 
 
-def _aiohttp_fetch(base_url, n):
-    from health import http
+def _outbound_fetch(base_url, n):
+    from controlplane.aio import run_async
+    from controlplane.outbound import Client
 
     async def run():
         semaphore = asyncio.Semaphore(CONCURRENCY)
-        async with http.make_session(limit=CONCURRENCY) as session:
+        async with Client() as client:
 
             async def one(i):
                 async with semaphore:
-                    return await http.request(session, "GET", f"{base_url}/bench/{i}", timeout_s=TIMEOUT_MS / 1000)
+                    return await client.request("GET", f"{base_url}/bench/{i}", timeout_s=TIMEOUT_MS / 1000)
 
             return await asyncio.gather(*(one(i) for i in range(n)))
 
-    return http.run_async(run())
+    return run_async(run())
 
 
 def main():
@@ -156,7 +159,7 @@ def main():
         if "--compare" in sys.argv or os.environ.get("HEALTH_BENCH_COMPARE"):
             n = 2000
             bound, _ = _bound(n)
-            for name, fetch in (("aiohttp (guarded)", _aiohttp_fetch), ("httpx", _httpx_fetch)):
+            for name, fetch in (("outbound (guarded)", _outbound_fetch), ("aiohttp (bare)", _aiohttp_fetch)):
                 cpu, started = _cpu(), time.perf_counter()
                 fetch(base_url, n)
                 wall = time.perf_counter() - started

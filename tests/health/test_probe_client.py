@@ -1,4 +1,4 @@
-"""The sweep's HTTP client against a raw server sending exact bytes: the framings a
+"""The one outbound client (the sweep's) against a raw server sending exact bytes: the framings a
 probe target may use are read right, bodies are capped, and a connection the server
 closed while idle is replaced instead of failing the probe."""
 
@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from health.http import run_async
-from health.probe_client import ProbeClient
+from controlplane.aio import run_async
+from controlplane.outbound import Client as ProbeClient
 
 JSON = b'{"status": "UP", "items": [1, 2, 3]}'
 

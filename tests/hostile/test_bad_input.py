@@ -317,6 +317,11 @@ INTERNAL_URLS = [
     "http://127.1/",
     "http://[::ffff:127.0.0.1]/",
     "http://10.0.0.5/",
+    "http://１２７.０.０.１:8000/",  # full-width digits
+    "http://169。254．169｡254/",  # ideographic full stops
+    "http://%31%32%37.0.0.1/",
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address
+    "http://[2002:7f00:1::]/",  # 6to4 of loopback
     "file:///etc/passwd",
     "gopher://127.0.0.1:6379/_INFO",
 ]

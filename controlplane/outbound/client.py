@@ -1,33 +1,38 @@
-"""A lean HTTP/1.1 client for probe sweeps, on asyncio protocols.
+"""The one outbound HTTP client: probes, webhooks, chat notifications and replays.
 
-Why not aiohttp here: measured on the 2-core machine, aiohttp's client costs ~500 us of
-CPU per request (request/response objects, stream readers, timers, connector
-bookkeeping), so one worker process running 10,000 probes was CPU-bound at ~5 s of client
-CPU before the first byte of latency was waited for. A probe needs a small part of HTTP:
-send one request, read the status, headers and a capped body, follow redirects by hand.
-This client does that at ~100 us per request. Webhooks (low volume) keep aiohttp.
+A lean HTTP/1.1 client on asyncio protocols. Why not aiohttp or httpx: measured on the
+2-core machine, aiohttp's client costs ~500 us of CPU per request and httpx ~28x that, so
+one worker running 10,000 probes was CPU-bound in the client before the first byte of
+latency was waited for. Every caller needs the same small part of HTTP: send one request,
+read the status, headers and a capped body, follow redirects by hand. This client does
+that at ~100 us per request, and being the only one it is where the guard, the limits
+and the error vocabulary live once.
 
-Same guarantees as ``health.http.request``: every hop passes ``check_url``; host names
-are resolved by ``GuardedResolver`` (the guard runs on the answer and the connection is
-pinned to the checked addresses); one total timeout covers connect, redirects and the
-body; bodies are read up to a cap (gzip/deflate decoded within the cap); anything that
-goes wrong is an ``Outcome`` with an error, never an exception.
+Per call: every hop's URL is normalised and checked by the guard (``guard.parse`` /
+``check_host``); host names are resolved here and EVERY address is checked before the
+connection goes to one of them (pinned: the Host header and TLS SNI keep the name, DNS is
+not asked again by anyone), so a check and a connection cannot see different hosts. One
+total deadline covers resolving, connecting, redirects and the body; bodies are read up
+to a cap (gzip/deflate inflated within the cap and a ratio); redirects follow
+``policy.next_hop``. Anything that goes wrong is an ``Outcome`` whose error starts with an
+``ErrorKind``, never an exception.
 """
 
 import asyncio
-import ipaddress
+import socket
 import ssl
 import time
 import zlib
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
-from controlplane.outbound import OutboundURLDenied
+from controlplane.aio import run_async
 
-from .http import MAX_REDIRECTS, GuardedResolver, Outcome, check_url
+from .guard import OutboundURLDenied, allowlist, check_addresses, check_host, parse
+from .policy import ErrorKind, Limits, OutboundError, Outcome, next_hop
 
-USER_AGENT = "controlplane-health/1.0"
+USER_AGENT = "controlplane/1.0"
 MAX_HEAD = 64 * 1024
-_REDIRECTS = (301, 302, 303, 307, 308)
+DNS_TTL_SECONDS = 30
 _RETRYABLE = ("GET", "HEAD", "OPTIONS", "PUT")
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
 _SAFE_QUERY = _SAFE_PATH + "?"
@@ -59,8 +64,9 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self._reset(False, 0)
 
-    def _reset(self, head_only, max_body):
-        self.head_only, self.max_body = head_only, max_body
+    def _reset(self, head_only, max_body, max_ratio=100, max_head=MAX_HEAD):
+        self.head_only, self.max_body, self.max_ratio, self.max_head = head_only, max_body, max_ratio, max_head
+        self.max_wire, self.wire = 4 * max_body + 65536, 0
         self.state = "head"  # head -> body -> done
         self.status, self.headers, self.keep_alive = None, {}, False
         self.mode, self.remaining, self.chunk_left = None, 0, 0
@@ -97,8 +103,8 @@ class _Connection(asyncio.Protocol):
                 self.waiter.set_exception(ServerDisconnected(str(exc) if exc else "Server disconnected"))
 
     # -- request/response
-    def send(self, payload, *, head_only, max_body):
-        self._reset(head_only, max_body)
+    def send(self, payload, *, head_only, max_body, max_ratio=100, max_head=MAX_HEAD):
+        self._reset(head_only, max_body, max_ratio, max_head)
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return self.waiter
@@ -117,7 +123,7 @@ class _Connection(asyncio.Protocol):
         while self.state == "head":
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
-                if len(self.buffer) > MAX_HEAD:
+                if len(self.buffer) > self.max_head:
                     raise ProtocolError("response headers too large")
                 if self.buffer and not self.buffer.startswith(b"HTTP/"[:len(self.buffer)]):
                     raise ProtocolError("invalid HTTP response")
@@ -211,16 +217,26 @@ class _Connection(asyncio.Protocol):
             else:
                 self.chunk_left = size
 
-    def _sink(self, data):
+    def _sink(self, data, *, decoded=False):
         if not data:
             return
         room = self.max_body + 1 - len(self.body)
-        if self.decoder is not None:
-            data = self.decoder.decompress(bytes(data), room)
+        bomb = False
+        if not decoded:
+            self.wire += len(data)
+            if self.decoder is not None:
+                # Inflate no further than the cap and than max_ratio x the compressed bytes
+                # so far (past 64 KiB): a bomb stops after a few steps, whatever the cap.
+                allowed = max(65536, self.max_ratio * self.wire)
+                limit = max(1, min(room, allowed + 1 - len(self.body)))
+                data = self.decoder.decompress(bytes(data), limit)
+                bomb = len(self.body) + len(data) > allowed
         self.body += data[:room]
         if len(self.body) > self.max_body:
             self.truncated = True
             del self.body[self.max_body:]
+        elif bomb or self.wire > self.max_wire:
+            self.truncated = True  # a decompression bomb, or raw bytes that inflate to almost nothing
 
     def _finish(self, *, reusable):
         self.state = "done"
@@ -228,7 +244,7 @@ class _Connection(asyncio.Protocol):
         decoder, self.decoder = self.decoder, None
         if decoder is not None and not self.truncated:
             try:
-                self._sink(decoder.flush())  # already decoded: _sink must not decode it again
+                self._sink(decoder.flush(), decoded=True)
             except zlib.error:
                 pass
         if not reusable:
@@ -237,27 +253,47 @@ class _Connection(asyncio.Protocol):
             self.waiter.set_result(_Response(self.status, self.headers, bytes(self.body), self.truncated))
 
 
-def _default_port(scheme):
-    return 443 if scheme == "https" else 80
+class _Target:
+    """A URL ready to send: the guard's view of it, the Host header, the request target;
+    or the guard's refusal. Cached per client: a sweep calls the same URLs every interval."""
+
+    __slots__ = ("parsed", "key", "host_header", "path", "denied")
+
+    def __init__(self, url, allow):
+        self.denied = None
+        try:
+            parsed = parse(url)
+            check_host(parsed, allow)
+        except OutboundURLDenied as exc:
+            self.denied = str(exc)
+            return
+        self.parsed = parsed
+        self.key = (parsed.scheme, parsed.host, parsed.port)
+        shown = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+        default = 443 if parsed.scheme == "https" else 80
+        self.host_header = shown if parsed.port == default else f"{shown}:{parsed.port}"
+        path = quote(parsed.path or "/", safe=_SAFE_PATH)
+        if parsed.query:
+            path += "?" + quote(parsed.query, safe=_SAFE_QUERY)
+        self.path = path
 
 
-def _is_ip(host):
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
+class Client:
+    """Keep-alive connections per (scheme, host, port), checked DNS answers and checked
+    URLs for one batch of calls (a sweep, one delivery); ``request`` never raises.
+    Concurrency is the caller's (one connection per request in flight).
 
+    ``resolve`` replaces ``getaddrinfo`` (same signature, synchronous; tests use it to
+    play a rebinding DNS server)."""
 
-class ProbeClient:
-    """Keep-alive connections per (scheme, host, port) for one sweep; ``request`` never
-    raises. Concurrency is the caller's (one connection per request in flight)."""
-
-    def __init__(self):
+    def __init__(self, *, limits=None, resolve=None):
+        self.limits = limits or Limits.from_settings()
+        self._allow = allowlist()
+        self._resolve = resolve
         self._idle = {}
-        self._resolver = GuardedResolver()
         self._ssl = None
         self._targets = {}
+        self._dns = {}
 
     async def __aenter__(self):
         return self
@@ -276,53 +312,71 @@ class ProbeClient:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    def _target(self, url):
-        """(scheme, host, port, Host header, request target) of a URL, cached: a sweep
-        calls the same URLs every interval."""
+    def _target(self, url) -> _Target:
         target = self._targets.get(url)
         if target is None:
-            parts = urlsplit(url)
-            scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
-            port = parts.port or _default_port(scheme)
-            try:
-                host_ascii = host.encode("idna").decode("ascii") if not _is_ip(host) else host
-            except UnicodeError as exc:
-                raise ValueError(f"invalid host name: {exc}") from None
-            shown = f"[{host_ascii}]" if ":" in host_ascii else host_ascii
-            host_header = shown if port == _default_port(scheme) else f"{shown}:{port}"
-            path = quote(parts.path or "/", safe=_SAFE_PATH)
-            if parts.query:
-                path += "?" + quote(parts.query, safe=_SAFE_QUERY)
-            target = (scheme, host_ascii, port, host_header, path)
+            target = _Target(url, self._allow)
             if len(self._targets) > 50000:
                 self._targets.clear()
             self._targets[url] = target
+        if target.denied is not None:
+            raise OutboundURLDenied(target.denied)
         return target
 
-    async def _connect(self, scheme, host, port):
-        loop = asyncio.get_running_loop()
-        ssl_context = self._ssl_context() if scheme == "https" else None
-        if _is_ip(host):
-            addresses = [host]  # check_url ran the guard on the literal
-        else:
-            addresses = [info["host"] for info in await self._resolver.resolve(host, port)]
-        last = None
-        for address in addresses:
+    async def _addresses(self, parsed):
+        """The checked addresses of the host: the literal, or every address the name
+        resolves to, all of them allowed (one denied address denies the name)."""
+        if parsed.literal is not None:
+            return (parsed.literal,)
+        key = (parsed.host, parsed.port)
+        cached = self._dns.get(key)
+        if cached is None or cached[0] < time.monotonic():
+            loop = asyncio.get_running_loop()
             try:
-                _, connection = await loop.create_connection(
-                    _Connection, address, port, ssl=ssl_context, server_hostname=host if ssl_context else None,
-                )
-                return connection
-            except OSError as exc:
-                last = exc
-        raise last or OSError(f"{host} has no address")
+                if self._resolve is None:
+                    infos = await loop.getaddrinfo(parsed.host, parsed.port, type=socket.SOCK_STREAM)
+                else:
+                    infos = await loop.run_in_executor(
+                        None, lambda: self._resolve(parsed.host, parsed.port, type=socket.SOCK_STREAM))
+            except (OSError, UnicodeError) as exc:
+                raise OutboundError(ErrorKind.CONNECT, f"cannot resolve {parsed.host}: {exc}") from None
+            addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
+            try:
+                check_addresses(parsed, addresses, self._allow)
+                denied = None
+            except OutboundURLDenied as exc:
+                denied = str(exc)
+            cached = (time.monotonic() + DNS_TTL_SECONDS, addresses, denied)
+            self._dns[key] = cached
+        if cached[2] is not None:
+            raise OutboundURLDenied(cached[2])
+        return cached[1]
 
-    def _payload(self, method, host_header, path, headers, data):
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}"]
+    async def _connect(self, target):
+        parsed = target.parsed
+        loop = asyncio.get_running_loop()
+        ssl_context = self._ssl_context() if parsed.scheme == "https" else None
+        last = None
+        for address in await self._addresses(parsed):
+            try:
+                async with asyncio.timeout(self.limits.connect_s):
+                    _, connection = await loop.create_connection(
+                        _Connection, address, parsed.port, ssl=ssl_context,
+                        server_hostname=parsed.host if ssl_context else None,
+                    )
+                return connection
+            except TimeoutError:
+                last = f"connect to {address} timed out after {self.limits.connect_s:g} s"
+            except OSError as exc:
+                last = f"{address}: {exc}"
+        raise OutboundError(ErrorKind.CONNECT, last or f"{parsed.host} has no address")
+
+    def _payload(self, method, target, headers, data):
+        lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
         given = {name.lower() for name in headers or ()}
         for name, value in (headers or {}).items():
             if any(c in str(name) + str(value) for c in "\r\n"):
-                raise ValueError(f"newline in header {name!r}")
+                raise OutboundError(ErrorKind.INVALID_REQUEST, f"newline in header {name!r}")
             lines.append(f"{name}: {value}")
         if "user-agent" not in given:
             lines.append(f"User-Agent: {USER_AGENT}")
@@ -332,19 +386,22 @@ class ProbeClient:
             lines.append("Accept-Encoding: gzip, deflate")
         if data is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(data or b'')}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (data or b"")
+        try:
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (data or b"")
+        except UnicodeEncodeError as exc:
+            raise OutboundError(ErrorKind.INVALID_REQUEST, f"header not encodable: {exc}") from None
 
-    async def _exchange(self, method, url, headers, data, max_body):
-        scheme, host, port, host_header, path = self._target(url)
-        payload = self._payload(method, host_header, path, headers, data)
-        head_only = method == "HEAD"
-        idle = self._idle.get((scheme, host, port))
+    async def _exchange(self, method, target, headers, data, max_body):
+        payload = self._payload(method, target, headers, data)
+        options = {"head_only": method == "HEAD", "max_body": max_body,
+                   "max_ratio": self.limits.max_inflate_ratio, "max_head": self.limits.max_head}
+        idle = self._idle.get(target.key)
         while idle:
             connection = idle.pop()
             if connection.closed:
                 continue
             try:
-                return connection, await connection.send(payload, head_only=head_only, max_body=max_body)
+                return connection, await connection.send(payload, **options)
             except ServerDisconnected:
                 if connection.got_bytes or method not in _RETRYABLE:
                     raise
@@ -353,9 +410,9 @@ class ProbeClient:
             except BaseException:
                 connection._abort()  # timed out or cancelled mid-response: never reuse
                 raise
-        connection = await self._connect(scheme, host, port)
+        connection = await self._connect(target)
         try:
-            return connection, await connection.send(payload, head_only=head_only, max_body=max_body)
+            return connection, await connection.send(payload, **options)
         except BaseException:
             connection._abort()
             raise
@@ -366,38 +423,51 @@ class ProbeClient:
         else:
             connection._abort()
 
-    async def request(self, method, url, *, headers=None, data=None, timeout_s=5.0, max_body=64 * 1024) -> Outcome:
+    async def request(self, method, url, *, headers=None, data=None, timeout_s=None, max_body=None) -> Outcome:
+        timeout_s = timeout_s or self.limits.total_s
+        max_body = max_body or self.limits.max_body
         started = time.perf_counter()
         outcome = Outcome()
+        kind, detail = None, ""
         try:
             async with asyncio.timeout(timeout_s):
-                for _hop in range(MAX_REDIRECTS + 1):
-                    check_url(url)
-                    connection, response = await self._exchange(method, url, headers, data, max_body)
-                    self._release(self._target(url)[:3], connection)
+                for _hop in range(self.limits.max_redirects + 1):
+                    target = self._target(url)
+                    connection, response = await self._exchange(method, target, headers, data, max_body)
+                    self._release(target.key, connection)
                     outcome.connected = True
-                    location = response.headers.get("location")
-                    if response.status in _REDIRECTS and location:
-                        url = urljoin(url, location)
-                        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                            method, data = "GET", None
-                        continue
-                    outcome.status, outcome.body, outcome.truncated = response.status, response.body, response.truncated
-                    break
+                    hop = next_hop(method, url, data, headers, response.status, response.headers.get("location"))
+                    if hop is None:
+                        outcome.status, outcome.body, outcome.truncated = response.status, response.body, response.truncated
+                        break
+                    method, url, data, headers = hop
                 else:
-                    outcome.error = f"more than {MAX_REDIRECTS} redirects"
+                    kind, detail = ErrorKind.REDIRECTS, f"more than {self.limits.max_redirects} redirects"
         except OutboundURLDenied as exc:
-            outcome.error = f"denied: {exc}"
+            kind, detail = ErrorKind.DENIED, str(exc)
+        except OutboundError as exc:
+            kind, detail = exc.kind, str(exc)
         except TimeoutError:
-            outcome.error = f"timeout after {timeout_s:g} s"
+            kind, detail = ErrorKind.TIMEOUT, f"no complete answer within {timeout_s:g} s"
         except ServerDisconnected as exc:
-            outcome.error = f"ServerDisconnectedError: {exc}"
+            kind, detail = ErrorKind.DISCONNECTED, str(exc) or "server disconnected"
         except ProtocolError as exc:
-            outcome.error = f"invalid response: {exc}"
+            kind, detail = ErrorKind.BAD_RESPONSE, str(exc)
         except OSError as exc:
-            outcome.error = f"connect failed: {exc}" if not outcome.connected else f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # a probe never crashes the sweep
-            outcome.error = f"{type(exc).__name__}: {exc}"
+            kind, detail = ErrorKind.DISCONNECTED, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a call never crashes the sweep or the task
+            kind, detail = ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"
+        if kind is not None:
+            outcome.kind, outcome.error = kind, f"{kind}: {detail}"[:200]
         outcome.elapsed_ms = int((time.perf_counter() - started) * 1000)
-        outcome.error = outcome.error[:200]
         return outcome
+
+
+def request_sync(method, url, *, headers=None, data=None, timeout_s=None, max_body=None, resolve=None) -> Outcome:
+    """One call from synchronous code (a Celery task, a view): its own client and loop."""
+
+    async def run():
+        async with Client(resolve=resolve) as client:
+            return await client.request(method, url, headers=headers, data=data, timeout_s=timeout_s, max_body=max_body)
+
+    return run_async(run())
