@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 def receiver(settings):
     from catalog import demo as catalog_demo
     from stewardship import demo as stewardship_demo
+    from stewardship import validation
 
+    validation.clear_cache()  # cached by version id, and ids repeat across rolled-back tests
     settings.DEMO_ENDPOINTS = True
     LoadDemo()._users()
     catalog_demo.load(stdout=io.StringIO())

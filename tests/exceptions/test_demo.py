@@ -24,6 +24,10 @@ QUEUE_TEAMS = {"Billing": "finance-systems", "Master Data": "revenue-operations"
 
 @pytest.fixture
 def estate(monkeypatch):
+    from stewardship import validation
+
+    # Compiled validators are cached by version id, and ids repeat across rolled-back tests.
+    validation.clear_cache()
     monkeypatch.setenv("DEMO_BASE_URL", "http://127.0.0.1:8137")
     LoadDemo()._users()
     catalog_demo.load(stdout=io.StringIO())
