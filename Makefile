@@ -20,8 +20,11 @@ install: $(VENV)/.installed
 # Local demo: SQLite + kombu's filesystem broker under var/, unless DATABASE_URL /
 # CELERY_BROKER_URL say otherwise. DEBUG=1 so no SECRET_KEY is needed for a laptop demo.
 demo: export DEBUG ?= 1
-# The demo's health probes call the demo web server itself on loopback.
+# The demo's probes and replays call the simulated systems the demo web server serves
+# under /demo/ (DEMO_ENDPOINTS, on with DEBUG) on loopback, at HOST:PORT.
 demo: export OUTBOUND_URL_ALLOWLIST ?= 127.0.0.1
+demo: export HOST := $(HOST)
+demo: export PORT := $(PORT)
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 
+from controlplane.scenario.story import schedule_period_minutes
+
 from . import services
 from .models import Api, CanonicalEntity, Domain, Integration, System, Team, TeamMember, Workflow
 
@@ -222,11 +224,11 @@ APIS = [
 
 SLA_BY_TIER = {
     1: {"availability_target": Decimal("99.900"), "p95_latency_ms": 800, "max_sync_lag_minutes": 15,
-        "exception_resolution_hours": 4, "measurement_window": "7d"},
+        "exception_resolution_hours": 24, "measurement_window": "7d"},
     2: {"availability_target": Decimal("99.500"), "p95_latency_ms": 2000, "max_sync_lag_minutes": 60,
-        "exception_resolution_hours": 24, "measurement_window": "30d"},
+        "exception_resolution_hours": 48, "measurement_window": "30d"},
     3: {"availability_target": Decimal("99.000"), "p95_latency_ms": None, "max_sync_lag_minutes": 240,
-        "exception_resolution_hours": 72, "measurement_window": "30d"},
+        "exception_resolution_hours": 120, "measurement_window": "30d"},
 }
 
 # slug, name, source, target, middleware, apis, entities, workflows, pattern, schedule, trigger, team, tier,
@@ -453,6 +455,9 @@ def load(stdout=None):
         integration = _upsert(Integration, slug, data)
         if sla is not None:
             targets = dict(SLA_BY_TIER[tier])
+            period = schedule_period_minutes(schedule) if pattern in ("batch", "file") else None
+            if period:  # a scheduled job is fresh until its next run is late, not within minutes
+                targets["max_sync_lag_minutes"] = period + max(30, period // 4)
             if isinstance(sla, dict):
                 targets.update(sla)
             services.upsert_sla(actor=None, integration=integration, **targets)

@@ -47,4 +47,6 @@ urlpatterns = [
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
     path("kpis/", include("kpis.urls")),
+    # Simulated ERP/PSA/billing systems for the demo; 404 unless DEMO_ENDPOINTS is on.
+    path("demo/", include("controlplane.scenario.urls")),
 ]

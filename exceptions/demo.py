@@ -1,36 +1,171 @@
-"""Demo exception queues: four queues, routing rules and ~200 exceptions across the
-catalog's integrations. Idempotent: queues and rules by name, exceptions by a demo
-fingerprint; skips quietly when the catalog has no integrations."""
+"""Demo exception queues from the scenario (controlplane/scenario/failures.py): five queues
+owned by the teams that work them, routing rules per error code, replay targets on the
+simulated ERP/PSA endpoints, and the exceptions Northbridge's flows raised over 14 weeks.
 
-import datetime
-import random
-from decimal import Decimal
+Open exceptions go through ``services.ingest`` (routing, due times) and the lifecycle
+services (acknowledge, assign, start, comment) like real ones; the closed history is
+bulk-inserted with its real timestamps. Idempotent: queues and rules by name, targets by
+integration, exceptions by their demo fingerprint ``demo:<key>`` whatever their status, so
+nothing a user resolved or dismissed comes back on a second load."""
+
+import datetime as dt
+import uuid
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration, Team
+from controlplane import scenario
+from controlplane.scenario.failures import CODES
+from controlplane.scenario.receiver import secret_for
 
-from .choices import OPEN_STATUSES, Resolution, Status
-from .models import BusinessException, Queue, ReplayTarget, RoutingRule
+from . import services
+from .choices import INDEXED_BUSINESS_KEYS, Status
+from .models import BusinessException, Queue, ReplayAttempt, ReplayTarget, RoutingRule
 
+# name, owning team, description, target hours (critical, high, medium, low), raise when overdue
 QUEUES = [
-    ("Billing", "Invoices blocked by tax codes, rate cards and postings.", (4, 24, 48, 120), True),
-    ("Master Data", "Clients, projects and rate cards that disagree between systems.", (8, 24, 72, 168), False),
-    ("PMO", "Time and expenses without a project or contract.", (8, 48, 96, 240), False),
-    ("Integration Ops", "Technical failures and exceptions no rule claimed.", (2, 8, 24, 72), True),
+    ("Billing", "finance-systems", "Invoices and journals the ledger refused: tax codes, PO numbers, numbering, "
+     "closed periods.", (4, 24, 48, 120), True),
+    ("Master Data", "revenue-operations", "Clients and rate cards that disagree between Salesforce, Certinia, "
+     "NetSuite and Zuora.", (8, 24, 72, 168), False),
+    ("PMO", "delivery-systems", "Timesheets and contracts Certinia could not accept.", (8, 48, 96, 240), False),
+    ("Procure-to-Pay", "procurement-systems", "Supplier invoices that failed the 3-way match.", (8, 48, 96, 240), False),
+    ("Integration Ops", "integration-platform", "Technical failures, SLA breaches and anything no rule claimed.",
+     (2, 8, 24, 72), True),
 ]
-ERRORS = [
-    ("TAX_CODE_MISMATCH", "Tax code {tax} is not valid for legal entity {le} in ERP", "Billing"),
-    ("ERP_POSTING_REJECTED", "ERP rejected the invoice posting: period closed for {le}", "Billing"),
-    ("RATE_CARD_MISMATCH", "Rate card differs between CRM and PSA for client {client}", "Master Data"),
-    ("MD_CLIENT_UNKNOWN", "Client {client} does not exist in the billing engine", "Master Data"),
-    ("TIME_NO_PROJECT", "Approved time has no project code for {client}", "PMO"),
-    ("CONTRACT_EXPIRED", "Contract {contract} expired before the time was approved", "PMO"),
-    ("HTTP_502_UPSTREAM", "Upstream ERP returned 502 Bad Gateway", "Integration Ops"),
-]
-CLIENTS = ["Acme Corp", "Globex", "Initech", "Umbrella plc", "Stark Industries", "Wayne Enterprises", "Hooli"]
-LEGAL = [("UK01", "GBP"), ("US01", "USD"), ("DE01", "EUR")]
+# integration slug -> (receiver system, resource): where its corrected payloads are replayed
+REPLAY_TARGETS = {
+    "psa-time-to-netsuite": ("netsuite", "invoices"),
+    "psa-milestones-to-netsuite": ("netsuite", "invoices"),
+    "netsuite-tax-avalara": ("netsuite", "invoices"),
+    "zuora-invoices-to-netsuite": ("netsuite", "invoices"),
+    "sfdc-to-netsuite-customer": ("netsuite", "customers"),
+    "sfdc-to-psa-client": ("certinia", "clients"),
+    "mobile-time-to-psa": ("certinia", "time-entries"),
+    "psa-time-to-sap": ("sap", "invoices"),
+}
+FINGERPRINT = "demo:{}"
+
+
+def base_url() -> str:
+    """Where the demo web server listens (``make demo`` exports HOST and PORT)."""
+    import os
+
+    return os.environ.get("DEMO_BASE_URL") or f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+
+
+def _queues(teams):
+    queues = {}
+    for name, team_slug, description, hours, escalate in QUEUES:
+        data = {"name": name, "team": teams[team_slug], "description": description,
+                "target_hours_critical": hours[0], "target_hours_high": hours[1], "target_hours_medium": hours[2],
+                "target_hours_low": hours[3], "raise_severity_when_overdue": escalate}
+        queue = Queue.objects.filter(name=name).first()
+        if queue is None or any(getattr(queue, k) != v for k, v in data.items()):
+            queue = services.save_queue(actor=None, data=data, queue=queue)
+        queues[name] = queue
+    return queues
+
+
+def _rules(queues, finance):
+    rules = [(10, "UK tax codes to Billing (Fran)", {"error_code": "TAX_CODE_INVALID", "business_key": "legal_entity",
+                                                     "business_value": "UK01", "assignee": finance}, "Billing")]
+    for position, (code, (_integrations, _entity, queue)) in enumerate(sorted(CODES.items()), start=2):
+        extra = {"raise_severity_to": "high"} if code == "RATE_CARD_MISMATCH" else {}
+        rules.append((position * 10, f"{code.replace('_', ' ').capitalize()} to {queue}", {"error_code": code, **extra},
+                      queue))
+    for position, name, conditions, queue in rules:
+        data = {"position": position, "name": name, "queue": queues[queue], "error_code_match": "exact", **conditions}
+        rule = RoutingRule.objects.filter(name=name).first()
+        if rule is None or any(getattr(rule, k) != v for k, v in data.items()):
+            services.save_routing_rule(actor=None, data=data, rule=rule)
+    return len(rules)
+
+
+def _replay_targets(integrations):
+    base = base_url().rstrip("/")
+    made = 0
+    for slug, (system, resource) in REPLAY_TARGETS.items():
+        if slug not in integrations:
+            continue
+        url = f"{base}/demo/{system}/{resource}"
+        target = ReplayTarget.objects.filter(integration=integrations[slug]).first()
+        if target is None:
+            ReplayTarget.objects.create(integration=integrations[slug], url=url, secret=secret_for(system))
+        elif target.url != url:  # the demo moved to another HOST/PORT
+            ReplayTarget.objects.filter(pk=target.pk).update(url=url)
+        made += 1
+    return made
+
+
+def _indexed(keys):
+    return {k: str(keys.get(k, ""))[:50 if k == "legal_entity" else 100] for k in INDEXED_BUSINESS_KEYS}
+
+
+def _history(failures, integrations, entities, queues):
+    """Closed exceptions, inserted with the times they really had."""
+    rows = []
+    for f in failures:
+        queue = queues[f.queue]
+        seen = f.seen_at
+        rows.append(BusinessException(
+            integration=integrations[f.integration], entity=entities.get(f.entity), error_code=f.error_code,
+            message=f.message, severity=f.severity, reported_severity=f.severity, status=f.status, queue=queue,
+            business_keys=f.business_keys, amount_at_risk=f.amount, currency=f.currency,
+            correlation_id=f"demo-{f.key}", fingerprint=FINGERPRINT.format(f.key), occurrences=f.occurrences,
+            first_seen=seen, last_seen=seen, due_at=services.due_at(queue, f.severity, seen),
+            resolved_at=f.closed_at, resolution_code=f.resolution, resolution_note=f.note,
+            payload=f.correction if f.resolution == "replayed" and f.correction else f.payload,
+            original_payload=f.payload if f.resolution == "replayed" and f.correction else None,
+            **_indexed(f.business_keys),
+        ))
+    BusinessException.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def _open(failures, integrations, entities, users):
+    """Open exceptions through ingestion and the lifecycle services."""
+    from .services import IngestItem
+
+    items = [IngestItem(
+        integration=integrations[f.integration], entity_id=getattr(entities.get(f.entity), "pk", None),
+        error_code=f.error_code, message=f.message, severity=f.severity, business_keys=f.business_keys,
+        amount_at_risk=f.amount, currency=f.currency, correlation_id=f"demo-{f.key}",
+        fingerprint=FINGERPRINT.format(f.key), payload=f.original_payload or f.payload, seen_at=f.seen_at,
+    ) for f in failures]
+    results = services.ingest(items=items, actor=None) if items else []
+    for f, result in zip(failures, results, strict=True):
+        exc = BusinessException.objects.get(pk=result["id"])
+        worker = users.get(f.assignee)
+        if f.occurrences > 1:
+            BusinessException.objects.filter(pk=exc.pk).update(occurrences=f.occurrences)
+        if f.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS) and worker:
+            exc = services.acknowledge(exception=exc, actor=worker, assignee=worker)
+        elif worker and exc.assignee_id != worker.pk:
+            exc = services.assign(exception=exc, actor=worker, assignee=worker)
+        if f.status == Status.IN_PROGRESS and worker:
+            exc = services.start_progress(exception=exc, actor=worker)
+        if f.comment and worker:
+            services.add_comment(exception=exc, actor=worker, body=f.comment)
+        if f.failed_replay:
+            _failed_replay(exc, f, worker)
+    return len(items)
+
+
+def _failed_replay(exc, failure, worker):
+    """History: the corrected payload was replayed once and refused (the ledger was down)."""
+    target = ReplayTarget.objects.filter(integration_id=exc.integration_id).first()
+    if target is None:
+        return
+    BusinessException.objects.filter(pk=exc.pk).update(payload=failure.payload, original_payload=failure.original_payload)
+    started = timezone.now() - dt.timedelta(hours=20)
+    ReplayAttempt.objects.create(
+        exception=exc, replay_id=uuid.uuid4(), attempt=target.max_attempts, requested_by=worker, started_at=started,
+        finished_at=started + dt.timedelta(seconds=2), url=target.url, status_code=failure.failed_replay["status"],
+        succeeded=False, error=f"HTTP {failure.failed_replay['status']}", response_excerpt=failure.failed_replay["body"],
+        duration_ms=1840,
+    )
 
 
 def load(stdout=None):
@@ -38,76 +173,21 @@ def load(stdout=None):
         if stdout is not None:
             stdout.write(msg)
 
-    integrations = list(Integration.objects.select_related("owner_team").order_by("slug"))
-    team = Team.objects.order_by("slug").first()
-    if not integrations or team is None:
-        say("exceptions: no integrations in the catalog; skipped.")
+    integrations = {i.slug: i for i in Integration.objects.all()}
+    teams = {t.slug: t for t in Team.objects.all()}
+    if not all(q[1] in teams for q in QUEUES) or not all(i in integrations for c in CODES.values() for i in c[0]):
+        say("exceptions: the demo catalog is not loaded; skipped.")
         return
-    queues = {}
-    for name, description, hours, escalate in QUEUES:
-        queues[name], _ = Queue.objects.update_or_create(
-            name=name,
-            defaults={"slug": name.lower().replace(" ", "-"), "description": description, "team": team,
-                      "target_hours_critical": hours[0], "target_hours_high": hours[1],
-                      "target_hours_medium": hours[2], "target_hours_low": hours[3],
-                      "raise_severity_when_overdue": escalate},
-        )
-    finance = get_user_model().objects.filter(username="finance").first()
-    rules = [
-        (10, "UK tax codes to Billing (Fran)", {"error_code": "TAX_", "error_code_match": "prefix", "business_key": "legal_entity",
-                                                "business_value": "UK01", "assignee": finance}, "Billing"),
-        (20, "Tax and postings to Billing", {"error_code": "TAX_", "error_code_match": "prefix"}, "Billing"),
-        (30, "ERP postings to Billing", {"error_code": "ERP_POSTING_REJECTED"}, "Billing"),
-        (40, "Master data to Master Data", {"error_code": "MD_", "error_code_match": "prefix"}, "Master Data"),
-        (50, "Rate cards to Master Data", {"error_code": "RATE_CARD_MISMATCH", "raise_severity_to": "high"}, "Master Data"),
-        (60, "Time and contracts to PMO", {"error_code": "TIME_", "error_code_match": "prefix"}, "PMO"),
-        (70, "Contracts to PMO", {"error_code": "CONTRACT_EXPIRED"}, "PMO"),
-    ]
-    for position, name, conditions, queue in rules:
-        RoutingRule.objects.update_or_create(name=name, defaults={"position": position, "queue": queues[queue], **conditions})
-    ReplayTarget.objects.get_or_create(
-        integration=integrations[0],
-        defaults={"url": "https://replay.example.com/erp/invoices", "secret": "demo-secret-change-me"},
-    )
-    existing = set(BusinessException.objects.filter(fingerprint__startswith="demo-").values_list("fingerprint", flat=True))
-    entities = list(CanonicalEntity.objects.order_by("slug")[:5])
-    rng = random.Random(2026)
-    now = timezone.now()
-    objs = []
-    for n in range(200):
-        fingerprint = f"demo-{n:04d}"
-        if fingerprint in existing:
-            continue
-        code, template, queue_name = rng.choice(ERRORS)
-        le, currency = rng.choice(LEGAL)
-        client = rng.choice(CLIENTS)
-        invoice = f"INV-2026-{1000 + n:04d}"
-        project = f"PRJ-{rng.randint(100, 999)}"
-        contract = f"CTR-{le}-{rng.randint(10, 99)}"
-        keys = {"invoice_number": invoice, "project_code": project, "client": client, "legal_entity": le, "contract": contract}
-        severity = rng.choices(["critical", "high", "medium", "low"], weights=[1, 3, 5, 2])[0]
-        queue = queues[queue_name]
-        first = now - datetime.timedelta(hours=rng.randint(1, 24 * 20))
-        occurrences = rng.choice([1, 1, 1, 2, 3, 7])
-        last = min(now, first + datetime.timedelta(hours=rng.randint(0, 48)))
-        status = rng.choices([Status.NEW, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.DISMISSED],
-                             weights=[5, 2, 2, 3, 1])[0]
-        due = first + datetime.timedelta(hours=queue.target_hours(severity))
-        resolved = status in (Status.RESOLVED, Status.DISMISSED)
-        objs.append(BusinessException(
-            integration=rng.choice(integrations), entity=rng.choice(entities) if entities else None, error_code=code,
-            message=template.format(tax=rng.choice(["V7", "S1", "Z0"]), le=le, client=client, contract=contract),
-            severity=severity, reported_severity=severity, status=status, queue=queue,
-            assignee=finance if status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS) else None,
-            business_keys=keys, amount_at_risk=Decimal(rng.randint(200, 250_000)), currency=currency,
-            correlation_id=f"corr-{n:05d}", fingerprint=fingerprint, occurrences=occurrences,
-            first_seen=first, last_seen=last, due_at=due, is_overdue=status in OPEN_STATUSES and due < now,
-            resolved_at=last if resolved else None,
-            resolution_code=(rng.choice([Resolution.FIXED_AT_SOURCE, Resolution.REPLAYED]) if status == Status.RESOLVED
-                             else Resolution.NOT_AN_ERROR if resolved else ""),
-            payload={"invoice": invoice, "legal_entity": le, "currency": currency, "client": client,
-                     "lines": [{"project": project, "hours": rng.randint(1, 40), "tax_code": rng.choice(["V7", "S1"])}]},
-            **keys,
-        ))
-    BusinessException.objects.bulk_create(objs)
-    say(f"exceptions: {len(queues)} queues, {len(rules)} rules, {len(objs)} new demo exceptions.")
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["finance", "steward2", "architect"])}
+    queues = _queues(teams)
+    rules = _rules(queues, users.get("finance"))
+    targets = _replay_targets(integrations)
+    story = scenario.build()
+    known = set(BusinessException.objects.filter(fingerprint__startswith="demo:").values_list("fingerprint", flat=True))
+    fresh = [f for f in story.failures if FINGERPRINT.format(f.key) not in known]
+    entities = {e.slug: e for e in CanonicalEntity.objects.all()}
+    closed = _history([f for f in fresh if not f.is_open], integrations, entities, queues)
+    opened = _open([f for f in fresh if f.is_open], integrations, entities, users)
+    overdue = services.mark_overdue(actor=None)
+    say(f"exceptions: {len(queues)} queues, {rules} rules, {targets} replay targets on {base_url()}/demo/, "
+        f"{opened} open and {closed} closed new demo exceptions ({overdue} overdue).")

@@ -181,3 +181,54 @@ def by_key_contains(user, term: str):
         BusinessException.objects.visible_to(user).filter(cond).select_related("integration", "queue")
         .order_by("-last_seen", "-id")
     )
+
+
+def _refusal_detail(excerpt: str) -> str:
+    """The target's own words for a refusal: the ``detail`` of a problem-details body
+    (NetSuite's ``o:errorDetails``), else the start of the body."""
+    import json
+
+    try:
+        body = json.loads(excerpt)
+    except (ValueError, TypeError):
+        return (excerpt or "")[:200]
+    if isinstance(body, dict):
+        details = body.get("o:errorDetails")
+        if isinstance(details, list) and details and isinstance(details[0], dict) and details[0].get("detail"):
+            return str(details[0]["detail"])[:200]
+        for key in ("detail", "message", "error", "title"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return (excerpt or "")[:200]
+
+
+def replay_state(exc: BusinessException, target=None):
+    """Where the latest replay of ``exc`` stands, or None if it was never replayed:
+    ``{"kind": queued | running | retrying | failed | succeeded, "attempt", "max_attempts",
+    "status_code", "error", "detail", "at"}``. "failed" means no retry is coming (the last
+    attempt was refused for good, or the attempts are used up): the page offers a retry."""
+    from controlplane.models import AuditEntry
+
+    from .models import ReplayAttempt
+
+    last = ReplayAttempt.objects.filter(exception=exc).order_by("-started_at", "-id").first()
+    requested = (AuditEntry.objects.for_object(exc).filter(action="businessexception.replay_requested")
+                 .order_by("-created_at").values_list("created_at", flat=True).first())
+    if last is None and requested is None:
+        return None
+    if last is None or (requested is not None and requested > last.started_at and last.finished_at is not None):
+        return {"kind": "queued", "at": requested}
+    max_attempts = target.max_attempts if target is not None else last.attempt
+    state = {"attempt": last.attempt, "max_attempts": max_attempts, "status_code": last.status_code,
+             "error": last.error, "detail": _refusal_detail(last.response_excerpt) or last.error, "at": last.started_at}
+    if last.finished_at is None:
+        return {**state, "kind": "running"}
+    if last.succeeded:
+        return {**state, "kind": "succeeded"}
+    code = last.status_code
+    # As exceptions.replay decides: refused by the guard or a request we cannot send is final.
+    retryable = not last.error.startswith(("denied", "invalid_request")) and (
+        code is None or code >= 500 or code in (408, 425, 429))
+    if retryable and last.attempt < max_attempts and exc.is_open:
+        return {**state, "kind": "retrying"}
+    return {**state, "kind": "failed"}

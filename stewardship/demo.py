@@ -65,9 +65,15 @@ INVOICE_V1 = {
 
 
 def _invoice_v2():
+    """v2: CHF, a due date, the issuing legal entity, and tax codes from the tax engine's
+    list (NetSuite's codes after the UK VAT rename: the retired GB-VAT20 is refused)."""
+    from controlplane.scenario.story import LEGAL_ENTITIES, TAX_CODES
+
     doc = copy.deepcopy(INVOICE_V1)
     doc["properties"]["currency"]["enum"] = ["USD", "EUR", "GBP", "CHF"]
     doc["properties"]["dueDate"] = {"type": "string", "format": "date"}
+    doc["properties"]["legalEntity"] = {"type": "string", "enum": sorted(LEGAL_ENTITIES)}
+    doc["properties"]["lines"]["items"]["properties"]["taxCode"] = {"type": "string", "enum": TAX_CODES}
     return doc
 
 

@@ -406,3 +406,6 @@ if not (len(REPORTING_CURRENCY) == 3 and REPORTING_CURRENCY.isalpha()):
 # Late data marks the snapshots it touches dirty; one refresh drains them this many seconds
 # after the first mark, however many posts arrive meanwhile.
 KPI_REFRESH_DEBOUNCE_SECONDS = env_int("KPI_REFRESH_DEBOUNCE_SECONDS", 5, minimum=0)
+# The demo's simulated ERP/PSA/billing endpoints under /demo/ (health checks and replay
+# targets, controlplane/scenario/receiver.py): on with DEBUG unless said otherwise.
+DEMO_ENDPOINTS = env_bool("DEMO_ENDPOINTS", DEBUG)

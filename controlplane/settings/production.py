@@ -24,3 +24,4 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+DEMO_ENDPOINTS = False  # never serve the demo's simulated systems in production

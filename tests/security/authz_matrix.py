@@ -54,6 +54,9 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "logout": {"POST": PUBLIC},
     "healthz": {"GET": PUBLIC},
     "readyz": {"GET": PUBLIC},
+    # The demo's simulated systems (HMAC-signed machine calls; 404 unless DEMO_ENDPOINTS).
+    "demo:health": {"GET": PUBLIC},
+    "demo:receive": {"POST": PUBLIC},
     "api-schema": {"GET": READ_API},
     "api-docs": {"GET": READ_API},
     "api-redoc": {"GET": READ_API},

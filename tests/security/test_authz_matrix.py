@@ -188,6 +188,10 @@ def url_kwargs(name, params, o):
             value = o.kpi
         elif param == "name":
             value = "acknowledge"
+        elif param == "system":
+            value = "netsuite"
+        elif param == "resource":
+            value = "invoices"
         else:
             raise KeyError(f"no value for URL parameter {param!r} of {name}")
         values[param] = value

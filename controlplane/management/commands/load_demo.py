@@ -1,10 +1,15 @@
-"""Loads the demo estate: one user per role, then each app's demo data.
+"""Loads the demo estate: one user per role, then each app's demo data, all drawn from
+one scenario (controlplane/scenario/).
 
-Idempotent: every app's ``demo.load()`` uses get_or_create / update_or_create on natural
-keys, so running it twice changes nothing.
+Idempotent: every app's ``demo.load()`` looks its rows up by natural keys, so running it
+twice changes nothing, and nothing a user decided (a resolved exception, an approved
+version) comes back. Probes and replay targets point at the simulated systems under
+``/demo/`` on ``--base-url`` (default ``http://$HOST:$PORT``, as ``make demo`` serves).
 """
 
 import importlib
+import os
+import time
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -28,7 +33,12 @@ DEMO_APPS = ["catalog", "stewardship", "exceptions", "health", "kpis"]
 class Command(BaseCommand):
     help = "Load the demo estate (users, catalog, stewardship, exceptions, health, KPIs). Safe to run twice."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", help="Where the demo web server listens (default http://$HOST:$PORT).")
+
     def handle(self, *args, **options):
+        if options.get("base_url"):
+            os.environ["DEMO_BASE_URL"] = options["base_url"]
         with transaction.atomic():
             users = self._users()
         self.stdout.write(f"Demo users: {', '.join(users)} (password {DEMO_PASSWORD!r}, demo only)")
@@ -39,8 +49,11 @@ class Command(BaseCommand):
                 if exc.name in (f"{app}.demo", app):
                     continue
                 raise
+            started = time.perf_counter()
             with transaction.atomic():
                 module.load(stdout=self.stdout)
+            if options["verbosity"] > 1:
+                self.stdout.write(f"  ({app}: {time.perf_counter() - started:.1f} s)")
 
     def _users(self):
         User = get_user_model()
