@@ -249,4 +249,16 @@ def tolerate_out_of_range_timestamps(sender, connection, **kwargs):
                 edge = dt.datetime.min if text.startswith(b"-") or text.endswith(b"BC") else dt.datetime.max
                 return edge.replace(tzinfo=self.timezone)
 
+    from psycopg.types.datetime import DateLoader
+
+    class TolerantDateLoader(DateLoader):
+        # The same rows seen through a date (``first_seen::date``, a day bucket of a KPI).
+        def load(self, data):
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                text = bytes(data)
+                return dt.date.min if text.startswith(b"-") or text.endswith(b"BC") else dt.date.max
+
     connection.connection.adapters.register_loader("timestamptz", TolerantTzLoader)
+    connection.connection.adapters.register_loader("date", TolerantDateLoader)

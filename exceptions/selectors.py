@@ -110,7 +110,7 @@ def routing_preview(edited: RoutingRule, *, user, delete: bool = False, limit: i
     ``delete``d): routing under the saved rules compared with routing under the edited set.
     Exceptions of restricted queues the user is not a member of are neither listed nor
     counted (the same ``visible_to`` rule as the list)."""
-    from .services import Router
+    from .services.routing import Router
 
     saved = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
     rules = [r for r in saved if r.pk != edited.pk]

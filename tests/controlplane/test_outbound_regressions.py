@@ -79,7 +79,9 @@ def test_hostile_redirect_is_a_recorded_replay_attempt_with_its_kind(hostile, se
     exc = BusinessExceptionFactory()
     ReplayTargetFactory(integration=exc.integration, url=hostile.url("/redirect-binary"))
     result = perform_attempt(exception_id=exc.pk, replay_id="5b7f2a6e-0000-4000-8000-0000000000aa", attempt=1)
-    attempt = ReplayAttempt.objects.get(exception=exc)
+    attempt = ReplayAttempt.objects.get(exception=exc, attempt=1)
+    # The retry is reserved with the failure (sent once per intent), not yet sent.
+    assert ReplayAttempt.objects.get(exception=exc, attempt=2).finished_at is None
     assert result == "retry" and not attempt.succeeded and attempt.status_code is None
     assert attempt.error.startswith("bad_response: redirect Location is not a valid URL")
     exc.refresh_from_db()

@@ -60,6 +60,7 @@ def test_broker_outage_requests_succeed_then_relay_delivers_each_task_once(
     import redis
 
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
+    settings.KPI_REFRESH_DEBOUNCE_SECONDS = 0  # the KPI drain is due at once, like the replay
     server = ReplayServer()
     exc = BusinessExceptionFactory()
     ReplayTargetFactory(integration=exc.integration, url=server.url, secret="s", max_attempts=3)
@@ -80,7 +81,7 @@ def test_broker_outage_requests_succeed_then_relay_delivers_each_task_once(
     assert events.status_code == 200 and events.json()["created"] == 3
     assert replay_s < 2 and events_s < 2, (replay_s, events_s)
     pending = list(OutboxMessage.objects.order_by("id"))
-    assert [m.task for m in pending] == ["exceptions.tasks.replay_exception", "kpis.tasks.refresh_after_ingest"]
+    assert [m.task for m in pending] == ["exceptions.tasks.replay_exception", "kpis.tasks.refresh_dirty"]
     assert all(m.sent_at is None and m.attempts == 1 and "127.0.0.1:1" in m.last_error for m in pending)
     assert outbox.relay(older_than=0) == {"sent": 0, "failed": 2, "pending": 2}
 

@@ -160,7 +160,7 @@ def _snapshots():
 @pytest.mark.django_db
 def test_kpi_refresh_killed_midway_then_rerun_equals_a_clean_run(api_as, monkeypatch, django_capture_on_commit_callbacks):
     from kpis import services
-    from kpis.tasks import refresh_after_ingest
+    from kpis.tasks import refresh_dirty
 
     at = timezone.now() - dt.timedelta(hours=2)
     events = [
@@ -168,20 +168,23 @@ def test_kpi_refresh_killed_midway_then_rerun_equals_a_clean_run(api_as, monkeyp
         {"event_id": "k-p", "type": "invoice_posted", "correlation_key": "K1",
          "occurred_at": (at + dt.timedelta(minutes=45)).isoformat()},
     ]
-    with django_capture_on_commit_callbacks(execute=True):  # eager: the clean run
+    with django_capture_on_commit_callbacks(execute=True):
         assert api_as("service").post("/api/v1/events/", events, format="json").status_code == 200
+    services.refresh_dirty()  # the debounced drain the post queued: the clean run
     clean = _snapshots()
     assert clean, "the refresh produced no figures"
-    days = [at.date().isoformat()]
+    days = [at.date()]
 
     def die(rows, **kwargs):  # after the window's old rows were deleted, before the new ones
         raise WorkerKilled
 
+    services.mark_dirty(days=days)
     monkeypatch.setattr(KpiSnapshot.objects, "bulk_create", die, raising=False)
     with pytest.raises(WorkerKilled):
-        services.refresh_after_ingest([dt.date.fromisoformat(d) for d in days])
+        services.refresh_dirty()
     monkeypatch.undo()
     assert _snapshots() == clean  # rolled back: the figures never went missing
-    refresh_after_ingest.apply(args=[days, "events"]).get()  # redelivered
-    refresh_after_ingest.apply(args=[days, "events"]).get()  # and delivered once more
+    refresh_dirty.apply().get()  # redelivered
+    services.mark_dirty(days=days)
+    refresh_dirty.apply().get()  # and delivered once more
     assert _snapshots() == clean

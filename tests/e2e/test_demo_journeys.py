@@ -54,7 +54,7 @@ def journey(demo, page):
 
     page.on("console", console)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.method} {r.url} {r.failure}"))
+    page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED" else problems.append(f"request failed: {r.method} {r.url} {r.failure}"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
             if r.status >= 400 else None)
 

@@ -28,7 +28,7 @@ def strict(page):
     problems = []
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} {req.failure}"))
+    page.on("requestfailed", lambda req: None if req.failure == "net::ERR_ABORTED" else problems.append(f"request failed: {req.url} {req.failure}"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     yield page
     assert not problems, "\n".join(problems)

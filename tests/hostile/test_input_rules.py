@@ -338,8 +338,8 @@ def test_the_exception_export_escapes_a_message_that_is_a_formula(billing, api_a
     response = client_as("finance").get("/exceptions/export.csv")
     header, row = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     cells = dict(zip(header, row, strict=True))
-    assert cells["message"] == "'" + formula and cells["error_code"] == "'=1+1" and cells["client"] == "'@Acme"
-    assert cells["amount_at_risk"] == "0.00"
+    assert cells["Message"] == "'" + formula and cells["Error code"] == "'=1+1" and cells["Client"] == "'@Acme"
+    assert cells["Amount at risk"] == "0.00"
 
 
 # --- caching of finance data ----------------------------------------------------------------------

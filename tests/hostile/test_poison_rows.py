@@ -72,7 +72,7 @@ def test_a_row_stored_before_the_rule_no_longer_breaks_shared_pages(poisoned, cl
 
     export = finance.get("/exceptions/export.csv")
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
-    assert rows[1][0] == str(poisoned.pk) and rows[1][rows[0].index("first_seen")].startswith("0001-01-01")
+    assert rows[1][0] == f"EXC-{poisoned.pk}" and rows[1][rows[0].index("First seen")].startswith("0001-01-01")
 
     admin = Client()
     admin.force_login(superuser)

@@ -512,10 +512,12 @@ class LoadClient:
         self.started = time.monotonic()
         self.deadline = self.started + self.duration
         tasks = []
-        for i in range(2 * c):
-            tasks.append(self.ingest_worker(token_session(tokens[i % len(tokens)])))
+        # Idempotency keys belong to the account that sent them, and the workers re-send one
+        # another's keys from the shared ledger: every exception writer speaks as one account.
+        for _ in range(2 * c):
+            tasks.append(self.ingest_worker(token_session(tokens[0])))
         for i in range(c):
-            tasks.append(self.batch_worker(token_session(tokens[i % len(tokens)])))
+            tasks.append(self.batch_worker(token_session(tokens[0])))
             tasks.append(self.runs_worker(token_session(tokens[(i + 1) % len(tokens)])))
             tasks.append(self.events_worker(token_session(tokens[i % len(tokens)])))
             tasks.append(self.heartbeat_worker(token_session(tokens[0])))

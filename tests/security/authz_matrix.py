@@ -286,4 +286,5 @@ SCOPE_EXEMPT = {
     "stewardship-api:compatibility": "compares two schemas; stores nothing",
     "login": "the sign-in form: a session, not a machine write",
     "logout": "ends a session",
+    "demo:receive": "the demo's simulated ledger (off outside the demo); it checks the replay signature, stores nothing",
 }
