@@ -102,7 +102,8 @@ def test_estate_map_draws_every_system_and_filters(cast, transactional_db, live_
     # One source and its integration: the integration sits to the right of what it reads.
     assert _x(page, "workday-to-adp") > _x(page, "workday") or _x(page, "adp") > _x(page, "workday-to-adp")
     page.screenshot(path=str(tmp_path / "estate-map.png"), full_page=False)
-    page.select_option("#id_workflow", "collections")
+    # Pickers may wrap the select (hidden behind the type-ahead); the form still submits it.
+    page.select_option("#id_workflow", "collections", force=True)
     page.click("#estate-filters button[type=submit]")
     page.wait_for_url(lambda url: "workflow=collections" in url)
     page.wait_for_selector("#intel-graph[data-layout='dagre-LR']")

@@ -10,7 +10,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_executive_opens_overview_and_drills_into_a_kpi(cast, live_server, login, page):
-    now = timezone.now()
+    # The invoices were posted yesterday at noon: the KPI pages open on the last complete day.
+    now = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
     for n, hours in enumerate([4, 8, 30]):
         BusinessEvent.objects.create(event_id=f"s{n}", type="time_approved", correlation_key=f"TS-{n}",
                                      occurred_at=now - dt.timedelta(hours=hours + 1))
