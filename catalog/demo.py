@@ -384,7 +384,19 @@ def _upsert(model, slug, data):
     return services.update(obj, actor=None, **data)
 
 
+def _ensure_reference_data():
+    """The domains, canonical entities and workflows the estate refers to. A migration seeds
+    them; a database flushed since (a test database between transactional tests, a cleared
+    tenant) has none, and the estate would load with no entity on any integration."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("catalog.migrations.0002_seed_reference_data").seed(apps, None)
+
+
 def load(stdout=None):
+    _ensure_reference_data()
     teams = {}
     for slug, name, email, chat, parent, description in TEAMS:
         teams[slug] = _upsert(Team, slug, {"name": name, "email": email, "chat_channel": chat,

@@ -99,7 +99,7 @@ def test_executive_sees_headline_kpis_with_trend(client_as, django_assert_max_nu
     block = response.context["blocks"]["executive"]
     assert "cards" in block
     html = response.content.decode()
-    assert "Headline KPIs this week" in html
+    assert "Headline KPIs, last complete week" in html
     assert "home-finance" not in html and "home-architect" not in html
     for card in block["cards"]:
         assert f"/kpis/{card.kpi.key}/" in html
