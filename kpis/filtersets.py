@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 
 from .models import FxRate
 
@@ -8,8 +9,10 @@ class FxRateFilterSet(django_filters.FilterSet):
 
     base = django_filters.CharFilter(field_name="base", lookup_expr="iexact", max_length=3, label="Base")
     quote = django_filters.CharFilter(field_name="quote", lookup_expr="iexact", max_length=3, label="Quote")
-    date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte", label="From")
-    date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte", label="To")
+    date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte", label="From",
+                                        widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte", label="To",
+                                      widget=forms.DateInput(attrs={"type": "date"}))
 
     class Meta:
         model = FxRate
