@@ -79,7 +79,8 @@ class OverviewView(RolePermissionMixin, TemplateView):
         for card in cards:
             groups.setdefault(names.get(card.kpi.workflow, "Estate-wide"), []).append(card)
         return {**super().get_context_data(**kwargs), "groups": groups, "period": period, "first": first,
-                "last": last, "errors": errors, "periods": Period.choices}
+                "last": last, "errors": errors, "periods": Period.choices,
+                "detail_query": f"?period={period}&from={first:%Y-%m-%d}&to={last:%Y-%m-%d}"}
 
 
 class KpiDetailView(RolePermissionMixin, TemplateView):

@@ -103,6 +103,9 @@ def test_executive_sees_headline_kpis_with_trend(client_as, django_assert_max_nu
     assert "home-finance" not in html and "home-architect" not in html
     for card in block["cards"]:
         assert f"/kpis/{card.kpi.key}/" in html
+    # Money cards name the reporting currency, as on the KPIs page, never the word "amount".
+    assert any(card.kpi.unit == "amount" for card in block["cards"])
+    assert "<small>amount</small>" not in html and "<small>EUR</small>" in html
 
 
 def test_account_without_a_role_is_told_so(client_as):
