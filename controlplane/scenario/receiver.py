@@ -24,7 +24,7 @@ import zlib
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -154,6 +154,7 @@ def receive(request, system, resource):
     if system in OUTAGES:
         return _error(503, OUTAGES[system], "SERVICE_UNAVAILABLE")
     cache_key = f"demo-receiver:{system}:{request.headers['Idempotency-Key']}"
+    cache = caches["demo_receiver"]  # files, not the database: see settings
     remembered = cache.get(cache_key)
     if remembered is not None:
         return JsonResponse(remembered["body"], status=remembered["status"])

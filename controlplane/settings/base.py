@@ -147,6 +147,12 @@ else:
     # two gunicorn workers without Redis. The table is made by `migrate` (a post_migrate
     # step runs createcachetable, see ControlPlaneConfig.ready).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "controlplane_cache"}}
+# The demo's simulated systems remember each replayed request by its Idempotency-Key in
+# files, never in the database: on SQLite a replay attempt holds the database's write lock
+# for the length of its POST (the attempt's exactly-once lock), so a receiver that wrote to
+# the same database would wait for it and answer only after the replay had timed out.
+CACHES["demo_receiver"] = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                           "LOCATION": str(VAR_DIR / "demo-receiver"), "TIMEOUT": 3600}
 
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL",

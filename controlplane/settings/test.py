@@ -16,4 +16,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The shared default (DatabaseCache) is tested in tests/security/test_login_throttle.py.
 if not REDIS_URL:  # noqa: F405
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES["demo_receiver"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "demo-receiver"}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

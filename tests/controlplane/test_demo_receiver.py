@@ -6,7 +6,10 @@ import json
 import time
 
 import pytest
+from django.core.cache import caches
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from controlplane.management.commands.load_demo import Command as LoadDemo
 from controlplane.scenario import build
@@ -23,6 +26,7 @@ def receiver(settings):
     from stewardship import validation
 
     validation.clear_cache()  # cached by version id, and ids repeat across rolled-back tests
+    caches["demo_receiver"].clear()  # what an earlier test's replays left remembered
     settings.DEMO_ENDPOINTS = True
     LoadDemo()._users()
     catalog_demo.load(stdout=io.StringIO())
@@ -54,6 +58,19 @@ def test_a_corrected_invoice_is_accepted_and_the_failing_one_refused_as_its_mess
     # The same Idempotency-Key again gets the first answer.
     again = post(receiver, "/demo/netsuite/invoices", failure.correction, key="exc-1-def")
     assert (again.status_code, again.json()) == (201, accepted.json())
+
+
+def test_accepting_a_replay_writes_nothing_to_the_database(receiver):
+    """On SQLite a replay attempt holds the write lock while it POSTs; a receiver that wrote
+    to the same database (the default cache is the database there) would wait for that
+    lock and answer after the replay had timed out, so the demo's first replay failed."""
+    failure = _tax_failure()
+    with CaptureQueriesContext(connection) as queries:
+        accepted = post(receiver, "/demo/netsuite/invoices", failure.correction, key="exc-1-nowrite")
+        again = post(receiver, "/demo/netsuite/invoices", failure.correction, key="exc-1-nowrite")
+    assert accepted.status_code == again.status_code == 201
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == []
 
 
 def test_the_ledger_refuses_a_tax_code_of_another_legal_entity(receiver):
