@@ -26,6 +26,7 @@ demo: export OUTBOUND_URL_ALLOWLIST ?= 127.0.0.1
 demo: export HOST := $(HOST)
 demo: export PORT := $(PORT)
 demo: install
+	@$(PY) scripts/port_free.py $(HOST) $(PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
