@@ -188,6 +188,8 @@ def load(stdout=None):
     entities = {e.slug: e for e in CanonicalEntity.objects.all()}
     closed = _history([f for f in fresh if not f.is_open], integrations, entities, queues)
     opened = _open([f for f in fresh if f.is_open], integrations, entities, users)
-    overdue = services.mark_overdue(actor=None)
+    services.mark_overdue(actor=None)
+    demo_rows = BusinessException.objects.filter(fingerprint__startswith="demo:")
     say(f"exceptions: {len(queues)} queues, {rules} rules, {targets} replay targets on {base_url()}/demo/, "
-        f"{opened} open and {closed} closed new demo exceptions ({overdue} overdue).")
+        f"{demo_rows.open().count()} open ({demo_rows.open().filter(is_overdue=True).count()} overdue) and "
+        f"{demo_rows.exclude(pk__in=demo_rows.open()).count()} closed demo exceptions ({opened + closed} new).")

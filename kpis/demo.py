@@ -144,4 +144,5 @@ def load(stdout):
         count = services.backfill(first=today - dt.timedelta(days=DAILY_DAYS), last=today, periods=(Period.DAY,))
         count += services.backfill(first=today - dt.timedelta(weeks=WEEKS), last=today,
                                    periods=(Period.WEEK, Period.MONTH))
-    stdout.write(f"KPIs: {len(fresh)} new events, {len(recons)} new reconciliations, {count} snapshots computed.")
+    stdout.write(f"KPIs: {BusinessEvent.objects.count()} events ({len(fresh)} new), {Reconciliation.objects.count()} "
+                 f"reconciliations ({len(recons)} new), {count} snapshots computed.")

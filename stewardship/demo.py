@@ -182,7 +182,7 @@ def _sor(stdout, proposer, decider):
                                         comments="Tax codes and amounts are decided by the tax engine.")
         services.approve_sor(actor=decider, assignment=proposal)
         made += 1
-    stdout.write(f"stewardship: {made} SoR assignments")
+    stdout.write(f"stewardship: {SorAssignment.objects.count()} SoR assignments ({made} new)")
 
 
 def _publish(subject, document, author, reviewers):
@@ -222,7 +222,7 @@ def _subjects(stdout, steward, steward2, author):
                                           format="openapi", api=api, description="The invoice operations of the ERP API.")
         _publish(subject, INVOICE_API_V1, author, [steward, steward2])
         made += 1
-    stdout.write(f"stewardship: {made} schema subjects")
+    stdout.write(f"stewardship: {SchemaSubject.objects.count()} schema subjects ({made} new)")
 
 
 def _third_steward():

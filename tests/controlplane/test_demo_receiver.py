@@ -111,3 +111,19 @@ def test_everything_is_a_404_when_demo_endpoints_are_off(settings):
     client = Client()
     assert client.get("/demo/netsuite/health").status_code == 404
     assert client.post("/demo/netsuite/invoices", "{}", content_type="application/json").status_code == 404
+
+
+def test_load_demo_refuses_up_front_when_its_targets_are_not_allowed(settings, monkeypatch):
+    """Run by hand without `make demo`'s allowlist, the loader says what to set and loads
+    nothing, instead of a traceback halfway through (after the catalog was loaded)."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import CommandError, call_command
+
+    from catalog.models import System
+
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    monkeypatch.setenv("DEMO_BASE_URL", "http://127.0.0.1:8137")
+    with pytest.raises(CommandError, match="OUTBOUND_URL_ALLOWLIST"):
+        call_command("load_demo", stdout=io.StringIO())
+    assert not get_user_model().objects.filter(username="finance").exists()
+    assert not System.objects.exists()

@@ -13,7 +13,7 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from controlplane import roles
@@ -39,6 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options.get("base_url"):
             os.environ["DEMO_BASE_URL"] = options["base_url"]
+        self._check_demo_targets_allowed()
         with transaction.atomic():
             users = self._users()
         self.stdout.write(f"Demo users: {', '.join(users)} (password {DEMO_PASSWORD!r}, demo only)")
@@ -54,6 +55,18 @@ class Command(BaseCommand):
                 module.load(stdout=self.stdout)
             if options["verbosity"] > 1:
                 self.stdout.write(f"  ({app}: {time.perf_counter() - started:.1f} s)")
+
+    def _check_demo_targets_allowed(self):
+        """The demo's probes and replay targets call this server's /demo/; refuse up front,
+        with the fix, when the outbound guard would refuse them, so nothing is half loaded."""
+        from controlplane.outbound import check_url
+        from exceptions.demo import base_url
+
+        try:
+            check_url(f"{base_url()}/demo/")
+        except ValueError as exc:
+            raise CommandError(f"The demo's probes and replays call {base_url()}/demo/, which the outbound guard "
+                               f"refuses: {exc} (`make demo` sets OUTBOUND_URL_ALLOWLIST=127.0.0.1 for you.)") from exc
 
     def _users(self):
         User = get_user_model()
