@@ -154,9 +154,15 @@ def readable_changes(entries) -> list:
     return entries
 
 
+# Words of action names that people write as acronyms ("SLA created", not "Sla created").
+ACRONYMS = {"sla": "SLA", "api": "API", "apis": "APIs", "sor": "SoR", "kpi": "KPI", "fx": "FX", "csv": "CSV",
+            "url": "URL", "oidc": "OIDC"}
+
+
 def action_label(action: str) -> str:
-    """``businessexception.assigned`` -> ``assigned``; ``sor.approved`` -> ``approved``."""
-    return action.split(".", 1)[-1].replace("_", " ")
+    """``businessexception.assigned`` -> ``assigned``; ``integration.sla_created`` -> ``SLA created``."""
+    words = action.split(".", 1)[-1].split("_")
+    return " ".join(ACRONYMS.get(word, word) for word in words)
 
 
 def display_name(obj) -> str:

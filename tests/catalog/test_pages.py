@@ -87,10 +87,12 @@ def test_detail_page_shows_relations_sla_history_and_the_intel_panel(client_as, 
     from catalog import services
 
     services.update_integration(actor=architect, integration=integration, schedule="*/15 * * * *")
+    services.upsert_sla(actor=architect, integration=integration, p95_latency_ms=800)
     response = client_as("executive").get(integration.get_absolute_url())
     html = response.content.decode()
     assert api.get_absolute_url() in html and integration.source_system.get_absolute_url() in html
-    assert "99.5%" in html and "750 ms" in html
+    assert "99.5%" in html and "800 ms" in html
+    assert "SLA updated" in html and "Sla updated" not in html  # acronyms stay acronyms
     # History reads as words: the action and the field label, not "integration.updated" / column names.
     assert "integration.updated" not in html and "Updated" in html and "schedule</span>: " in html and "*/15 * * * *" in html
     assert "catalog/intel/_panel.html" in [t.name for t in response.templates]
