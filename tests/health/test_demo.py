@@ -58,6 +58,18 @@ def test_the_board_is_mostly_green_and_only_the_stories_breach(estate, settings)
     assert "psa-time-to-sap" in breached
 
 
+def test_loading_flips_each_integration_once_to_where_its_story_ends(estate, settings):
+    """No "late" then "up" a moment later for every scheduled integration (each flip is a
+    team notification): one flip out of "unknown", plus the story's outage."""
+    from collections import Counter
+
+    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1"]
+    _load()
+    from_unknown = Counter(Flip.objects.filter(from_status="unknown").values_list("integration__slug", flat=True))
+    assert from_unknown and max(from_unknown.values()) == 1
+    assert not Flip.objects.filter(from_status="late", to_status="up").exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_against_the_running_demo_is_green_except_sap(estate, live_server, settings, monkeypatch):
     from health.sweep import sweep
