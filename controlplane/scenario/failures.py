@@ -179,6 +179,21 @@ def _sap_outage(invoices, now, rng):
     return out
 
 
+def _first_unfailed(week, kind, chance, rng):
+    """The week's first invoice of ``kind`` that has not failed yet, failing with ``chance``."""
+    for invoice in [i for i in week if i.kind == kind and not i.failure][:1]:
+        if rng.random() < chance:
+            return invoice
+    return None
+
+
+def _held_until_fixed(failure, invoice, rng, *, now, mu):
+    """The weekly trickle's failure: closed after a log-normal number of hours (median
+    e**mu), holding its invoice back while open; the invoice is marked as failed."""
+    invoice.failure = failure.error_code
+    return _hold(_close(failure, rng, now=now, hours=rng.lognormvariate(mu, 0.5)))
+
+
 def _weekly_trickle(invoices, now, rng):
     """A handful of failures a week over the whole history, mostly resolved in hours."""
     books = estate()
@@ -203,29 +218,26 @@ def _weekly_trickle(invoices, now, rng):
                     message=f"$.poNumber: '{pasted}' is longer than 40 characters (NetSuite otherrefnum limit)",
                     payload=invoice.payload(po_number=pasted), correction=invoice.payload(), severity="medium",
                     seen_at=invoice.ready_at + dt.timedelta(minutes=2))
-                out.append(_hold(_close(failure, rng, now=now, hours=rng.lognormvariate(3.0, 0.5))))
-                invoice.failure = invoice.failure or "PO_NUMBER_TOO_LONG"
-            for invoice in [i for i in week if i.kind == "retainer" and not i.failure][:1]:
-                if rng.random() < 0.5:
-                    zuora_number = "INV" + invoice.number.split("-")[1].rjust(8, "0")
-                    failure = _invoice_failure(
-                        "INVOICE_NUMBER_FORMAT", invoice, integration="zuora-invoices-to-netsuite",
-                        message=f"$.number: '{zuora_number}' does not match '^INV-[0-9]+$' "
-                                "(Zuora's invoice template drops the hyphen NetSuite expects)",
-                        payload=invoice.payload(number=zuora_number), correction=invoice.payload(), severity="medium",
-                        seen_at=invoice.ready_at + dt.timedelta(minutes=1))
-                    out.append(_hold(_close(failure, rng, now=now, hours=rng.lognormvariate(2.2, 0.5))))
-                    invoice.failure = "INVOICE_NUMBER_FORMAT"
-            for invoice in [i for i in week if i.kind == "milestone" and not i.failure][:1]:
-                if rng.random() < 0.35:
-                    failure = _invoice_failure(
-                        "MILESTONE_NO_LINES", invoice, integration="psa-milestones-to-netsuite",
-                        message=f"$.lines: [] should be non-empty (milestone released from {invoice.project.code} "
-                                "with no billable lines)",
-                        payload=invoice.payload(lines=False), correction=invoice.payload(), severity="high",
-                        seen_at=invoice.ready_at + dt.timedelta(minutes=3))
-                    out.append(_hold(_close(failure, rng, now=now, hours=rng.lognormvariate(1.6, 0.5))))
-                    invoice.failure = "MILESTONE_NO_LINES"
+                out.append(_held_until_fixed(failure, invoice, rng, now=now, mu=3.0))
+            invoice = _first_unfailed(week, "retainer", 0.5, rng)
+            if invoice:
+                zuora_number = "INV" + invoice.number.split("-")[1].rjust(8, "0")
+                failure = _invoice_failure(
+                    "INVOICE_NUMBER_FORMAT", invoice, integration="zuora-invoices-to-netsuite",
+                    message=f"$.number: '{zuora_number}' does not match '^INV-[0-9]+$' "
+                            "(Zuora's invoice template drops the hyphen NetSuite expects)",
+                    payload=invoice.payload(number=zuora_number), correction=invoice.payload(), severity="medium",
+                    seen_at=invoice.ready_at + dt.timedelta(minutes=1))
+                out.append(_held_until_fixed(failure, invoice, rng, now=now, mu=2.2))
+            invoice = _first_unfailed(week, "milestone", 0.35, rng)
+            if invoice:
+                failure = _invoice_failure(
+                    "MILESTONE_NO_LINES", invoice, integration="psa-milestones-to-netsuite",
+                    message=f"$.lines: [] should be non-empty (milestone released from {invoice.project.code} "
+                            "with no billable lines)",
+                    payload=invoice.payload(lines=False), correction=invoice.payload(), severity="high",
+                    seen_at=invoice.ready_at + dt.timedelta(minutes=3))
+                out.append(_held_until_fixed(failure, invoice, rng, now=now, mu=1.6))
             # Master data: a country spelled out on a client changed in Salesforce.
             for _n in range(rng.choice([0, 1, 1, 2])):
                 client = rng.choice(books.clients)
