@@ -14,6 +14,7 @@ retried message opens nothing twice, and a breach that closed before its hand-of
 through opens nothing at all.
 """
 
+import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
@@ -30,6 +31,9 @@ from .sla import sla_rows
 logger = logging.getLogger(__name__)
 
 HAND_OFF_TASK = "health.tasks.hand_off_breach"
+# A hand-off chain retries with backoff capped at an hour (health.tasks.hand_off_delay): an
+# open breach not handed off with no hand-off message for longer than that has given up.
+STALLED_AFTER = dt.timedelta(hours=1, minutes=5)
 
 
 def fingerprint_for(integration, metric) -> str:
@@ -121,4 +125,27 @@ def evaluate_breaches(window=None, now=None):
                 elif item["met"] is True and key in open_breaches:
                     if _close(open_breaches[key], item, now):
                         closed += 1
+    requeue_stalled_hand_offs(now=now)
     return opened, closed
+
+
+@transaction.atomic
+def requeue_stalled_hand_offs(now=None) -> int:
+    """Open breaches whose hand-off gave up (the exception queue failed every attempt) get a
+    new chain of attempts, at most one per breach per STALLED_AFTER: a breach reaches its
+    queue once the queue is back, instead of waiting in admin for somebody to notice."""
+    from controlplane.models import OutboxMessage
+
+    now = now or timezone.now()
+    since = now - STALLED_AFTER
+    stalled = list(SlaBreach.objects.filter(closed_at__isnull=True, handed_off=False, opened_at__lte=since)
+                   .values_list("pk", flat=True))
+    if not stalled:
+        return 0
+    recent = {args[0] for args in OutboxMessage.objects.filter(task=HAND_OFF_TASK, created_at__gt=since)
+              .values_list("args", flat=True) if args}
+    again = [pk for pk in stalled if pk not in recent]
+    for pk in again:
+        outbox.enqueue(HAND_OFF_TASK, pk, opened=True)
+        logger.warning("hand-off of breach %s had given up; queued again", pk)
+    return len(again)

@@ -138,3 +138,26 @@ def test_gives_up_after_the_last_attempt_and_says_so(missed, monkeypatch, settin
     assert not OutboxMessage.objects.filter(kwargs__attempt=4).exists()
     assert tasks.hand_off_delay(1) == settings.HEALTH_HAND_OFF_BACKOFF_SECONDS
     assert tasks.hand_off_delay(30) == 3600
+
+
+def test_a_hand_off_that_gave_up_is_queued_again_by_the_next_sweep_once_the_queue_is_back(
+        missed, monkeypatch, settings, django_capture_on_commit_callbacks):
+    """Giving up used to leave the breach out of the exception queues for good."""
+    settings.HEALTH_HAND_OFF_MAX_ATTEMPTS = 1
+    _sla, _rollup, now = missed
+    fail_first(monkeypatch, times=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_breaches(now=now)  # opens the breach; its one hand-off attempt fails and gives up
+    breach = SlaBreach.objects.get()
+    assert not breach.handed_off and not BusinessException.objects.exists()
+    # Within the hour the sweep leaves it alone (the chain could still be retrying) ...
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_breaches(now=now + dt.timedelta(minutes=30))
+    assert not BusinessException.objects.exists()
+    # ... after it, the queue is back and the sweep hands the breach off, once.
+    OutboxMessage.objects.update(created_at=now - dt.timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_breaches(now=now + dt.timedelta(hours=2))
+        evaluate_breaches(now=now + dt.timedelta(hours=2, minutes=1))
+    assert SlaBreach.objects.get().handed_off
+    assert BusinessException.objects.filter(fingerprint=breach.fingerprint).count() == 1
