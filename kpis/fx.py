@@ -14,6 +14,7 @@ rows sum to the card by construction.
 import csv
 import datetime as dt
 import io
+import sqlite3
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -140,6 +141,14 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
     return out
 
 
+# The rates CTE is referenced once, so PostgreSQL (12+) would inline it and run its four
+# rate lookups for every row instead of once per distinct (currency, day): 1.6 s instead of
+# about 0.1 s over 30,000 open exceptions. MATERIALIZED keeps it computed once (SQLite 3.35+
+# knows the keyword too).
+def _materialized() -> str:
+    return "MATERIALIZED " if connection.vendor != "sqlite" or sqlite3.sqlite_version_info >= (3, 35) else ""
+
+
 def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
     """The aggregate over ``inner`` (columns pk, g, cur, raw, day, flags): the same rule
     and rounding as ``converted()``, row by row, but each rate looked up once per distinct
@@ -156,7 +165,7 @@ def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
     flag_sums = "".join(f", SUM(CASE WHEN t.{flag} THEN 1 ELSE 0 END)" for flag in flags)
     sql = (
         f"WITH t AS ({inner}), "
-        f"f AS (SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
+        f"f AS {_materialized()}(SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
         f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k) "
         f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
         f"SUM(CASE WHEN t.raw IS NOT NULL AND ({conv}) IS NULL THEN 1 ELSE 0 END){flag_sums} "
