@@ -134,6 +134,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    # PostgreSQL's JIT compiles any query its planner costs high; the KPI queries over the
+    # many-to-many workflow scope are costed far above what they read, and compiling them took
+    # 5 s for a 70 ms query (EXPLAIN ANALYZE in docs/kpis.md). Off unless DB_JIT=1.
+    if not env_bool("DB_JIT", False):
+        _options = DATABASES["default"]["OPTIONS"].get("options", "")
+        if "jit" not in _options:
+            DATABASES["default"]["OPTIONS"]["options"] = f"{_options} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------

@@ -199,7 +199,9 @@ def run(dbname):
     finally:
         CursorWrapper.execute = original
     db = settings.DATABASES["default"]
-    conninfo = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={dbname}"
+    # The floor runs with the application's connection options (JIT off, see settings).
+    conninfo = (f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={dbname} "
+                f"options='{db['OPTIONS'].get('options', '')}'")
     with psycopg.connect(conninfo) as raw:
         t = time.perf_counter()
         for sql, params in statements:

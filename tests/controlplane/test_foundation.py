@@ -258,3 +258,13 @@ def test_edit_pages_check_permission_before_revealing_whether_an_object_exists(c
         assert client.get(existing).status_code == client.get(missing).status_code == 403, existing
     # With the permission, a missing object is still a 404.
     assert client_as("architect").get("/health/integrations/no-such/probes/add/").status_code == 404
+
+
+def test_postgresql_connections_run_without_jit(require_postgres):
+    """JIT compiled the KPIs' workflow-scope queries for 5 s each (a 70 ms query, costed far
+    higher by the planner); the application's connections turn it off."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
