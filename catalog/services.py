@@ -582,7 +582,7 @@ def _notify_stuck_in(workflow_id, now) -> int:
     from .stages import late_items, ordered_stages, trace_url
 
     # Locks the workflow: two workers checking at once announce each item once.
-    workflow = Workflow.objects.select_for_update().select_related("owner_team").get(pk=workflow_id)
+    workflow = Workflow.objects.select_for_update(of=("self",)).select_related("owner_team").get(pk=workflow_id)
     stages = ordered_stages(workflow)
     told = StuckNotice.objects.filter(stage_id=OuterRef("stage_id"), event_id=OuterRef("pk"))
     fresh = list(late_items(workflow, as_of=now, stages=stages).exclude(Exists(told)).order_by("occurred_at", "pk"))

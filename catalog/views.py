@@ -351,7 +351,17 @@ class TeamMemberRemoveView(RolePermissionMixin, View):
 # --- workflow stages and the stuck list ----------------------------------------------------
 
 
-class StageFormView(RolePermissionMixin, TemplateView):
+class WorkflowPageMixin:
+    """Pages under a workflow keep the catalog's sub-navigation, with Workflows current."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["kind"] = KINDS["workflow"]
+        context["nav_kinds"] = [KINDS[name] for name in NAV]
+        return context
+
+
+class StageFormView(WorkflowPageMixin, RolePermissionMixin, TemplateView):
     """Add a step to a workflow (``slug``) or edit one (``pk``); the service decides."""
 
     template_name = "catalog/stage_form.html"
@@ -410,7 +420,7 @@ class StageDeleteView(RolePermissionMixin, View):
         return redirect(stage.get_absolute_url())
 
 
-class StuckListView(RolePermissionMixin, TemplateView):
+class StuckListView(WorkflowPageMixin, RolePermissionMixin, TemplateView):
     """The items of a workflow waiting for a step, late ones first by default; filters,
     pages, a summary per currency and the CSV export (``?format=csv``) of the same rows."""
 
