@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.db.models import Case, DateTimeField, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.db.models.functions import Cast
+from django.urls import reverse
 from django.utils import timezone
 
 from exceptions.models import BusinessException
@@ -26,6 +27,18 @@ from .models import WorkflowStage
 def trace_url(key: str) -> str:
     """The trace page of one business key (the traces app renders it)."""
     return "/traces/?" + urlencode({"key": key})
+
+
+def stuck_list_url(workflow_slug: str, event_type: str, as_of=None) -> str:
+    """The stuck list of every item waiting for the step ``event_type`` of a workflow (what a
+    backlog KPI counts), as of ``as_of``; "" when the workflow declares no such step."""
+    stage = WorkflowStage.objects.filter(workflow__slug=workflow_slug, event_type=event_type, position__gt=1).first()
+    if stage is None:
+        return ""
+    params = {"state": "waiting", "stage": stage.pk}
+    if as_of is not None:
+        params["as_of"] = as_of.isoformat()
+    return reverse("catalog:workflow-stuck", kwargs={"slug": workflow_slug}) + "?" + urlencode(params)
 
 
 def ordered_stages(workflow) -> list[WorkflowStage]:

@@ -189,3 +189,14 @@ def test_newly_stuck_items_are_announced_once_to_the_owning_team(flow):
     latest = Notification.objects.filter(event="items_stuck").order_by("-pk").first()
     assert [i["key"] for i in latest.payload["items"]] == ["INV-5"]
     assert StuckNotice.objects.count() == 4
+
+
+def test_backlog_kpi_page_links_its_itemised_stuck_list(flow, client_as):
+    from catalog.models import Workflow
+
+    wf = Workflow.objects.get(slug="time-to-invoice")  # the KPI's workflow (seeded)
+    services.create_stage(actor=None, workflow=wf, position=1, name="Ready", event_type=EventType.INVOICE_READY)
+    posted = services.create_stage(actor=None, workflow=wf, position=2, name="Posted",
+                                   event_type=EventType.INVOICE_POSTED, max_latency_hours=48)
+    html = client_as("executive").get("/kpis/invoice-ready-backlog/").content.decode()
+    assert f"/catalog/workflows/time-to-invoice/stuck/?state=waiting&amp;stage={posted.pk}&amp;as_of=" in html
