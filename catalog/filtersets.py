@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.filters import YesNoFilter, picker_filter
+from kpis.choices import EventType
+from kpis.models import BusinessEvent
 
 from .choices import (
     ApiLayer,
@@ -19,10 +21,18 @@ from .choices import (
     SystemCategory,
     SystemLifecycle,
 )
-from kpis.choices import EventType
-from kpis.models import BusinessEvent
-
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow, WorkflowStage
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 class CatalogFilterSet(filters.FilterSet):

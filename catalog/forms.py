@@ -5,7 +5,18 @@ from django import forms
 
 from controlplane.errors import DomainError
 
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow, WorkflowStage
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 COMMON = ["name", "slug", "description"]
 

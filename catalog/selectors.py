@@ -4,7 +4,18 @@ fixed number of queries whatever its length."""
 from django.db.models import Count, Prefetch, Q
 
 from .choices import ApiLifecycle, IntegrationLifecycle, SystemLifecycle
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow, WorkflowStage
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 def teams():

@@ -39,10 +39,10 @@ from .models import (
     EntityDerivation,
     Integration,
     Sla,
+    StuckNotice,
     System,
     Team,
     TeamMember,
-    StuckNotice,
     Workflow,
     WorkflowStage,
 )

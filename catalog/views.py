@@ -19,9 +19,20 @@ from controlplane.errors import DomainError, ValidationFailed
 from controlplane.views_mixins import FilteredListView, RolePermissionMixin
 
 from . import filtersets, forms, selectors, services, stuck_list
-from .filtersets import StuckFilterSet
 from .choices import API_TRANSITIONS, INTEGRATION_TRANSITIONS, SYSTEM_TRANSITIONS
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow, WorkflowStage
+from .filtersets import StuckFilterSet
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 @dataclass

@@ -82,7 +82,7 @@ def _keys(qs):
 
 
 def test_waiting_and_late_items_follow_the_steps_and_their_deadlines(flow):
-    wf, (s1, s2, s3) = flow["wf"], flow["stages"]
+    wf, (_, s2, s3) = flow["wf"], flow["stages"]
     assert _keys(waiting_items(wf, as_of=NOW)) == ["INV-3", "INV-4", "INV-5", "TS-1", "TS-2"]
     late = {e.correlation_key: e for e in late_items(wf, as_of=NOW)}
     assert sorted(late) == ["INV-3", "INV-4", "TS-1"]
