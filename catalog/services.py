@@ -569,7 +569,11 @@ def notify_stuck_items(*, now=None) -> int:
     step). Returns how many items were announced."""
     now = now or timezone.now()
     total = 0
-    for workflow_id in (Workflow.objects.filter(owner_team__isnull=False, stages__isnull=False)
+    from health.models import NotificationChannel
+
+    # A team with no channel yet is not "told": its items are announced once it has one.
+    reachable = NotificationChannel.objects.filter(team_id=OuterRef("owner_team_id"), enabled=True)
+    for workflow_id in (Workflow.objects.filter(Exists(reachable), stages__isnull=False)
                         .values_list("pk", flat=True).distinct()):
         total += _notify_stuck_in(workflow_id, now)
     return total

@@ -200,3 +200,9 @@ def test_backlog_kpi_page_links_its_itemised_stuck_list(flow, client_as):
                                    event_type=EventType.INVOICE_POSTED, max_latency_hours=48)
     html = client_as("executive").get("/kpis/invoice-ready-backlog/").content.decode()
     assert f"/catalog/workflows/time-to-invoice/stuck/?state=waiting&amp;stage={posted.pk}&amp;as_of=" in html
+
+
+def test_a_team_without_a_channel_is_told_once_it_has_one(flow):
+    assert services.notify_stuck_items(now=NOW) == 0 and not StuckNotice.objects.exists()
+    NotificationChannel.objects.create(team=flow["team"], name="chat", kind="email", target="b@example.com")
+    assert services.notify_stuck_items(now=NOW) == 3
