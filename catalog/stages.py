@@ -58,7 +58,10 @@ def waiting_items(workflow, *, as_of=None, stages=None):
     stages = ordered_stages(workflow) if stages is None else stages
     steps = _steps(stages)
     if not steps:
-        return BusinessEvent.objects.none()
+        # No step after the first: nothing can wait. An empty row set that still compiles to
+        # SQL (``none()`` does not), with the same columns, so filters and sums work on it.
+        return BusinessEvent.objects.filter(pk__isnull=True).annotate(
+            stage_id=Value(None, output_field=IntegerField()), due_at=Value(None, output_field=DateTimeField()))
     waiting = Q()
     stage_of, due_of = [], []
     for previous, stage in steps:

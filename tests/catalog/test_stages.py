@@ -206,3 +206,11 @@ def test_a_team_without_a_channel_is_told_once_it_has_one(flow):
     assert services.notify_stuck_items(now=NOW) == 0 and not StuckNotice.objects.exists()
     NotificationChannel.objects.create(team=flow["team"], name="chat", kind="email", target="b@example.com")
     assert services.notify_stuck_items(now=NOW) == 3
+
+
+def test_a_workflow_with_one_step_has_nothing_stuck(flow, api_as):
+    lone = WorkflowFactory(slug="one-step", name="One step")
+    services.create_stage(actor=None, workflow=lone, position=1, name="Ready", event_type=EventType.INVOICE_READY)
+    _event("INV-9", EventType.INVOICE_READY, NOW - 900 * H, lone)
+    body = api_as("finance").get("/api/v1/catalog/workflows/one-step/stuck/?state=waiting").json()
+    assert body["count"] == 0 and body["summary"]["count"] == 0
