@@ -94,7 +94,8 @@ def entity_findings(entities, assignments=None):
     """Findings per entity id: ``no_sor``, ``unmanaged_writer`` and ``sor_retiring``.
 
     An unmanaged writer writes the entity into a system that is neither one of its approved
-    systems of record nor a declared copy (a warehouse or read replica, ``System.is_copy``):
+    systems of record nor a declared copy (a warehouse or read replica, ``System.is_copy``),
+    from a source that is not its SoR either (what the SoR sends downstream is the design):
 
     - *observed* (``ObservedWriter``, rebuilt from events, runs and exceptions): the
       evidence comes with it (counts, last seen, a business key to trace);
@@ -130,8 +131,9 @@ def entity_findings(entities, assignments=None):
     )
     seen = set()
     for writer in observed:
-        if not sor_systems.get(writer.entity_id) or writer.system_id in sor_systems[writer.entity_id]:
-            continue  # no SoR is its own finding; the SoR writing itself is the point
+        systems = sor_systems.get(writer.entity_id)
+        if not systems or writer.system_id in systems or writer.integration.source_system_id in systems:
+            continue  # no SoR is its own finding; writing into the SoR, or from it downstream, is the design
         seen.add((writer.entity_id, writer.integration_id))
         integration = writer.integration
         evidence = ", ".join(f"{n} {label}" for n, label in (

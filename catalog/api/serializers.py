@@ -202,3 +202,32 @@ class StuckItemSerializer(serializers.Serializer):
 
     def get_reason(self, item) -> str | None:
         return item.reason["text"] if item.reason else None
+
+
+class StuckCurrencySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    count = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    unconverted_count = serializers.IntegerField()
+
+
+class StuckSummarySerializer(serializers.Serializer):
+    """Count and money per currency (never added across currencies) and, beside them, the
+    total converted to the reporting currency at each item's own date."""
+
+    count = serializers.IntegerField()
+    by_currency = StuckCurrencySerializer(many=True)
+    reporting_currency = serializers.CharField()
+    converted_total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    unconverted_count = serializers.IntegerField()
+
+
+class StuckPageSerializer(serializers.Serializer):
+    """One page of the stuck list (the response of ``GET .../workflows/<slug>/stuck/``)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StuckItemSerializer(many=True)
+    summary = StuckSummarySerializer()
+    as_of = serializers.DateTimeField()

@@ -172,7 +172,8 @@ class StuckItemsView(GenericAPIView):
 
     @extend_schema(parameters=[OpenApiParameter(name, str, required=False)
                                for name in ("as_of", "state", "stage", "integration", "currency", "key",
-                                            "older_than_days")])
+                                            "older_than_days", "page", "page_size")],
+                   responses=s.StuckPageSerializer)
     def get(self, request, slug):
         workflow = get_object_or_404(Workflow, slug=slug)
         result = stuck.stuck_page(workflow, request.query_params, user=request.user, paginate=self.paginate_queryset)

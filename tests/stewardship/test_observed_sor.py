@@ -96,3 +96,14 @@ def test_entity_page_shows_observed_writers_by_role(estate, client_as):
     assert html.count("Declared copy") == 2 and "System of record</span>" in html
     assert 'href="/traces/?key=INV-2"' in html and "Unmanaged writer (declared)" in html
     assert client_as("outsider").get(f"/stewardship/entities/{estate['invoice'].slug}/").status_code == 403
+
+
+def test_what_the_sor_sends_downstream_is_not_an_unmanaged_writer(estate):
+    status = IntegrationFactory(name="ERP to CRM status", source_system=estate["erp"], target_system=estate["crm"],
+                                entities=[estate["invoice"]])
+    BusinessEvent.objects.create(event_id="st", type="invoice_posted", correlation_key="INV-S", occurred_at=NOW - H,
+                                 integration=status)
+    services.refresh_observed_writers(actor=None, now=NOW)
+    assert ObservedWriter.objects.filter(integration=status).exists()
+    findings = entity_findings([estate["invoice"]])[estate["invoice"].pk]
+    assert status not in [f["integration"] for f in findings]
