@@ -4,6 +4,7 @@ queues, the SoR matrix and its findings."""
 from collections import defaultdict
 
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 
 from catalog.choices import Criticality, SystemLifecycle
 from catalog.models import CanonicalEntity, Integration
@@ -141,7 +142,7 @@ def entity_findings(entities, assignments=None):
         result[writer.entity_id].append({
             "kind": "unmanaged_writer", "label": "Unmanaged writer", "severity": "high", "integration": integration,
             "system": writer.system, "observed": writer,
-            "evidence_url": trace_url(writer.sample_key) if writer.sample_key else integration.get_absolute_url(),
+            "evidence_url": evidence_url(writer),
             "message": (f"{writer.system.name} was seen writing it through {integration.name} ({evidence}, last "
                         f"{writer.last_seen:%Y-%m-%d %H:%M} UTC); it is not its system of record nor a declared copy."),
         })
@@ -166,6 +167,14 @@ def entity_findings(entities, assignments=None):
     return result
 
 
+def evidence_url(writer) -> str:
+    """Where to see what a writer did: the trace of a business key it carried, else the
+    integration's health page with its runs."""
+    if writer.sample_key:
+        return trace_url(writer.sample_key)
+    return reverse("health:integration", kwargs={"slug": writer.integration.slug})
+
+
 def observed_writers(entity):
     """Everything seen writing ``entity``, with whether each is its SoR or a declared copy."""
     from .models import ObservedWriter
@@ -174,7 +183,7 @@ def observed_writers(entity):
     rows = list(ObservedWriter.objects.filter(entity=entity).select_related("system", "integration")
                 .order_by("system__name", "integration__name"))
     for row in rows:
-        row.trace_url = trace_url(row.sample_key) if row.sample_key else ""
+        row.evidence_url = evidence_url(row)
         row.role = "sor" if row.system_id in sor else "copy" if row.system.is_copy else "unmanaged"
     return rows
 
