@@ -214,3 +214,13 @@ def test_a_workflow_with_one_step_has_nothing_stuck(flow, api_as):
     _event("INV-9", EventType.INVOICE_READY, NOW - 900 * H, lone)
     body = api_as("finance").get("/api/v1/catalog/workflows/one-step/stuck/?state=waiting").json()
     assert body["count"] == 0 and body["summary"]["count"] == 0
+
+
+def test_stuck_api_costs_the_same_queries_for_a_long_list(flow, api_as, django_assert_max_num_queries):
+    wf, psa = flow["wf"], flow["psa"]
+    for n in range(60):
+        _event(f"TS-B{n}", EventType.TIME_APPROVED, NOW - (80 + n) * H, wf, psa)
+    client = api_as("finance")
+    with django_assert_max_num_queries(14):  # session, user, workflow, stages, count, page, summary, reasons
+        body = client.get(f"/api/v1/catalog/workflows/{wf.slug}/stuck/?as_of={AS_OF}&page_size=50").json()
+    assert body["count"] == 63 and len(body["results"]) == 50
