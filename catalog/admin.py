@@ -5,7 +5,7 @@ refusal is shown as an error message and nothing is saved."""
 from django.contrib import admin
 from django.db import models
 
-from controlplane.admin import ServiceErrorsAsMessages
+from controlplane.admin import ReadOnlyAdmin, ServiceErrorsAsMessages
 
 from . import selectors, services
 from .models import (
@@ -15,10 +15,12 @@ from .models import (
     EntityDerivation,
     Integration,
     Sla,
+    StuckNotice,
     System,
     Team,
     TeamMember,
     Workflow,
+    WorkflowStage,
 )
 
 
@@ -124,7 +126,7 @@ class DomainAdmin(ServiceBackedAdmin):
 class SystemAdmin(ServiceBackedAdmin):
     list_display = ["name", "vendor", "category", "deployment", "lifecycle", "owner_team", "domain"]
     list_select_related = ["owner_team", "domain"]
-    list_filter = ["lifecycle", "category", "deployment", ("owner_team", admin.RelatedOnlyFieldListFilter), "domain"]
+    list_filter = ["lifecycle", "category", "deployment", "is_copy", ("owner_team", admin.RelatedOnlyFieldListFilter), "domain"]
     search_fields = ["name", "slug", "vendor", "product", "description", "business_owner"]
     autocomplete_fields = ["owner_team", "domain"]
 
@@ -158,6 +160,24 @@ class EntityDerivationAdmin(ServiceBackedAdmin):
     autocomplete_fields = ["source_entity", "derived_entity", "system"]
     prepopulated_fields = {}
     readonly_fields = ("created_at",)
+
+
+@admin.register(WorkflowStage)
+class WorkflowStageAdmin(ServiceBackedAdmin):
+    list_display = ["workflow", "position", "name", "event_type", "integration", "max_latency_hours"]
+    list_select_related = ["workflow", "integration"]
+    list_filter = [("workflow", admin.RelatedOnlyFieldListFilter), "event_type"]
+    search_fields = ["workflow__name", "name"]
+    autocomplete_fields = ["workflow", "integration"]
+    prepopulated_fields = {}
+
+
+@admin.register(StuckNotice)
+class StuckNoticeAdmin(ReadOnlyAdmin):
+    """Rows are written by the periodic stuck check (services.notify_stuck_items)."""
+
+    list_display = ["event", "stage", "notified_at"]
+    list_select_related = ["event", "stage__workflow"]
 
 
 @admin.register(Workflow)

@@ -377,6 +377,44 @@ def _log(stdout, message):
         stdout.write(message)
 
 
+# Systems that hold copies of other systems' records: feeding them does not make them writers.
+COPIES = {"snowflake"}
+
+# workflow slug -> ordered steps (name, business event type, expected integration, max hours after the
+# previous step). They match the demo's business events (kpis/demo.py): a held invoice shows as stuck.
+STAGES = {
+    "time-to-invoice": [
+        ("Time approved", "time_approved", "psa-time-to-netsuite", None),
+        ("Invoice ready", "invoice_ready", "psa-time-to-netsuite", 72),  # approved time not invoiced after 3 days
+        ("Invoice posted with tax", "invoice_posted", "netsuite-tax-avalara", 48),
+    ],
+    "milestone-to-revenue": [
+        ("Milestone completed", "milestone_completed", "psa-milestones-to-netsuite", None),
+        ("Invoice ready", "invoice_ready", "psa-milestones-to-netsuite", 48),
+        ("Invoice posted", "invoice_posted", "psa-milestones-to-netsuite", 48),
+    ],
+    "project-setup": [
+        ("Deal closed won", "closed_won", "sfdc-to-psa-project", None),
+        ("Project active", "project_activated", "sfdc-to-psa-project", 120),
+    ],
+}
+
+
+def _load_stages(workflows, integrations):
+    for slug, steps in STAGES.items():
+        workflow = workflows.get(slug)
+        if workflow is None:
+            continue
+        existing = {s.position: s for s in workflow.stages.all()}
+        for position, (name, event_type, integration, hours) in enumerate(steps, start=1):
+            data = {"name": name, "event_type": event_type, "integration": integrations.get(integration),
+                    "max_latency_hours": hours}
+            if position in existing:
+                services.update_stage(actor=None, stage=existing[position], **data)
+            else:
+                services.create_stage(actor=None, workflow=workflow, position=position, **data)
+
+
 def _upsert(model, slug, data):
     obj = model.objects.filter(slug=slug).first()
     if obj is None:
@@ -429,7 +467,8 @@ def load(stdout=None):
          description) in SYSTEMS:
         data = {"name": name, "vendor": vendor, "product": product, "category": category, "deployment": deployment,
                 "owner_team": teams[team], "domain": domains.get(domain), "business_owner": owner,
-                "data_residency": residency, "rate_limits": limits, "description": description}
+                "data_residency": residency, "rate_limits": limits, "description": description,
+                "is_copy": slug in COPIES}
         existing = System.objects.filter(slug=slug).first()
         if existing is None:
             data["lifecycle"] = lifecycle
@@ -474,5 +513,6 @@ def load(stdout=None):
                 targets.update(sla)
             services.upsert_sla(actor=None, integration=integration, **targets)
             with_sla += 1
+    _load_stages(workflows, {i.slug: i for i in Integration.objects.all()})
     _log(stdout, f"Catalog demo: {len(teams)} teams, {len(systems)} systems, {len(apis)} APIs, "
                  f"{len(INTEGRATIONS)} integrations ({with_sla} with an SLA).")

@@ -1,9 +1,14 @@
 """One FilterSet per catalog model, shared by the REST API and the HTML list pages."""
 
+import datetime as dt
+
 import django_filters as filters
 from django.db.models import Q
+from django.utils import timezone
 
 from controlplane.filters import YesNoFilter, picker_filter
+from kpis.choices import EventType
+from kpis.models import BusinessEvent
 
 from .choices import (
     ApiLayer,
@@ -16,7 +21,18 @@ from .choices import (
     SystemCategory,
     SystemLifecycle,
 )
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 class CatalogFilterSet(filters.FilterSet):
@@ -96,6 +112,15 @@ class EntityFilterSet(CatalogFilterSet):
     class Meta:
         model = CanonicalEntity
         fields = ["q", "domain", "integration"]
+
+
+class WorkflowStageFilterSet(filters.FilterSet):
+    workflow = picker_filter("workflow", "workflow__slug", "Workflow")
+    event_type = filters.ChoiceFilter(choices=EventType.choices, label="Event type")
+
+    class Meta:
+        model = WorkflowStage
+        fields = ["workflow", "event_type"]
 
 
 class WorkflowFilterSet(CatalogFilterSet):
@@ -189,3 +214,58 @@ class EstateMapFilterSet(filters.FilterSet):
         """Integrations the team owns, or that touch a system it owns."""
         return queryset.filter(Q(owner_team=value) | Q(source_system__owner_team=value)
                                | Q(target_system__owner_team=value))
+
+
+class StuckFilterSet(filters.FilterSet):
+    """The stuck list of one workflow: items waiting for a step (catalog/stages.py). Shared
+    by the HTML page, its CSV export and the API. ``as_of`` picks the moment (default now);
+    ``state`` is "late" (past the step's deadline, the default) or "waiting" (every item
+    still waiting, what the backlog KPIs count)."""
+
+    STATES = (("late", "Past the step's deadline"), ("waiting", "Every item still waiting"))
+
+    as_of = filters.IsoDateTimeFilter(method="_given", label="As of (UTC)")
+    state = filters.ChoiceFilter(choices=STATES, method="_given", label="Show", empty_label=None)
+    stage = filters.ChoiceFilter(method="_stage", label="Stuck before", empty_label="Any step")
+    integration = picker_filter("integration", "integration__slug", "Reported by integration")
+    currency = filters.CharFilter(method="_currency", label="Currency", max_length=3)
+    key = filters.CharFilter(field_name="correlation_key", lookup_expr="icontains", label="Business key",
+                             max_length=200)
+    older_than_days = filters.NumberFilter(method="_older", label="Waiting longer than (days)", min_value=0,
+                                           max_value=3660)
+
+    class Meta:
+        model = BusinessEvent
+        fields = ["as_of", "state", "stage", "integration", "currency", "key", "older_than_days"]
+
+    def __init__(self, data=None, queryset=None, *, workflow, request=None, **kwargs):
+        from .stages import ordered_stages
+
+        self.workflow = workflow
+        self.stages = ordered_stages(workflow)
+        self.as_of = None
+        super().__init__(data, queryset=BusinessEvent.objects.none() if queryset is None else queryset,
+                         request=request, **kwargs)
+        self.filters["stage"].extra["choices"] = [(str(s.pk), s.name) for s in self.stages[1:]]
+
+    def _given(self, queryset, name, value):
+        return queryset  # applied in filter_queryset: they choose the base rows, not a filter on them
+
+    def _stage(self, queryset, name, value):
+        return queryset.filter(stage_id=int(value))
+
+    def _currency(self, queryset, name, value):
+        return queryset.filter(currency__iexact=value.strip())
+
+    def _older(self, queryset, name, value):
+        return queryset.filter(occurred_at__lt=self.as_of - dt.timedelta(days=float(value)))
+
+    def filter_queryset(self, queryset):
+        from .stages import waiting_items
+
+        data = self.form.cleaned_data
+        self.as_of = data.get("as_of") or timezone.now()
+        base = waiting_items(self.workflow, as_of=self.as_of, stages=self.stages)
+        if (data.get("state") or "late") == "late":
+            base = base.filter(due_at__lt=self.as_of)
+        return super().filter_queryset(base)

@@ -5,7 +5,18 @@ from django import forms
 
 from controlplane.errors import DomainError
 
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 COMMON = ["name", "slug", "description"]
 
@@ -79,7 +90,7 @@ class SystemForm(CatalogForm):
     class Meta:
         model = System
         fields = [*COMMON, "vendor", "product", "category", "deployment", "lifecycle", "owner_team", "domain",
-                  "business_owner", "data_residency", "rate_limits", "retirement_date"]
+                  "business_owner", "data_residency", "rate_limits", "retirement_date", "is_copy"]
         widgets = {"retirement_date": forms.DateInput(attrs={"type": "date"})}
 
 
@@ -107,6 +118,19 @@ class WorkflowForm(CatalogForm):
     class Meta:
         model = Workflow
         fields = [*COMMON, "domain", "owner_team"]
+
+
+class WorkflowStageForm(CatalogForm):
+    """One step of a workflow; the workflow comes from the page, not the form."""
+
+    class Meta:
+        model = WorkflowStage
+        fields = ["position", "name", "event_type", "integration", "max_latency_hours"]
+        labels = {"integration": "Expected integration", "max_latency_hours": "Max latency (hours)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _select_related(self, integration=Integration.objects.exclude(lifecycle="retired").order_by("name"))
 
 
 class IntegrationForm(CatalogForm):

@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from kpis.choices import EventType
+
 from .choices import (
     ApiLayer,
     ApiLifecycle,
@@ -121,6 +123,13 @@ class System(CatalogItem):
     data_residency = models.CharField(max_length=100, blank=True, help_text="Region the data lives in, e.g. EU, US.")
     rate_limits = models.CharField(max_length=300, blank=True, help_text="Documented rate limits, e.g. 100 req/s.")
     retirement_date = models.DateField(null=True, blank=True)
+    # A warehouse or read replica receives entities from their systems of record; that does
+    # not make it a writer, so the observed-SoR findings leave it out (stewardship/selectors.py).
+    is_copy = models.BooleanField(
+        "holds copies", default=False,
+        help_text="A data warehouse, lake or read replica: it holds copies of other systems' records and is never "
+                  "their writer.",
+    )
 
     url_name = "system"
 
@@ -173,6 +182,63 @@ class Workflow(CatalogItem):
 
     class Meta(CatalogItem.Meta):
         pass
+
+
+class WorkflowStage(models.Model):
+    """One step of a workflow, in order: the business event type that marks it done, the
+    integration expected to carry it and how long it may take after the previous step.
+    Stuck lists and trace panels read a workflow's stages (catalog/stages.py)."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(50)], help_text="1 for the first step, 2 for the next..."
+    )
+    name = models.CharField(max_length=100, help_text="What people call the step, e.g. Invoice posted.")
+    event_type = models.CharField(max_length=30, choices=EventType.choices,
+                                  help_text="The business event that marks the step done.")
+    integration = models.ForeignKey(
+        "Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="workflow_stages",
+        help_text="The integration expected to carry the step (its failed runs explain a stuck item).",
+    )
+    max_latency_hours = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(24 * 366)],
+        help_text="Hours after the previous step by which this one is due; empty: no deadline (always for step 1).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workflow", "position"]
+        verbose_name = "workflow stage"
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "position"], name="stage_unique_position",
+                                    violation_error_message="The workflow already has a step at this position."),
+            models.UniqueConstraint(fields=["workflow", "event_type"], name="stage_unique_event_type",
+                                    violation_error_message="The workflow already has a step for this event type."),
+        ]
+
+    def __str__(self):
+        return f"{self.workflow}: {self.position}. {self.name}"
+
+    def get_absolute_url(self):
+        return reverse("catalog:workflow-detail", kwargs={"slug": self.workflow.slug}) + "#stages"
+
+
+class StuckNotice(models.Model):
+    """That the owning team of a workflow was told an item is stuck before ``stage``: the
+    waiting ``event`` (the previous step's) passed the stage's deadline. One row per item
+    and stage, so the periodic check tells each team once."""
+
+    stage = models.ForeignKey(WorkflowStage, on_delete=models.CASCADE, related_name="stuck_notices")
+    event = models.ForeignKey("kpis.BusinessEvent", on_delete=models.CASCADE, related_name="+")
+    notified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-notified_at"]
+        constraints = [models.UniqueConstraint(fields=["stage", "event"], name="stucknotice_once_per_item")]
+
+    def __str__(self):
+        return f"{self.event} stuck before {self.stage}"
 
 
 class Integration(CatalogItem):

@@ -4,7 +4,18 @@ fixed number of queries whatever its length."""
 from django.db.models import Count, Prefetch, Q
 
 from .choices import ApiLifecycle, IntegrationLifecycle, SystemLifecycle
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 def teams():
@@ -56,6 +67,10 @@ def entities():
 
 def workflows():
     return Workflow.objects.select_related("domain", "owner_team")
+
+
+def workflow_stages():
+    return WorkflowStage.objects.select_related("workflow", "integration").order_by("workflow__name", "position")
 
 
 def integrations():

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import Exists, OuterRef, ProtectedError, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from controlplane import audit
@@ -38,10 +39,12 @@ from .models import (
     EntityDerivation,
     Integration,
     Sla,
+    StuckNotice,
     System,
     Team,
     TeamMember,
     Workflow,
+    WorkflowStage,
 )
 
 TRANSITIONS = {System: SYSTEM_TRANSITIONS, Api: API_TRANSITIONS, Integration: INTEGRATION_TRANSITIONS}
@@ -54,7 +57,8 @@ M2M_FIELDS = {Integration: ("apis", "entities", "workflows")}
 
 
 def _label(model) -> str:
-    return {CanonicalEntity: "entity", EntityDerivation: "derivation"}.get(model, model._meta.model_name)
+    return {CanonicalEntity: "entity", EntityDerivation: "derivation", WorkflowStage: "workflow_stage"}.get(
+        model, model._meta.model_name)
 
 
 def _clean(obj, exclude=None):
@@ -536,6 +540,78 @@ def delete_derivation(*, actor, derivation: EntityDerivation):
     return _delete(derivation, actor=actor)
 
 
+# --- workflow stages and stuck items ----------------------------------------------------
+
+
+@transaction.atomic
+def create_stage(*, actor, note: str = "", **data) -> WorkflowStage:
+    """Declare a step of a workflow (its event type, expected integration, max latency)."""
+    return _create(WorkflowStage, actor=actor, data=data, note=note)
+
+
+@transaction.atomic
+def update_stage(*, actor, stage: WorkflowStage, note: str = "", **data) -> WorkflowStage:
+    return _update(stage, actor=actor, data=data, note=note)
+
+
+@transaction.atomic
+def delete_stage(*, actor, stage: WorkflowStage):
+    return _delete(stage, actor=actor)
+
+
+STUCK_LINES_PER_MESSAGE = 20
+
+
+def notify_stuck_items(*, now=None) -> int:
+    """Tell each workflow's owning team, through its health notification channels, about
+    the items that became late since the last check: one message per workflow and run
+    listing them, and each item in one message only (a ``StuckNotice`` row per item and
+    step). Returns how many items were announced."""
+    now = now or timezone.now()
+    total = 0
+    from health.models import NotificationChannel
+
+    # A team with no channel yet is not "told": its items are announced once it has one.
+    reachable = NotificationChannel.objects.filter(team_id=OuterRef("owner_team_id"), enabled=True)
+    for workflow_id in (Workflow.objects.filter(Exists(reachable), stages__isnull=False)
+                        .values_list("pk", flat=True).distinct()):
+        total += _notify_stuck_in(workflow_id, now)
+    return total
+
+
+@transaction.atomic
+def _notify_stuck_in(workflow_id, now) -> int:
+    from health.notify import notify_team  # the team's channels (email, chat, webhook) live in health
+
+    from .stages import late_items, ordered_stages, trace_url
+
+    # Locks the workflow: two workers checking at once announce each item once.
+    workflow = Workflow.objects.select_for_update(of=("self",)).select_related("owner_team").get(pk=workflow_id)
+    stages = ordered_stages(workflow)
+    told = StuckNotice.objects.filter(stage_id=OuterRef("stage_id"), event_id=OuterRef("pk"))
+    fresh = list(late_items(workflow, as_of=now, stages=stages).exclude(Exists(told)).order_by("occurred_at", "pk"))
+    if not fresh:
+        return 0
+    StuckNotice.objects.bulk_create([StuckNotice(stage_id=e.stage_id, event_id=e.pk, notified_at=now) for e in fresh])
+    names = {s.pk: s.name for s in stages}
+    lines = [f"{e.correlation_key}: waiting for “{names[e.stage_id]}” since {e.occurred_at:%Y-%m-%d %H:%M} UTC"
+             + (f" ({e.amount} {e.currency})" if e.amount is not None else "") for e in fresh]
+    more = len(lines) - STUCK_LINES_PER_MESSAGE
+    reason = "\n".join(lines[:STUCK_LINES_PER_MESSAGE]) + (f"\n… and {more} more" if more > 0 else "")
+    site = getattr(settings, "HEALTH_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    url = site + reverse("catalog:workflow-stuck", kwargs={"slug": workflow.slug})
+    subject = f"[Stuck] {workflow.name}: {len(fresh)} item{'s' if len(fresh) != 1 else ''} past the step's deadline"
+    notify_team(workflow.owner_team, event="items_stuck", subject=subject, payload={
+        "event": "items_stuck", "workflow": workflow.slug, "reason": reason, "url": url,
+        "items": [{"key": e.correlation_key, "waiting_for": names[e.stage_id], "since": e.occurred_at.isoformat(),
+                   "amount": None if e.amount is None else str(e.amount), "currency": e.currency,
+                   "trace": site + trace_url(e.correlation_key)} for e in fresh[:200]],
+    })
+    audit.record(actor=None, action="workflow.items_stuck", obj=workflow,
+                 after={"items": len(fresh), "keys": [e.correlation_key for e in fresh[:50]]})
+    return len(fresh)
+
+
 # --- systems and APIs ------------------------------------------------------------------
 
 
@@ -644,17 +720,19 @@ def delete_sla(*, actor, sla: Sla):
 CREATE = {
     Team: create_team, Domain: create_domain, System: create_system, Api: create_api,
     CanonicalEntity: create_entity, Workflow: create_workflow, Integration: create_integration,
-    EntityDerivation: create_derivation,
+    EntityDerivation: create_derivation, WorkflowStage: create_stage,
 }
 UPDATE = {
     Team: ("team", update_team), Domain: ("domain", update_domain), System: ("system", update_system),
     Api: ("api", update_api), CanonicalEntity: ("entity", update_entity), Workflow: ("workflow", update_workflow),
     Integration: ("integration", update_integration), EntityDerivation: ("derivation", update_derivation),
+    WorkflowStage: ("stage", update_stage),
 }
 DELETE = {
     Team: ("team", delete_team), Domain: ("domain", delete_domain), System: ("system", delete_system),
     Api: ("api", delete_api), CanonicalEntity: ("entity", delete_entity), Workflow: ("workflow", delete_workflow),
     Integration: ("integration", delete_integration), EntityDerivation: ("derivation", delete_derivation),
+    WorkflowStage: ("stage", delete_stage),
 }
 
 

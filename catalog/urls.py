@@ -23,6 +23,10 @@ for _name, _kind in views.KINDS.items():
         )
 
 urlpatterns += [
+    path("workflows/<slug:slug>/stages/new/", views.StageFormView.as_view(), name="workflow-stage-create"),
+    path("workflows/<slug:slug>/stuck/", views.StuckListView.as_view(), name="workflow-stuck"),
+    path("stages/<int:pk>/edit/", views.StageFormView.as_view(), name="workflow-stage-edit"),
+    path("stages/<int:pk>/delete/", views.StageDeleteView.as_view(), name="workflow-stage-delete"),
     path("teams/<slug:slug>/members/add/", views.TeamMemberAddView.as_view(), name="team-member-add"),
     path("teams/<slug:slug>/members/<int:pk>/remove/", views.TeamMemberRemoveView.as_view(),
          name="team-member-remove"),

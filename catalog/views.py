@@ -7,18 +7,32 @@ services; their refusals are shown on the form or as a message, and nothing is s
 from dataclasses import dataclass, field
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
-from controlplane.errors import DomainError
+from controlplane.csv_export import csv_response
+from controlplane.errors import DomainError, ValidationFailed
 from controlplane.views_mixins import FilteredListView, RolePermissionMixin
 
-from . import filtersets, forms, selectors, services
+from . import filtersets, forms, selectors, services, stuck_list
 from .choices import API_TRANSITIONS, INTEGRATION_TRANSITIONS, SYSTEM_TRANSITIONS
-from .models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from .filtersets import StuckFilterSet
+from .models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 
 @dataclass
@@ -195,7 +209,15 @@ class CatalogDetailView(KindMixin, RolePermissionMixin, DetailView):
         return {"integrations": selectors.integrations().filter(entities=entity).order_by("name")}
 
     def related_workflow(self, workflow):
-        return {"integrations": selectors.integrations().filter(workflows=workflow).order_by("name")}
+        user = self.request.user
+        return {
+            "integrations": selectors.integrations().filter(workflows=workflow).order_by("name"),
+            "stages": workflow.stages.select_related("integration").order_by("position"),
+            "can_add_stage": user.has_perm("catalog.add_workflowstage"),
+            "can_change_stage": user.has_perm("catalog.change_workflowstage"),
+            "can_delete_stage": user.has_perm("catalog.delete_workflowstage"),
+            "can_see_stuck": user.has_perm("kpis.view_businessevent"),
+        }
 
     def related_integration(self, integration):
         return {"sla": getattr(integration, "sla", None)}
@@ -335,3 +357,115 @@ class TeamMemberRemoveView(RolePermissionMixin, View):
         else:
             messages.success(request, f"{member.name} removed from {member.team}.")
         return HttpResponseRedirect(member.team.get_absolute_url())
+
+
+# --- workflow stages and the stuck list ----------------------------------------------------
+
+
+class WorkflowPageMixin:
+    """Pages under a workflow keep the catalog's sub-navigation, with Workflows current."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["kind"] = KINDS["workflow"]
+        context["nav_kinds"] = [KINDS[name] for name in NAV]
+        return context
+
+
+class StageFormView(WorkflowPageMixin, RolePermissionMixin, TemplateView):
+    """Add a step to a workflow (``slug``) or edit one (``pk``); the service decides."""
+
+    template_name = "catalog/stage_form.html"
+
+    def get_permission_required(self):
+        return ["catalog.change_workflowstage" if "pk" in self.kwargs else "catalog.add_workflowstage"]
+
+    def prepare(self, request, *args, **kwargs):
+        if "pk" in kwargs:
+            self.stage = get_object_or_404(WorkflowStage.objects.select_related("workflow"), pk=kwargs["pk"])
+            self.workflow = self.stage.workflow
+        else:
+            self.stage = None
+            self.workflow = get_object_or_404(Workflow, slug=kwargs["slug"])
+
+    def _form(self, data=None):
+        instance = WorkflowStage.objects.get(pk=self.stage.pk) if self.stage else None
+        initial = None if instance else {"position": self.workflow.stages.count() + 1}
+        return forms.WorkflowStageForm(data, instance=instance, initial=initial)
+
+    def _render(self, form, status=200):
+        return self.render_to_response(self.get_context_data(form=form, workflow=self.workflow, stage=self.stage),
+                                       status=status)
+
+    def get(self, request, *args, **kwargs):
+        return self._render(self._form())
+
+    def post(self, request, *args, **kwargs):
+        form = self._form(request.POST)
+        if not form.is_valid():
+            return self._render(form, status=400)
+        try:
+            if self.stage is None:
+                stage = services.create_stage(actor=request.user, workflow=self.workflow, **form.cleaned_data)
+            else:
+                stage = services.update_stage(actor=request.user, stage=self.stage, **form.cleaned_data)
+        except DomainError as exc:
+            form.apply_domain_error(exc)
+            return self._render(form, status=exc.status_code)
+        messages.success(request, f"Step “{stage.name}” saved.")
+        return redirect(stage.get_absolute_url())
+
+
+class StageDeleteView(RolePermissionMixin, View):
+    permission_required = "catalog.delete_workflowstage"
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        stage = get_object_or_404(WorkflowStage.objects.select_related("workflow"), pk=pk)
+        try:
+            services.delete_stage(actor=request.user, stage=stage)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Step “{stage.name}” removed.")
+        return redirect(stage.get_absolute_url())
+
+
+class StuckListView(WorkflowPageMixin, RolePermissionMixin, TemplateView):
+    """The items of a workflow waiting for a step, late ones first by default; filters,
+    pages, a summary per currency and the CSV export (``?format=csv``) of the same rows."""
+
+    permission_required = "kpis.view_businessevent"
+    template_name = "catalog/stuck_list.html"
+    paginate_by = 25
+
+    def prepare(self, request, *args, **kwargs):
+        self.workflow = get_object_or_404(Workflow.objects.select_related("owner_team"), slug=kwargs["slug"])
+
+    def get(self, request, *args, **kwargs):
+        params = request.GET.copy()
+        fmt = params.pop("format", [""])[0]
+        page_number = params.pop("page", ["1"])[0]
+        try:
+            if fmt == "csv":
+                filterset = stuck_list.bound_filterset(self.workflow, params, request=request)
+                rows = stuck_list.csv_rows(self.workflow, filterset, user=request.user,
+                                           site=request.build_absolute_uri("/").rstrip("/"))
+                return csv_response(rows, filename=f"stuck-{self.workflow.slug}.csv")
+            holder = {}
+
+            def paginate(qs):
+                holder["page"] = Paginator(qs, self.paginate_by).get_page(page_number)
+                return holder["page"].object_list
+
+            result = stuck_list.stuck_page(self.workflow, params, user=request.user, paginate=paginate,
+                                           request=request)
+        except ValidationFailed as exc:
+            filterset = StuckFilterSet(params, workflow=self.workflow, request=request)
+            filterset.is_valid()
+            context = self.get_context_data(workflow=self.workflow, filter=filterset, error=exc.message)
+            return self.render_to_response(context, status=400)
+        context = self.get_context_data(workflow=self.workflow, filter=result["filter"], items=result["items"],
+                                        summary=result["summary"], as_of=result["as_of"], page_obj=holder["page"],
+                                        stages=result["filter"].stages)
+        return self.render_to_response(context)

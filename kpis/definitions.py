@@ -100,6 +100,9 @@ class Kpi:
     source: str = "events"  # what feeds it: events, reconciliations, exceptions, health, governance
     money: bool = False  # computed from converted amounts: an FX rate change recomputes it
     additive: bool = False  # the drill-down rows sum (count, and amount) exactly to the card
+    # Event type of the workflow step whose waiting items are this KPI's rows: the page links
+    # the workflow's stuck list (catalog/stages.py), which explains each item.
+    stuck_step: str = ""
     scope_types: tuple = field(default=(ScopeType.ALL, ScopeType.WORKFLOW, ScopeType.TEAM, ScopeType.INTEGRATION))
 
 
@@ -314,7 +317,7 @@ register(Kpi(
             "(each converted at the rate of its own day, or the latest earlier rate) and per currency; amounts "
             "without a rate are counted apart, never added.",
     compute=_backlog_compute, rows=_backlog_rows, money=True, additive=True,
-    drilldown_label="Invoices ready but not posted", workflow="time-to-invoice",
+    drilldown_label="Invoices ready but not posted", workflow="time-to-invoice", stuck_step=EventType.INVOICE_POSTED,
 ))
 register(Kpi(
     key="reconciliation-variance",

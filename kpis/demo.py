@@ -144,5 +144,9 @@ def load(stdout):
         count = services.backfill(first=today - dt.timedelta(days=DAILY_DAYS), last=today, periods=(Period.DAY,))
         count += services.backfill(first=today - dt.timedelta(weeks=WEEKS), last=today,
                                    periods=(Period.WEEK, Period.MONTH))
+    from stewardship.services import refresh_observed_writers  # who wrote what, now that events exist
+
+    writers = refresh_observed_writers(actor=None, now=story.now)
+    stdout.write(f"Observed writers: {writers} (system, entity, integration) rows from events, runs and exceptions.")
     stdout.write(f"KPIs: {BusinessEvent.objects.count()} events ({len(fresh)} new), {Reconciliation.objects.count()} "
                  f"reconciliations ({len(recons)} new), {count} snapshots computed.")

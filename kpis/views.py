@@ -10,6 +10,7 @@ from django.views import View
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
+from catalog.stages import stuck_list_url
 from controlplane.csv_export import csv_response
 from controlplane.errors import ValidationFailed
 from controlplane.validation import date_problem
@@ -117,6 +118,8 @@ class KpiDetailView(RolePermissionMixin, TemplateView):
             "drilldown": drilldown_url(kpi, _snapshot_window(current, card.detail)),
             "running_drilldown": drilldown_url(kpi, _snapshot_window(card.running, card.running_detail))
             if card.running else "",
+            "stuck_list": stuck_list_url(kpi.workflow, kpi.stuck_step, _snapshot_window(current, card.detail).as_of)
+            if kpi.stuck_step else "",
         }
 
 

@@ -101,6 +101,33 @@ class SorAssignment(models.Model):
         return f"{self.get_scope_type_display()}: {self.scope_value}"
 
 
+class ObservedWriter(models.Model):
+    """A system seen writing an entity through an integration: the integration carries the
+    entity into its target system, and business events, sync runs or exceptions show it did
+    (or tried to). Rebuilt as a whole by a periodic SQL refresh (``refresh_observed_writers``),
+    never written per ingest; findings compare it with the approved SoR."""
+
+    entity = models.ForeignKey("catalog.CanonicalEntity", on_delete=models.CASCADE, related_name="observed_writers")
+    system = models.ForeignKey("catalog.System", on_delete=models.CASCADE, related_name="observed_writes")
+    integration = models.ForeignKey("catalog.Integration", on_delete=models.CASCADE, related_name="observed_writes")
+    event_count = models.PositiveIntegerField(default=0)
+    run_count = models.PositiveIntegerField(default=0)
+    exception_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    sample_key = models.CharField(max_length=200, blank=True, help_text="A business key it carried (evidence).")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["entity", "system", "integration"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "system", "integration"], name="observedwriter_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.system} writes {self.entity} through {self.integration}"
+
+
 class SchemaSubject(models.Model):
     """The governed schema of one canonical entity or one API."""
 

@@ -4,9 +4,11 @@ queues, the SoR matrix and its findings."""
 from collections import defaultdict
 
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 
 from catalog.choices import Criticality, SystemLifecycle
 from catalog.models import CanonicalEntity, Integration
+from catalog.stages import trace_url
 
 from .choices import ReviewDecision, ScopeType, SorStatus, VersionStatus
 from .models import Review, SchemaVersion, SorAssignment
@@ -92,10 +94,19 @@ def sor_matrix(entities=None):
 def entity_findings(entities, assignments=None):
     """Findings per entity id: ``no_sor``, ``unmanaged_writer`` and ``sor_retiring``.
 
-    An unmanaged writer is an integration carrying the entity whose target system is not
-    one of the entity's approved SoR systems and whose source is not one either: it writes
-    the entity somewhere from a place that does not own it.
+    An unmanaged writer writes the entity into a system that is neither one of its approved
+    systems of record nor a declared copy (a warehouse or read replica, ``System.is_copy``),
+    from a source that is not its SoR either (what the SoR sends downstream is the design):
+
+    - *observed* (``ObservedWriter``, rebuilt from events, runs and exceptions): the
+      evidence comes with it (counts, last seen, a business key to trace);
+    - *declared* only: an integration said to carry the entity from a system that is not
+      its SoR, with nothing seen yet (medium: it may never run).
+
+    Copies are not writers: an integration feeding the warehouse is how BI is meant to work.
     """
+    from .models import ObservedWriter
+
     entities = list(entities)
     ids = [e.pk for e in entities]
     if assignments is None:
@@ -104,11 +115,6 @@ def entity_findings(entities, assignments=None):
     for a in assignments:
         if a.status == SorStatus.APPROVED:
             sor_systems[a.entity_id][a.system_id] = a.system
-    carriers = (
-        Integration.entities.through.objects.filter(canonicalentity_id__in=ids)
-        .exclude(integration__lifecycle="retired")
-        .select_related("integration__source_system", "integration__target_system")
-    )
     result = defaultdict(list)
     for entity in entities:
         if not sor_systems.get(entity.pk):
@@ -119,18 +125,67 @@ def entity_findings(entities, assignments=None):
                     "kind": "sor_retiring", "label": "SoR retiring", "severity": "medium", "system": system,
                     "message": f"System of record {system.name} is {system.get_lifecycle_display().lower()}.",
                 })
+    observed = (
+        ObservedWriter.objects.filter(entity_id__in=ids, system__is_copy=False)
+        .select_related("system", "integration__source_system", "integration__target_system")
+        .order_by("entity_id", "-last_seen", "pk")
+    )
+    seen = set()
+    for writer in observed:
+        systems = sor_systems.get(writer.entity_id)
+        if not systems or writer.system_id in systems or writer.integration.source_system_id in systems:
+            continue  # no SoR is its own finding; writing into the SoR, or from it downstream, is the design
+        seen.add((writer.entity_id, writer.integration_id))
+        integration = writer.integration
+        evidence = ", ".join(f"{n} {label}" for n, label in (
+            (writer.event_count, "events"), (writer.run_count, "runs"), (writer.exception_count, "exceptions")) if n)
+        result[writer.entity_id].append({
+            "kind": "unmanaged_writer", "label": "Unmanaged writer", "severity": "high", "integration": integration,
+            "system": writer.system, "observed": writer,
+            "evidence_url": evidence_url(writer),
+            "message": (f"{writer.system.name} was seen writing it through {integration.name} ({evidence}, last "
+                        f"{writer.last_seen:%Y-%m-%d %H:%M} UTC); it is not its system of record nor a declared copy."),
+        })
+    carriers = (
+        Integration.entities.through.objects.filter(canonicalentity_id__in=ids)
+        .exclude(integration__lifecycle="retired").exclude(integration__target_system__is_copy=True)
+        .select_related("integration__source_system", "integration__target_system")
+        .order_by("canonicalentity_id", "integration__name")
+    )
     for link in carriers:
         systems = sor_systems.get(link.canonicalentity_id)
-        if not systems:
-            continue  # already reported as no_sor; every writer would be "unmanaged"
+        if not systems or (link.canonicalentity_id, link.integration_id) in seen:
+            continue
         integration = link.integration
         if integration.target_system_id not in systems and integration.source_system_id not in systems:
             result[link.canonicalentity_id].append({
-                "kind": "unmanaged_writer", "label": "Unmanaged writer", "severity": "high", "integration": integration,
-                "message": (f"{integration.name} writes it from {integration.source_system.name} into "
-                            f"{integration.target_system.name}; neither is its system of record."),
+                "kind": "unmanaged_writer", "label": "Unmanaged writer (declared)", "severity": "medium",
+                "integration": integration, "system": integration.target_system, "observed": None,
+                "message": (f"{integration.name} is declared to write it from {integration.source_system.name} into "
+                            f"{integration.target_system.name}; neither is its system of record (not seen yet)."),
             })
     return result
+
+
+def evidence_url(writer) -> str:
+    """Where to see what a writer did: the trace of a business key it carried, else the
+    integration's health page with its runs."""
+    if writer.sample_key:
+        return trace_url(writer.sample_key)
+    return reverse("health:integration", kwargs={"slug": writer.integration.slug})
+
+
+def observed_writers(entity):
+    """Everything seen writing ``entity``, with whether each is its SoR or a declared copy."""
+    from .models import ObservedWriter
+
+    sor = set(SorAssignment.objects.filter(entity=entity, status=SorStatus.APPROVED).values_list("system_id", flat=True))
+    rows = list(ObservedWriter.objects.filter(entity=entity).select_related("system", "integration")
+                .order_by("system__name", "integration__name"))
+    for row in rows:
+        row.evidence_url = evidence_url(row)
+        row.role = "sor" if row.system_id in sor else "copy" if row.system.is_copy else "unmanaged"
+    return rows
 
 
 def entities_without_sor():

@@ -1,8 +1,10 @@
 """Every write of the stewardship app: one function per action, each in one transaction
 with one audit row (two when an approval also supersedes or publishes)."""
 
+import datetime as dt
+
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -432,3 +434,67 @@ __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
     "deprecate", "propose_sor", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
 ]
+
+
+# --- Observed writers ----------------------------------------------------------------------
+
+OBSERVED_LOOKBACK_DAYS = 90
+
+
+@transaction.atomic
+def refresh_observed_writers(*, actor=None, now=None, lookback_days: int | None = None) -> int:
+    """Rebuild ``ObservedWriter`` from what integrations did in the last ``lookback_days``:
+    business events they reported, sync runs that processed records, and exceptions they
+    raised on an entity. Each is evidence that the integration wrote (or tried to write) the
+    entity into its target system. One DELETE and one INSERT … SELECT, whatever the volume:
+    ingestion is never slowed by it. One audit row with the counts."""
+    from catalog.models import Integration
+    from exceptions.models import BusinessException
+    from health.models import SyncRun
+    from kpis.models import BusinessEvent
+
+    from .models import ObservedWriter
+
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=OBSERVED_LOOKBACK_DAYS if lookback_days is None else lookback_days)
+    table = ObservedWriter._meta.db_table
+    integrations = Integration._meta.db_table
+    carries = Integration.entities.through._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    # (source rows, their time column, the integration column, the entity join, a business key)
+    sources = [
+        (BusinessEvent._meta.db_table, "occurred_at", "x.integration_id",
+         f"JOIN {carries} c ON c.integration_id = x.integration_id", "c.canonicalentity_id", "MAX(x.correlation_key)",
+         "events", "1=1"),
+        (SyncRun._meta.db_table, "finished_at", "x.integration_id",
+         f"JOIN {carries} c ON c.integration_id = x.integration_id", "c.canonicalentity_id", "NULL",
+         "runs", "x.records_processed > 0"),
+        (BusinessException._meta.db_table, "last_seen", "x.integration_id", "", "x.entity_id",
+         "MAX(CASE WHEN x.correlation_id <> '' THEN x.correlation_id ELSE NULLIF(x.invoice_number, '') END)",
+         "exceptions", "x.entity_id IS NOT NULL"),
+    ]
+    parts, params = [], []
+    for source, at, integration, join, entity, sample, kind, where in sources:
+        counts = ", ".join(f"COUNT(*) AS {k}" if k == kind else f"0 AS {k}" for k in ("events", "runs", "exceptions"))
+        parts.append(
+            f"SELECT {entity} AS entity_id, i.target_system_id AS system_id, i.id AS integration_id, {counts}, "
+            f"MIN(x.{at}) AS first_seen, MAX(x.{at}) AS last_seen, {sample} AS sample_key "
+            f"FROM {source} x JOIN {integrations} i ON i.id = {integration} {join} "
+            f"WHERE x.{at} >= %s AND x.{at} <= %s AND {where} GROUP BY {entity}, i.target_system_id, i.id"
+        )
+        params += [adapt(since), adapt(now)]
+    sql = (
+        f"INSERT INTO {table} (entity_id, system_id, integration_id, event_count, run_count, exception_count, "
+        f"first_seen, last_seen, sample_key, refreshed_at) "
+        f"SELECT u.entity_id, u.system_id, u.integration_id, SUM(u.events), SUM(u.runs), SUM(u.exceptions), "
+        f"MIN(u.first_seen), MAX(u.last_seen), COALESCE(MAX(u.sample_key), ''), %s "
+        f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY u.entity_id, u.system_id, u.integration_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        removed = cursor.rowcount
+        cursor.execute(sql, [adapt(now), *params])
+        written = cursor.rowcount
+    audit.record(actor=actor, action="sor.observed_writers_refreshed", obj=None,
+                 after={"writers": written, "replaced": removed, "since": since})
+    return written

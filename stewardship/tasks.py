@@ -13,3 +13,11 @@ def notify_consumers(self, version_id, event):
 
     with exclusive(self.request.id) as first:
         return send(version_id=version_id, event=event) if first else 0
+
+
+@shared_task(acks_late=True)
+def refresh_observed_writers():
+    """Periodic: rebuild who was seen writing each entity, in one set-based statement."""
+    from .services import refresh_observed_writers as refresh
+
+    return refresh(actor=None)

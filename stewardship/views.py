@@ -357,6 +357,8 @@ class EntityStewardshipView(RolePermissionMixin, DetailView):
             "scope_type", "scope_value", "attribute_group", "-created_at"
         )
         context["findings"] = selectors.entity_findings([entity]).get(entity.pk, [])
+        context["observed"] = selectors.observed_writers(entity)
+        context["observed_days"] = services.OBSERVED_LOOKBACK_DAYS
         context["subjects"] = entity.schema_subjects.all()
         context["carriers"] = entity.integrations.select_related("source_system", "target_system", "owner_team")
         return context

@@ -5,7 +5,18 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from catalog.choices import ApiLifecycle, IntegrationLifecycle, SystemLifecycle
-from catalog.models import Api, CanonicalEntity, Domain, Integration, Sla, System, Team, TeamMember, Workflow
+from catalog.models import (
+    Api,
+    CanonicalEntity,
+    Domain,
+    Integration,
+    Sla,
+    System,
+    Team,
+    TeamMember,
+    Workflow,
+    WorkflowStage,
+)
 
 COMMON = ["name", "slug", "description", "external_ref", "metadata", "created_at", "updated_at"]
 READ_ONLY = ["created_at", "updated_at"]
@@ -68,7 +79,7 @@ class SystemSerializer(serializers.ModelSerializer):
     class Meta:
         model = System
         fields = [*COMMON, "vendor", "product", "category", "deployment", "lifecycle", "owner_team", "domain",
-                  "business_owner", "data_residency", "rate_limits", "retirement_date"]
+                  "business_owner", "data_residency", "rate_limits", "retirement_date", "is_copy"]
         read_only_fields = READ_ONLY
 
 
@@ -153,3 +164,70 @@ def lifecycle_serializer(name, choices):
 SystemLifecycleSerializer = lifecycle_serializer("SystemLifecycleSerializer", SystemLifecycle.choices)
 ApiLifecycleSerializer = lifecycle_serializer("ApiLifecycleSerializer", ApiLifecycle.choices)
 IntegrationLifecycleSerializer = lifecycle_serializer("IntegrationLifecycleSerializer", IntegrationLifecycle.choices)
+
+
+class WorkflowStageSerializer(serializers.ModelSerializer):
+    """A step of a workflow; the workflow and the integration by slug, names beside them."""
+
+    workflow = slug_of(Workflow)
+    integration = slug_of(Integration, required=False, allow_null=True)
+    workflow_name = serializers.CharField(source="workflow.name", read_only=True)
+    integration_name = serializers.CharField(source="integration.name", read_only=True, default=None)
+    event_type_label = serializers.CharField(source="get_event_type_display", read_only=True)
+
+    class Meta:
+        model = WorkflowStage
+        fields = ["id", "workflow", "workflow_name", "position", "name", "event_type", "event_type_label",
+                  "integration", "integration_name", "max_latency_hours", "created_at", "updated_at"]
+        read_only_fields = READ_ONLY
+        validators = []  # the unique position / event type per workflow is checked by the service (400)
+
+
+class StuckItemSerializer(serializers.Serializer):
+    """One item waiting for a step: the event it waits after, the step, its deadline and
+    why it is stuck; money as a decimal string with its currency."""
+
+    event_id = serializers.CharField()
+    key = serializers.CharField(source="correlation_key")
+    waiting_since = serializers.DateTimeField(source="occurred_at")
+    after_step = serializers.CharField(source="get_type_display")
+    waiting_for = serializers.CharField(source="stage.name")
+    due_at = serializers.DateTimeField(allow_null=True)
+    hours_late = serializers.FloatField(allow_null=True)
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    currency = serializers.CharField()
+    expected_integration = serializers.CharField(source="stage.integration.name", default=None)
+    reason = serializers.SerializerMethodField()
+    trace_url = serializers.CharField()
+
+    def get_reason(self, item) -> str | None:
+        return item.reason["text"] if item.reason else None
+
+
+class StuckCurrencySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    count = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    unconverted_count = serializers.IntegerField()
+
+
+class StuckSummarySerializer(serializers.Serializer):
+    """Count and money per currency (never added across currencies) and, beside them, the
+    total converted to the reporting currency at each item's own date."""
+
+    count = serializers.IntegerField()
+    by_currency = StuckCurrencySerializer(many=True)
+    reporting_currency = serializers.CharField()
+    converted_total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    unconverted_count = serializers.IntegerField()
+
+
+class StuckPageSerializer(serializers.Serializer):
+    """One page of the stuck list (the response of ``GET .../workflows/<slug>/stuck/``)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StuckItemSerializer(many=True)
+    summary = StuckSummarySerializer()
+    as_of = serializers.DateTimeField()

@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -12,7 +13,11 @@ router.register("systems", views.SystemViewSet, basename="system")
 router.register("apis", views.ApiViewSet, basename="api")
 router.register("entities", views.EntityViewSet, basename="entity")
 router.register("workflows", views.WorkflowViewSet, basename="workflow")
+router.register("workflow-stages", views.WorkflowStageViewSet, basename="workflow-stage")
 router.register("integrations", views.IntegrationViewSet, basename="integration")
 router.register("slas", views.SlaViewSet, basename="sla")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("workflows/<slug:slug>/stuck/", views.StuckItemsView.as_view(), name="workflow-stuck"),
+]

@@ -1,13 +1,19 @@
 """REST endpoints of the catalog. Serializers check fields; every write calls the one
 service function for it, so the API obeys the same rules as the pages and the admin."""
 
-from drf_spectacular.utils import extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from catalog import filtersets, selectors, services
+from catalog import stuck_list as stuck
+from catalog.models import Workflow
+from controlplane.pagination import StandardPagination
 from controlplane.permissions import ModelRolePermission
+from kpis.models import BusinessEvent
 
 from . import serializers as s
 
@@ -131,6 +137,50 @@ class WorkflowViewSet(CatalogViewSet):
     queryset = selectors.workflows()
     serializer_class = s.WorkflowSerializer
     filterset_class = filtersets.WorkflowFilterSet
+
+
+class WorkflowStageViewSet(viewsets.ModelViewSet):
+    """The ordered steps of each workflow (event type, expected integration, max latency).
+    Filter with ``?workflow=<slug>``; architects edit them."""
+
+    queryset = selectors.workflow_stages()
+    serializer_class = s.WorkflowStageSerializer
+    filterset_class = filtersets.WorkflowStageFilterSet
+    pagination_class = StandardPagination
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_stage(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_stage(actor=self.request.user, stage=serializer.instance,
+                                                    **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.delete_stage(actor=self.request.user, stage=instance)
+
+
+class StuckItemsView(GenericAPIView):
+    """The stuck list of one workflow: items waiting for a step, late ones by default
+    (``state=waiting`` for all), with a summary per currency that never adds currencies
+    (beside it, the total converted to the reporting currency at each item's own date)."""
+
+    permission_classes = [ModelRolePermission]
+    queryset = BusinessEvent.objects.none()
+    serializer_class = s.StuckItemSerializer
+    pagination_class = StandardPagination
+    filter_backends = []
+
+    @extend_schema(parameters=[OpenApiParameter(name, str, required=False)
+                               for name in ("as_of", "state", "stage", "integration", "currency", "key",
+                                            "older_than_days", "page", "page_size")],
+                   responses=s.StuckPageSerializer)
+    def get(self, request, slug):
+        workflow = get_object_or_404(Workflow, slug=slug)
+        result = stuck.stuck_page(workflow, request.query_params, user=request.user, paginate=self.paginate_queryset)
+        response = self.get_paginated_response(self.get_serializer(result["items"], many=True).data)
+        response.data["summary"] = result["summary"]
+        response.data["as_of"] = result["as_of"].isoformat()
+        return response
 
 
 class IntegrationViewSet(LifecycleMixin, CatalogViewSet):

@@ -323,6 +323,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "SystemLifecycleEnum": "catalog.choices.SystemLifecycle",
     "ApiLifecycleEnum": "catalog.choices.ApiLifecycle",
     "IntegrationLifecycleEnum": "catalog.choices.IntegrationLifecycle",
+    # A workflow stage's event type and a business event's type are the one list.
+    "BusinessEventTypeEnum": "kpis.choices.EventType",
 })
 
 # --- catalog intelligence ---

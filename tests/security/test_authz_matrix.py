@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.generic.edit import ProcessFormView
 
 from catalog.models import BackstageImport, TeamMember
-from catalog.services import create_derivation
+from catalog.services import create_derivation, create_stage
 from controlplane import roles
 from controlplane.services import create_service_account, revoke_service_token
 from health.models import Flip, MaintenanceWindow, Notification, NotificationChannel
@@ -121,6 +121,7 @@ def build_objects(cast):
     o.flip = Flip.objects.create(integration=o.integration, from_status="up", to_status="down", reason="probe", at=now)
     o.notification = Notification.objects.create(channel=o.channel, flip=o.flip, subject="Down")
     o.batch = BackstageImport.objects.create(created_by=cast["architect"])
+    o.stage = create_stage(actor=None, workflow=o.workflow, position=1, name="Invoice ready", event_type="invoice_ready")
     o.derivation = create_derivation(actor=None, source_entity=o.entity, derived_entity=EntityFactory())
     o.subject = SubjectFactory(entity=o.entity)
     # Submitted by steward2, so the steward in the matrix reviews someone else's version.
@@ -156,7 +157,9 @@ def url_kwargs(name, params, o):
             else:
                 raise KeyError(f"no slug for {name}")
         elif param == "pk":
-            if short.startswith("team-member"):
+            if short.startswith("workflow-stage"):
+                value = o.stage.pk
+            elif short.startswith("team-member"):
                 value = o.member.pk
             elif short.startswith("derivation"):
                 value = o.derivation.pk
