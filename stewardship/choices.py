@@ -45,6 +45,13 @@ class CompatPolicy(models.TextChoices):
     LENIENT = "LENIENT", "Lenient"
 
 
+class RegistryMode(models.TextChoices):
+    """Modes of the Confluent wire API (``/mode``): READONLY refuses registrations."""
+
+    READWRITE = "READWRITE", "Read and write"
+    READONLY = "READONLY", "Read only"
+
+
 class VersionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     IN_REVIEW = "in_review", "In review"

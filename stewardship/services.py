@@ -7,13 +7,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from controlplane import audit, outbox
-from controlplane.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
+from controlplane.errors import Conflict, InvalidTransition, NotAllowed, OutOfScope, ValidationFailed
 from controlplane.validation import check_comment
 
 from .choices import (
     EDITABLE_STATES,
     SOR_TRANSITIONS,
     CompatLevel,
+    RegistryMode,
     ReviewDecision,
     ScopeType,
     SorStatus,
@@ -21,6 +22,7 @@ from .choices import (
 )
 from .models import (
     FindingAcceptance,
+    RegistrySchema,
     Review,
     SchemaSubject,
     SchemaVersion,
@@ -157,7 +159,7 @@ def create_subject(*, actor, name, slug, format, entity=None, api=None, compatib
 
 @transaction.atomic
 def update_subject(*, actor, subject, **changes) -> SchemaSubject:
-    allowed = {"name", "description", "compatibility_level", "policy"}
+    allowed = {"name", "description", "compatibility_level", "policy", "registry_mode"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -171,8 +173,9 @@ def update_subject(*, actor, subject, **changes) -> SchemaSubject:
 
 @transaction.atomic
 def update_settings(*, actor, **changes) -> StewardshipSettings:
-    """Change the global defaults subjects inherit (compatibility level and policy)."""
-    allowed = {"default_level", "default_policy"}
+    """Change the global defaults subjects inherit (compatibility level, policy and the
+    wire API's mode)."""
+    allowed = {"default_level", "default_policy", "registry_mode"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -200,9 +203,12 @@ def _check_document(document):
 
 
 @transaction.atomic
-def create_draft(*, actor, subject, document, change_summary="") -> SchemaVersion:
+def create_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
+    from stewardship.registry import identity
+
     _check_document(document)
-    version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary)
+    version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary,
+                                           references=identity.normalize_references(references))
     audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
     return version
 
@@ -273,15 +279,19 @@ def submit(*, actor, version) -> SchemaVersion:
 
 
 @transaction.atomic
-def _submit(*, actor, version) -> SchemaVersion:
+def _submit(*, actor, version, checked=None) -> SchemaVersion:
+    """``checked``: the ``_run_check`` result the caller computed on this very document
+    under the subject's lock (the wire registration), so the check does not run twice."""
     from stewardship import compat
 
     locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
-    errors = compat.validate_schema(locked.document, subject.format)
-    if errors:  # edited meanwhile into something invalid
-        raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-    level, policy, report, latest = _run_check(subject, locked.document)
+    if checked is None:
+        errors = compat.validate_schema(locked.document, subject.format)
+        if errors:  # edited meanwhile into something invalid
+            raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
+        checked = _run_check(subject, locked.document)
+    level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
     locked.round += 1
@@ -299,6 +309,90 @@ def _submit(*, actor, version) -> SchemaVersion:
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
     _notify_on_commit(locked.pk, "submitted")
     return locked
+
+
+# --- The Schema Registry wire API ---------------------------------------------------------------
+
+# A version a wire registration may be answered with instead of a new submission: the
+# same text already waiting for (or refused by) a steward. Drafts are the browser's.
+_WIRE_OPEN_STATES = (VersionStatus.IN_REVIEW, VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED)
+
+
+def _check_references(references):
+    """Every reference names an approved version of a subject on the wire."""
+    from stewardship.registry import identity
+
+    for ref in references:
+        target = SchemaSubject.objects.filter(slug=ref["subject"]).first()
+        found = target is not None and identity.wire_type(target.format) and target.versions.filter(
+            number=ref["version"], status__in=[VersionStatus.APPROVED, VersionStatus.DEPRECATED]).exists()
+        if not found:
+            raise ValidationFailed(
+                f"Invalid schema: reference {ref['name']!r} names version {ref['version']} of subject "
+                f"{ref['subject']!r}, which is not an approved version.", code="invalid_schema",
+                fields={"references": [ref["name"]]})
+
+
+def _check_wire_scope(scope, subject):
+    """A service token scoped to some integrations registers only for subjects one of
+    them uses (the producer's own)."""
+    if scope is None or scope.all_integrations:
+        return
+    if not any(scope.speaks_for(pk) for pk in affected_integrations(subject).values_list("pk", flat=True)):
+        raise OutOfScope(f"This token may not register schemas of {subject.name}: it speaks for {scope.scope_label()}.")
+
+
+@transaction.atomic
+def register_from_wire(*, actor, subject, document, references=(), scope=None) -> tuple[SchemaVersion, bool]:
+    """A schema registered by a Schema Registry client (``POST /subjects/{s}/versions``).
+
+    Returns ``(version, submitted)``: the approved version with that text (the client gets
+    its id), or the version of that text already in review or rejected, or a new version
+    submitted for review now (``submitted`` True) with its compatibility report. A schema
+    incompatible under the subject's level and policy is refused and nothing is written.
+    """
+    from stewardship import compat
+    from stewardship.registry import identity
+
+    if not actor.has_perm("stewardship.register_schema"):
+        raise NotAllowed("This account may read schemas but not register them.")
+    schema_type = identity.wire_type(subject.format)
+    if schema_type is None:
+        raise ValidationFailed(f"{subject.name} holds {subject.get_format_display()} documents, which the Schema "
+                               "Registry API does not serve.", code="invalid_schema")
+    _check_wire_scope(scope, subject)
+    # Serialise registrations of one subject: one submission per text, ordered checks.
+    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    if subject.effective_registry_mode() == RegistryMode.READONLY:
+        raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
+    references = identity.normalize_references(references)
+    _check_references(references)
+    errors = list(compat.validate_schema(document, subject.format))
+    if errors:
+        raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
+                               fields={"schema": errors})
+    print_ = identity.fingerprint(schema_type, document, references)
+    published = (subject.versions.filter(status=VersionStatus.APPROVED, registry_schema__fingerprint=print_)
+                 .select_related("registry_schema").first())
+    if published is not None:
+        return published, False
+    for version in subject.versions.filter(status__in=_WIRE_OPEN_STATES).order_by("-created_at"):
+        if identity.fingerprint(schema_type, version.document, version.references) == print_:
+            return version, False
+    checked = _run_check(subject, document)
+    report = checked[2]
+    if not report.get("compatible"):
+        messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
+        if report.get("timed_out"):
+            messages.append("The compatibility check ran out of time.")
+        raise ValidationFailed(
+            f"Schema being registered is incompatible with an earlier schema for subject {subject.slug!r} "
+            f"(level {checked[0]}, policy {checked[1]}): " + "; ".join(messages[:10]),
+            code="incompatible", fields={"messages": messages},
+        )
+    version = create_draft(actor=actor, subject=subject, document=document, references=references,
+                           change_summary="Registered through the Schema Registry API.")
+    return _submit(actor=actor, version=version, checked=checked), True
 
 
 def _notify_on_commit(version_id, event):
@@ -356,12 +450,29 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
     locked.status = VersionStatus.APPROVED
     locked.number = top + 1
     locked.approved_at = timezone.now()
-    locked.save(update_fields=["status", "number", "approved_at", "required_approvals", "updated_at"])
+    locked.registry_schema = _registry_schema_for(locked)
+    locked.save(update_fields=["status", "number", "approved_at", "required_approvals", "registry_schema", "updated_at"])
     audit.record(actor=actor, action="schemaversion.publish", obj=locked, before=before,
                  after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals,
                         "required": locked.required_approvals, **raised}, note=comment)
     _notify_on_commit(locked.pk, "published")
     return locked
+
+
+def _registry_schema_for(version):
+    """The wire API's global id of a version being published: the same text (and
+    references) approved under any subject shares one id, as in Confluent."""
+    from stewardship.registry import identity
+
+    schema_type = identity.wire_type(version.subject.format)
+    if schema_type is None:
+        return None
+    row, _ = RegistrySchema.objects.get_or_create(
+        fingerprint=identity.fingerprint(schema_type, version.document, version.references),
+        defaults={"schema_type": schema_type, "schema": identity.canonical_text(version.document),
+                  "references": identity.normalize_references(version.references)},
+    )
+    return row
 
 
 def _decide(*, actor, version, decision, target, action, comment):
@@ -430,5 +541,5 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "propose_sor", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
+    "deprecate", "propose_sor", "register_from_wire", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
 ]

@@ -1,0 +1,35 @@
+"""How the wire API names a schema: its Confluent type, canonical text and fingerprint.
+
+Pure functions (no Django), shared by the publication service, the lookups and the data
+migration, so a schema approved in the browser and the same text registered by a client
+land on one global id.
+"""
+
+import hashlib
+import json
+
+# Subject formats the wire serves, and their Confluent ``schemaType``. OpenAPI documents
+# are not schemas a serializer can use, so their subjects stay off the wire.
+WIRE_TYPES = {"json-schema": "JSON", "avro": "AVRO"}
+FORMAT_OF_TYPE = {v: k for k, v in WIRE_TYPES.items()}
+
+
+def wire_type(fmt: str) -> str | None:
+    return WIRE_TYPES.get(fmt)
+
+
+def canonical_text(document) -> str:
+    """One text per JSON value whatever its spacing and key order (array order is kept:
+    it means something, e.g. Avro field order)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def normalize_references(references) -> list[dict]:
+    return [{"name": str(r["name"]), "subject": str(r["subject"]), "version": int(r["version"])}
+            for r in references or []]
+
+
+def fingerprint(schema_type: str, document, references=()) -> str:
+    refs = json.dumps(normalize_references(references), sort_keys=True, separators=(",", ":"))
+    text = f"{schema_type}\n{canonical_text(document)}\n{refs}"
+    return hashlib.sha256(text.encode()).hexdigest()
