@@ -8,13 +8,35 @@ from django.db.models import Exists, OuterRef, Q
 from catalog.choices import Criticality, SystemLifecycle
 from catalog.models import CanonicalEntity, Integration
 
-from .choices import ReviewDecision, ScopeType, SorStatus, VersionStatus
+from .choices import CompatLevel, ReviewDecision, ScopeType, SorStatus, VersionStatus
 from .models import Review, SchemaVersion, SorAssignment
 
 
 def approved_versions(subject):
     """Approved versions of ``subject``, oldest first (what the compatibility check compares)."""
     return subject.versions.filter(status=VersionStatus.APPROVED, number__isnull=False).order_by("number")
+
+
+def compatibility_against(subject, document, *, against=None, defaults=None):
+    """Check ``document`` under the subject's level and policy against ``against`` (approved
+    versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
+    the newest version compared)``: what a submission stores and the wire API answers."""
+    from django.conf import settings
+
+    from stewardship import compat
+
+    level = subject.effective_level(defaults)
+    policy = subject.effective_policy(defaults)
+    previous = list(approved_versions(subject)) if against is None else list(against)
+    if level == CompatLevel.NONE or not previous:
+        report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
+    else:
+        report = compat.check(
+            new=document, previous=[v.document for v in previous], level=level, policy=policy, fmt=subject.format,
+            previous_versions=[v.number for v in previous],
+            time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
+        ).to_dict()
+    return level, policy, report, (previous[-1] if previous else None)
 
 
 def latest_approved(subject):

@@ -13,7 +13,6 @@ from controlplane.validation import check_comment
 from .choices import (
     EDITABLE_STATES,
     SOR_TRANSITIONS,
-    CompatLevel,
     RegistryMode,
     ReviewDecision,
     ScopeType,
@@ -29,7 +28,7 @@ from .models import (
     SorAssignment,
     StewardshipSettings,
 )
-from .selectors import affected_integrations, approved_versions, requires_two_approvals
+from .selectors import affected_integrations, compatibility_against, requires_two_approvals
 
 
 def _is_steward(user) -> bool:
@@ -242,23 +241,6 @@ def update_draft(*, actor, version, document, change_summary=None) -> SchemaVers
     return locked
 
 
-def _run_check(subject, document, defaults=None):
-    from stewardship import compat
-
-    level = subject.effective_level(defaults)
-    policy = subject.effective_policy(defaults)
-    approved = list(approved_versions(subject))
-    if level == CompatLevel.NONE or not approved:
-        report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
-    else:
-        report = compat.check(
-            new=document, previous=[v.document for v in approved], level=level, policy=policy, fmt=subject.format,
-            previous_versions=[v.number for v in approved],
-            time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
-        ).to_dict()
-    return level, policy, report, (approved[-1] if approved else None)
-
-
 def submit(*, actor, version) -> SchemaVersion:
     """Send a draft for review: the document must be a valid schema of the subject's
     format (otherwise the errors are stored on the draft and the submission is refused);
@@ -280,7 +262,7 @@ def submit(*, actor, version) -> SchemaVersion:
 
 @transaction.atomic
 def _submit(*, actor, version, checked=None) -> SchemaVersion:
-    """``checked``: the ``_run_check`` result the caller computed on this very document
+    """``checked``: the ``compatibility_against`` result the caller computed on this very document
     under the subject's lock (the wire registration), so the check does not run twice."""
     from stewardship import compat
 
@@ -290,7 +272,7 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
         errors = compat.validate_schema(locked.document, subject.format)
         if errors:  # edited meanwhile into something invalid
             raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-        checked = _run_check(subject, locked.document)
+        checked = compatibility_against(subject, locked.document)
     level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
@@ -379,7 +361,7 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     for version in subject.versions.filter(status__in=_WIRE_OPEN_STATES).order_by("-created_at"):
         if identity.fingerprint(schema_type, version.document, version.references) == print_:
             return version, False
-    checked = _run_check(subject, document)
+    checked = compatibility_against(subject, document)
     report = checked[2]
     if not report.get("compatible"):
         messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
