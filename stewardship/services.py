@@ -498,6 +498,17 @@ def deprecate(*, actor, version, comment="") -> SchemaVersion:
 
 
 @transaction.atomic
+def deprecate_subject(*, actor, subject, comment="") -> list[int]:
+    """Deprecate every approved version of a subject at once (the wire API's soft delete
+    of a subject); returns their numbers. All or none."""
+    numbers = []
+    for version in subject.versions.filter(status=VersionStatus.APPROVED).order_by("number"):
+        deprecate(actor=actor, version=version, comment=comment)
+        numbers.append(version.number)
+    return numbers
+
+
+@transaction.atomic
 def accept_finding(*, actor, version, finding_type, path, justification) -> FindingAcceptance:
     """A steward's explicit, justified acceptance of one incompatible finding."""
     justification = (justification or "").strip()
@@ -523,5 +534,5 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "propose_sor", "register_from_wire", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
+    "deprecate", "deprecate_subject", "propose_sor", "register_from_wire", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
 ]
