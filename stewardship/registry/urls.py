@@ -21,6 +21,8 @@ urlpatterns = [
          name="version-schema"),
     path("subjects/<str:subject>/versions/<str:version>/referencedby", endpoint(GET=(READ, v.referenced_by)),
          name="referenced-by"),
+    path("associations/resources/<str:namespace>/<str:name>", endpoint(GET=(READ, v.associations)),
+         name="associations"),
     path("schemas/types", endpoint(GET=(READ, v.schema_types)), name="schema-types"),
     path("schemas/ids/<str:schema_id>", endpoint(GET=(READ, v.schema_by_id)), name="schema"),
     path("schemas/ids/<str:schema_id>/schema", endpoint(GET=(READ, v.schema_text_by_id)), name="schema-text"),

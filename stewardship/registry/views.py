@@ -260,6 +260,13 @@ def root(request):
     return respond({})
 
 
+def associations(request, namespace, name):
+    """Confluent 8's topic-to-subject associations, which the clients' default subject name
+    strategy asks for before falling back to the topic name: none here (subjects are
+    named by the topic name strategy, ``<topic>-value``)."""
+    return respond([])
+
+
 def subject_list(request):
     names = selectors.subject_names(prefix=request.GET.get("subjectPrefix", ""), deleted=_flag(request, "deleted"))
     return respond(_page(request, names))
