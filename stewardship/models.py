@@ -200,6 +200,8 @@ class SchemaVersion(models.Model):
     required_approvals = models.PositiveSmallIntegerField(default=1)
     references = models.JSONField(default=list, blank=True,
                                   help_text="Confluent references [{name, subject, version}] given at registration.")
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True, editable=False,
+                                   help_text="Wire identity of the document and references (empty off the wire).")
     registry_schema = models.ForeignKey(
         RegistrySchema, null=True, blank=True, on_delete=models.PROTECT, related_name="versions",
         help_text="The wire API's schema id, given at publication.",

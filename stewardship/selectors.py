@@ -17,6 +17,25 @@ def approved_versions(subject):
     return subject.versions.filter(status=VersionStatus.APPROVED, number__isnull=False).order_by("number")
 
 
+# (pk, approved_at) -> document of an approved version: approved documents never change, and
+# a registration checks against every one of them (BACKWARD_TRANSITIVE), so each process
+# reads and decodes each of them once. approved_at makes a key unique even where ids are
+# reused (a test database rolled back).
+_APPROVED_DOCUMENTS: dict = {}
+_APPROVED_DOCUMENTS_MAX = 50_000
+
+
+def _approved_documents(versions):
+    missing = [v.pk for v in versions if (v.pk, v.approved_at) not in _APPROVED_DOCUMENTS]
+    if missing:
+        if len(_APPROVED_DOCUMENTS) > _APPROVED_DOCUMENTS_MAX:
+            _APPROVED_DOCUMENTS.clear()
+        for pk, approved_at, document in SchemaVersion.objects.filter(pk__in=missing).values_list(
+                "pk", "approved_at", "document"):
+            _APPROVED_DOCUMENTS[(pk, approved_at)] = document
+    return [_APPROVED_DOCUMENTS[(v.pk, v.approved_at)] for v in versions]
+
+
 def compatibility_against(subject, document, *, against=None, defaults=None):
     """Check ``document`` under the subject's level and policy against ``against`` (approved
     versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
@@ -27,12 +46,17 @@ def compatibility_against(subject, document, *, against=None, defaults=None):
 
     level = subject.effective_level(defaults)
     policy = subject.effective_policy(defaults)
-    previous = list(approved_versions(subject)) if against is None else list(against)
+    if against is None:
+        previous = list(approved_versions(subject).defer("document", "compat_report"))
+        documents = _approved_documents(previous) if level != CompatLevel.NONE else []
+    else:
+        previous = list(against)
+        documents = [v.document for v in previous]
     if level == CompatLevel.NONE or not previous:
         report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
     else:
         report = compat.check(
-            new=document, previous=[v.document for v in previous], level=level, policy=policy, fmt=subject.format,
+            new=document, previous=documents, level=level, policy=policy, fmt=subject.format,
             previous_versions=[v.number for v in previous],
             time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
         ).to_dict()

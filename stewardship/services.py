@@ -206,8 +206,10 @@ def create_draft(*, actor, subject, document, change_summary="", references=()) 
     from stewardship.registry import identity
 
     _check_document(document)
+    references = identity.normalize_references(references)
     version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary,
-                                           references=identity.normalize_references(references))
+                                           references=references,
+                                           fingerprint=identity.version_fingerprint(subject.format, document, references))
     audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
     return version
 
@@ -231,8 +233,11 @@ def update_draft(*, actor, version, document, change_summary=None) -> SchemaVers
     locked = _lock_version(version, allowed_from=EDITABLE_STATES)
     if locked.author_id != actor.pk:
         raise NotAllowed("Only the author edits a draft.")
+    from stewardship.registry import identity
+
     locked.document = document
-    fields = ["document", "updated_at"]
+    locked.fingerprint = identity.version_fingerprint(locked.subject.format, document, locked.references)
+    fields = ["document", "fingerprint", "updated_at"]
     if change_summary is not None:
         locked.change_summary = change_summary
         fields.append("change_summary")
@@ -349,18 +354,16 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     references = identity.normalize_references(references)
     _check_references(references)
+    print_ = identity.fingerprint(schema_type, document, references)
+    known = (subject.versions.filter(fingerprint=print_, status__in=(VersionStatus.APPROVED, *_WIRE_OPEN_STATES))
+             .select_related("registry_schema").order_by("-created_at"))
+    known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
+    if known:  # a text already validated when it was submitted
+        return known[0], False
     errors = list(compat.validate_schema(document, subject.format))
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})
-    print_ = identity.fingerprint(schema_type, document, references)
-    published = (subject.versions.filter(status=VersionStatus.APPROVED, registry_schema__fingerprint=print_)
-                 .select_related("registry_schema").first())
-    if published is not None:
-        return published, False
-    for version in subject.versions.filter(status__in=_WIRE_OPEN_STATES).order_by("-created_at"):
-        if identity.fingerprint(schema_type, version.document, version.references) == print_:
-            return version, False
     checked = compatibility_against(subject, document)
     report = checked[2]
     if not report.get("compatible"):
@@ -450,7 +453,7 @@ def _registry_schema_for(version):
     if schema_type is None:
         return None
     row, _ = RegistrySchema.objects.get_or_create(
-        fingerprint=identity.fingerprint(schema_type, version.document, version.references),
+        fingerprint=version.fingerprint or identity.fingerprint(schema_type, version.document, version.references),
         defaults={"schema_type": schema_type, "schema": identity.canonical_text(version.document),
                   "references": identity.normalize_references(version.references)},
     )

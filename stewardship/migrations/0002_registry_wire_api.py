@@ -13,6 +13,9 @@ def assign_ids(apps, schema_editor):
     SchemaVersion = apps.get_model("stewardship", "SchemaVersion")
     published = (SchemaVersion.objects.filter(status__in=["approved", "deprecated"], number__isnull=False)
                  .select_related("subject").order_by("approved_at", "pk"))
+    for version in SchemaVersion.objects.select_related("subject").order_by("pk"):
+        version.fingerprint = identity.version_fingerprint(version.subject.format, version.document, [])
+        version.save(update_fields=["fingerprint"])
     for version in published:
         schema_type = identity.wire_type(version.subject.format)
         if schema_type is None:
@@ -70,6 +73,11 @@ class Migration(migrations.Migration):
             model_name='schemaversion',
             name='registry_schema',
             field=models.ForeignKey(blank=True, help_text="The wire API's schema id, given at publication.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='stewardship.registryschema'),
+        ),
+        migrations.AddField(
+            model_name='schemaversion',
+            name='fingerprint',
+            field=models.CharField(blank=True, db_index=True, editable=False, help_text='Wire identity of the document and references (empty off the wire).', max_length=64),
         ),
         migrations.RunPython(assign_ids, migrations.RunPython.noop),
     ]

@@ -33,3 +33,9 @@ def fingerprint(schema_type: str, document, references=()) -> str:
     refs = json.dumps(normalize_references(references), sort_keys=True, separators=(",", ":"))
     text = f"{schema_type}\n{canonical_text(document)}\n{refs}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def version_fingerprint(fmt: str, document, references=()) -> str:
+    """The fingerprint a version of a subject of format ``fmt`` is found by ("" off the wire)."""
+    schema_type = wire_type(fmt)
+    return fingerprint(schema_type, document, references) if schema_type else ""

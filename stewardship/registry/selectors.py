@@ -42,17 +42,13 @@ def wire_version(subject, number: int | None = None, *, deleted: bool = False):
 
 def lookup(subject, fingerprint: str, *, deleted: bool = False):
     """The served version of the subject whose text (and references) has ``fingerprint``."""
-    return (subject.versions.filter(status__in=_states(deleted), registry_schema__fingerprint=fingerprint)
+    return (subject.versions.filter(status__in=_states(deleted), fingerprint=fingerprint)
             .select_related("registry_schema").order_by("number").first())
 
 
 def awaiting_with(subject, fingerprint: str):
     """A version of that text still waiting for a steward (to say so on a failed lookup)."""
-    schema_type = identity.wire_type(subject.format)
-    for version in subject.versions.filter(status=VersionStatus.IN_REVIEW).order_by("-submitted_at"):
-        if identity.fingerprint(schema_type, version.document, version.references) == fingerprint:
-            return version
-    return None
+    return subject.versions.filter(status=VersionStatus.IN_REVIEW, fingerprint=fingerprint).first()
 
 
 def schema_by_id(schema_id: int):

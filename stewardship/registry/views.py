@@ -7,7 +7,9 @@ Plain Django views rather than DRF ones: the wire API has its own error shape, a
 their bodies are cached per process).
 """
 
+import hashlib
 import json
+import time
 from collections import OrderedDict
 from threading import Lock
 
@@ -64,12 +66,32 @@ def error(status, code, message, **headers):
 _AUTHENTICATORS = (ServiceTokenBasicAuthentication(), ServiceTokenAuthentication())
 
 
+# sha256(Authorization header) -> (expires, user, token) for reads only: a consumer asks
+# for schemas at every new id, and the token lookup plus permission queries would cost more
+# than the answer. A revoked token keeps READING for at most REGISTRY_READ_AUTH_CACHE_SECONDS;
+# every write authenticates afresh (docs/security.md).
+_READ_AUTH: dict = {}
+_READ_AUTH_MAX = 10_000
+
+
 def _authenticate(request):
     """(user, token) from HTTP Basic (account:token) or a bearer token; a browser session
     may read (never write: these views are CSRF-exempt for the clients' sake)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    ttl = settings.REGISTRY_READ_AUTH_CACHE_SECONDS if request.method in ("GET", "HEAD") else 0
+    key = hashlib.sha256(header.encode(errors="replace")).digest() if header and ttl else None
+    if key is not None:
+        hit = _READ_AUTH.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], hit[2]
     for authenticator in _AUTHENTICATORS:
         found = authenticator.authenticate(request)
         if found:
+            if key is not None:
+                found[0].has_perm(READ)  # fills the user's permission cache once
+                if len(_READ_AUTH) >= _READ_AUTH_MAX:
+                    _READ_AUTH.clear()
+                _READ_AUTH[key] = (time.monotonic() + ttl, *found)
             return found
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and request.method in ("GET", "HEAD"):
