@@ -338,7 +338,6 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     submitted for review now (``submitted`` True) with its compatibility report. A schema
     incompatible under the subject's level and policy is refused and nothing is written.
     """
-    from stewardship import compat
     from stewardship.registry import identity
 
     if not actor.has_perm("stewardship.register_schema"):
@@ -360,7 +359,7 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
     if known:  # a text already validated when it was submitted
         return known[0], False
-    errors = list(compat.validate_schema(document, subject.format))
+    errors = identity.schema_errors(document, subject.format)
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})

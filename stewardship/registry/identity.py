@@ -18,6 +18,24 @@ def wire_type(fmt: str) -> str | None:
     return WIRE_TYPES.get(fmt)
 
 
+def schema_errors(document, fmt: str) -> list[str]:
+    """Why ``document`` is not a valid schema of ``fmt`` ([] when it is): the compatibility
+    package's validator, or for Avro, until that validator knows it, fastavro's parser."""
+    from stewardship import compat
+
+    if fmt in compat.FORMATS:
+        return list(compat.validate_schema(document, fmt))
+    if fmt == "avro":
+        from stewardship.compat import avro
+
+        try:
+            avro.parse(document)
+        except ValueError as exc:
+            return [str(exc)]
+        return []
+    return [f"{fmt} documents are not served on the wire."]
+
+
 def canonical_text(document) -> str:
     """One text per JSON value whatever its spacing and key order (array order is kept:
     it means something, e.g. Avro field order)."""

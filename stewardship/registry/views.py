@@ -9,6 +9,7 @@ their bodies are cached per process).
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from threading import Lock
@@ -16,6 +17,7 @@ from threading import Lock
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
@@ -30,6 +32,8 @@ from stewardship.models import StewardshipSettings
 from stewardship.selectors import affected_integrations, compatibility_against
 
 from . import identity, selectors
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 READ = "stewardship.view_schemaversion"
@@ -145,6 +149,12 @@ def endpoint(**methods):
             return error(exc.status, exc.code, exc.message)
         except DomainError as exc:
             return _domain_error(exc)
+        except DatabaseError:
+            raise  # the project's 503 for an unreachable database (DatabaseUnavailableMiddleware)
+        except Exception:
+            # Clients parse only Confluent's error body; a bare HTML 500 reads as "unknown error".
+            logger.exception("Schema Registry API error on %s %s", request.method, request.path)
+            return error(500, 50001, "Internal error in the schema registry; it has been logged.")
 
     return view
 
@@ -466,7 +476,7 @@ def compatibility(request, subject, version=None):
     against every approved one, under the subject's configured level and policy."""
     subject = _subject(subject)
     document, _references_ = _schema_from(_body(request), subject)
-    errors = list(compat.validate_schema(document, subject.format))
+    errors = identity.schema_errors(document, subject.format)
     if errors:
         raise WireError(422, 42201, "Invalid schema: " + "; ".join(errors[:5]))
     against = None

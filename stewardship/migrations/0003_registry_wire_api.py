@@ -31,7 +31,7 @@ def assign_ids(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stewardship', '0001_initial'),
+        ('stewardship', '0002_schema_format_avro'),
     ]
 
     operations = [
