@@ -98,9 +98,15 @@ def _authenticate(request):
                 _READ_AUTH[key] = (time.monotonic() + ttl, *found)
             return found
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and request.method in ("GET", "HEAD"):
+    if user is not None and user.is_authenticated:
+        if request.method not in ("GET", "HEAD"):
+            raise SessionWrite
         return user, None
     return None
+
+
+class SessionWrite(Exception):
+    """A signed-in browser session asked for more than a read."""
 
 
 def _unauthorized(message):
@@ -135,6 +141,9 @@ def endpoint(**methods):
             found = _authenticate(request)
         except drf_exceptions.AuthenticationFailed as exc:
             return _unauthorized(str(exc.detail))
+        except SessionWrite:
+            return error(403, 40301, "A browser session may only read here; clients send HTTP Basic "
+                         "(service account:token) or a bearer token.")
         if found is None:
             return _unauthorized("Authentication required: HTTP Basic with the service account and its token "
                                  "(basic.auth.user.info), or a bearer token.")

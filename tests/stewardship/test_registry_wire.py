@@ -199,13 +199,22 @@ def test_authentication_and_read_permission(wire, subject, cast):
     reader = Client()
     reader.force_login(cast["executive"])  # a session may read, never write
     assert call(reader, "get", "/subjects")[0] == 200
-    assert call(reader, "post", "/subjects/orders-value/versions", schema_body(ORDER_V2))[1]["error_code"] == 40101
+    assert call(reader, "post", "/subjects/orders-value/versions", schema_body(ORDER_V2))[1]["error_code"] == 40301
     executive = wire("executive")  # a token whose role may read but not register
     assert call(executive, "post", "/subjects/orders-value/versions", schema_body(ORDER_V2))[1]["error_code"] == 40301
 
 
 def test_a_scoped_token_registers_only_for_its_own_integrations(subject, cast):
-    _token, key = create_service_account(name="billing-mw", role="Integration")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
-    status, body = call(client, "post", "/subjects/orders-value/versions", schema_body(ORDER_V2))
+    from tests.factories import IntegrationFactory
+
+    producer, other = IntegrationFactory(), IntegrationFactory()
+    producer.entities.add(subject.entity)  # the producer carries the subject's entity
+    _token, outside = create_service_account(name="billing-mw", role="Integration", integrations=[other.slug])
+    status, body = call(Client(HTTP_AUTHORIZATION=f"Bearer {outside}"), "post", "/subjects/orders-value/versions",
+                        schema_body(ORDER_V2))
     assert (status, body["error_code"]) == (403, 40301) and "may not register" in body["message"]
+    assert not SchemaVersion.objects.filter(status=VersionStatus.IN_REVIEW).exists()
+    _token, inside = create_service_account(name="orders-mw", role="Integration", integrations=[producer.slug])
+    status, body = call(Client(HTTP_AUTHORIZATION=f"Bearer {inside}"), "post", "/subjects/orders-value/versions",
+                        schema_body(ORDER_V2))
+    assert (status, body["error_code"]) == (422, 42290)
