@@ -347,13 +347,22 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
         raise ValidationFailed(f"{subject.name} holds {subject.get_format_display()} documents, which the Schema "
                                "Registry API does not serve.", code="invalid_schema")
     _check_wire_scope(scope, subject)
-    # Serialise registrations of one subject: one submission per text, ordered checks.
-    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
-    if subject.effective_registry_mode() == RegistryMode.READONLY:
+    defaults = StewardshipSettings.get()
+    if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     references = identity.normalize_references(references)
-    _check_references(references)
     print_ = identity.fingerprint(schema_type, document, references)
+    # Every producer registers its schema at start-up: an approved text is answered
+    # without taking the subject's lock.
+    published = (subject.versions.filter(fingerprint=print_, status=VersionStatus.APPROVED)
+                 .select_related("registry_schema").first())
+    if published is not None:
+        return published, False
+    _check_references(references)
+    # Serialise registrations of one subject: one submission per text, ordered checks.
+    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
+        raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     known = (subject.versions.filter(fingerprint=print_, status__in=(VersionStatus.APPROVED, *_WIRE_OPEN_STATES))
              .select_related("registry_schema").order_by("-created_at"))
     known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
@@ -363,7 +372,7 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})
-    checked = compatibility_against(subject, document)
+    checked = compatibility_against(subject, document, defaults=defaults)
     report = checked[2]
     if not report.get("compatible"):
         messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
