@@ -524,63 +524,52 @@ def _mode_from(request):
     return mode
 
 
-def global_config(request):
-    return respond({"compatibilityLevel": StewardshipSettings.get().default_level})
+class WireSetting:
+    """One of the wire API's two settings, global and per subject: the compatibility level
+    (``/config``) and the mode (``/mode``). One set of handlers serves both."""
+
+    def __init__(self, *, parse, put_key, get_key, global_field, subject_field, missing_code, label):
+        self.parse, self.put_key, self.get_key = parse, put_key, get_key
+        self.global_field, self.subject_field = global_field, subject_field
+        self.missing_code, self.label = missing_code, label
+
+    def global_value(self):
+        return getattr(StewardshipSettings.get(), self.global_field)
+
+    def effective(self, subject):
+        return getattr(subject, self.subject_field) or self.global_value()
+
+    # -- handlers --------------------------------------------------------------------------
+    def get_global(self, request):
+        return respond({self.get_key: self.global_value()})
+
+    def put_global(self, request):
+        value = self.parse(request)
+        services.update_settings(actor=request.user, **{self.global_field: value})
+        return respond({self.put_key: value})
+
+    def get_subject(self, request, subject):
+        subject = _subject(subject)
+        if not getattr(subject, self.subject_field) and not _flag(request, "defaultToGlobal"):
+            raise WireError(404, self.missing_code,
+                            f"Subject '{subject.slug}' does not have subject-level {self.label} configured")
+        return respond({self.get_key: self.effective(subject)})
+
+    def put_subject(self, request, subject):
+        subject = _subject(subject)
+        value = self.parse(request)
+        services.update_subject(actor=request.user, subject=subject, **{self.subject_field: value})
+        return respond({self.put_key: value})
+
+    def delete_subject(self, request, subject):
+        subject = _subject(subject)
+        previous = self.effective(subject)
+        services.update_subject(actor=request.user, subject=subject, **{self.subject_field: ""})
+        return respond({self.get_key: previous})
 
 
-def put_global_config(request):
-    level = _level_from(request)
-    services.update_settings(actor=request.user, default_level=level)
-    return respond({"compatibility": level})
-
-
-def subject_config(request, subject):
-    subject = _subject(subject)
-    if not subject.compatibility_level and not _flag(request, "defaultToGlobal"):
-        raise WireError(404, 40408, f"Subject '{subject.slug}' does not have subject-level compatibility configured")
-    return respond({"compatibilityLevel": subject.effective_level()})
-
-
-def put_subject_config(request, subject):
-    subject = _subject(subject)
-    level = _level_from(request)
-    services.update_subject(actor=request.user, subject=subject, compatibility_level=level)
-    return respond({"compatibility": level})
-
-
-def delete_subject_config(request, subject):
-    subject = _subject(subject)
-    previous = subject.effective_level()
-    services.update_subject(actor=request.user, subject=subject, compatibility_level="")
-    return respond({"compatibilityLevel": previous})
-
-
-def global_mode(request):
-    return respond({"mode": StewardshipSettings.get().registry_mode})
-
-
-def put_global_mode(request):
-    mode = _mode_from(request)
-    services.update_settings(actor=request.user, registry_mode=mode)
-    return respond({"mode": mode})
-
-
-def subject_mode(request, subject):
-    subject = _subject(subject)
-    if not subject.registry_mode and not _flag(request, "defaultToGlobal"):
-        raise WireError(404, 40409, f"Subject '{subject.slug}' does not have subject-level mode configured")
-    return respond({"mode": subject.effective_registry_mode()})
-
-
-def put_subject_mode(request, subject):
-    subject = _subject(subject)
-    mode = _mode_from(request)
-    services.update_subject(actor=request.user, subject=subject, registry_mode=mode)
-    return respond({"mode": mode})
-
-
-def delete_subject_mode(request, subject):
-    subject = _subject(subject)
-    previous = subject.effective_registry_mode()
-    services.update_subject(actor=request.user, subject=subject, registry_mode="")
-    return respond({"mode": previous})
+CONFIG = WireSetting(parse=_level_from, put_key="compatibility", get_key="compatibilityLevel",
+                     global_field="default_level", subject_field="compatibility_level", missing_code=40408,
+                     label="compatibility")
+MODE = WireSetting(parse=_mode_from, put_key="mode", get_key="mode", global_field="registry_mode",
+                   subject_field="registry_mode", missing_code=40409, label="mode")

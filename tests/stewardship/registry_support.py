@@ -25,6 +25,13 @@ def make_subject(actor, slug="orders-value", name="Orders (Kafka value)", **extr
                                    entity=EntityFactory(), **extra)
 
 
+def orders_subject(cast):
+    """``orders-value`` with v1 (ORDER_V1) approved."""
+    subject = make_subject(cast["architect"])
+    publish(subject, ORDER_V1, author=cast["architect"], steward=cast["steward"])
+    return subject
+
+
 def publish(subject, document, *, author, steward, references=()):
     """A version through the whole review: draft, submit, one steward approval."""
     version = services.create_draft(actor=author, subject=subject, document=document, references=references)

@@ -15,7 +15,7 @@ from stewardship import services
 from stewardship.choices import VersionStatus
 from stewardship.models import SchemaVersion
 
-from .registry_support import ORDER_BREAKING, ORDER_V1, ORDER_V2, make_subject, publish
+from .registry_support import ORDER_BREAKING, ORDER_V1, ORDER_V2, orders_subject
 
 TOPIC = "orders"  # TopicNameStrategy: subject "orders-value"
 CTX = SerializationContext(TOPIC, MessageField.VALUE)
@@ -40,9 +40,7 @@ def registry(live_server, cast):
 
 @pytest.fixture
 def subject(cast):
-    subject = make_subject(cast["architect"])
-    publish(subject, ORDER_V1, author=cast["architect"], steward=cast["steward"])
-    return subject
+    return orders_subject(cast)
 
 
 def _approve_pending(steward):

@@ -11,7 +11,16 @@ from stewardship import services
 from stewardship.choices import VersionStatus
 from stewardship.models import RegistrySchema, SchemaVersion
 
-from .registry_support import ORDER_BREAKING, ORDER_V1, ORDER_V2, basic, make_subject, publish, schema_body
+from .registry_support import (
+    ORDER_BREAKING,
+    ORDER_V1,
+    ORDER_V2,
+    basic,
+    make_subject,
+    orders_subject,
+    publish,
+    schema_body,
+)
 
 BASE = "/registry/confluent"
 CT = "application/vnd.schemaregistry.v1+json"
@@ -38,9 +47,7 @@ def wire(cast):
 
 @pytest.fixture
 def subject(cast):
-    subject = make_subject(cast["architect"])
-    publish(subject, ORDER_V1, author=cast["architect"], steward=cast["steward"])
-    return subject
+    return orders_subject(cast)
 
 
 def call(client, method, path, body=None, **query):
