@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -37,3 +40,29 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class ServiceTokenBasicAuthentication(ServiceTokenAuthentication):
+    """``Authorization: Basic base64(account:token)``: what Kafka clients send from
+    ``basic.auth.user.info`` (the Schema Registry wire API). The user part must name the
+    token's own service account, so a token cannot be passed off as another account's."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"basic":
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Basic <credentials>'.")
+        try:
+            account, sep, key = base64.b64decode(header[1], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeError):
+            raise exceptions.AuthenticationFailed("Invalid basic credentials.") from None
+        if not sep or not key:
+            raise exceptions.AuthenticationFailed("Basic credentials are 'service account:token'.")
+        user, token = self.authenticate_key(key)
+        if user.get_username() != account:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return (user, token)
+
+    def authenticate_header(self, request):
+        return 'Basic realm="schema-registry"'

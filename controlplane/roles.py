@@ -39,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "exceptions.ingest_businessexception",
         "health.add_syncrun",
         "stewardship.validate_payload",
+        "stewardship.register_schema",
         "kpis.add_businessevent",
         "kpis.add_reconciliation",
     ],

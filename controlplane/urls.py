@@ -44,6 +44,9 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("catalog/", include("catalog.intel_urls")),
     path("stewardship/", include("stewardship.urls")),
+    # The Confluent Schema Registry wire API over the governed subjects (clients' url:
+    # https://<host>/registry/confluent).
+    path("registry/confluent/", include("stewardship.registry.urls")),
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
     path("kpis/", include("kpis.urls")),

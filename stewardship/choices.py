@@ -28,6 +28,7 @@ SOR_TRANSITIONS = {
 class SchemaFormat(models.TextChoices):
     JSON_SCHEMA = "json-schema", "JSON Schema"
     OPENAPI = "openapi", "OpenAPI"
+    AVRO = "avro", "Avro"
 
 
 class CompatLevel(models.TextChoices):
@@ -43,6 +44,13 @@ class CompatLevel(models.TextChoices):
 class CompatPolicy(models.TextChoices):
     STRICT = "STRICT", "Strict"
     LENIENT = "LENIENT", "Lenient"
+
+
+class RegistryMode(models.TextChoices):
+    """Modes of the Confluent wire API (``/mode``): READONLY refuses registrations."""
+
+    READWRITE = "READWRITE", "Read and write"
+    READONLY = "READONLY", "Read only"
 
 
 class VersionStatus(models.TextChoices):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from .choices import (
     CompatLevel,
     CompatPolicy,
+    RegistryMode,
     ReviewDecision,
     SchemaFormat,
     ScopeType,
@@ -22,6 +23,8 @@ class StewardshipSettings(models.Model):
 
     default_level = models.CharField(max_length=24, choices=CompatLevel.choices, default=CompatLevel.BACKWARD)
     default_policy = models.CharField(max_length=10, choices=CompatPolicy.choices, default=CompatPolicy.STRICT)
+    registry_mode = models.CharField(max_length=16, choices=RegistryMode.choices, default=RegistryMode.READWRITE,
+                                     help_text="Mode of the Schema Registry wire API for subjects that set none.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -143,6 +146,8 @@ class SchemaSubject(models.Model):
         max_length=24, choices=CompatLevel.choices, blank=True, help_text="Empty: the global default."
     )
     policy = models.CharField(max_length=10, choices=CompatPolicy.choices, blank=True, help_text="Empty: the global default.")
+    registry_mode = models.CharField(max_length=16, choices=RegistryMode.choices, blank=True,
+                                     help_text="Schema Registry wire mode; empty: the global default.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -172,6 +177,30 @@ class SchemaSubject(models.Model):
     def effective_policy(self, defaults=None):
         return self.policy or (defaults or StewardshipSettings.get()).default_policy
 
+    def effective_registry_mode(self, defaults=None):
+        return self.registry_mode or (defaults or StewardshipSettings.get()).registry_mode
+
+
+class RegistrySchema(models.Model):
+    """A schema as the Confluent wire API names it: a global id for one schema text (with
+    its references), shared by every subject whose approved version has that text, as
+    Confluent does. Created when a version is published; never deleted, so an id is never
+    reused and a consumer can always read old messages."""
+
+    schema_type = models.CharField(max_length=12, help_text="Confluent schemaType: JSON or AVRO.")
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False,
+                                   help_text="SHA-256 of the type, canonical text and references.")
+    schema = models.TextField(help_text="The schema text served to clients (canonical JSON).")
+    references = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "registry schema id"
+
+    def __str__(self):
+        return f"schema id {self.pk} ({self.schema_type})"
+
 
 class SchemaVersion(models.Model):
     """One version of a subject's schema document, from draft to approval (when it gets
@@ -196,6 +225,14 @@ class SchemaVersion(models.Model):
     level = models.CharField(max_length=24, choices=CompatLevel.choices, blank=True)
     policy = models.CharField(max_length=10, choices=CompatPolicy.choices, blank=True)
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    references = models.JSONField(default=list, blank=True,
+                                  help_text="Confluent references [{name, subject, version}] given at registration.")
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True, editable=False,
+                                   help_text="Wire identity of the document and references (empty off the wire).")
+    registry_schema = models.ForeignKey(
+        RegistrySchema, null=True, blank=True, on_delete=models.PROTECT, related_name="versions",
+        help_text="The wire API's schema id, given at publication.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -204,6 +241,7 @@ class SchemaVersion(models.Model):
         permissions = [
             ("review_schemaversion", "Can approve, reject or request changes on schema versions"),
             ("validate_payload", "Can validate payloads against approved schemas"),
+            ("register_schema", "Can register schemas through the Schema Registry wire API"),
         ]
         constraints = [
             models.UniqueConstraint(

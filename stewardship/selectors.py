@@ -10,13 +10,59 @@ from catalog.choices import Criticality, SystemLifecycle
 from catalog.models import CanonicalEntity, Integration
 from catalog.stages import trace_url
 
-from .choices import ReviewDecision, ScopeType, SorStatus, VersionStatus
+from .choices import CompatLevel, ReviewDecision, ScopeType, SorStatus, VersionStatus
 from .models import Review, SchemaVersion, SorAssignment
 
 
 def approved_versions(subject):
     """Approved versions of ``subject``, oldest first (what the compatibility check compares)."""
     return subject.versions.filter(status=VersionStatus.APPROVED, number__isnull=False).order_by("number")
+
+
+# (pk, approved_at) -> document of an approved version: approved documents never change, and
+# a registration checks against every one of them (BACKWARD_TRANSITIVE), so each process
+# reads and decodes each of them once. approved_at makes a key unique even where ids are
+# reused (a test database rolled back).
+_APPROVED_DOCUMENTS: dict = {}
+_APPROVED_DOCUMENTS_MAX = 50_000
+
+
+def _approved_documents(versions):
+    missing = [v.pk for v in versions if (v.pk, v.approved_at) not in _APPROVED_DOCUMENTS]
+    if missing:
+        if len(_APPROVED_DOCUMENTS) > _APPROVED_DOCUMENTS_MAX:
+            _APPROVED_DOCUMENTS.clear()
+        for pk, approved_at, document in SchemaVersion.objects.filter(pk__in=missing).values_list(
+                "pk", "approved_at", "document"):
+            _APPROVED_DOCUMENTS[(pk, approved_at)] = document
+    return [_APPROVED_DOCUMENTS[(v.pk, v.approved_at)] for v in versions]
+
+
+def compatibility_against(subject, document, *, against=None, defaults=None):
+    """Check ``document`` under the subject's level and policy against ``against`` (approved
+    versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
+    the newest version compared)``: what a submission stores and the wire API answers."""
+    from django.conf import settings
+
+    from stewardship import compat
+
+    level = subject.effective_level(defaults)
+    policy = subject.effective_policy(defaults)
+    if against is None:
+        previous = list(approved_versions(subject).defer("document", "compat_report"))
+        documents = _approved_documents(previous) if level != CompatLevel.NONE else []
+    else:
+        previous = list(against)
+        documents = [v.document for v in previous]
+    if level == CompatLevel.NONE or not previous:
+        report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
+    else:
+        report = compat.check(
+            new=document, previous=documents, level=level, policy=policy, fmt=subject.format,
+            previous_versions=[v.number for v in previous],
+            time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
+        ).to_dict()
+    return level, policy, report, (previous[-1] if previous else None)
 
 
 def latest_approved(subject):

@@ -9,13 +9,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from controlplane import audit, outbox
-from controlplane.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
+from controlplane.errors import Conflict, InvalidTransition, NotAllowed, OutOfScope, ValidationFailed
 from controlplane.validation import check_comment
 
 from .choices import (
     EDITABLE_STATES,
     SOR_TRANSITIONS,
-    CompatLevel,
+    RegistryMode,
     ReviewDecision,
     ScopeType,
     SorStatus,
@@ -23,13 +23,14 @@ from .choices import (
 )
 from .models import (
     FindingAcceptance,
+    RegistrySchema,
     Review,
     SchemaSubject,
     SchemaVersion,
     SorAssignment,
     StewardshipSettings,
 )
-from .selectors import affected_integrations, approved_versions, requires_two_approvals
+from .selectors import affected_integrations, compatibility_against, requires_two_approvals
 
 
 def _is_steward(user) -> bool:
@@ -159,7 +160,7 @@ def create_subject(*, actor, name, slug, format, entity=None, api=None, compatib
 
 @transaction.atomic
 def update_subject(*, actor, subject, **changes) -> SchemaSubject:
-    allowed = {"name", "description", "compatibility_level", "policy"}
+    allowed = {"name", "description", "compatibility_level", "policy", "registry_mode"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -173,8 +174,9 @@ def update_subject(*, actor, subject, **changes) -> SchemaSubject:
 
 @transaction.atomic
 def update_settings(*, actor, **changes) -> StewardshipSettings:
-    """Change the global defaults subjects inherit (compatibility level and policy)."""
-    allowed = {"default_level", "default_policy"}
+    """Change the global defaults subjects inherit (compatibility level, policy and the
+    wire API's mode)."""
+    allowed = {"default_level", "default_policy", "registry_mode"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -202,9 +204,14 @@ def _check_document(document):
 
 
 @transaction.atomic
-def create_draft(*, actor, subject, document, change_summary="") -> SchemaVersion:
+def create_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
+    from stewardship.registry import identity
+
     _check_document(document)
-    version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary)
+    references = identity.normalize_references(references)
+    version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary,
+                                           references=references,
+                                           fingerprint=identity.version_fingerprint(subject.format, document, references))
     audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
     return version
 
@@ -228,31 +235,17 @@ def update_draft(*, actor, version, document, change_summary=None) -> SchemaVers
     locked = _lock_version(version, allowed_from=EDITABLE_STATES)
     if locked.author_id != actor.pk:
         raise NotAllowed("Only the author edits a draft.")
+    from stewardship.registry import identity
+
     locked.document = document
-    fields = ["document", "updated_at"]
+    locked.fingerprint = identity.version_fingerprint(locked.subject.format, document, locked.references)
+    fields = ["document", "fingerprint", "updated_at"]
     if change_summary is not None:
         locked.change_summary = change_summary
         fields.append("change_summary")
     locked.save(update_fields=fields)
     audit.record(actor=actor, action="schemaversion.update", obj=locked, note="document edited")
     return locked
-
-
-def _run_check(subject, document, defaults=None):
-    from stewardship import compat
-
-    level = subject.effective_level(defaults)
-    policy = subject.effective_policy(defaults)
-    approved = list(approved_versions(subject))
-    if level == CompatLevel.NONE or not approved:
-        report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
-    else:
-        report = compat.check(
-            new=document, previous=[v.document for v in approved], level=level, policy=policy, fmt=subject.format,
-            previous_versions=[v.number for v in approved],
-            time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
-        ).to_dict()
-    return level, policy, report, (approved[-1] if approved else None)
 
 
 def submit(*, actor, version) -> SchemaVersion:
@@ -275,15 +268,19 @@ def submit(*, actor, version) -> SchemaVersion:
 
 
 @transaction.atomic
-def _submit(*, actor, version) -> SchemaVersion:
+def _submit(*, actor, version, checked=None) -> SchemaVersion:
+    """``checked``: the ``compatibility_against`` result the caller computed on this very document
+    under the subject's lock (the wire registration), so the check does not run twice."""
     from stewardship import compat
 
     locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
-    errors = compat.validate_schema(locked.document, subject.format)
-    if errors:  # edited meanwhile into something invalid
-        raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-    level, policy, report, latest = _run_check(subject, locked.document)
+    if checked is None:
+        errors = compat.validate_schema(locked.document, subject.format)
+        if errors:  # edited meanwhile into something invalid
+            raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
+        checked = compatibility_against(subject, locked.document)
+    level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
     locked.round += 1
@@ -301,6 +298,96 @@ def _submit(*, actor, version) -> SchemaVersion:
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
     _notify_on_commit(locked.pk, "submitted")
     return locked
+
+
+# --- The Schema Registry wire API ---------------------------------------------------------------
+
+# A version a wire registration may be answered with instead of a new submission: the
+# same text already waiting for (or refused by) a steward. Drafts are the browser's.
+_WIRE_OPEN_STATES = (VersionStatus.IN_REVIEW, VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED)
+
+
+def _check_references(references):
+    """Every reference names an approved version of a subject on the wire."""
+    from stewardship.registry import identity
+
+    for ref in references:
+        target = SchemaSubject.objects.filter(slug=ref["subject"]).first()
+        found = target is not None and identity.wire_type(target.format) and target.versions.filter(
+            number=ref["version"], status__in=[VersionStatus.APPROVED, VersionStatus.DEPRECATED]).exists()
+        if not found:
+            raise ValidationFailed(
+                f"Invalid schema: reference {ref['name']!r} names version {ref['version']} of subject "
+                f"{ref['subject']!r}, which is not an approved version.", code="invalid_schema",
+                fields={"references": [ref["name"]]})
+
+
+def _check_wire_scope(scope, subject):
+    """A service token scoped to some integrations registers only for subjects one of
+    them uses (the producer's own)."""
+    if scope is None or scope.all_integrations:
+        return
+    if not any(scope.speaks_for(pk) for pk in affected_integrations(subject).values_list("pk", flat=True)):
+        raise OutOfScope(f"This token may not register schemas of {subject.name}: it speaks for {scope.scope_label()}.")
+
+
+@transaction.atomic
+def register_from_wire(*, actor, subject, document, references=(), scope=None) -> tuple[SchemaVersion, bool]:
+    """A schema registered by a Schema Registry client (``POST /subjects/{s}/versions``).
+
+    Returns ``(version, submitted)``: the approved version with that text (the client gets
+    its id), or the version of that text already in review or rejected, or a new version
+    submitted for review now (``submitted`` True) with its compatibility report. A schema
+    incompatible under the subject's level and policy is refused and nothing is written.
+    """
+    from stewardship.registry import identity
+
+    if not actor.has_perm("stewardship.register_schema"):
+        raise NotAllowed("This account may read schemas but not register them.")
+    schema_type = identity.wire_type(subject.format)
+    if schema_type is None:
+        raise ValidationFailed(f"{subject.name} holds {subject.get_format_display()} documents, which the Schema "
+                               "Registry API does not serve.", code="invalid_schema")
+    _check_wire_scope(scope, subject)
+    defaults = StewardshipSettings.get()
+    if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
+        raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
+    references = identity.normalize_references(references)
+    print_ = identity.fingerprint(schema_type, document, references)
+    # Every producer registers its schema at start-up: an approved text is answered
+    # without taking the subject's lock.
+    published = (subject.versions.filter(fingerprint=print_, status=VersionStatus.APPROVED)
+                 .select_related("registry_schema").first())
+    if published is not None:
+        return published, False
+    _check_references(references)
+    # Serialise registrations of one subject: one submission per text, ordered checks.
+    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
+        raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
+    known = (subject.versions.filter(fingerprint=print_, status__in=(VersionStatus.APPROVED, *_WIRE_OPEN_STATES))
+             .select_related("registry_schema").order_by("-created_at"))
+    known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
+    if known:  # a text already validated when it was submitted
+        return known[0], False
+    errors = identity.schema_errors(document, subject.format)
+    if errors:
+        raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
+                               fields={"schema": errors})
+    checked = compatibility_against(subject, document, defaults=defaults)
+    report = checked[2]
+    if not report.get("compatible"):
+        messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
+        if report.get("timed_out"):
+            messages.append("The compatibility check ran out of time.")
+        raise ValidationFailed(
+            f"Schema being registered is incompatible with an earlier schema for subject {subject.slug!r} "
+            f"(level {checked[0]}, policy {checked[1]}): " + "; ".join(messages[:10]),
+            code="incompatible", fields={"messages": messages},
+        )
+    version = create_draft(actor=actor, subject=subject, document=document, references=references,
+                           change_summary="Registered through the Schema Registry API.")
+    return _submit(actor=actor, version=version, checked=checked), True
 
 
 def _notify_on_commit(version_id, event):
@@ -358,12 +445,29 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
     locked.status = VersionStatus.APPROVED
     locked.number = top + 1
     locked.approved_at = timezone.now()
-    locked.save(update_fields=["status", "number", "approved_at", "required_approvals", "updated_at"])
+    locked.registry_schema = _registry_schema_for(locked)
+    locked.save(update_fields=["status", "number", "approved_at", "required_approvals", "registry_schema", "updated_at"])
     audit.record(actor=actor, action="schemaversion.publish", obj=locked, before=before,
                  after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals,
                         "required": locked.required_approvals, **raised}, note=comment)
     _notify_on_commit(locked.pk, "published")
     return locked
+
+
+def _registry_schema_for(version):
+    """The wire API's global id of a version being published: the same text (and
+    references) approved under any subject shares one id, as in Confluent."""
+    from stewardship.registry import identity
+
+    schema_type = identity.wire_type(version.subject.format)
+    if schema_type is None:
+        return None
+    row, _ = RegistrySchema.objects.get_or_create(
+        fingerprint=version.fingerprint or identity.fingerprint(schema_type, version.document, version.references),
+        defaults={"schema_type": schema_type, "schema": identity.canonical_text(version.document),
+                  "references": identity.normalize_references(version.references)},
+    )
+    return row
 
 
 def _decide(*, actor, version, decision, target, action, comment):
@@ -407,6 +511,17 @@ def deprecate(*, actor, version, comment="") -> SchemaVersion:
 
 
 @transaction.atomic
+def deprecate_subject(*, actor, subject, comment="") -> list[int]:
+    """Deprecate every approved version of a subject at once (the wire API's soft delete
+    of a subject); returns their numbers. All or none."""
+    numbers = []
+    for version in subject.versions.filter(status=VersionStatus.APPROVED).order_by("number"):
+        deprecate(actor=actor, version=version, comment=comment)
+        numbers.append(version.number)
+    return numbers
+
+
+@transaction.atomic
 def accept_finding(*, actor, version, finding_type, path, justification) -> FindingAcceptance:
     """A steward's explicit, justified acceptance of one incompatible finding."""
     justification = (justification or "").strip()
@@ -432,7 +547,7 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "propose_sor", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
+    "deprecate", "deprecate_subject", "propose_sor", "register_from_wire", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
 ]
 
 

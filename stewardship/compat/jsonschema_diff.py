@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from urllib.parse import unquote
 
@@ -126,12 +127,21 @@ class Doc:
         self.root = root
         self.nodes: dict[tuple[int, str], Node] = {}
         self._anchors = None
+        self._enums: dict[int, tuple] = {}
         legacy = isinstance(root, dict) and isinstance(root.get("$schema"), str) and re.search(
             r"draft-0[3-7]", root["$schema"]
         )
         self.legacy = bool(legacy)  # draft-07 and older: siblings of $ref are ignored
         root_id = root.get("$id", root.get("id")) if isinstance(root, dict) else None
         self.base = root_id.split("#")[0] if isinstance(root_id, str) else ""
+
+    def enum_values(self, raw):
+        """``_enum_values(raw)`` computed once per value (a cached Doc is compared again and
+        again); the entry keeps ``raw`` so a reused id cannot hit."""
+        hit = self._enums.get(id(raw))
+        if hit is None or hit[0] is not raw:
+            hit = self._enums[id(raw)] = (raw, _enum_values(raw))
+        return hit[1]
 
     # -- construction -------------------------------------------------------------------------
     def node(self, raw, view: str = "full") -> Node:
@@ -598,7 +608,7 @@ class _Differ:
             self.add(res, t + ("_INCREASED" if wider else "_DECREASED"), "/" + kw)
 
     def _k_enum(self, res, o, u):
-        ov, uv = _enum_values(o.raw), _enum_values(u.raw)
+        ov, uv = o.doc.enum_values(o.raw), u.doc.enum_values(u.raw)
         if ov == uv:
             return
         seg = "/enum" if "enum" in u.raw else "/const"
@@ -1162,12 +1172,34 @@ def flatten(res: Result, limit: int, deadline) -> list[tuple[str, str]]:
 
 MAX_FINDINGS = 500
 
+# id(document) -> (document, Doc). A transitive check compares one new document with every
+# approved one, and the caller (stewardship.selectors) hands in the same approved objects
+# each time: their nodes are built once, not once per comparison. The entry holds the
+# document itself, so its id cannot be reused by another object while it is cached.
+_DOCS: OrderedDict[int, tuple] = OrderedDict()
+_DOCS_MAX = 512
+
+
+def _doc(raw) -> Doc:
+    key = id(raw)
+    hit = _DOCS.get(key)
+    if hit is not None and hit[0] is raw:
+        return hit[1]
+    doc = Doc(raw)
+    _DOCS[key] = (raw, doc)
+    while len(_DOCS) > _DOCS_MAX:
+        try:
+            _DOCS.popitem(last=False)
+        except KeyError:  # emptied by another thread meanwhile
+            break
+    return doc
+
 
 def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bool, str]]:
     """Findings for "can ``reader`` read what ``writer`` wrote?": (type, path, compatible, message)."""
     from .messages import message_for
 
-    wdoc, rdoc = Doc(writer), Doc(reader)
+    wdoc, rdoc = _doc(writer), _doc(reader)
     differ = _Differ(policy, deadline, wdoc, rdoc)
     top = Result()
     removed = _reserved(writer) - _reserved(reader)

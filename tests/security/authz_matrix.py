@@ -99,6 +99,29 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "catalog-intel-api:derivation-list": {"GET": READ_API, "POST": ARCHITECTS},
     "catalog-intel-api:derivation-detail": {"GET": READ_API, "DELETE": ARCHITECTS},
     # --- stewardship API --------------------------------------------------------------
+    # --- Schema Registry wire API (/registry/confluent/): sessions may only read; every
+    # other call needs a token (HTTP Basic or Bearer). Stewards' wire calls (config, mode,
+    # deletes) need a steward's token, which no role of this matrix holds: they are proven
+    # in tests/stewardship/test_registry_wire.py.
+    "registry:root": {"GET": READ_API},
+    "registry:subjects": {"GET": READ_API},
+    "registry:subject": {"POST": frozenset({SVC}), "DELETE": frozenset()},
+    "registry:versions": {"GET": READ_API, "POST": frozenset({SVC})},
+    "registry:version": {"GET": READ_API, "DELETE": frozenset()},
+    "registry:version-schema": {"GET": READ_API},
+    "registry:referenced-by": {"GET": READ_API},
+    "registry:associations": {"GET": READ_API},
+    "registry:schema-types": {"GET": READ_API},
+    "registry:schema": {"GET": READ_API},
+    "registry:schema-text": {"GET": READ_API},
+    "registry:schema-subjects": {"GET": READ_API},
+    "registry:schema-versions": {"GET": READ_API},
+    "registry:compatibility-all": {"POST": frozenset({SVC})},
+    "registry:compatibility": {"POST": frozenset({SVC})},
+    "registry:config": {"GET": READ_API, "PUT": frozenset()},
+    "registry:subject-config": {"GET": READ_API, "PUT": frozenset(), "DELETE": frozenset()},
+    "registry:mode": {"GET": READ_API, "PUT": frozenset()},
+    "registry:subject-mode": {"GET": READ_API, "PUT": frozenset(), "DELETE": frozenset()},
     "stewardship-api:compatibility": {"POST": READ_API},
     "stewardship-api:subject-list": {"GET": READ_API, "POST": STEWARDS},
     "stewardship-api:subject-detail": {"GET": READ_API, "PUT": STEWARDS, "PATCH": STEWARDS},
@@ -291,6 +314,12 @@ SCOPED_WRITES: dict[str, dict | None] = {
 SCOPE_EXEMPT = {
     "stewardship-api:subject-validate": "checks a payload against an approved schema; stores nothing",
     "stewardship-api:compatibility": "compares two schemas; stores nothing",
+    "registry:subject": "the wire API's lookup: finds an approved version, stores nothing",
+    "registry:compatibility": "the wire API's compatibility test; stores nothing",
+    "registry:compatibility-all": "the wire API's compatibility test; stores nothing",
+    "registry:versions": "scoped, but answers in Confluent's error shape (40301), not out_of_scope: proven by "
+                         "tests/stewardship/test_registry_wire.py::test_a_scoped_token_registers_only_for_its_own_"
+                         "integrations",
     "login": "the sign-in form: a session, not a machine write",
     "logout": "ends a session",
     "demo:receive": "the demo's simulated ledger (off outside the demo); it checks the replay signature, stores nothing",

@@ -195,6 +195,14 @@ def url_kwargs(name, params, o):
             value = "netsuite"
         elif param == "resource":
             value = "invoices"
+        elif param == "subject":  # the Schema Registry wire API
+            value = o.subject.slug
+        elif param == "version":
+            value = "latest"
+        elif param == "schema_id":
+            value = "1"
+        elif param == "namespace":
+            value = "-"
         else:
             raise KeyError(f"no value for URL parameter {param!r} of {name}")
         values[param] = value
@@ -305,7 +313,7 @@ def test_every_route_method_and_role_matches_the_matrix(cast, superuser, cheap_s
         if entry is None:
             continue
         path = reverse(name, kwargs=url_kwargs(name, pattern.pattern.regex.groupindex, o))
-        api = path.startswith("/api/")
+        api = path.startswith(("/api/", "/registry/"))
         methods = declared_methods(pattern)
         if methods is None:  # function view: ask it, as the superuser, which methods it answers
             methods = {m for m in CANDIDATE_METHODS if call(clients[M.SUPER], m, path, api=api)[0] != 405}

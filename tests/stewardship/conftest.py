@@ -42,6 +42,17 @@ def _fresh_validator_cache():
     clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_registry_caches():
+    """The wire API's per-process caches (schema bodies by id, token reads) assume ids are
+    never reused, which a rolled-back test database (SQLite) does not promise."""
+    from stewardship.registry import views
+
+    yield
+    views._ID_CACHE.clear()
+    views._READ_AUTH.clear()
+
+
 @pytest.fixture
 def doc():
     return copy.deepcopy(BASE_DOC)
