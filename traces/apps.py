@@ -12,5 +12,5 @@ class TracesConfig(AppConfig):
         from .lookups import CarriesValue
 
         JSONField.register_lookup(CarriesValue)
-        for fn in builtin.SOURCES:
-            sources.register_source(fn)
+        for fn, probe in builtin.SOURCES:
+            sources.register_source(fn, probe=probe)

@@ -39,13 +39,19 @@ def _keyed(key: str, *columns: str, json_fields=()) -> Q:
     return cond
 
 
-def events(key: str, user) -> list[TraceItem]:
+def events_query(key: str, user):
     if not user.has_perm("kpis.view_businessevent"):
-        return []
+        return None
     from kpis.models import BusinessEvent
 
-    rows = (BusinessEvent.objects.filter(_keyed(key, "correlation_key", json_fields=["attributes"]))
-            .select_related("integration", "workflow").order_by("occurred_at", "id")[:ITEMS_PER_SOURCE])
+    return BusinessEvent.objects.filter(_keyed(key, "correlation_key", json_fields=["attributes"]))
+
+
+def events(key: str, user) -> list[TraceItem]:
+    qs = events_query(key, user)
+    if qs is None:
+        return []
+    rows = qs.select_related("integration", "workflow").order_by("occurred_at", "id")[:ITEMS_PER_SOURCE]
     out = []
     for event in rows:
         lane, lane_url = _lane(event.integration)
@@ -58,13 +64,19 @@ def events(key: str, user) -> list[TraceItem]:
     return out
 
 
-def runs(key: str, user) -> list[TraceItem]:
+def runs_query(key: str, user):
     if not user.has_perm("health.view_syncrun"):
-        return []
+        return None
     from health.models import SyncRun
 
-    rows = (SyncRun.objects.filter(business_keys__carries=[key, key.upper()]).select_related("integration")
-            .order_by("finished_at", "id")[:ITEMS_PER_SOURCE])
+    return SyncRun.objects.filter(_keyed(key, json_fields=["business_keys"]))
+
+
+def runs(key: str, user) -> list[TraceItem]:
+    qs = runs_query(key, user)
+    if qs is None:
+        return []
+    rows = qs.select_related("integration").order_by("finished_at", "id")[:ITEMS_PER_SOURCE]
     out = []
     for run in rows:
         lane, lane_url = _lane(run.integration)
@@ -75,7 +87,10 @@ def runs(key: str, user) -> list[TraceItem]:
     return out
 
 
-def _visible_exceptions(key: str, user):
+def exceptions_query(key: str, user):
+    """The exceptions carrying ``key`` that ``user`` may see (the one visibility rule)."""
+    if not user.has_perm("exceptions.view_businessexception"):
+        return None
     from exceptions.models import BusinessException
 
     return (BusinessException.objects.visible_to(user)
@@ -83,9 +98,10 @@ def _visible_exceptions(key: str, user):
 
 
 def exceptions(key: str, user) -> list[TraceItem]:
-    if not user.has_perm("exceptions.view_businessexception"):
+    qs = exceptions_query(key, user)
+    if qs is None:
         return []
-    rows = _visible_exceptions(key, user).select_related("integration").order_by("first_seen", "id")[:ITEMS_PER_SOURCE]
+    rows = qs.select_related("integration").order_by("first_seen", "id")[:ITEMS_PER_SOURCE]
     out = []
     for exc in rows:
         lane, lane_url = _lane(exc.integration)
@@ -98,13 +114,20 @@ def exceptions(key: str, user) -> list[TraceItem]:
     return out
 
 
-def replays(key: str, user) -> list[TraceItem]:
-    if not user.has_perm("exceptions.view_businessexception"):
-        return []
+def replays_query(key: str, user):
+    visible = exceptions_query(key, user)
+    if visible is None:
+        return None
     from exceptions.models import ReplayAttempt
 
-    rows = (ReplayAttempt.objects.filter(exception__in=_visible_exceptions(key, user).values("pk"))
-            .select_related("exception__integration").order_by("started_at", "id")[:ITEMS_PER_SOURCE])
+    return ReplayAttempt.objects.filter(exception__in=visible.values("pk"))
+
+
+def replays(key: str, user) -> list[TraceItem]:
+    qs = replays_query(key, user)
+    if qs is None:
+        return []
+    rows = qs.select_related("exception__integration").order_by("started_at", "id")[:ITEMS_PER_SOURCE]
     out = []
     for attempt in rows:
         exc = attempt.exception
@@ -122,13 +145,19 @@ def replays(key: str, user) -> list[TraceItem]:
     return out
 
 
-def mismatches(key: str, user) -> list[TraceItem]:
+def mismatches_query(key: str, user):
     if not user.has_perm("kpis.view_reconciliation"):
-        return []
+        return None
     from kpis.models import Reconciliation
 
-    rows = (Reconciliation.objects.filter(mismatched_sample__carries=[key, key.upper()])
-            .select_related("integration", "entity").order_by("period_end", "id")[:ITEMS_PER_SOURCE])
+    return Reconciliation.objects.filter(_keyed(key, json_fields=["mismatched_sample"]))
+
+
+def mismatches(key: str, user) -> list[TraceItem]:
+    qs = mismatches_query(key, user)
+    if qs is None:
+        return []
+    rows = qs.select_related("integration", "entity").order_by("period_end", "id")[:ITEMS_PER_SOURCE]
     out = []
     for recon in rows:
         lane, lane_url = _lane(recon.integration)
@@ -142,4 +171,6 @@ def mismatches(key: str, user) -> list[TraceItem]:
     return out
 
 
-SOURCES = (events, runs, exceptions, replays, mismatches)
+# (source, probe): the probe is the source's own query, so "has a trace" and the trace agree.
+SOURCES = ((events, events_query), (runs, runs_query), (exceptions, exceptions_query), (replays, replays_query),
+           (mismatches, mismatches_query))

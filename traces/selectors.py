@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sources import panels, sources
+from .sources import panels, probe_of, sources
 from .types import ITEM_KEYS, ITEMS_PER_SOURCE, MAX_KEY_LENGTH, Lane
 
 
@@ -37,8 +37,27 @@ def items_for(key: str, user) -> list[dict]:
 
 
 def has_trace(key: str, user) -> bool:
-    """Whether anything ``user`` may see carries ``key`` (stops at the first source that has)."""
-    return any(source(key, user) for source in sources())
+    """Whether anything ``user`` may see carries ``key``: one ``SELECT EXISTS (...) OR ...``
+    over the sources' probes, then any source without a probe, until one has items."""
+    from django.db import connection
+
+    parts, params, unprobed = [], [], []
+    for source in sources():
+        probe = probe_of(source)
+        if probe is None:
+            unprobed.append(source)
+            continue
+        qs = probe(key, user)
+        if qs is not None:
+            sql, qs_params = qs.order_by().values("pk")[:1].query.sql_with_params()
+            parts.append(f"EXISTS ({sql})")
+            params.extend(qs_params)
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + " OR ".join(f"({p})" for p in parts), params)
+            if cursor.fetchone()[0]:
+                return True
+    return any(source(key, user) for source in unprobed)
 
 
 def lanes_of(items: list[dict]) -> list[Lane]:

@@ -6,17 +6,27 @@ timeline. This app registers its own sources in ``TracesConfig.ready``; other ap
 
 from __future__ import annotations
 
-from .types import Panel, PanelFn, Source
+from .types import Panel, PanelFn, Probe, Source
 
 _SOURCES: list[Source] = []
+_PROBES: dict[Source, Probe] = {}
 _PANELS: dict[str, Panel] = {}
 
 
-def register_source(fn: Source) -> Source:
-    """Add ``fn`` to the sources of every trace (once; usable as a decorator)."""
+def register_source(fn: Source, probe: Probe | None = None) -> Source:
+    """Add ``fn`` to the sources of every trace (once; usable as a decorator). ``probe``
+    (optional) is ``probe(key, user) -> QuerySet | None`` whose rows exist exactly when
+    ``fn`` has items: the header search then asks all probes in one SQL statement instead
+    of calling every source."""
     if fn not in _SOURCES:
         _SOURCES.append(fn)
+    if probe is not None:
+        _PROBES[fn] = probe
     return fn
+
+
+def probe_of(fn: Source) -> Probe | None:
+    return _PROBES.get(fn)
 
 
 def register_panel(name: str, fn: PanelFn, template: str) -> None:

@@ -45,6 +45,8 @@ ITEM_KEYS = frozenset(TraceItem.__annotations__)
 
 # fn(key, user) -> list[TraceItem]; must apply the user's permissions and visibility itself.
 Source = Callable[[str, object], list]
+# probe(key, user) -> QuerySet or None: rows exist exactly when the source has items for the key.
+Probe = Callable[[str, object], object]
 # fn(key, user, items) -> template context dict, or None to leave the panel out.
 PanelFn = Callable[[str, object, list], "dict | None"]
 
