@@ -180,6 +180,11 @@ def search_page(request):
             items = [kind.as_json(obj) for obj in qs[:SEARCH_PREVIEW]]
             total = qs.count() if len(items) == SEARCH_PREVIEW else len(items)
         context["groups"].append({"key": kind.key, "label": kind.label, "items": items, "total": total})
+    if trace_key:
+        trace_url = f"{reverse('traces:trace')}?{urlencode({'key': trace_key})}"
+        if request.GET.get("trace") != "0" and not any(group["total"] for group in context["groups"]):
+            return redirect(trace_url)  # a business key and nothing named like it: open its trace
+        context["trace"] = {"key": trace_key, "url": trace_url}
     if can_see_exceptions and (not only or only == "exception"):
         contains_cheap = exception_selectors.key_contains_is_cheap()
         if contains and contains_cheap:
@@ -195,11 +200,6 @@ def search_page(request):
             total = qs.count() if len(rows) == SEARCH_PREVIEW else len(rows)
         context["exceptions"] = {"rows": rows, "total": total, "contains": contains and contains_cheap,
                                  "contains_offered": contains_cheap and not contains}
-    if trace_key:
-        trace_url = f"{reverse('traces:trace')}?{urlencode({'key': trace_key})}"
-        if request.GET.get("trace") != "0" and not any(group["total"] for group in context["groups"]):
-            return redirect(trace_url)  # a business key and nothing named like it: open its trace
-        context["trace"] = {"key": trace_key, "url": trace_url}
     return render(request, "controlplane/search.html", context)
 
 

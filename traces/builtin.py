@@ -167,7 +167,7 @@ def mismatches(key: str, user) -> list[TraceItem]:
                         detail=(f"{recon.period_start:%d %b} – {recon.period_end:%d %b %Y}: "
                                 f"{recon.source_count:,} in source, {recon.target_count:,} in target, "
                                 f"{recon.mismatched_count:,} mismatched"),
-                        status="mismatch"))
+                        status=""))
     return out
 
 
