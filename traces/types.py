@@ -5,9 +5,10 @@ plug-ins (workflow stages, OTLP spans) build these and nothing else."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, TypedDict
+from typing import TypedDict
 
 
 class Kind:

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import json
-
 import urllib.error
 import urllib.request
 
