@@ -37,8 +37,8 @@ def items_for(key: str, user) -> list[dict]:
 
 
 def has_trace(key: str, user) -> bool:
-    """Whether anything ``user`` may see carries ``key``: one ``SELECT EXISTS (...) OR ...``
-    over the sources' probes, then any source without a probe, until one has items."""
+    """Whether anything ``user`` may see carries ``key``: one statement over the sources'
+    probes, then any source without a probe, until one has items."""
     from django.db import connection
 
     parts, params, unprobed = [], [], []
@@ -49,12 +49,15 @@ def has_trace(key: str, user) -> bool:
             continue
         qs = probe(key, user)
         if qs is not None:
-            sql, qs_params = qs.order_by().values("pk")[:1].query.sql_with_params()
-            parts.append(f"EXISTS ({sql})")
+            # A count over at most ITEMS_PER_SOURCE rows, not EXISTS: under EXISTS (a LIMIT 1)
+            # PostgreSQL may bet on a sequential scan finding a row early, and a key carried
+            # nowhere then reads the whole table.
+            sql, qs_params = qs.order_by().values("pk")[:ITEMS_PER_SOURCE].query.sql_with_params()
+            parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS probe{len(parts)})")
             params.extend(qs_params)
     if parts:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT " + " OR ".join(f"({p})" for p in parts), params)
+            cursor.execute("SELECT " + " + ".join(parts), params)
             if cursor.fetchone()[0]:
                 return True
     return any(source(key, user) for source in unprobed)
