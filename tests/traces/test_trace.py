@@ -190,3 +190,20 @@ def test_postgres_answers_any_key_from_the_gin_indexes(require_postgres, journey
             assert index in plan, plan
     assert BusinessEvent.objects.filter(attributes__carries=[KEY]).count() == 1
     assert Decimal("840.00") == BusinessException.objects.get(business_keys__carries=[KEY], queue__restricted=False).amount_at_risk
+
+
+def test_the_trace_costs_the_same_queries_for_three_items_or_thirty(journey, api_as):
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.exceptions.factories import BusinessExceptionFactory
+
+    api = api_as("finance")
+    api.get("/api/v1/traces/", {"key": KEY})  # the session and permission caches
+    with CaptureQueriesContext(connection) as few:
+        assert api.get("/api/v1/traces/", {"key": KEY}).status_code == 200
+    for n in range(25):
+        BusinessExceptionFactory(integration=journey["tax"], business_keys={"po": KEY}, invoice_number=f"X-{n}")
+    with CaptureQueriesContext(connection) as many:
+        body = api.get("/api/v1/traces/", {"key": KEY}).json()
+    assert sum(i["kind"] == "exception" for i in body["items"]) == 26
+    assert len(many) == len(few) <= 12, [q["sql"][:120] for q in many.captured_queries]
