@@ -39,6 +39,11 @@ def _keyed(key: str, *columns: str, json_fields=()) -> Q:
     return cond
 
 
+def _rows(qs, related, order):
+    """The first ITEMS_PER_SOURCE rows of a source's query, or none when the reader may not see it."""
+    return [] if qs is None else qs.select_related(*related).order_by(*order)[:ITEMS_PER_SOURCE]
+
+
 def events_query(key: str, user):
     if not user.has_perm("kpis.view_businessevent"):
         return None
@@ -48,10 +53,7 @@ def events_query(key: str, user):
 
 
 def events(key: str, user) -> list[TraceItem]:
-    qs = events_query(key, user)
-    if qs is None:
-        return []
-    rows = qs.select_related("integration", "workflow").order_by("occurred_at", "id")[:ITEMS_PER_SOURCE]
+    rows = _rows(events_query(key, user), ("integration", "workflow"), ("occurred_at", "id"))
     out = []
     for event in rows:
         lane, lane_url = _lane(event.integration)
@@ -73,10 +75,7 @@ def runs_query(key: str, user):
 
 
 def runs(key: str, user) -> list[TraceItem]:
-    qs = runs_query(key, user)
-    if qs is None:
-        return []
-    rows = qs.select_related("integration").order_by("finished_at", "id")[:ITEMS_PER_SOURCE]
+    rows = _rows(runs_query(key, user), ("integration",), ("finished_at", "id"))
     out = []
     for run in rows:
         lane, lane_url = _lane(run.integration)
@@ -98,10 +97,7 @@ def exceptions_query(key: str, user):
 
 
 def exceptions(key: str, user) -> list[TraceItem]:
-    qs = exceptions_query(key, user)
-    if qs is None:
-        return []
-    rows = qs.select_related("integration").order_by("first_seen", "id")[:ITEMS_PER_SOURCE]
+    rows = _rows(exceptions_query(key, user), ("integration",), ("first_seen", "id"))
     out = []
     for exc in rows:
         lane, lane_url = _lane(exc.integration)
@@ -124,10 +120,7 @@ def replays_query(key: str, user):
 
 
 def replays(key: str, user) -> list[TraceItem]:
-    qs = replays_query(key, user)
-    if qs is None:
-        return []
-    rows = qs.select_related("exception__integration").order_by("started_at", "id")[:ITEMS_PER_SOURCE]
+    rows = _rows(replays_query(key, user), ("exception__integration",), ("started_at", "id"))
     out = []
     for attempt in rows:
         exc = attempt.exception
@@ -154,10 +147,7 @@ def mismatches_query(key: str, user):
 
 
 def mismatches(key: str, user) -> list[TraceItem]:
-    qs = mismatches_query(key, user)
-    if qs is None:
-        return []
-    rows = qs.select_related("integration", "entity").order_by("period_end", "id")[:ITEMS_PER_SOURCE]
+    rows = _rows(mismatches_query(key, user), ("integration", "entity"), ("period_end", "id"))
     out = []
     for recon in rows:
         lane, lane_url = _lane(recon.integration)

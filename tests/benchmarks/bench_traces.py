@@ -23,19 +23,15 @@ TARGET_MS = 300
 def main():
     from django.db import connection
 
+    from tests.benchmarks import test_database
+
     if not os.environ.get("DATABASE_URL") or connection.vendor != "postgresql":
         print("skipped: bench_traces needs PostgreSQL (set DATABASE_URL=postgres://...)")
         return
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{old_name}_bench"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    # its own database, so it never collides with a pytest run's test_<name>
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{connection.settings_dict['NAME']}_bench"
+    with test_database():
         _run(int(os.environ.get("BENCH_TRACE_ROWS", "1000000")))
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def _generate(rows: int, integrations: list[int], queues: list[int]) -> dict:
