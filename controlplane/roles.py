@@ -21,7 +21,8 @@ _NEVER = ("auth.*", "admin.*", "sessions.*", "contenttypes.*", "controlplane.*_s
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     ARCHITECT: [_READ_ALL, "catalog.*", "health.*", "stewardship.validate_payload", "exceptions.*_queue",
-                "exceptions.*_routingrule", "exceptions.*_defaultqueue", "exceptions.*_replaytarget"],
+                "exceptions.*_routingrule", "exceptions.*_defaultqueue", "exceptions.*_replaytarget",
+                "traces.*_cloudeventmapping"],
     STEWARD: [_READ_ALL, "stewardship.*"],
     FINANCE: [
         _READ_ALL,

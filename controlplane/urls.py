@@ -23,6 +23,7 @@ api_v1 = [
     path("exceptions/", include("exceptions.api.urls")),
     path("", include("health.api.urls")),
     path("", include("kpis.api.urls")),
+    path("", include("traces.api.urls")),
 ]
 
 urlpatterns = [
@@ -50,6 +51,7 @@ urlpatterns = [
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
     path("kpis/", include("kpis.urls")),
+    path("traces/", include("traces.urls")),
     # Simulated ERP/PSA/billing systems for the demo; 404 unless DEMO_ENDPOINTS is on.
     path("demo/", include("controlplane.scenario.urls")),
 ]

@@ -1,6 +1,7 @@
 import logging
 import sys
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -9,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -164,6 +166,7 @@ def search_page(request):
             return redirect(exc.get_absolute_url())
         context["missing_exception"] = term.upper()
         return render(request, "controlplane/search.html", context)
+    trace_key = _trace_of(request.user, term) if not only else ""
     for kind in kinds:
         if only and only != kind.key:
             continue
@@ -177,6 +180,11 @@ def search_page(request):
             items = [kind.as_json(obj) for obj in qs[:SEARCH_PREVIEW]]
             total = qs.count() if len(items) == SEARCH_PREVIEW else len(items)
         context["groups"].append({"key": kind.key, "label": kind.label, "items": items, "total": total})
+    if trace_key:
+        trace_url = f"{reverse('traces:trace')}?{urlencode({'key': trace_key})}"
+        if request.GET.get("trace") != "0" and not any(group["total"] for group in context["groups"]):
+            return redirect(trace_url)  # a business key and nothing named like it: open its trace
+        context["trace"] = {"key": trace_key, "url": trace_url}
     if can_see_exceptions and (not only or only == "exception"):
         contains_cheap = exception_selectors.key_contains_is_cheap()
         if contains and contains_cheap:
@@ -193,6 +201,15 @@ def search_page(request):
         context["exceptions"] = {"rows": rows, "total": total, "contains": contains and contains_cheap,
                                  "contains_offered": contains_cheap and not contains}
     return render(request, "controlplane/search.html", context)
+
+
+def _trace_of(user, term: str) -> str:
+    """``term`` as a trace key when something ``user`` may see carries it, else ""."""
+    from traces import selectors as trace_selectors
+    from traces.views import may_trace
+
+    key = trace_selectors.clean_key(term)
+    return key if key and may_trace(user) and trace_selectors.has_trace(key, user) else ""
 
 
 @require_GET

@@ -140,6 +140,10 @@ class SyncRun(models.Model):
         default=0, help_text="How far in the future the reported finish was; it was clamped to the receive time."
     )
     reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    business_keys = models.JSONField(
+        default=list, blank=True,
+        help_text="The business keys the run carried (invoice numbers, project codes...): what finds it in a trace.",
+    )
 
     class Meta:
         ordering = ["-finished_at"]

@@ -265,15 +265,17 @@ def _skew_tolerance():
 
 @transaction.atomic
 def record_run(*, integration, actor, status, finished_at=None, started_at=None, run_key=None, records_processed=0,
-               records_failed=0, lag_seconds=None, source=RunSource.API, scope=None):
+               records_failed=0, lag_seconds=None, source=RunSource.API, scope=None, business_keys=()):
     """Store one reported run; returns (run, created). The same ``run_key`` again returns
     the stored run (idempotent) unless the report differs, which is a 409
     ``idempotency_conflict`` naming the stored run. ``scope`` (a service token) must speak
     for ``integration`` (else 403).
 
     Clocks disagree: a finish in the future is clamped to the receive time and the skew
-    kept on the run; a finish before the start is refused."""
+    kept on the run; a finish before the start is refused. ``business_keys`` (the
+    invoice numbers, project codes... the run carried) make it part of their traces."""
     token_scope.require(scope, [integration], what="report runs")
+    business_keys = _clean_business_keys(business_keys)
     now = timezone.now()
     if status not in RunStatus.values:
         raise ValidationFailed(f"status must be one of {', '.join(RunStatus.values)}.", fields={"status": ["Invalid."]})
@@ -304,7 +306,7 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
         integration=integration, run_key=run_key, source=source, status=status, started_at=started_at,
         finished_at=finished_at, records_processed=records_processed, records_failed=records_failed,
         lag_seconds=lag_seconds, clock_skew_seconds=skew, in_maintenance=maintenance.in_maintenance(integration.pk, now),
-        reported_by=actor if getattr(actor, "is_authenticated", False) else None,
+        reported_by=actor if getattr(actor, "is_authenticated", False) else None, business_keys=business_keys,
     )
     try:
         with transaction.atomic():
@@ -326,6 +328,22 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
                  after={"status": status, "run_key": run_key, "clock_skew_seconds": skew, "source": source})
     _apply_status(config, now)
     return run, True
+
+
+MAX_RUN_BUSINESS_KEYS = 1000
+
+
+def _clean_business_keys(keys) -> list[str]:
+    """Distinct non-empty keys of at most 200 characters, in the order sent; else a 400."""
+    keys = list(keys or ())
+    if len(keys) > MAX_RUN_BUSINESS_KEYS:
+        raise ValidationFailed(f"A run carries at most {MAX_RUN_BUSINESS_KEYS} business keys; this one has {len(keys)}.",
+                               fields={"business_keys": ["Too many."]})
+    bad = [k for k in keys if not isinstance(k, str) or not k.strip() or len(k) > 200 or "\x00" in k]
+    if bad:
+        raise ValidationFailed("Each business key is a non-empty text of at most 200 characters.",
+                               fields={"business_keys": ["Invalid key."]})
+    return list(dict.fromkeys(k.strip() for k in keys))
 
 
 def heartbeat(*, token, failed=False, scope=None):

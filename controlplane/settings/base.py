@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "exceptions",
     "health",
     "kpis",
+    "traces",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,9 @@ class SyncRunInSerializer(serializers.Serializer):
     records_processed = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, default=0)
     records_failed = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, default=0)
     lag_seconds = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
+    business_keys = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=1000, required=False,
+        help_text="Business keys the run carried (invoice numbers, project codes): the run shows in their traces.")
 
     def validate(self, data):
         if data.get("started_at") and data.get("finished_at") and data["finished_at"] < data["started_at"]:
@@ -32,7 +35,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
         model = SyncRun
         fields = ["id", "integration", "run_id", "source", "status", "started_at", "finished_at", "received_at",
                   "records_processed", "records_failed", "lag_seconds", "in_maintenance", "clock_skew_seconds",
-                  "clock_skew_flagged"]
+                  "clock_skew_flagged", "business_keys"]
 
     def get_clock_skew_flagged(self, run) -> bool:
         from django.conf import settings

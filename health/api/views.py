@@ -50,7 +50,7 @@ class IntegrationRunsView(APIView):
                 integration=integration, actor=request.user, status=data["status"], started_at=data.get("started_at"),
                 finished_at=data.get("finished_at"), run_key=run_key, records_processed=data.get("records_processed", 0),
                 records_failed=data.get("records_failed", 0), lag_seconds=data.get("lag_seconds"),
-                scope=token_scope.of_request(request),
+                scope=token_scope.of_request(request), business_keys=data.get("business_keys", ()),
             )
         except IdempotencyConflict as conflict:  # show the stored run, as events show the stored event
             known = SyncRun.objects.filter(pk=conflict.fields.get("id")).select_related("integration").first()

@@ -54,39 +54,53 @@ class EventListCreateView(generics.ListAPIView):
 
     @extend_schema(request=EventInSerializer(many=True), responses={200: EventBatchResultSerializer})
     def post(self, request):
-        items = batch_items(request, "event")
-        context = {"lookups": {
-            "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in items if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
-            "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in items if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
-        }}
-        valid, results = [], []
-        for index, item in enumerate(items):
-            serializer = EventInSerializer(data=item, context=context)
-            event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
-            if serializer.is_valid():
-                valid.append((index, serializer.validated_data))
-                results.append(None)
-            else:
-                results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": serializer.errors})
-        try:
-            stored = services.ingest_events(items=[data for _, data in valid], scope=token_scope.of_request(request))
-        except IdempotencyConflict as conflict:
-            # Report the indexes of the request, not of the valid subset, and show the stored event.
-            for clash in conflict.fields.get("items", []):
-                clash["index"] = valid[clash["index"]][0]
-            known = BusinessEvent.objects.filter(pk=conflict.fields.get("id")).select_related("workflow", "integration").first()
-            if known is not None:
-                conflict.fields["event"] = EventSerializer(known).data
-            raise
-        for (index, _), outcome in zip(valid, stored, strict=True):
-            results[index] = {"index": index, **outcome}
-        counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "duplicate", "rejected")}
-        code = status.HTTP_400_BAD_REQUEST if counts["rejected"] == len(items) else status.HTTP_200_OK
-        body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"], "results": results}
-        if code == status.HTTP_400_BAD_REQUEST:
-            body = {"error": {"code": "validation_failed", "message": "Every event in the request was rejected.",
-                              "fields": {"results": results}}}
-        return Response(body, status=code)
+        return store_event_items(request, batch_items(request, "event"))
+
+
+def store_event_items(request, items: list, refused: dict | None = None) -> Response:
+    """Validate and store events-API items, each accepted or rejected on its own, and answer
+    the batch result (400 when every item was rejected). ``refused`` maps an index to
+    ``(event_id, errors)`` for items the caller already found unusable (an unreadable
+    CloudEvent); their place in ``items`` is ignored. The one path of POST /events/ and
+    POST /cloudevents/."""
+    refused = refused or {}
+    usable = [i for n, i in enumerate(items) if n not in refused and isinstance(i, dict)]
+    context = {"lookups": {
+        "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in usable if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
+        "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in usable if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
+    }}
+    valid, results = [], []
+    for index, item in enumerate(items):
+        if index in refused:
+            event_id, errors = refused[index]
+            results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": errors})
+            continue
+        serializer = EventInSerializer(data=item, context=context)
+        event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
+        if serializer.is_valid():
+            valid.append((index, serializer.validated_data))
+            results.append(None)
+        else:
+            results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": serializer.errors})
+    try:
+        stored = services.ingest_events(items=[data for _, data in valid], scope=token_scope.of_request(request))
+    except IdempotencyConflict as conflict:
+        # Report the indexes of the request, not of the valid subset, and show the stored event.
+        for clash in conflict.fields.get("items", []):
+            clash["index"] = valid[clash["index"]][0]
+        known = BusinessEvent.objects.filter(pk=conflict.fields.get("id")).select_related("workflow", "integration").first()
+        if known is not None:
+            conflict.fields["event"] = EventSerializer(known).data
+        raise
+    for (index, _), outcome in zip(valid, stored, strict=True):
+        results[index] = {"index": index, **outcome}
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "duplicate", "rejected")}
+    code = status.HTTP_400_BAD_REQUEST if counts["rejected"] == len(items) else status.HTTP_200_OK
+    body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"], "results": results}
+    if code == status.HTTP_400_BAD_REQUEST:
+        body = {"error": {"code": "validation_failed", "message": "Every event in the request was rejected.",
+                          "fields": {"results": results}}}
+    return Response(body, status=code)
 
 
 class ReconciliationCreateView(APIView):

@@ -18,7 +18,7 @@ def test_names_across_kinds_with_links(client_as, django_assert_max_num_queries)
     IntegrationFactory(name="Approved time → NetSuite", target_system=erp)
     TeamFactory(name="Finance Systems")
     client = client_as("executive")
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):  # one more: the EXISTS that asks whether a trace carries the term
         response = client.get("/search/", {"q": "netsuite"})
     groups = {g["key"]: g for g in response.context["groups"]}
     assert [i["label"] for i in groups["system"]["items"]] == ["NetSuite ERP"]
@@ -56,7 +56,9 @@ def test_exact_key_search_says_so_and_offers_contains_when_cheap(client_as):
     exc = BusinessExceptionFactory(invoice_number="INV-UK-2026-0042", business_keys={"invoice_number": "INV-UK-2026-0042"})
     BusinessExceptionFactory(invoice_number="INV-UK-2026-0043")
     client = client_as("finance")
-    exact = client.get("/search/", {"q": "INV-UK-2026-0042"})
+    # A key that something carries opens its trace; trace=0 lists the results instead.
+    assert client.get("/search/", {"q": "INV-UK-2026-0042"})["Location"] == "/traces/?key=INV-UK-2026-0042"
+    exact = client.get("/search/", {"q": "INV-UK-2026-0042", "trace": "0"})
     assert [e.pk for e in exact.context["exceptions"]["rows"]] == [exc.pk]
     html = exact.content.decode()
     assert "<strong>exactly</strong>" in html and "Invoice number: INV-UK-2026-0042" in html
@@ -66,7 +68,7 @@ def test_exact_key_search_says_so_and_offers_contains_when_cheap(client_as):
     contains = client.get("/search/", {"q": "uk-2026", "kind": "exception", "contains": "1"})
     assert contains.context["exceptions"]["contains"] and contains.context["exceptions"]["total"] == 2
     with override_settings(EXCEPTIONS_CONTAINS_SEARCH_MAX_ROWS=1):
-        big = client.get("/search/", {"q": "INV-UK-2026-0042"})
+        big = client.get("/search/", {"q": "INV-UK-2026-0042", "trace": "0"})
         assert not big.context["exceptions"]["contains_offered"] and "containing" not in big.content.decode()
         refused = client.get("/search/", {"q": "uk-2026", "kind": "exception", "contains": "1"})
         assert not refused.context["exceptions"]["contains"] and refused.context["exceptions"]["total"] == 0

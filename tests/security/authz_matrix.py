@@ -183,6 +183,10 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "kpis-api:fx-rates": {"GET": READ_API, "POST": FINANCE},
     "kpis-api:kpi-list": {"GET": READ_API},
     "kpis-api:kpi-series": {"GET": READ_API},
+    "traces-api:trace": {"GET": READ_API},
+    "traces-api:cloudevents": {"POST": INTEGRATIONS},
+    "traces-api:mappings": _API_LIST,
+    "traces-api:mapping": {"GET": READ_API, "PATCH": ARCHITECTS, "DELETE": ARCHITECTS},
     # --- catalog pages --------------------------------------------------------------
     "catalog:home": _HTML_READ,
     "catalog:team-list": _HTML_LIST,
@@ -285,6 +289,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "health:channel-add": _HTML_FORM,
     # --- KPI pages -----------------------------------------------------------------
     "kpis:home": _HTML_READ,
+    "traces:trace": _HTML_READ,
     "kpis:rows": _HTML_READ,
     "kpis:fx-rates": _HTML_READ,
     "kpis:fx-upload": {"POST": FINANCE},
@@ -310,7 +315,12 @@ SCOPED_WRITES: dict[str, dict | None] = {
                         "integration": "{integration}"},
     "kpis-api:reconciliations": {"integration": "{integration}", "entity": "{entity}", "period_start": "2026-11-01",
                                  "period_end": "2026-11-30", "source_count": 10, "target_count": 10},
+    # a structured CloudEvent whose (source, type) build_objects maps onto {integration}
+    "traces-api:cloudevents": {"specversion": "1.0", "id": "ce-1", "source": "/authz", "type": "authz.time.approved",
+                               "subject": "K", "time": "{now}", "data": {}},
 }
+# The content type a scoped write is sent with, where it is not application/json.
+SCOPED_WRITE_CONTENT_TYPES = {"traces-api:cloudevents": "application/cloudevents+json"}
 SCOPE_EXEMPT = {
     "stewardship-api:subject-validate": "checks a payload against an approved schema; stores nothing",
     "stewardship-api:compatibility": "compares two schemas; stores nothing",

@@ -37,6 +37,7 @@ from tests.factories import (
 )
 from tests.health.factories import ProbeFactory
 from tests.stewardship.factories import SorFactory, SubjectFactory, VersionFactory
+from traces.services import set_mapping
 
 from . import authz_matrix as M
 
@@ -133,6 +134,8 @@ def build_objects(cast):
     o.rule = RoutingRuleFactory(queue=o.queue)
     o.exception = BusinessExceptionFactory(integration=o.integration, queue=o.queue)
     o.kpi = next(iter(KPIS))
+    o.mapping = set_mapping(actor=None, source="/authz", ce_type="authz.time.approved", event_type="time_approved",
+                            integration=o.integration)
     return o
 
 
@@ -177,6 +180,8 @@ def url_kwargs(name, params, o):
                 value = o.queue.pk
             elif short.startswith("rule"):
                 value = o.rule.pk
+            elif short.startswith("mapping"):
+                value = o.mapping.pk
             elif stem in ("probe", "maintenance", "channel", "notification", "flip"):
                 value = getattr(o, stem).pk
             else:
@@ -431,7 +436,8 @@ def test_every_machine_write_is_refused_outside_the_tokens_scope(cast, quiet_ref
         for key, want_allowed in ((inside, True), (outside, False)):
             client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
             with transaction.atomic():
-                response = client.post(path, data=text, content_type="application/json")
+                response = client.post(path, data=text,
+                                       content_type=M.SCOPED_WRITE_CONTENT_TYPES.get(name, "application/json"))
                 transaction.set_rollback(True)
             code = response.json().get("error", {}).get("code") if response.status_code >= 400 else ""
             if want_allowed and response.status_code >= 400:
