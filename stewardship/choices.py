@@ -28,6 +28,7 @@ SOR_TRANSITIONS = {
 class SchemaFormat(models.TextChoices):
     JSON_SCHEMA = "json-schema", "JSON Schema"
     OPENAPI = "openapi", "OpenAPI"
+    AVRO = "avro", "Avro"
 
 
 class CompatLevel(models.TextChoices):
