@@ -214,6 +214,14 @@ def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown schema format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    if fmt == "avro":
+        from . import avro
+
+        try:
+            avro.parse(document)
+        except ValueError as exc:
+            return [f"#: {exc}"]
+        return []
     try:
         if fmt == "json-schema":
             return _json_schema(document)

@@ -242,7 +242,7 @@ def test_no_previous_version_is_compatible():
 @pytest.mark.parametrize("kwargs,word", [
     ({"level": "SIDEWAYS"}, "level"),
     ({"policy": "LAX"}, "policy"),
-    ({"fmt": "avro"}, "format"),
+    ({"fmt": "protobuf"}, "format"),
     ({"previous_versions": [1, 2]}, "previous_versions"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, word):
@@ -254,7 +254,7 @@ def test_constants():
     assert LEVELS == ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
                       "FULL_TRANSITIVE", "NONE")
     assert POLICIES == ("STRICT", "LENIENT")
-    assert FORMATS == ("json-schema", "openapi")
+    assert FORMATS == ("json-schema", "openapi", "avro")
 
 
 def test_report_to_dict_shape():

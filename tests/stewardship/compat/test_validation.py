@@ -85,7 +85,7 @@ def test_openapi_31_needs_no_paths_when_it_has_webhooks_or_components():
 
 def test_unknown_format_raises():
     with pytest.raises(ValueError, match="format"):
-        validate_schema({}, "avro")
+        validate_schema({}, "protobuf")
 
 
 def test_absurdly_deep_document_gets_a_message_not_a_crash():
