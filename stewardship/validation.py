@@ -27,7 +27,10 @@ MAX_CACHED = 512
 
 class _RustValidator:
     def __init__(self, document):
-        self._v = jsonschema_rs.validator_for(document, validate_formats=True)
+        if isinstance(document, dict) and "$schema" in document:
+            self._v = jsonschema_rs.validator_for(document, validate_formats=True)
+        else:  # no $schema: draft-07, as Confluent reads it (and compat.validate_schema checks it)
+            self._v = jsonschema_rs.Draft7Validator(document, validate_formats=True)
 
     def errors(self, payload, limit):
         if self._v.is_valid(payload):
@@ -42,7 +45,7 @@ class _RustValidator:
 
 class _PythonValidator:
     def __init__(self, document):
-        cls = validators.validator_for(document, default=validators.Draft202012Validator)
+        cls = validators.validator_for(document, default=validators.Draft7Validator)
         self._v = cls(document, format_checker=cls.FORMAT_CHECKER)
 
     def errors(self, payload, limit):

@@ -126,10 +126,9 @@ class Doc:
         self.root = root
         self.nodes: dict[tuple[int, str], Node] = {}
         self._anchors = None
-        legacy = isinstance(root, dict) and isinstance(root.get("$schema"), str) and re.search(
-            r"draft-0[3-7]", root["$schema"]
-        )
-        self.legacy = bool(legacy)  # draft-07 and older: siblings of $ref are ignored
+        uri = root.get("$schema") if isinstance(root, dict) else None
+        # draft-07 and older: siblings of $ref are ignored. No $schema reads as draft-07 (Confluent).
+        self.legacy = uri is None or bool(isinstance(uri, str) and re.search(r"draft-0[3-7]", uri))
         root_id = root.get("$id", root.get("id")) if isinstance(root, dict) else None
         self.base = root_id.split("#")[0] if isinstance(root_id, str) else ""
 

@@ -82,7 +82,8 @@ def _local_ref_errors(document) -> list[str]:
 def _json_schema(document) -> list[str]:
     if not isinstance(document, (dict, bool)):
         return ["#: a JSON Schema must be an object or a boolean."]
-    cls, problem = _validator_class(document, Draft202012Validator)
+    # No $schema: draft-07, as Confluent Schema Registry reads such a schema.
+    cls, problem = _validator_class(document, Draft7Validator)
     if problem:
         return [problem]
     messages = _metaschema_errors(document, cls)
@@ -207,7 +208,8 @@ def _schema_objects(document):
 def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     """Return [] when ``document`` is a valid schema of ``fmt``, else human messages.
 
-    JSON Schema: checked against the metaschema its ``$schema`` names (default 2020-12; draft-04,
+    JSON Schema: checked against the metaschema its ``$schema`` names (default draft-07, as in
+    Confluent Schema Registry; draft-04,
     06, 07, 2019-09 and 2020-12 are known), then every local ``$ref`` must resolve. OpenAPI
     3.0/3.1: structural checks (``openapi`` version, ``info``, ``paths``, operations) and every
     schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor).
