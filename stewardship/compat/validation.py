@@ -205,6 +205,25 @@ def _schema_objects(document):
                         yield f"{optr}/responses/{_esc(status)}/content/{_esc(media)}/schema", mt["schema"]
 
 
+def _openapi_spec_validator(document) -> list[str]:
+    """openapi-spec-validator's verdict (the OpenAPI Initiative's schemas, every $ref resolved)."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+    from referencing.exceptions import Unresolvable
+
+    cls = OpenAPIV31SpecValidator if str(document.get("openapi", "")).startswith("3.1") else OpenAPIV30SpecValidator
+    messages = []
+    try:
+        for error in cls(document).iter_errors():
+            where = _where(getattr(error, "path", ()) or ())
+            messages.append(f"{where}: {error.message.splitlines()[0]}")
+            if len(messages) >= MAX_MESSAGES:
+                break
+    except Unresolvable as exc:
+        ref = getattr(exc, "ref", None) or str(exc)[:200]
+        messages.append(f"#: the reference {ref!r} does not resolve inside the document.")
+    return sorted(set(messages))
+
+
 def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     """Return [] when ``document`` is a valid schema of ``fmt``, else human messages.
 
@@ -212,7 +231,8 @@ def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     Confluent Schema Registry; draft-04,
     06, 07, 2019-09 and 2020-12 are known), then every local ``$ref`` must resolve. OpenAPI
     3.0/3.1: structural checks (``openapi`` version, ``info``, ``paths``, operations) and every
-    schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor).
+    schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor); when
+    those pass, openapi-spec-validator has the last word (its messages, every $ref resolved).
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown schema format {fmt!r}; expected one of {', '.join(FORMATS)}.")
@@ -227,7 +247,7 @@ def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     try:
         if fmt == "json-schema":
             return _json_schema(document)
-        return _openapi(document)
+        return _openapi(document) or _openapi_spec_validator(document)
     except RecursionError:
         return ["#: the document nests too deeply to be checked."]
 

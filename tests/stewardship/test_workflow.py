@@ -227,3 +227,24 @@ def test_subject_level_override_and_global_default(cast, fake_engine, doc):
         publish(subject, cast["steward"], [cast["steward2"]], doc)
         services.submit(actor=cast["steward"], version=services.create_draft(actor=cast["steward"], subject=subject, document=doc))
     assert [(c["level"], c["policy"]) for c in fake_engine.calls] == [("FULL", "STRICT"), ("FORWARD_TRANSITIVE", "LENIENT")]
+
+
+def test_a_malformed_openapi_definition_is_refused_with_the_validators_message(cast):
+    # Structurally plausible, but the path parameter {id} is never declared and a response has
+    # no description: openapi-spec-validator refuses it, so the submission is refused too.
+    spec = {"openapi": "3.0.3", "info": {"title": "Invoices", "version": "1"}, "paths": {
+        "/invoices/{id}": {"get": {"responses": {"200": {"description": "The invoice"}}}}}}
+    subject = SubjectFactory(entity=None, api=ApiFactory(), format="openapi")
+    version = services.create_draft(actor=cast["steward"], subject=subject, document=spec)
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=version)
+    assert info.value.fields["document"] == ["#: Path parameter 'id' for 'get' operation in '/invoices/{id}' was not resolved"]
+    assert _reload(version).status == "draft"
+    spec["paths"]["/invoices/{id}"]["get"]["parameters"] = [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    spec["components"] = {"schemas": {"Invoice": {"$ref": "#/components/schemas/Missing"}}}
+    version = services.create_draft(actor=cast["steward"], subject=subject, document=spec)
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=version)
+    assert info.value.fields["document"] == [
+        "#: the reference '/components/schemas/Missing' does not resolve inside the document."]
