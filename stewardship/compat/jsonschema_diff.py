@@ -701,10 +701,10 @@ class _Differ:
             seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
             self.merge(res, seg, edges[i][j])
         if len(matching) < min(no, nu):
-            self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
             # Show why: pair each unmatched writer part with an unmatched reader part of the same
-            # kind and report that pair's findings (the verdict is already "incompatible").
+            # kind and report that pair's findings.
             free = [j for j in range(nu) if j not in matching.values()]
+            why, explained = [], True
             for i in range(no):
                 if i in matching:
                     continue
@@ -713,8 +713,20 @@ class _Differ:
                     if self.deref(u_parts[j]).kind == op.kind:
                         free.remove(j)
                         seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
-                        self.merge(res, seg, self.pair(o_parts[i], u_parts[j]))
+                        sub = self.pair(o_parts[i], u_parts[j])
+                        why.append((seg, sub))
+                        explained = explained and not sub.ok
                         break
+                else:
+                    explained = False
+            # Both sides synthetic ({"type": "string", "enum": [...]}: no combinator was written):
+            # when the failing part pairs say what changed, a combinator finding would be a
+            # second, spurious finding for the same change (an enum narrowed in place).
+            in_place = (o.synthetic or o_criterion) and (u.synthetic or u_criterion) and no == nu
+            if not (in_place and explained and why):
+                self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
+            for seg, sub in why:
+                self.merge(res, seg, sub)
 
     # -- objects --------------------------------------------------------------------------------
     def _k_object(self, res, o, u):
