@@ -19,7 +19,7 @@ a list of ``(type, path, compatible, message)`` findings, the same shape as
 * ``FIXED_SIZE_MISMATCH``: fixed types of different sizes.
 
 Two additions, both in the spirit of the specification's "Logical Types" section and both
-documented in docs/compatibility.md: ``DECIMAL_MISMATCH`` (decimals resolve only when scale and
+documented in docs/compatibility.md: ``DECIMAL_SCALE_OR_PRECISION_MISMATCH`` (as newer Apache Avro names it: decimals resolve only when scale and
 precision match) and ``LOGICAL_TYPE_CHANGED`` (e.g. timestamp-millis to timestamp-micros on the
 same long: incompatible under STRICT, reported but allowed under LENIENT).
 
@@ -56,7 +56,7 @@ MISSING_ENUM_SYMBOLS = "MISSING_ENUM_SYMBOLS"
 MISSING_UNION_BRANCH = "MISSING_UNION_BRANCH"
 NAME_MISMATCH = "NAME_MISMATCH"
 FIXED_SIZE_MISMATCH = "FIXED_SIZE_MISMATCH"
-DECIMAL_MISMATCH = "DECIMAL_MISMATCH"
+DECIMAL_SCALE_OR_PRECISION_MISMATCH = "DECIMAL_SCALE_OR_PRECISION_MISMATCH"
 LOGICAL_TYPE_CHANGED = "LOGICAL_TYPE_CHANGED"
 
 
@@ -285,7 +285,7 @@ class _Differ:
                     f"{k} {w.get(k, 0 if k == 'scale' else None)} to {r.get(k, 0 if k == 'scale' else None)}"
                     for k in changed
                 )
-                return [(DECIMAL_MISMATCH, (changed[0],), False,
+                return [(DECIMAL_SCALE_OR_PRECISION_MISMATCH, (changed[0],), False,
                          f"The decimal changed {what}: amounts written before would be read as "
                          "different numbers.")]
             return []
