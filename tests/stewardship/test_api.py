@@ -275,3 +275,21 @@ def test_validate_accepts_avro_json_encoding_against_the_approved_avro_schema(ap
     assert body["valid"] is False
     assert [e["path"] for e in body["errors"]] == ["$.amount_cents", "$.memo"]
     assert "whole number" in body["errors"][0]["message"]
+
+
+def test_compatibility_endpoint_checks_avro_by_its_resolution_rules(api_as):
+    v1 = {"type": "record", "name": "InvoiceReady", "fields": [{"name": "id", "type": "long"}]}
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "memo", "type": "string"}]}
+    body = {"format": "avro", "level": "BACKWARD", "schema": v2, "previous": [v1]}
+    r = api_as("finance").post(f"{BASE}/compatibility/", body, format="json")
+    assert r.status_code == 200, r.content
+    (finding,) = r.json()["findings"]
+    assert r.json()["compatible"] is False
+    assert (finding["type"], finding["path"]) == ("READER_FIELD_MISSING_DEFAULT_VALUE", "#/fields/1")
+    # a union is a whole Avro schema; a bad one is refused with fastavro's reason
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "schema": ["null", "string"], "previous": ["string"]}, format="json")
+    assert r.status_code == 200 and r.json()["compatible"] is True
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "schema": {"type": "nope"}}, format="json")
+    assert r.status_code == 400 and "unknown type 'nope'" in str(r.json()["error"]["fields"]["schema"])
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "format": "json-schema", "schema": ["x"]}, format="json")
+    assert r.status_code == 400

@@ -248,3 +248,25 @@ def test_a_malformed_openapi_definition_is_refused_with_the_validators_message(c
         services.submit(actor=cast["steward"], version=version)
     assert info.value.fields["document"] == [
         "#: the reference '/components/schemas/Missing' does not resolve inside the document."]
+
+
+def test_an_avro_subject_goes_through_review_with_its_avro_compatibility_report(cast):
+    v1 = {"type": "record", "name": "PaymentReceived", "namespace": "billing",
+          "fields": [{"name": "invoice", "type": "string"}, {"name": "amount_cents", "type": "int"}]}
+    subject = SubjectFactory(entity=None, api=ApiFactory(), format="avro")
+    first = publish(subject, cast["steward"], [cast["steward2"]], v1)
+    assert (first.status, first.number) == ("approved", 1)
+    widened = {**v1, "fields": [v1["fields"][0], {"name": "amount_cents", "type": "long"}]}
+    second = services.submit(actor=cast["steward"], version=services.create_draft(
+        actor=cast["steward"], subject=subject, document=widened))
+    assert second.compat_report["compatible"] is True  # BACKWARD: int data read as long
+    subject.compatibility_level = "FULL"
+    subject.save(update_fields=["compatibility_level"])
+    third = services.submit(actor=cast["steward"], version=services.create_draft(
+        actor=cast["steward"], subject=subject, document=widened))
+    (finding,) = third.compat_report["findings"]
+    assert (finding["type"], finding["path"], finding["direction"]) == ("TYPE_MISMATCH", "#/fields/1/type", "FORWARD")
+    broken = services.create_draft(actor=cast["steward"], subject=subject, document={"type": "record", "fields": []})
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=broken)
+    assert "not a valid Avro schema" in info.value.fields["document"][0]
