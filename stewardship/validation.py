@@ -57,20 +57,9 @@ class _PythonValidator:
         return out
 
 
-class _AvroValidator:
-    """Avro's JSON encoding (unions as ``{"type": value}``, bytes as code points 0-255)."""
-
-    def __init__(self, document):
-        self._document = document
-        avro.parse(document)  # a bad schema fails here, once
-
-    def errors(self, payload, limit):
-        return avro.payload_errors(self._document, payload, limit)
-
-
 def compile_validator(document, engine=None, fmt="json-schema"):
-    if fmt == "avro":
-        return _AvroValidator(document)
+    if fmt == "avro":  # Avro's JSON encoding (unions as {"type": value}, bytes as code points 0-255)
+        return avro.PayloadValidator(document)
     engine = engine or ("rust" if jsonschema_rs is not None else "python")
     return _RustValidator(document) if engine == "rust" else _PythonValidator(document)
 

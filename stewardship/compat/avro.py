@@ -180,16 +180,26 @@ def _member(path, key) -> str:
     return path + json_path([key])[1:]
 
 
+class PayloadValidator:
+    """Checks payloads in Avro's JSON encoding against one schema, parsed once."""
+
+    def __init__(self, document):
+        self.schema, self.named = parse_named(document)
+        self._decoding = fastavro.parse_schema(_load(document))  # with fastavro's own hints
+
+    def errors(self, payload, limit: int = 100) -> list[dict]:
+        checker = _PayloadChecker(self.named, limit)
+        checker.check(self.schema, payload, "$")
+        if checker.errors:
+            return checker.errors
+        try:  # the reference decoder has the last word (logical types, anything missed above)
+            next(iter(fastavro.json_reader(io.StringIO(json.dumps(payload)), self._decoding)))
+        except Exception as exc:  # noqa: BLE001 - fastavro raises assorted types on bad input
+            return [{"path": "$", "message": f"fastavro cannot decode this payload: {exc}"}]
+        return []
+
+
 def payload_errors(document, payload, limit: int = 100) -> list[dict]:
     """Errors of ``payload`` (a value in Avro's JSON encoding) against the Avro schema
     ``document``, as ``[{"path", "message"}]``; ``[]`` when fastavro's JSON reader decodes it."""
-    schema, named = parse_named(document)
-    checker = _PayloadChecker(named, limit)
-    checker.check(schema, payload, "$")
-    if checker.errors:
-        return checker.errors
-    try:  # the reference decoder has the last word (logical types, anything missed above)
-        next(iter(fastavro.json_reader(io.StringIO(json.dumps(payload)), _load(document))))
-    except Exception as exc:  # noqa: BLE001 - fastavro raises assorted types on bad input
-        return [{"path": "$", "message": f"fastavro cannot decode this payload: {exc}"}]
-    return []
+    return PayloadValidator(document).errors(payload, limit)
