@@ -15,8 +15,10 @@ How it works
   while it is still being compared is a recursion cycle and counts as compatible (as in
   Confluent). A result that relied on such an assumption is memoised with it, and is computed
   again when the assumed pair has since turned out incompatible (Confluent's fixpoint fix: a
-  result computed under "assume equal while recursing" is not reused once that fails). Results are trees (:class:`Result`) that reference sub-results instead of copying
-  them, so the work is linear in the size of the schemas and paths are only built at the end.
+  result computed under "assume equal while recursing" is not reused once that fails).
+  Results are trees (:class:`Result`) that reference sub-results instead of copying
+  them, so the work is linear in the size of the schemas (recomputing after a failed
+  assumption aside) and paths are only built at the end.
 * The deadline is polled on every pair; hitting it raises ``CheckTimedOut``.
 """
 
