@@ -17,6 +17,7 @@ from .choices import (
     SOR_TRANSITIONS,
     RegistryMode,
     ReviewDecision,
+    SchemaFormat,
     ScopeType,
     SorStatus,
     VersionStatus,
@@ -198,16 +199,19 @@ def update_settings(*, actor, **changes) -> StewardshipSettings:
 # --- Schema versions -----------------------------------------------------------------------
 
 
-def _check_document(document):
-    if not isinstance(document, dict):
-        raise ValidationFailed("The schema document must be a JSON object.", fields={"document": ["Expected a JSON object."]})
+def _check_document(document, fmt):
+    if isinstance(document, dict):
+        return
+    if fmt == SchemaFormat.AVRO and isinstance(document, list | str):
+        return  # an Avro union or a bare type name is a whole schema too
+    raise ValidationFailed("The schema document must be a JSON object.", fields={"document": ["Expected a JSON object."]})
 
 
 @transaction.atomic
 def create_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
     from stewardship.registry import identity
 
-    _check_document(document)
+    _check_document(document, subject.format)
     references = identity.normalize_references(references)
     version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary,
                                            references=references,
@@ -231,7 +235,7 @@ def _lock_version(version, *, allowed_from):
 
 @transaction.atomic
 def update_draft(*, actor, version, document, change_summary=None) -> SchemaVersion:
-    _check_document(document)
+    _check_document(document, version.subject.format)
     locked = _lock_version(version, allowed_from=EDITABLE_STATES)
     if locked.author_id != actor.pk:
         raise NotAllowed("Only the author edits a draft.")

@@ -7,7 +7,6 @@ The validator is jsonschema-rs (Rust) when installed: a 5 KB payload costs about
 against several ms for the pure-Python ``jsonschema`` (see tests/benchmarks/
 bench_validation.py), which remains the fallback."""
 
-import re
 import threading
 from collections import OrderedDict
 
@@ -18,28 +17,20 @@ except ImportError:  # pragma: no cover - the pure-Python path is exercised by t
 
 from jsonschema import validators
 
+from .compat import avro
+from .compat.types import json_path  # noqa: F401 - re-exported, used here by the validators
+
 _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 MAX_CACHED = 512
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def json_path(parts) -> str:
-    """``["lines", 0, "amount"]`` -> ``$.lines[0].amount`` (jsonschema's json_path style)."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
-            out += f".{part}"
-        else:
-            out += "['" + part.replace("'", "\\'") + "']"
-    return out
 
 
 class _RustValidator:
     def __init__(self, document):
-        self._v = jsonschema_rs.validator_for(document, validate_formats=True)
+        if isinstance(document, dict) and "$schema" in document:
+            self._v = jsonschema_rs.validator_for(document, validate_formats=True)
+        else:  # no $schema: draft-07, as Confluent reads it (and compat.validate_schema checks it)
+            self._v = jsonschema_rs.Draft7Validator(document, validate_formats=True)
 
     def errors(self, payload, limit):
         if self._v.is_valid(payload):
@@ -54,7 +45,7 @@ class _RustValidator:
 
 class _PythonValidator:
     def __init__(self, document):
-        cls = validators.validator_for(document, default=validators.Draft202012Validator)
+        cls = validators.validator_for(document, default=validators.Draft7Validator)
         self._v = cls(document, format_checker=cls.FORMAT_CHECKER)
 
     def errors(self, payload, limit):
@@ -66,18 +57,20 @@ class _PythonValidator:
         return out
 
 
-def compile_validator(document, engine=None):
+def compile_validator(document, engine=None, fmt="json-schema"):
+    if fmt == "avro":  # Avro's JSON encoding (unions as {"type": value}, bytes as code points 0-255)
+        return avro.PayloadValidator(document)
     engine = engine or ("rust" if jsonschema_rs is not None else "python")
     return _RustValidator(document) if engine == "rust" else _PythonValidator(document)
 
 
-def compiled_validator(version_id, document):
+def compiled_validator(version_id, document, fmt="json-schema"):
     with _LOCK:
         validator = _CACHE.get(version_id)
         if validator is not None:
             _CACHE.move_to_end(version_id)
             return validator
-    validator = compile_validator(document)
+    validator = compile_validator(document, fmt=fmt)
     with _LOCK:
         _CACHE[version_id] = validator
         while len(_CACHE) > MAX_CACHED:
@@ -85,9 +78,10 @@ def compiled_validator(version_id, document):
     return validator
 
 
-def validate_payload(version_id, document, payload, limit=100):
-    """The payload's errors as ``[{"path", "message"}]`` sorted by path, at most ``limit``."""
-    errors = compiled_validator(version_id, document).errors(payload, limit)
+def validate_payload(version_id, document, payload, limit=100, fmt="json-schema"):
+    """The payload's errors as ``[{"path", "message"}]`` sorted by path, at most ``limit``.
+    ``fmt="avro"``: the payload is a value in Avro's JSON encoding."""
+    errors = compiled_validator(version_id, document, fmt).errors(payload, limit)
     errors.sort(key=lambda e: e["path"])
     return errors
 

@@ -122,15 +122,14 @@ class CompatibilityRequestSerializer(serializers.Serializer):
     schema = serializers.JSONField()
     previous = serializers.ListField(child=serializers.JSONField(), allow_empty=True, max_length=100)
 
-    def validate_schema(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        return value
-
-    def validate_previous(self, value):
-        if any(not isinstance(v, dict) for v in value):
-            raise serializers.ValidationError("Each previous schema must be a JSON object.")
-        return value
+    def validate(self, attrs):
+        # A JSON object; an Avro schema may also be a union (array) or a bare type name.
+        kinds = (dict, list, str) if attrs.get("format") == SchemaFormat.AVRO else (dict,)
+        if not isinstance(attrs.get("schema"), kinds):
+            raise serializers.ValidationError({"schema": ["Expected a JSON object."]})
+        if any(not isinstance(v, kinds) for v in attrs.get("previous", [])):
+            raise serializers.ValidationError({"previous": ["Each previous schema must be a JSON object."]})
+        return attrs
 
 
 class ValidateRequestSerializer(serializers.Serializer):

@@ -82,10 +82,13 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         if version is None:
             get_object_or_404(SchemaSubject, slug=slug)
             raise NotFound(f"No approved version {number or ''} of {slug}.".replace("  ", " "))
-        if version.subject.format != SchemaFormat.JSON_SCHEMA:
-            raise ValidationFailed("Payload validation applies to JSON Schema subjects.", code="unsupported_format")
+        fmt = version.subject.format
+        if fmt not in (SchemaFormat.JSON_SCHEMA, SchemaFormat.AVRO):
+            raise ValidationFailed(
+                "Payload validation applies to JSON Schema and Avro subjects.", code="unsupported_format"
+            )
         started = time.perf_counter()
-        errors = validate_payload(version.pk, version.document, body.validated_data["payload"])
+        errors = validate_payload(version.pk, version.document, body.validated_data["payload"], fmt=fmt)
         elapsed = time.perf_counter() - started
         response = Response({"valid": not errors, "version": version.number, "errors": errors})
         response["Server-Timing"] = f"validate;dur={elapsed * 1000:.3f}"

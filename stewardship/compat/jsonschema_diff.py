@@ -13,8 +13,12 @@ How it works
   yields a finite graph.
 * ``_Differ.pair`` memoises the result of every (writer node, reader node) pair. A pair met again
   while it is still being compared is a recursion cycle and counts as compatible (as in
-  Confluent). Results are trees (:class:`Result`) that reference sub-results instead of copying
-  them, so the work is linear in the size of the schemas and paths are only built at the end.
+  Confluent). A result that relied on such an assumption is memoised with it, and is computed
+  again when the assumed pair has since turned out incompatible (Confluent's fixpoint fix: a
+  result computed under "assume equal while recursing" is not reused once that fails).
+  Results are trees (:class:`Result`) that reference sub-results instead of copying
+  them, so the work is linear in the size of the schemas (recomputing after a failed
+  assumption aside) and paths are only built at the end.
 * The deadline is polled on every pair; hitting it raises ``CheckTimedOut``.
 """
 
@@ -128,10 +132,9 @@ class Doc:
         self.nodes: dict[tuple[int, str], Node] = {}
         self._anchors = None
         self._enums: dict[int, tuple] = {}
-        legacy = isinstance(root, dict) and isinstance(root.get("$schema"), str) and re.search(
-            r"draft-0[3-7]", root["$schema"]
-        )
-        self.legacy = bool(legacy)  # draft-07 and older: siblings of $ref are ignored
+        uri = root.get("$schema") if isinstance(root, dict) else None
+        # draft-07 and older: siblings of $ref are ignored. No $schema reads as draft-07 (Confluent).
+        self.legacy = uri is None or bool(isinstance(uri, str) and re.search(r"draft-0[3-7]", uri))
         root_id = root.get("$id", root.get("id")) if isinstance(root, dict) else None
         self.base = root_id.split("#")[0] if isinstance(root_id, str) else ""
 
@@ -364,8 +367,12 @@ class _Differ:
     def __init__(self, policy, deadline, writer_doc, reader_doc):
         self.compat = compatible_types(policy)
         self.deadline = deadline
-        self.memo: dict[tuple[int, int], Result] = {}
+        # (writer, reader) -> (result, the in-progress pairs it assumed compatible)
+        self.memo: dict[tuple[int, int], tuple[Result, frozenset]] = {}
         self.in_progress: set[tuple[int, int]] = set()
+        self.stack: list[tuple[int, int]] = []  # pairs being compared, outermost first
+        self.leans: list[set] = []  # per stack frame: assumptions its result relies on
+        self.failed: set[tuple[int, int]] = set()  # pairs whose result is incompatible
         self.wdoc = writer_doc
         self.rdoc = reader_doc
         self.shortcut = _equal_means_same(writer_doc, reader_doc)
@@ -404,18 +411,46 @@ class _Differ:
         key = (id(o), id(u))
         cached = self.memo.get(key)
         if cached is not None:
-            return cached
+            res, assumed = cached
+            if not (assumed & self.failed):
+                self._lean_on(assumed)
+                return res
+            # it leaned on a pair assumed compatible that has since failed: compute it again
         if key in self.in_progress:
-            return _EMPTY_RESULT  # recursion cycle: assume compatible, do not cache
+            self._lean_on((key,))
+            return _EMPTY_RESULT  # recursion cycle: assume compatible for now
         self.in_progress.add(key)
+        self.stack.append(key)
+        self.leans.append(set())
         try:
             res = self._pair_structural(o, u)
             if not res.ok:
                 res = self._fallback(o, u, res)
         finally:
             self.in_progress.discard(key)
-        self.memo[key] = res
+            self.stack.pop()
+            assumed = self.leans.pop()
+        assumed.discard(key)
+        if not res.ok:
+            self.failed.add(key)
+        self.memo[key] = (res, frozenset(assumed))
+        self._lean_on(assumed)
         return res
+
+    def _lean_on(self, keys) -> None:
+        """The frames now on the stack rely on ``keys`` (pairs in progress) being compatible.
+        A frame leans on an assumption about an ancestor only; the ancestor's own frame drops it."""
+        if not keys:
+            return
+        for k in keys:
+            if k not in self.in_progress:
+                continue
+            below = False
+            for frame, lean in zip(self.stack, self.leans, strict=True):
+                if below:
+                    lean.add(k)
+                elif frame == k:
+                    below = True
 
     def deref(self, n: Node) -> Node:
         hops = 0
@@ -678,10 +713,10 @@ class _Differ:
             seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
             self.merge(res, seg, edges[i][j])
         if len(matching) < min(no, nu):
-            self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
             # Show why: pair each unmatched writer part with an unmatched reader part of the same
-            # kind and report that pair's findings (the verdict is already "incompatible").
+            # kind and report that pair's findings.
             free = [j for j in range(nu) if j not in matching.values()]
+            why, explained = [], True
             for i in range(no):
                 if i in matching:
                     continue
@@ -690,8 +725,20 @@ class _Differ:
                     if self.deref(u_parts[j]).kind == op.kind:
                         free.remove(j)
                         seg = "" if (o.synthetic or o_criterion) else f"/{oc}/{i}"
-                        self.merge(res, seg, self.pair(o_parts[i], u_parts[j]))
+                        sub = self.pair(o_parts[i], u_parts[j])
+                        why.append((seg, sub))
+                        explained = explained and not sub.ok
                         break
+                else:
+                    explained = False
+            # Both sides synthetic ({"type": "string", "enum": [...]}: no combinator was written):
+            # when the failing part pairs say what changed, a combinator finding would be a
+            # second, spurious finding for the same change (an enum narrowed in place).
+            in_place = (o.synthetic or o_criterion) and (u.synthetic or u_criterion) and no == nu
+            if not (in_place and explained and why):
+                self.add(res, "COMBINED_TYPE_SUBSCHEMAS_CHANGED", "" if (o.synthetic or o_criterion) else "/" + oc)
+            for seg, sub in why:
+                self.merge(res, seg, sub)
 
     # -- objects --------------------------------------------------------------------------------
     def _k_object(self, res, o, u):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 LEVELS = (
@@ -14,7 +15,7 @@ LEVELS = (
     "NONE",
 )
 POLICIES = ("STRICT", "LENIENT")
-FORMATS = ("json-schema", "openapi")
+FORMATS = ("json-schema", "openapi", "avro")
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,19 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "checked_versions": list(self.checked_versions),
         }
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(parts) -> str:
+    """``["lines", 0, "amount"]`` -> ``$.lines[0].amount`` (jsonschema's json_path style)."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}"
+        else:
+            out += "['" + part.replace("'", "\\'") + "']"
+    return out

@@ -82,7 +82,8 @@ def _local_ref_errors(document) -> list[str]:
 def _json_schema(document) -> list[str]:
     if not isinstance(document, (dict, bool)):
         return ["#: a JSON Schema must be an object or a boolean."]
-    cls, problem = _validator_class(document, Draft202012Validator)
+    # No $schema: draft-07, as Confluent Schema Registry reads such a schema.
+    cls, problem = _validator_class(document, Draft7Validator)
     if problem:
         return [problem]
     messages = _metaschema_errors(document, cls)
@@ -204,20 +205,49 @@ def _schema_objects(document):
                         yield f"{optr}/responses/{_esc(status)}/content/{_esc(media)}/schema", mt["schema"]
 
 
+def _openapi_spec_validator(document) -> list[str]:
+    """openapi-spec-validator's verdict (the OpenAPI Initiative's schemas, every $ref resolved)."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+    from referencing.exceptions import Unresolvable
+
+    cls = OpenAPIV31SpecValidator if str(document.get("openapi", "")).startswith("3.1") else OpenAPIV30SpecValidator
+    messages = []
+    try:
+        for error in cls(document).iter_errors():
+            where = _where(getattr(error, "path", ()) or ())
+            messages.append(f"{where}: {error.message.splitlines()[0]}")
+            if len(messages) >= MAX_MESSAGES:
+                break
+    except Unresolvable as exc:
+        ref = getattr(exc, "ref", None) or str(exc)[:200]
+        messages.append(f"#: the reference {ref!r} does not resolve inside the document.")
+    return sorted(set(messages))
+
+
 def validate_schema(document, fmt: str = "json-schema") -> list[str]:
     """Return [] when ``document`` is a valid schema of ``fmt``, else human messages.
 
-    JSON Schema: checked against the metaschema its ``$schema`` names (default 2020-12; draft-04,
+    JSON Schema: checked against the metaschema its ``$schema`` names (default draft-07, as in
+    Confluent Schema Registry; draft-04,
     06, 07, 2019-09 and 2020-12 are known), then every local ``$ref`` must resolve. OpenAPI
     3.0/3.1: structural checks (``openapi`` version, ``info``, ``paths``, operations) and every
-    schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor).
+    schema object inside (3.1: 2020-12 metaschema; 3.0: draft-04, its closest ancestor); when
+    those pass, openapi-spec-validator has the last word (its messages, every $ref resolved).
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown schema format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    if fmt == "avro":
+        from . import avro
+
+        try:
+            avro.parse(document)
+        except ValueError as exc:
+            return [f"#: {exc}"]
+        return []
     try:
         if fmt == "json-schema":
             return _json_schema(document)
-        return _openapi(document)
+        return _openapi(document) or _openapi_spec_validator(document)
     except RecursionError:
         return ["#: the document nests too deeply to be checked."]
 

@@ -257,3 +257,39 @@ def test_both_validator_engines_agree(engine):
     errors = validator.errors({"number": "X", "lines": [{"amount": -1}, {}]}, 10)
     assert sorted(e["path"] for e in errors) == ["$.lines[0].amount", "$.lines[1]", "$.number"]
     assert json_path(["a b", 0, "c"]) == "$['a b'][0].c"
+
+
+def test_validate_accepts_avro_json_encoding_against_the_approved_avro_schema(api_as, cast):
+    schema = {"type": "record", "name": "PaymentReceived", "namespace": "billing", "fields": [
+        {"name": "invoice", "type": "string"},
+        {"name": "amount_cents", "type": "long"},
+        {"name": "memo", "type": ["null", "string"], "default": None}]}
+    subject = SubjectFactory(slug="payment-received", entity=None, api=ApiFactory(), format="avro")
+    published(cast, schema, subject)
+    url = f"{BASE}/subjects/payment-received/validate/"
+    client = api_as("service")
+    r = client.post(url, {"payload": {"invoice": "INV-1", "amount_cents": 1250, "memo": {"string": "ok"}}}, format="json")
+    assert r.json() == {"valid": True, "version": 1, "errors": []}
+    r = client.post(url, {"payload": {"invoice": "INV-1", "amount_cents": 12.5, "memo": "ok"}}, format="json")
+    body = r.json()
+    assert body["valid"] is False
+    assert [e["path"] for e in body["errors"]] == ["$.amount_cents", "$.memo"]
+    assert "whole number" in body["errors"][0]["message"]
+
+
+def test_compatibility_endpoint_checks_avro_by_its_resolution_rules(api_as):
+    v1 = {"type": "record", "name": "InvoiceReady", "fields": [{"name": "id", "type": "long"}]}
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "memo", "type": "string"}]}
+    body = {"format": "avro", "level": "BACKWARD", "schema": v2, "previous": [v1]}
+    r = api_as("finance").post(f"{BASE}/compatibility/", body, format="json")
+    assert r.status_code == 200, r.content
+    (finding,) = r.json()["findings"]
+    assert r.json()["compatible"] is False
+    assert (finding["type"], finding["path"]) == ("READER_FIELD_MISSING_DEFAULT_VALUE", "#/fields/1")
+    # a union is a whole Avro schema; a bad one is refused with fastavro's reason
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "schema": ["null", "string"], "previous": ["string"]}, format="json")
+    assert r.status_code == 200 and r.json()["compatible"] is True
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "schema": {"type": "nope"}}, format="json")
+    assert r.status_code == 400 and "unknown type 'nope'" in str(r.json()["error"]["fields"]["schema"])
+    r = api_as("finance").post(f"{BASE}/compatibility/", {**body, "format": "json-schema", "schema": ["x"]}, format="json")
+    assert r.status_code == 400

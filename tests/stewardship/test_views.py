@@ -208,3 +208,19 @@ def test_refused_submission_shows_the_schema_errors(client_as, cast):
     html = r.content.decode()
     assert 'id="validity-errors"' in html and "#/properties/id/type" in html
     assert SchemaVersion.objects.get(pk=version.pk).status == "draft"
+
+
+def test_avro_review_page_puts_the_finding_on_the_changed_line(client_as, cast):
+    from tests.factories import ApiFactory
+
+    v1 = {"type": "record", "name": "InvoiceReady", "fields": [{"name": "id", "type": "long"}]}
+    v2 = {"type": "record", "name": "InvoiceReady", "fields": [{"name": "id", "type": "long"},
+                                                               {"name": "memo", "type": "string"}]}
+    subject = SubjectFactory(entity=None, api=ApiFactory(), format="avro", name="Invoice ready events")
+    first = services.submit(actor=cast["steward"], version=services.create_draft(actor=cast["steward"], subject=subject, document=v1))
+    services.approve(actor=cast["steward2"], version=first)
+    second = services.submit(actor=cast["steward"], version=services.create_draft(actor=cast["steward"], subject=subject, document=v2))
+    html = client_as("steward2").get(reverse("stewardship:version-detail", args=[second.pk])).content.decode()
+    assert "READER_FIELD_MISSING_DEFAULT_VALUE" in html
+    assert '<span class="line added breaking" data-pointer="/fields/1">' in html  # on the added field
+    assert "The field memo of InvoiceReady is not in the data the writer sends" in html

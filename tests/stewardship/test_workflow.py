@@ -227,3 +227,46 @@ def test_subject_level_override_and_global_default(cast, fake_engine, doc):
         publish(subject, cast["steward"], [cast["steward2"]], doc)
         services.submit(actor=cast["steward"], version=services.create_draft(actor=cast["steward"], subject=subject, document=doc))
     assert [(c["level"], c["policy"]) for c in fake_engine.calls] == [("FULL", "STRICT"), ("FORWARD_TRANSITIVE", "LENIENT")]
+
+
+def test_a_malformed_openapi_definition_is_refused_with_the_validators_message(cast):
+    # Structurally plausible, but the path parameter {id} is never declared and a response has
+    # no description: openapi-spec-validator refuses it, so the submission is refused too.
+    spec = {"openapi": "3.0.3", "info": {"title": "Invoices", "version": "1"}, "paths": {
+        "/invoices/{id}": {"get": {"responses": {"200": {"description": "The invoice"}}}}}}
+    subject = SubjectFactory(entity=None, api=ApiFactory(), format="openapi")
+    version = services.create_draft(actor=cast["steward"], subject=subject, document=spec)
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=version)
+    assert info.value.fields["document"] == ["#: Path parameter 'id' for 'get' operation in '/invoices/{id}' was not resolved"]
+    assert _reload(version).status == "draft"
+    spec["paths"]["/invoices/{id}"]["get"]["parameters"] = [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    spec["components"] = {"schemas": {"Invoice": {"$ref": "#/components/schemas/Missing"}}}
+    version = services.create_draft(actor=cast["steward"], subject=subject, document=spec)
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=version)
+    assert info.value.fields["document"] == [
+        "#: the reference '/components/schemas/Missing' does not resolve inside the document."]
+
+
+def test_an_avro_subject_goes_through_review_with_its_avro_compatibility_report(cast):
+    v1 = {"type": "record", "name": "PaymentReceived", "namespace": "billing",
+          "fields": [{"name": "invoice", "type": "string"}, {"name": "amount_cents", "type": "int"}]}
+    subject = SubjectFactory(entity=None, api=ApiFactory(), format="avro")
+    first = publish(subject, cast["steward"], [cast["steward2"]], v1)
+    assert (first.status, first.number) == ("approved", 1)
+    widened = {**v1, "fields": [v1["fields"][0], {"name": "amount_cents", "type": "long"}]}
+    second = services.submit(actor=cast["steward"], version=services.create_draft(
+        actor=cast["steward"], subject=subject, document=widened))
+    assert second.compat_report["compatible"] is True  # BACKWARD: int data read as long
+    subject.compatibility_level = "FULL"
+    subject.save(update_fields=["compatibility_level"])
+    third = services.submit(actor=cast["steward"], version=services.create_draft(
+        actor=cast["steward"], subject=subject, document=widened))
+    (finding,) = third.compat_report["findings"]
+    assert (finding["type"], finding["path"], finding["direction"]) == ("TYPE_MISMATCH", "#/fields/1/type", "FORWARD")
+    broken = services.create_draft(actor=cast["steward"], subject=subject, document={"type": "record", "fields": []})
+    with pytest.raises(ValidationFailed) as info:
+        services.submit(actor=cast["steward"], version=broken)
+    assert "not a valid Avro schema" in info.value.fields["document"][0]

@@ -321,3 +321,26 @@ def test_messages_name_the_path():
     assert finding.path == "#/properties/name/maxLength"
     assert "#/properties/name/maxLength" in finding.message
     assert "breaks" in finding.message
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    (string(enum=["draft", "sent", "paid"]), string(enum=["draft", "sent"]), [("ENUM_ARRAY_NARROWED", "#/enum")]),
+    (obj({"status": string(enum=["a", "b"])}), obj({"status": string(enum=["a"])}),
+     [("ENUM_ARRAY_NARROWED", "#/properties/status/enum")]),
+    (string(enum=["ab", "abc"], maxLength=3), string(enum=["ab"], maxLength=2),
+     [("ENUM_ARRAY_NARROWED", "#/enum"), ("MAX_LENGTH_DECREASED", "#/maxLength")]),
+])
+def test_one_finding_per_change_an_enum_narrowed_in_place_has_no_combinator_finding(old, new, expected):
+    # {"type": "string", "enum": [...]} is read as an implicit allOf of its parts; no combinator
+    # was written, so narrowing the enum is one ENUM_ARRAY_NARROWED, not also
+    # COMBINED_TYPE_SUBSCHEMAS_CHANGED.
+    report = check(new=new, previous=[old], level="BACKWARD")
+    assert report.compatible is False
+    assert sorted((f.type, f.path) for f in report.findings) == expected
+
+
+def test_a_written_combinator_whose_member_narrows_still_says_so():
+    old = {"oneOf": [string(enum=["a", "b"]), {"type": "integer"}]}
+    new = {"oneOf": [string(enum=["a"]), {"type": "integer"}]}
+    found = {(f.type, f.path) for f in check(new=new, previous=[old]).findings}
+    assert found == {("COMBINED_TYPE_SUBSCHEMAS_CHANGED", "#/oneOf"), ("ENUM_ARRAY_NARROWED", "#/oneOf/0/enum")}

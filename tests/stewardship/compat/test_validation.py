@@ -85,7 +85,7 @@ def test_openapi_31_needs_no_paths_when_it_has_webhooks_or_components():
 
 def test_unknown_format_raises():
     with pytest.raises(ValueError, match="format"):
-        validate_schema({}, "avro")
+        validate_schema({}, "protobuf")
 
 
 def test_absurdly_deep_document_gets_a_message_not_a_crash():
@@ -94,3 +94,22 @@ def test_absurdly_deep_document_gets_a_message_not_a_crash():
         deep = {"type": "object", "properties": {"c": deep}}
     messages = validate_schema(deep)
     assert messages == [] or messages == ["#: the document nests too deeply to be checked."]
+
+
+def test_a_schema_without_dollar_schema_is_read_as_draft_07_as_confluent_does():
+    # Tuple `items` and `dependencies` are draft-07; the 2020-12 metaschema refuses an items array.
+    doc = {"type": "array", "items": [{"type": "string"}, {"type": "integer"}], "additionalItems": False}
+    assert validate_schema(doc) == []
+    assert validate_schema({"$schema": D2020, **doc}) != []
+    assert validate_schema({"type": "object", "dependencies": {"a": ["b"]}}) == []
+
+
+def test_payloads_against_a_schema_without_dollar_schema_follow_draft_07():
+    from stewardship.validation import compile_validator
+
+    doc = {"type": "array", "items": [{"type": "string"}, {"type": "integer"}], "additionalItems": False}
+    for engine in ("rust", "python"):
+        validator = compile_validator(doc, engine=engine)
+        assert validator.errors(["a", 1], 10) == [], engine
+        assert [e["path"] for e in validator.errors([1, 1], 10)] == ["$[0]"], engine
+        assert len(validator.errors(["a", 1, "extra"], 10)) == 1, engine
