@@ -302,9 +302,13 @@ def test_load_on_the_machine_cannot_turn_a_compatible_change_into_a_refusal():
     import threading
 
     old, new = _exploding(4, 4, 10), _exploding(4, 4, 11)  # maxLength widened: BACKWARD-compatible
-    started = time.thread_time()
-    assert check(new=new, previous=[old], level="BACKWARD", time_budget=30).compatible
-    cost = time.thread_time() - started
+    assert check(new=new, previous=[old], level="BACKWARD", time_budget=30).compatible  # warm: first-call costs
+    costs = []
+    for _ in range(2):
+        started = time.thread_time()
+        check(new=new, previous=[old], level="BACKWARD", time_budget=30)
+        costs.append(time.thread_time() - started)
+    cost = max(costs)
     budget = max(2 * cost, 0.05)
     stop = threading.Event()
 
