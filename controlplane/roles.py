@@ -41,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "stewardship.validate_payload",
         "kpis.add_businessevent",
         "kpis.add_reconciliation",
+        "telemetry.add_span",
     ],
 }
 

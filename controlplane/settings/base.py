@@ -461,3 +461,25 @@ KPI_REFRESH_DEBOUNCE_SECONDS = env_int("KPI_REFRESH_DEBOUNCE_SECONDS", 5, minimu
 # The demo's simulated ERP/PSA/billing endpoints under /demo/ (health checks and replay
 # targets, controlplane/scenario/receiver.py): on with DEBUG unless said otherwise.
 DEMO_ENDPOINTS = env_bool("DEMO_ENDPOINTS", DEBUG)
+
+# --- telemetry (OTLP traces from the middleware at /otlp/v1/traces) -----------------------
+# Span attributes that carry the business key, first found wins (baggage reaches spans as
+# attributes through the SDK's baggage span processor); the flow; the integration's slug.
+OTLP_BUSINESS_KEY_ATTRIBUTES = env_list("OTLP_BUSINESS_KEY_ATTRIBUTES", [
+    "invoice.number", "business.key", "project.code", "messaging.message.conversation_id"])
+OTLP_FLOW_ATTRIBUTES = env_list("OTLP_FLOW_ATTRIBUTES", ["flow.name", "messaging.destination.name"])
+OTLP_INTEGRATION_ATTRIBUTES = env_list("OTLP_INTEGRATION_ATTRIBUTES", ["integration.slug"])
+# service.name -> integration slug, JSON (e.g. '{"boomi-netsuite-sync": "netsuite-to-certinia"}');
+# a service.name equal to an integration's slug needs no entry.
+OTLP_SERVICE_INTEGRATIONS = {k: v[0] for k, v in env_json_mapping("OTLP_SERVICE_INTEGRATIONS").items()}
+# Error spans of a known integration open an exception, or count on the open one with the
+# same fingerprint, made of the integration and these parts: any of "span" (its name),
+# "error_type" (exception.type), "business_key". "off" (alone) opens none.
+OTLP_EXCEPTION_DEDUPE_BY = env_list("OTLP_EXCEPTION_DEDUPE_BY", ["span", "error_type", "business_key"])
+if not set(OTLP_EXCEPTION_DEDUPE_BY) <= {"span", "error_type", "business_key", "off"}:
+    raise ImproperlyConfigured(f"OTLP_EXCEPTION_DEDUPE_BY={OTLP_EXCEPTION_DEDUPE_BY!r}: use span, error_type, "
+                               "business_key, or off.")
+OTLP_EXCEPTION_SEVERITY = env_str("OTLP_EXCEPTION_SEVERITY", "high")
+OTLP_RETENTION_DAYS = env_int("OTLP_RETENTION_DAYS", 7, minimum=1)
+OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10000, minimum=1)
