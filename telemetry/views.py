@@ -39,6 +39,8 @@ def traces(request):
         found = ServiceTokenAuthentication().authenticate(request)
     except AuthenticationFailed as exc:
         return _refuse(content_type, 401, _UNAUTHENTICATED, str(exc.detail))
+    if found is None and request.user.is_authenticated:
+        return _refuse(content_type, 403, _PERMISSION_DENIED, "This endpoint takes a service token, not a session.")
     if found is None:
         return _refuse(content_type, 401, _UNAUTHENTICATED, "Send a service token: Authorization: Bearer <token>.")
     user, token = found
