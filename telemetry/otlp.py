@@ -106,6 +106,8 @@ def encode_status(content_type: str, code: int, message: str) -> bytes:
 
 def clean(value, limit: int = MAX_VALUE) -> str:
     text = value if isinstance(value, str) else str(value)
+    if text.isascii() and "\x00" not in text:  # nearly every name and value: nothing to do
+        return text[:limit]
     if "\x00" in text:
         text = text.replace("\x00", "")
     try:
@@ -135,14 +137,14 @@ def attributes(key_values) -> dict:
 
 
 def spans_of(request: ExportTraceServiceRequest):
-    """Each span as a dict: ids in hex, times in Unix nanoseconds, its attributes (its
-    resource's beneath them), status, and the error (status message, else the message of
+    """Each span as a dict: ids in hex, times in Unix nanoseconds, its attributes and its
+    resource's (shared by the spans of one resource, not stored), status, and the error (status message, else the message of
     its first ``exception`` event) with its type."""
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                attrs = {**resource, **attributes(span.attributes)}
+                attrs = attributes(span.attributes)
                 error, error_type = span.status.message, ""
                 for event in span.events:
                     if event.name == "exception":
@@ -154,7 +156,7 @@ def spans_of(request: ExportTraceServiceRequest):
                     "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
                     "parent_span_id": span.parent_span_id.hex(), "name": clean(span.name, 200),
                     "start_ns": span.start_time_unix_nano, "end_ns": span.end_time_unix_nano,
-                    "status": _STATUS.get(span.status.code, "unset"), "attributes": attrs,
+                    "status": _STATUS.get(span.status.code, "unset"), "attributes": attrs, "resource": resource,
                     "service_name": clean(resource.get("service.name") or "", 200),
                     "error": clean(error), "error_type": clean(error_type, 100),
                 }

@@ -31,6 +31,8 @@ def _first(attrs: dict, names) -> tuple[str, str]:
 
 def _integration_slug(span: dict) -> str:
     _, slug = _first(span["attributes"], settings.OTLP_INTEGRATION_ATTRIBUTES)
+    if not slug and span.get("resource"):
+        _, slug = _first(span["resource"], settings.OTLP_INTEGRATION_ATTRIBUTES)
     return slug or settings.OTLP_SERVICE_INTEGRATIONS.get(span["service_name"]) or span["service_name"]
 
 

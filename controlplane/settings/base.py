@@ -237,9 +237,6 @@ OIDC_USE_PKCE = True
 OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
-OIDC_CALLBACK_CLASS = "sso.views.CallbackView"
-OIDC_AUTHENTICATE_CLASS = "sso.views.AuthenticateView"
-LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT
                     and OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT)
 # IdP group -> role names (controlplane/roles.py) and IdP group -> team slugs (catalog), as

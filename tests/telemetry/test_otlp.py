@@ -28,7 +28,8 @@ from telemetry.selectors import spans_for_key
 from tests.conftest import make_user
 from tests.factories import IntegrationFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+_live = pytest.mark.django_db(transaction=True)  # a live server sees only committed rows
 
 
 @pytest.fixture
@@ -66,6 +67,7 @@ def _exporter(live_server, key, **kwargs):
     return OTLPSpanExporter(endpoint=f"{live_server.url}/otlp/v1/traces", headers=headers, timeout=10, **kwargs)
 
 
+@_live
 def test_the_sdk_exporter_sends_spans_linked_to_integration_and_key(live_server, invoices, token):
     finance = make_user("finance", roles.FINANCE)
     assert _exporter(live_server, token).export(_middleware_run()) == SpanExportResult.SUCCESS
@@ -89,6 +91,7 @@ def test_the_sdk_exporter_sends_spans_linked_to_integration_and_key(live_server,
     assert failed["amount"] is None and failed["currency"] == ""
 
 
+@_live
 def test_a_retried_batch_is_stored_once_and_the_same_failure_again_counts_on_its_exception(
         live_server, invoices, token):
     run = _middleware_run()
@@ -102,6 +105,7 @@ def test_a_retried_batch_is_stored_once_and_the_same_failure_again_counts_on_its
     assert BusinessException.objects.count() == 2  # another invoice: its own exception (default rule)
 
 
+@_live
 def test_otlp_json_is_accepted_too(live_server, invoices, token):
     message = json_format.MessageToDict(encode_spans(_middleware_run(fail=False)))
     for resource in message["resourceSpans"]:  # OTLP/JSON writes ids in hex, not base64
@@ -128,6 +132,7 @@ def _post(live_server, body, headers):
         return exc.code, exc.read()
 
 
+@_live
 def test_who_may_send_and_what_is_refused(live_server, invoices, token):
     other = IntegrationFactory(slug="workday-hris")
     _, other_key = create_service_account(name="other-mw", role=roles.INTEGRATION, integrations=[other])
@@ -156,7 +161,7 @@ def test_retention_purges_old_spans(invoices, token, settings):
     settings.OTLP_RETENTION_DAYS = 7
     run = [{"trace_id": "ab" * 16, "span_id": f"{n:016x}", "parent_span_id": "", "name": "step", "start_ns": 0,
             "end_ns": 0, "status": "ok", "attributes": {}, "service_name": "boomi-invoice-sync", "error": "",
-            "error_type": ""} for n in range(1, 4)]
+            "error_type": "", "resource": {}} for n in range(1, 4)]
     now_ns = int(timezone.now().timestamp() * 1e9)
     for span in run:
         span["start_ns"], span["end_ns"] = now_ns, now_ns + 5_000_000
@@ -164,3 +169,47 @@ def test_retention_purges_old_spans(invoices, token, settings):
     assert services.purge_spans(now=timezone.now() + dt.timedelta(days=6)) == 0
     assert services.purge_spans(now=timezone.now() + dt.timedelta(days=8)) == 3
     assert not Span.objects.exists()
+
+
+def _raw_span(name="step", key="INV-9", status="error", n=1):
+    now_ns = int(timezone.now().timestamp() * 1e9)
+    return {"trace_id": "cd" * 16, "span_id": f"{n:016x}", "parent_span_id": "", "name": name, "start_ns": now_ns,
+            "end_ns": now_ns + 1_000_000, "status": status, "attributes": {"invoice.number": key},
+            "service_name": "boomi-invoice-sync", "error": "Ledger closed", "error_type": "LedgerClosed",
+            "resource": {}}
+
+
+def test_a_span_whose_exception_sits_in_a_restricted_queue_is_shown_only_to_its_team(invoices):
+    from catalog.models import TeamMember
+    from tests.factories import TeamFactory
+
+    payroll = TeamFactory(slug="payroll-team", name="Payroll")
+    services.ingest_spans(spans=[_raw_span()], actor=None)
+    exc = BusinessException.objects.get()
+    member, outsider = make_user("member", roles.FINANCE), make_user("outsider-fin", roles.FINANCE)
+    TeamMember.objects.create(team=payroll, user=member, name="Member")
+    from exceptions.models import Queue
+
+    Queue.objects.filter(pk=exc.queue_id).update(team=payroll, restricted=True)
+    assert [i["title"] for i in spans_for_key("INV-9", member)] == ["step failed"]
+    assert spans_for_key("INV-9", outsider) == []
+    assert spans_for_key("INV-9", make_user("nobody")) == []  # no role: no view permission
+
+
+def test_hostile_strings_in_otlp_json_are_stored_cleaned(invoices, token, client):
+    now_ns = int(timezone.now().timestamp() * 1e9)
+    body = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":'
+            '"boomi-invoice-sync"}}]},"scopeSpans":[{"spans":[{"traceId":"' + "ef" * 16 + '","spanId":"'
+            + "12" * 8 + '","name":"post\\u0000 invoice","startTimeUnixNano":"' + str(now_ns)
+            + '","endTimeUnixNano":"' + str(now_ns + 10) + '","attributes":[{"key":"invoice.number","value":'
+            '{"stringValue":"INV-\\u00001"}}]}]}]}]}')
+    response = client.post("/otlp/v1/traces", data=body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.content
+    span = Span.objects.get()
+    assert span.name == "post invoice" and span.business_key == "INV-1"  # NUL dropped (PostgreSQL refuses it)
+    for bad in (body.replace("ef" * 16, "not-hex"), body.replace("post\\u0000", "post\\ud800")):
+        refused = client.post("/otlp/v1/traces", data=bad, content_type="application/json",
+                              HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert refused.status_code == 400 and refused.json()["code"] == 3  # google.rpc INVALID_ARGUMENT
+    assert Span.objects.count() == 1
