@@ -119,3 +119,14 @@ def test_a_claim_without_subject_is_refused_and_nothing_is_made(sso_settings):
     with pytest.raises(ValidationFailed):
         services.sign_in_from_provider(issuer=ISSUER, claims={"email": "x@example.com"})
     assert not get_user_model().objects.exists()
+
+
+def test_an_identity_never_takes_over_a_local_account_with_the_same_name_or_email(sso_settings):
+    local = make_user("ada")  # ada@example.com, with a password
+    user = services.sign_in_from_provider(issuer=ISSUER, claims={"sub": "u-8", "email": "ada@example.com"})
+    assert user.pk != local.pk and user.username == "ada-2" and not user.has_usable_password()
+    local.refresh_from_db()
+    assert local.has_usable_password() and not hasattr(local, "sso_identity")
+    # The same subject at another provider is another person.
+    other = services.sign_in_from_provider(issuer="https://other.example", claims={"sub": "u-8"})
+    assert other.pk not in (user.pk, local.pk)
