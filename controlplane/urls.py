@@ -4,8 +4,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from telemetry import views as telemetry_views
-
 from . import views
 from .csp import relaxed_csp
 from .login_throttle import ThrottledLoginView
@@ -36,7 +34,7 @@ urlpatterns = [
     # Single sign-on (OIDC round trip) and password reset for local accounts.
     path("", include("sso.urls")),
     # OTLP/HTTP traces from the middleware (service token).
-    path("otlp/v1/traces", telemetry_views.traces, name="otlp-traces"),
+    path("otlp/", include("telemetry.urls")),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin, Swagger UI).
     path("favicon.ico", views.favicon, name="favicon"),

@@ -16,6 +16,8 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from mozilla_django_oidc import views as oidc_views
 
+from controlplane.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 
@@ -34,13 +36,13 @@ class AuthenticateView(_WhenEnabled, oidc_views.OIDCAuthenticationRequestView):
 @method_decorator(login_not_required, name="dispatch")
 class CallbackView(_WhenEnabled, oidc_views.OIDCAuthenticationCallbackView):
     """A callback with an unknown state (tampered, replayed, or from another browser), a
-    bad nonce, or a code the provider will not exchange ends on the login page with a
+    bad nonce, a code the provider will not exchange, or claims without a subject ends on the login page with a
     message, never signed in."""
 
     def get(self, request):
         try:
             return super().get(request)
-        except SuspiciousOperation as exc:
+        except (SuspiciousOperation, DomainError) as exc:
             log.warning("Single sign-on refused: %s", exc)
             return self.login_failure()
 

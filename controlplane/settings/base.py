@@ -477,6 +477,8 @@ if not set(OTLP_EXCEPTION_DEDUPE_BY) <= {"span", "error_type", "business_key", "
     raise ImproperlyConfigured(f"OTLP_EXCEPTION_DEDUPE_BY={OTLP_EXCEPTION_DEDUPE_BY!r}: use span, error_type, "
                                "business_key, or off.")
 OTLP_EXCEPTION_SEVERITY = env_str("OTLP_EXCEPTION_SEVERITY", "high")
+if OTLP_EXCEPTION_SEVERITY not in ("critical", "high", "medium", "low"):
+    raise ImproperlyConfigured(f"OTLP_EXCEPTION_SEVERITY={OTLP_EXCEPTION_SEVERITY!r}: use critical, high, medium or low.")
 OTLP_RETENTION_DAYS = env_int("OTLP_RETENTION_DAYS", 7, minimum=1)
 OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10000, minimum=1)
