@@ -93,6 +93,14 @@ class _ThrottleMixin:
             )
         return super().clean()
 
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        # Break-glass: with single sign-on on, a local password signs in only a superuser
+        # unless SSO_LOCAL_LOGIN="all" (told after the password was right, like "inactive").
+        if settings.OIDC_ENABLED and settings.SSO_LOCAL_LOGIN == "superusers" and not user.is_superuser:
+            raise forms.ValidationError(
+                f"This account signs in with {settings.OIDC_PROVIDER_NAME}.", code="use_sso")
+
     @property
     def locked_out(self) -> bool:
         return any(error.code == "locked" for error in self.errors.as_data().get("__all__", []))
@@ -110,6 +118,10 @@ class ThrottledLoginView(auth_views.LoginView):
     """The site's login page; a locked-out attempt answers 429 with the form and its message."""
 
     authentication_form = ThrottledAuthenticationForm
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "sso_enabled": settings.OIDC_ENABLED,
+                "sso_provider_name": settings.OIDC_PROVIDER_NAME}
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

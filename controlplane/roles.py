@@ -43,6 +43,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "stewardship.register_schema",
         "kpis.add_businessevent",
         "kpis.add_reconciliation",
+        "telemetry.add_span",
     ],
 }
 
@@ -51,7 +52,7 @@ ROLE_DESCRIPTIONS = {
     STEWARD: "Owns system-of-record assignments; reviews and approves schema versions (never their own).",
     FINANCE: "Works the exception queues: assign, comment, edit and replay, resolve, export; keeps the FX rates.",
     EXECUTIVE: "Reads the KPI pages and everything else; changes nothing.",
-    INTEGRATION: "Service accounts for middleware: post exceptions, runs, heartbeats and events by token.",
+    INTEGRATION: "Service accounts for middleware: post exceptions, runs, heartbeats, events and traces by token.",
 }
 
 

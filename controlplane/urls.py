@@ -32,6 +32,10 @@ urlpatterns = [
     path("search/suggest/", views.search_suggest, name="search-suggest"),
     path("login/", login_not_required(ThrottledLoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Single sign-on (OIDC round trip) and password reset for local accounts.
+    path("", include("sso.urls")),
+    # OTLP/HTTP traces from the middleware (service token).
+    path("otlp/", include("telemetry.urls")),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin, Swagger UI).
     path("favicon.ico", views.favicon, name="favicon"),

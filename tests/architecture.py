@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-APPS = ("catalog", "stewardship", "exceptions", "health", "kpis", "controlplane")
+APPS = ("catalog", "stewardship", "exceptions", "health", "kpis", "controlplane", "sso", "telemetry")
 
 # Modules that are part of their app's write layer besides services.py / services/: each is
 # called only by that app's service functions (or is the mechanism they use).

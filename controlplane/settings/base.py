@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str, env_url
+from .env import env_bool, env_int, env_json_mapping, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "health",
     "kpis",
     "traces",
+    "sso",
+    "telemetry",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +223,47 @@ LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 30,
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (sso/, OpenID Connect through mozilla-django-oidc) --------------------
+# Off unless a client id and the provider's endpoints are set; then the login page offers
+# "Sign in with <OIDC_PROVIDER_NAME>" beside the local form. Authorization code flow with
+# PKCE (S256) and a nonce; every call to the provider goes through controlplane.outbound
+# (a provider on a private network needs its host in OUTBOUND_URL_ALLOWLIST).
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "") or ""
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "") or ""
+# The provider's endpoints, as its /.well-known/openid-configuration lists them.
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "") or ""
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "") or ""
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "") or ""
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "") or ""
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your identity provider")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+# The claim holding the user's groups (Keycloak, Entra ID, Okta and Authentik call it "groups").
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT
+                    and OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT)
+# IdP group -> role names (controlplane/roles.py) and IdP group -> team slugs (catalog), as
+# JSON objects, e.g. OIDC_GROUP_ROLES='{"cp-finance": ["Finance"]}'. Applied at every
+# sign-in: the user's roles become exactly those their groups map to; team memberships the
+# mapping made are added and removed with the groups (memberships added by hand stay).
+OIDC_GROUP_ROLES = env_json_mapping("OIDC_GROUP_ROLES")
+OIDC_GROUP_TEAMS = env_json_mapping("OIDC_GROUP_TEAMS")
+# Who may still sign in with a local password while single sign-on is on: "superusers"
+# only (break-glass, the default) or "all" accounts that have a password. Accounts made by
+# single sign-on never have one. Without single sign-on every account signs in locally.
+SSO_LOCAL_LOGIN = env_str("SSO_LOCAL_LOGIN", "superusers")
+if SSO_LOCAL_LOGIN not in ("all", "superusers"):
+    raise ImproperlyConfigured(f"SSO_LOCAL_LOGIN={SSO_LOCAL_LOGIN!r} must be 'all' or 'superusers'.")
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "sso.backend.OIDCBackend"]
+# Password-reset links (local accounts only) stay valid this long (seconds); one client
+# address may ask for this many reset e-mails per LOGIN_LOCKOUT_SECONDS.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_SECONDS", 3600, minimum=300)
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env_int("PASSWORD_RESET_LIMIT_PER_ADDRESS", 5, minimum=1)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -428,3 +471,27 @@ KPI_REFRESH_DEBOUNCE_SECONDS = env_int("KPI_REFRESH_DEBOUNCE_SECONDS", 5, minimu
 # The demo's simulated ERP/PSA/billing endpoints under /demo/ (health checks and replay
 # targets, controlplane/scenario/receiver.py): on with DEBUG unless said otherwise.
 DEMO_ENDPOINTS = env_bool("DEMO_ENDPOINTS", DEBUG)
+
+# --- telemetry (OTLP traces from the middleware at /otlp/v1/traces) -----------------------
+# Span attributes that carry the business key, first found wins (baggage reaches spans as
+# attributes through the SDK's baggage span processor); the flow; the integration's slug.
+OTLP_BUSINESS_KEY_ATTRIBUTES = env_list("OTLP_BUSINESS_KEY_ATTRIBUTES", [
+    "invoice.number", "business.key", "project.code", "messaging.message.conversation_id"])
+OTLP_FLOW_ATTRIBUTES = env_list("OTLP_FLOW_ATTRIBUTES", ["flow.name", "messaging.destination.name"])
+OTLP_INTEGRATION_ATTRIBUTES = env_list("OTLP_INTEGRATION_ATTRIBUTES", ["integration.slug"])
+# service.name -> integration slug, JSON (e.g. '{"boomi-netsuite-sync": "netsuite-to-certinia"}');
+# a service.name equal to an integration's slug needs no entry.
+OTLP_SERVICE_INTEGRATIONS = {k: v[0] for k, v in env_json_mapping("OTLP_SERVICE_INTEGRATIONS").items()}
+# Error spans of a known integration open an exception, or count on the open one with the
+# same fingerprint, made of the integration and these parts: any of "span" (its name),
+# "error_type" (exception.type), "business_key". "off" (alone) opens none.
+OTLP_EXCEPTION_DEDUPE_BY = env_list("OTLP_EXCEPTION_DEDUPE_BY", ["span", "error_type", "business_key"])
+if not set(OTLP_EXCEPTION_DEDUPE_BY) <= {"span", "error_type", "business_key", "off"}:
+    raise ImproperlyConfigured(f"OTLP_EXCEPTION_DEDUPE_BY={OTLP_EXCEPTION_DEDUPE_BY!r}: use span, error_type, "
+                               "business_key, or off.")
+OTLP_EXCEPTION_SEVERITY = env_str("OTLP_EXCEPTION_SEVERITY", "high")
+if OTLP_EXCEPTION_SEVERITY not in ("critical", "high", "medium", "low"):
+    raise ImproperlyConfigured(f"OTLP_EXCEPTION_SEVERITY={OTLP_EXCEPTION_SEVERITY!r}: use critical, high, medium or low.")
+OTLP_RETENTION_DAYS = env_int("OTLP_RETENTION_DAYS", 7, minimum=1)
+OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10000, minimum=1)

@@ -5,6 +5,7 @@ typo such as ``DEBUG=ture`` stops start-up with a message naming the variable in
 silently picking a default.
 """
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -58,3 +59,23 @@ def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
             f"{name}={value!r} has scheme {scheme!r}; expected one of: {', '.join(schemes)}."
         )
     return value
+
+
+def env_json_mapping(name: str) -> dict[str, list[str]]:
+    """A JSON object of name -> list of names (a single name is read as a list of one)."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return {}
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object of name -> list of names.")
+    mapping = {}
+    for key, item in data.items():
+        items = [item] if isinstance(item, str) else item
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ImproperlyConfigured(f"{name}[{key!r}] must be a name or a list of names.")
+        mapping[str(key)] = items
+    return mapping

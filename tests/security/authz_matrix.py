@@ -54,6 +54,15 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "logout": {"POST": PUBLIC},
     "healthz": {"GET": PUBLIC},
     "readyz": {"GET": PUBLIC},
+    # Single sign-on round trip and password reset: for signed-out visitors (404 while SSO is off).
+    "oidc_authentication_init": {"GET": PUBLIC},
+    "oidc_authentication_callback": {"GET": PUBLIC},
+    "password_reset": {"GET": PUBLIC, "POST": PUBLIC},
+    "password_reset_done": {"GET": PUBLIC},
+    "password_reset_confirm": {"GET": PUBLIC, "POST": PUBLIC},
+    "password_reset_complete": {"GET": PUBLIC},
+    # OTLP/HTTP traces: service tokens only (a browser session gets 403, no token 401).
+    "otlp-traces": {"POST": frozenset({SVC})},
     # The demo's simulated systems (HMAC-signed machine calls; 404 unless DEMO_ENDPOINTS).
     "demo:health": {"GET": PUBLIC},
     "demo:receive": {"POST": PUBLIC},
@@ -332,5 +341,9 @@ SCOPE_EXEMPT = {
                          "integrations",
     "login": "the sign-in form: a session, not a machine write",
     "logout": "ends a session",
+    "otlp-traces": "scoped the OTLP way: spans of an integration outside the token's scope are refused and counted "
+                   "in partial_success, the rest stored (tests/telemetry/test_otlp.py::test_who_may_send_and_what_is_refused)",
+    "password_reset": "a signed-out visitor's request for a reset e-mail: no machine write",
+    "password_reset_confirm": "sets a local account's password from an e-mailed link: no machine write",
     "demo:receive": "the demo's simulated ledger (off outside the demo); it checks the replay signature, stores nothing",
 }
