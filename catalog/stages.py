@@ -26,7 +26,14 @@ from .models import WorkflowStage
 
 def trace_url(key: str) -> str:
     """The trace page of one business key (the traces app renders it)."""
-    return "/traces/?" + urlencode({"key": key})
+    return reverse("traces:trace") + "?" + urlencode({"key": key})
+
+
+def stages_panel(key: str, user, items) -> dict | None:
+    """The trace's stages panel (registered by the traces app): left out when no workflow
+    with declared stages carries ``key``."""
+    context = stages_for_key(key, user, items)
+    return context if context["workflows"] else None
 
 
 def stuck_list_url(workflow_slug: str, event_type: str, as_of=None) -> str:

@@ -14,3 +14,9 @@ class TracesConfig(AppConfig):
         JSONField.register_lookup(CarriesValue)
         for fn, probe in builtin.SOURCES:
             sources.register_source(fn, probe=probe)
+        # The plug-ins of other apps: the workflow-stages panel and the middleware's spans.
+        from catalog.stages import stages_panel
+        from telemetry.selectors import spans_for_key, spans_probe
+
+        sources.register_panel("stages", stages_panel, "catalog/_trace_stages.html")
+        sources.register_source(spans_for_key, probe=spans_probe)

@@ -177,6 +177,15 @@ def test_trace_panel_marks_each_step_and_the_stuck_one(flow, finance, outsider):
     assert [r["status"] for r in waiting["stages"]] == ["done", "waiting", "not_reached"] and waiting["stuck"] is None
 
 
+def test_the_trace_page_shows_the_stages_panel_above_the_timeline(flow, client_as):
+    html = client_as("finance").get(trace_url("INV-3")).content.decode()
+    assert 'aria-label="Workflow stages"' in html
+    assert "Stuck before “Invoice posted”" in html
+    # A key no workflow with stages carries gets no empty panel.
+    _event("LOOSE-1", EventType.INVOICE_READY, NOW - H, None)
+    assert 'aria-label="Workflow stages"' not in client_as("finance").get(trace_url("LOOSE-1")).content.decode()
+
+
 def test_newly_stuck_items_are_announced_once_to_the_owning_team(flow):
     NotificationChannel.objects.create(team=flow["team"], name="mail", kind="email", target="billing@example.com")
     assert services.notify_stuck_items(now=NOW) == 3

@@ -89,6 +89,11 @@ def test_the_sdk_exporter_sends_spans_linked_to_integration_and_key(live_server,
     assert "flow invoices.ready" in failed["detail"] and "error: Tax code GB-VAT20 is not valid" in failed["detail"]
     assert failed["url"] == exc.get_absolute_url() and failed["lane_url"] == invoices.get_absolute_url()
     assert failed["amount"] is None and failed["currency"] == ""
+    # The technical hops sit on the business trace of the key, beside its events and exceptions.
+    from traces.selectors import has_trace, items_for
+
+    assert "post invoice to ERP failed" in [i["title"] for i in items_for("INV-1001", finance) if i["kind"] == "span"]
+    assert has_trace("INV-1001", finance)
 
 
 @_live

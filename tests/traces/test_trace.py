@@ -206,4 +206,5 @@ def test_the_trace_costs_the_same_queries_for_three_items_or_thirty(journey, api
     with CaptureQueriesContext(connection) as many:
         body = api.get("/api/v1/traces/", {"key": KEY}).json()
     assert sum(i["kind"] == "exception" for i in body["items"]) == 26
-    assert len(many) == len(few) <= 12, [q["sql"][:120] for q in many.captured_queries]
+    # 12 for the built-in sources, plus the stages panel's and the spans' own lookups.
+    assert len(many) == len(few) <= 14, [q["sql"][:120] for q in many.captured_queries]
