@@ -385,6 +385,10 @@ HEALTH_HOURLY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_HOURLY_ROLLUP_RETENTION_DA
 HEALTH_DAILY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_DAILY_ROLLUP_RETENTION_DAYS", 400, minimum=31)
 # Pushed runs: how far in the future a reported finish may be before it is flagged as skew.
 HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS = env_int("HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS", 300, minimum=0)
+# Heartbeat pings (healthchecks' protocol): the request body kept as the run's log, capped
+# (the rest is dropped and the ping marked truncated), and how long pings are kept.
+HEARTBEAT_BODY_LIMIT_BYTES = env_int("HEARTBEAT_BODY_LIMIT_BYTES", 10_000, minimum=0)
+HEARTBEAT_PING_RETENTION_DAYS = env_int("HEARTBEAT_PING_RETENTION_DAYS", 30, minimum=1)
 # Notifications: attempts, first backoff (doubles each time), webhook timeout, link base.
 HEALTH_NOTIFY_MAX_ATTEMPTS = env_int("HEALTH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 HEALTH_NOTIFY_BACKOFF_SECONDS = env_int("HEALTH_NOTIFY_BACKOFF_SECONDS", 30, minimum=1)
