@@ -61,13 +61,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "controlplane.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, CSRF, auth, messages and X-Frame-Options middleware, skipped for
+    # machine requests (a service token or a token-in-URL path under /api/, see
+    # controlplane.middleware.is_machine_request): they only serve browsers.
+    "controlplane.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "controlplane.middleware.BrowserCsrfViewMiddleware",
+    "controlplane.middleware.BrowserAuthenticationMiddleware",
     "controlplane.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "controlplane.middleware.BrowserMessageMiddleware",
+    "controlplane.middleware.BrowserXFrameOptionsMiddleware",
     "controlplane.middleware.NoStoreMiddleware",
 ]
 
@@ -243,6 +246,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 100, minimum=10)
 
 # --- API ------------------------------------------------------------------------------
+# How long a web process reuses a service token lookup: a revocation elsewhere is honoured
+# within this many milliseconds (controlplane.authentication). 0 turns the cache off.
+SERVICE_TOKEN_CACHE_MS = env_int("SERVICE_TOKEN_CACHE_MS", 1000, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "controlplane.authentication.ServiceTokenAuthentication",
