@@ -49,17 +49,12 @@ def main():
     if not os.environ.get("DATABASE_URL") or connection.vendor != "postgresql":
         print("skipped: bench_exceptions needs PostgreSQL (set DATABASE_URL=postgres://...)")
         return
-    from django.test.utils import setup_test_environment
+    from tests.benchmarks import test_database
 
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
     # its own database, so it never collides with a pytest run's test_<name>
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{old_name}_bench"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_{connection.settings_dict['NAME']}_bench"
+    with test_database():
         _run(int(os.environ.get("BENCH_EXC_ROWS", "1000000")))
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def _run(rows):
