@@ -1,3 +1,4 @@
+import copy
 import threading
 import time
 
@@ -30,7 +31,11 @@ def _lookup(key_hash: str) -> ServiceToken | None:
     now = time.monotonic()
     hit = _cache.get(key_hash)
     if hit is not None and now - hit[0] < ttl:
-        return hit[1]
+        # A copy per request: the scope (integration ids) is read afresh, so an
+        # integration added to one of the token's systems is covered at once.
+        token = copy.copy(hit[1])
+        token.__dict__.pop("_integration_ids", None)
+        return token
     token = ServiceToken.objects.select_related("user").filter(key_hash=key_hash).first()
     if token is not None and ttl > 0:
         with _cache_lock:

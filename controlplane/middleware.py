@@ -198,7 +198,8 @@ def is_machine_request(request) -> bool:
     """An API request that carries a service token (``Authorization: Bearer|Token``) or a
     token-in-URL path. DRF authenticates those by the token alone (a bad one is a 401,
     never a fall back to the session), so sessions, CSRF (a browser cannot be made to send
-    that header cross-site), messages and the session user are of no use to them. Pages
+    that header cross-site; DRF's views are csrf_exempt), messages and the session user
+    are of no use to them. Pages
     outside /api/ are never machine requests: their sign-in check always runs."""
     known = request.__dict__.get("_is_machine")
     if known is None:
@@ -234,17 +235,13 @@ def _django_middlewares():
     from django.contrib.auth.middleware import AuthenticationMiddleware
     from django.contrib.messages.middleware import MessageMiddleware
     from django.contrib.sessions.middleware import SessionMiddleware
-    from django.middleware.clickjacking import XFrameOptionsMiddleware
-    from django.middleware.csrf import CsrfViewMiddleware
 
-    return SessionMiddleware, CsrfViewMiddleware, AuthenticationMiddleware, MessageMiddleware, XFrameOptionsMiddleware
+    return SessionMiddleware, AuthenticationMiddleware, MessageMiddleware
 
 
-_Session, _Csrf, _Auth, _Messages, _XFrame = _django_middlewares()
+_Session, _Auth, _Messages = _django_middlewares()
 BrowserSessionMiddleware = _browser_only(_Session, "Django's SessionMiddleware, skipped for machine requests.")
-BrowserCsrfViewMiddleware = _browser_only(_Csrf, "Django's CsrfViewMiddleware, skipped for machine requests.")
 BrowserMessageMiddleware = _browser_only(_Messages, "Django's MessageMiddleware, skipped for machine requests.")
-BrowserXFrameOptionsMiddleware = _browser_only(_XFrame, "Django's XFrameOptionsMiddleware, skipped for machine requests.")
 
 
 class BrowserAuthenticationMiddleware(_Auth):

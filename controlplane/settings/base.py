@@ -61,16 +61,18 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "controlplane.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's session, CSRF, auth, messages and X-Frame-Options middleware, skipped for
-    # machine requests (a service token or a token-in-URL path under /api/, see
-    # controlplane.middleware.is_machine_request): they only serve browsers.
+    # Django's session, auth and messages middleware, skipped for machine requests (a
+    # service token or a token-in-URL path under /api/, see
+    # controlplane.middleware.is_machine_request): they only serve browsers. CSRF and
+    # X-Frame-Options stay Django's own (`check --deploy` looks for them by name); the API
+    # and heartbeat views are csrf_exempt, so CSRF costs a machine request a flag check.
     "controlplane.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "controlplane.middleware.BrowserCsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "controlplane.middleware.BrowserAuthenticationMiddleware",
     "controlplane.middleware.LoginRequiredMiddleware",
     "controlplane.middleware.BrowserMessageMiddleware",
-    "controlplane.middleware.BrowserXFrameOptionsMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.middleware.NoStoreMiddleware",
 ]
 
