@@ -159,8 +159,9 @@ class LoadClient:
         """-> (status, parsed JSON body or text or None). Records the request."""
         started = time.monotonic()
         status, body, ctype = 0, None, ""
+        timeout = kwargs.pop("timeout", self.timeout)
         try:
-            async with session.request(method, self.base + path, timeout=self.timeout, allow_redirects=False,
+            async with session.request(method, self.base + path, timeout=timeout, allow_redirects=False,
                                        **kwargs) as response:
                 status = response.status
                 ctype = response.headers.get("Content-Type", "")
@@ -545,6 +546,9 @@ class LoadClient:
         tokens = self.seed["heartbeats"]
         session = aiohttp.ClientSession(headers=dict(PROXY_HEADERS), connector=aiohttp.TCPConnector(
             limit=connections, keepalive_timeout=1.0))
+        # A queued ping waits for its answer rather than timing out and being sent again
+        # (each re-send is one more request for a server that is already behind).
+        patient = aiohttp.ClientTimeout(total=give_up_after)
         started = time.monotonic()
         deadline = started + give_up_after
         retried = Counter()
@@ -554,7 +558,7 @@ class LoadClient:
             token = tokens[i % len(tokens)]
             while time.monotonic() < deadline:
                 status, data = await self.call(session, "POST", f"/api/v1/heartbeat/{token}?rid={uuid.uuid4()}",
-                                               "POST heartbeat (burst)")
+                                               "POST heartbeat (burst)", timeout=patient)
                 if status == 200 and isinstance(data, dict):
                     self.ledger.heartbeats.append(data["run_id"])
                     return time.monotonic() - started
