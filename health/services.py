@@ -389,7 +389,7 @@ def _may_change_status(status, kind, previous_failures, paused):
     """False when this ping cannot change the status: a success on an integration that is
     up with no failed runs, a failure on one already down, or one paused or in
     maintenance (only the clock or a setting changes those)."""
-    if paused and status == Status.PAUSED or status == Status.MAINTENANCE:
+    if (paused and status == Status.PAUSED) or status == Status.MAINTENANCE:
         return False
     if kind == PingKind.SUCCESS:
         return not (status == Status.UP and previous_failures == 0)
