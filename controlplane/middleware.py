@@ -197,10 +197,10 @@ _TOKEN_KEYWORDS = (b"bearer ", b"token ")
 def is_machine_request(request) -> bool:
     """An API request that carries a service token (``Authorization: Bearer|Token``) or a
     token-in-URL path. DRF authenticates those by the token alone (a bad one is a 401,
-    never a fall back to the session), so sessions, CSRF (a browser cannot be made to send
-    that header cross-site; DRF's views are csrf_exempt), messages and the session user
-    are of no use to them. Pages
-    outside /api/ are never machine requests: their sign-in check always runs."""
+    never a fall back to the session), so sessions, messages and the session user are of
+    no use to them (a view that accepts only sessions sees an anonymous user: it fails
+    closed). Pages outside /api/ are never machine requests: their sign-in check always
+    runs."""
     known = request.__dict__.get("_is_machine")
     if known is None:
         path = request.path_info
