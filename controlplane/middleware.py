@@ -185,3 +185,73 @@ class NoStoreMiddleware:
 
             add_never_cache_headers(response)
         return response
+
+
+# --- machine requests skip what only browsers need ---------------------------------------------
+
+# Paths whose credential is in the URL (a heartbeat's token): always machine requests.
+MACHINE_PATH_PREFIXES = ("/api/v1/heartbeat/",)
+_TOKEN_KEYWORDS = (b"bearer ", b"token ")
+
+
+def is_machine_request(request) -> bool:
+    """An API request that carries a service token (``Authorization: Bearer|Token``) or a
+    token-in-URL path. DRF authenticates those by the token alone (a bad one is a 401,
+    never a fall back to the session), so sessions, messages and the session user are of
+    no use to them (a view that accepts only sessions sees an anonymous user: it fails
+    closed). Pages outside /api/ are never machine requests: their sign-in check always
+    runs."""
+    known = request.__dict__.get("_is_machine")
+    if known is None:
+        path = request.path_info
+        known = path.startswith("/api/") and (
+            path.startswith(MACHINE_PATH_PREFIXES)
+            or request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().encode(errors="replace").startswith(_TOKEN_KEYWORDS)
+        )
+        request._is_machine = known
+    return known
+
+
+class _BrowserOnly:
+    """Runs the wrapped middleware for browser requests only (``is_machine_request``)."""
+
+    def __call__(self, request):
+        if is_machine_request(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+def _browser_only(base, doc):
+    attrs = {"__doc__": doc, "__module__": __name__}
+    if hasattr(base, "process_view"):
+        def process_view(self, request, *args):
+            return None if is_machine_request(request) else base.process_view(self, request, *args)
+
+        attrs["process_view"] = process_view
+    return type(f"Browser{base.__name__}", (_BrowserOnly, base), attrs)
+
+
+def _django_middlewares():
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.messages.middleware import MessageMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    return SessionMiddleware, AuthenticationMiddleware, MessageMiddleware
+
+
+_Session, _Auth, _Messages = _django_middlewares()
+BrowserSessionMiddleware = _browser_only(_Session, "Django's SessionMiddleware, skipped for machine requests.")
+BrowserMessageMiddleware = _browser_only(_Messages, "Django's MessageMiddleware, skipped for machine requests.")
+
+
+class BrowserAuthenticationMiddleware(_Auth):
+    """Django's AuthenticationMiddleware; a machine request has no session, so its user
+    starts anonymous (DRF sets the token's user when it authenticates)."""
+
+    def process_request(self, request):
+        if is_machine_request(request):
+            from django.contrib.auth.models import AnonymousUser
+
+            request.user = AnonymousUser()
+            return
+        super().process_request(request)

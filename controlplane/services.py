@@ -82,6 +82,7 @@ def set_token_scope(*, token: ServiceToken, actor, integrations=(), systems=(), 
     after = _scope_snapshot(token)
     if after != before:
         audit.record(actor=actor, action="service_token.scope_changed", obj=token, before=before, after=after)
+    _forget_after_commit(token)
     return token
 
 
@@ -92,4 +93,14 @@ def revoke_service_token(*, token: ServiceToken, actor) -> ServiceToken:
         raise InvalidTransition("This token is already revoked.")
     token.refresh_from_db(fields=["revoked_at"])
     audit.record(actor=actor, action="service_token.revoked", obj=token, after={"revoked_at": token.revoked_at})
+    _forget_after_commit(token)
     return token
+
+
+def _forget_after_commit(token):
+    """This process stops using its cached copy at once; others within a second (the
+    cache's lifetime, controlplane.authentication)."""
+    from .authentication import forget
+
+    forget(token.key_hash)
+    transaction.on_commit(lambda: forget(token.key_hash))

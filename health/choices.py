@@ -35,6 +35,13 @@ class RunStatus(models.TextChoices):
     PARTIAL = "partial", "Partial (some records failed)"
 
 
+class PingKind(models.TextChoices):
+    START = "start", "Started"
+    SUCCESS = "success", "Success"
+    FAIL = "fail", "Failed"
+    LOG = "log", "Log"
+
+
 class RunSource(models.TextChoices):
     API = "api", "API"
     HEARTBEAT = "heartbeat", "Heartbeat"

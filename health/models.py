@@ -14,6 +14,7 @@ from .choices import (
     DeliveryStatus,
     Granularity,
     HttpMethod,
+    PingKind,
     ProbeState,
     Recurrence,
     RunSource,
@@ -152,6 +153,46 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.integration} run {self.run_key} ({self.status})"
+
+
+class HeartbeatPing(models.Model):
+    """One call of an integration's heartbeat URL in healthchecks.io's ping protocol:
+    ``start``, ``success``, ``fail`` (or an exit status), or ``log`` (kept, changes
+    nothing). The request body (capped by ``HEARTBEAT_BODY_LIMIT_BYTES``) is the run's log.
+    Success and fail pings are also a ``SyncRun``; its ``started_at`` is the matching
+    ``start`` (same ``rid``, or the last start without one since the previous run)."""
+
+    integration = models.ForeignKey("catalog.Integration", on_delete=models.CASCADE, related_name="heartbeat_pings",
+                                    db_index=False)
+    kind = models.CharField(max_length=8, choices=PingKind.choices)
+    rid = models.UUIDField(null=True, blank=True, help_text="The caller's run id (?rid=), pairing a start with its end.")
+    exit_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    method = models.CharField(max_length=7, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True, help_text="The request body: the job's output.")
+    body_truncated = models.BooleanField(default=False)
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="pings")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "heartbeat ping"
+        indexes = [
+            models.Index(fields=["integration", "-received_at"], name="health_ping_recent"),
+            models.Index(fields=["integration", "rid", "-received_at"], name="health_ping_start",
+                         condition=models.Q(kind="start")),
+            models.Index(fields=["received_at"], name="health_ping_received"),
+        ]
+
+    def __str__(self):
+        return f"{self.integration} ping {self.kind}"
+
+    @property
+    def duration_seconds(self):
+        run = self.run
+        if run is None or run.started_at is None:
+            return None
+        return (run.finished_at - run.started_at).total_seconds()
 
 
 class Flip(models.Model):

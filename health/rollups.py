@@ -12,7 +12,7 @@ from django.utils import timezone
 from controlplane.sql import fetch, grouped_percentiles
 
 from .choices import Granularity, RunStatus
-from .models import ProbeResult, Rollup, SyncRun
+from .models import HeartbeatPing, ProbeResult, Rollup, SyncRun
 
 
 def percentile_by_group(inner_sql: str, params, fraction: float = 0.95) -> dict:
@@ -154,6 +154,12 @@ def prune(now=None):
         if not ids:
             break
         deleted += ProbeResult.objects.filter(pk__in=ids).delete()[0]
+    keep_pings = dt.timedelta(days=getattr(settings, "HEARTBEAT_PING_RETENTION_DAYS", 30))
+    while True:
+        ids = list(HeartbeatPing.objects.filter(received_at__lt=now - keep_pings).values_list("pk", flat=True)[:10000])
+        if not ids:
+            break
+        deleted += HeartbeatPing.objects.filter(pk__in=ids).delete()[0]
     Rollup.objects.filter(granularity=Granularity.HOUR, period_start__lt=now - keep_hourly).delete()
     Rollup.objects.filter(granularity=Granularity.DAY, period_start__lt=now - keep_daily).delete()
     return deleted

@@ -13,7 +13,7 @@ from controlplane import scope as token_scope
 from controlplane.errors import Conflict, IdempotencyConflict, NotFound, ValidationFailed
 
 from . import maintenance, secrets
-from .choices import ProbeState, Recurrence, RunSource, RunStatus, Status
+from .choices import PingKind, ProbeState, Recurrence, RunSource, RunStatus, Status
 from .conditions import ConditionError, parse_conditions
 from .models import Flip, HealthConfig, MaintenanceWindow, NotificationChannel, Probe, SyncRun
 
@@ -346,16 +346,197 @@ def _clean_business_keys(keys) -> list[str]:
     return list(dict.fromkeys(k.strip() for k in keys))
 
 
-def heartbeat(*, token, failed=False, scope=None):
-    """A ping on the integration's heartbeat URL (the URL's token is its credential, bound
-    to that one integration). A caller that also sends a service token must speak for it."""
+def heartbeat(*, token, failed=False, scope=None, kind=None, rid=None, exit_status=None, body=b"", method="",
+              user_agent=""):
+    """A ping on the integration's heartbeat URL in healthchecks.io's protocol (the URL's
+    token is its credential, bound to that one integration). ``kind`` is ``start``,
+    ``success``, ``fail`` or ``log``; an ``exit_status`` of 0 is a success and 1-255 a
+    failure. ``start`` and ``log`` are kept as pings and change nothing else; success and
+    fail are also a run (with its audit row), timed from the matching start: the one with
+    the same ``rid``, else the last start without a rid since the previous run. The body
+    is kept, capped at ``HEARTBEAT_BODY_LIMIT_BYTES``, as the run's log.
+
+    A caller that also sends a service token must speak for the integration. Returns the
+    run (None for start/log pings).
+
+    The steady path is one SQL statement on PostgreSQL (the config's conditional UPDATE ...
+    RETURNING, the run, the ping and the audit row as data-modifying CTEs); the status is
+    evaluated (probes, windows, flips) only when this ping can change it."""
+    if exit_status is not None:
+        if not 0 <= exit_status <= 255:
+            raise ValidationFailed("The exit status must be 0-255.", fields={"exit_status": ["Must be 0-255."]})
+        kind = PingKind.SUCCESS if exit_status == 0 else PingKind.FAIL
+    kind = kind or (PingKind.FAIL if failed else PingKind.SUCCESS)
+    if kind not in PingKind.values:
+        raise ValidationFailed(f"Unknown ping {kind!r}.")
+    limit = settings.HEARTBEAT_BODY_LIMIT_BYTES
+    ping = {
+        "kind": kind, "rid": rid, "exit_status": exit_status, "method": method[:7], "user_agent": user_agent[:200],
+        # PostgreSQL text cannot hold NUL; the log is for people, so decode leniently.
+        "body": body[:limit].decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body_truncated": len(body) > limit,
+    }
+    if scope is not None and not scope.all_integrations:
+        integration_id = HealthConfig.objects.filter(heartbeat_token=token).values_list("integration_id", flat=True).first()
+        if integration_id is None:
+            raise NotFound("Unknown heartbeat URL.")
+        token_scope.require(scope, [_IntegrationRef(integration_id)], what="ping heartbeats")
+    if connection.vendor == "postgresql":
+        return _heartbeat_postgres(token, ping)
+    return _heartbeat_orm(token, ping)
+
+
+class _IntegrationRef:
+    """An integration known by id alone, for a scope check's error message."""
+
+    def __init__(self, pk):
+        self.pk = pk
+
+    @property
+    def slug(self):
+        from catalog.models import Integration
+
+        return Integration.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+
+
+def _ping_status(kind):
+    return RunStatus.SUCCESS if kind == PingKind.SUCCESS else RunStatus.FAILED
+
+
+def _may_change_status(status, kind, previous_failures, paused):
+    """False when this ping cannot change the status: a success on an integration that is
+    up with no failed runs, a failure on one already down, or one paused or in
+    maintenance (only the clock or a setting changes those)."""
+    if (paused and status == Status.PAUSED) or status == Status.MAINTENANCE:
+        return False
+    if kind == PingKind.SUCCESS:
+        return not (status == Status.UP and previous_failures == 0)
+    return status != Status.DOWN
+
+
+_PING_COLUMNS = "kind, rid, exit_status, method, user_agent, body, body_truncated"
+
+
+def _heartbeat_postgres(token, ping):
+    from django.contrib.contenttypes.models import ContentType
+
+    from controlplane.middleware import current_request_id
+    from controlplane.models import AuditEntry
+
+    from .models import HeartbeatPing
+
+    now = timezone.now()
+    q = connection.ops.quote_name
+    config_t, run_t, ping_t = q(HealthConfig._meta.db_table), q(SyncRun._meta.db_table), q(HeartbeatPing._meta.db_table)
+    params = {"token": token, "now": now, **ping}
+    ping_values = "%(kind)s, %(rid)s::uuid, %(exit_status)s, %(method)s, %(user_agent)s, %(body)s, %(body_truncated)s"
+    with connection.cursor() as cursor:
+        if ping["kind"] in (PingKind.START, PingKind.LOG):
+            cursor.execute(
+                f"INSERT INTO {ping_t} (integration_id, received_at, {_PING_COLUMNS}) "
+                f"SELECT integration_id, %(now)s, {ping_values} FROM {config_t} WHERE heartbeat_token = %(token)s "
+                f"RETURNING id", params,
+            )
+            if cursor.fetchone() is None:
+                raise NotFound("Unknown heartbeat URL.")
+            return None
+        from catalog.models import Integration
+
+        params.update(
+            ok=ping["kind"] == PingKind.SUCCESS, status=_ping_status(ping["kind"]), run_key=uuid.uuid4().hex,
+            content_type=ContentType.objects.get_for_model(SyncRun).pk, request_id=current_request_id() or "",
+            audit_action="sync_run.reported", source=RunSource.HEARTBEAT,
+        )
+        integration_t, audit_t = q(Integration._meta.db_table), q(AuditEntry._meta.db_table)
+        # prev locks the row and keeps the values before this ping; start is the matching
+        # /start (same rid, or the last start without one since the previous run).
+        cursor.execute(
+            f"""
+            WITH prev AS (
+                SELECT c.id, c.last_run_at, c.consecutive_run_failures, i.name
+                FROM {config_t} c JOIN {integration_t} i ON i.id = c.integration_id
+                WHERE c.heartbeat_token = %(token)s FOR UPDATE OF c
+            ), cfg AS (
+                UPDATE {config_t} c SET
+                    last_run_at = GREATEST(c.last_run_at, %(now)s),
+                    last_success_at = CASE WHEN %(ok)s THEN GREATEST(c.last_success_at, %(now)s) ELSE c.last_success_at END,
+                    consecutive_run_failures = CASE WHEN %(ok)s THEN 0 ELSE c.consecutive_run_failures + 1 END,
+                    updated_at = %(now)s
+                FROM prev WHERE c.id = prev.id
+                RETURNING c.id, c.integration_id, c.status, c.paused, c.failure_threshold, c.success_threshold,
+                    c.expected_period_seconds, c.grace_seconds, c.last_success_at, c.last_run_at,
+                    c.consecutive_run_failures, c.updated_at, c.status_reason, c.status_changed_at,
+                    prev.consecutive_run_failures AS previous_failures, prev.last_run_at AS previous_run_at, prev.name
+            ), start AS (
+                SELECT p.received_at FROM {ping_t} p, cfg
+                WHERE p.integration_id = cfg.integration_id AND p.kind = 'start' AND p.received_at <= %(now)s
+                  AND ((%(rid)s::uuid IS NOT NULL AND p.rid = %(rid)s::uuid)
+                       OR (%(rid)s::uuid IS NULL AND p.rid IS NULL
+                           AND p.received_at > COALESCE(cfg.previous_run_at, '-infinity')))
+                ORDER BY p.received_at DESC LIMIT 1
+            ), run AS (
+                INSERT INTO {run_t} (integration_id, run_key, source, status, started_at, finished_at, received_at,
+                    records_processed, records_failed, lag_seconds, in_maintenance, clock_skew_seconds, reported_by_id,
+                    business_keys)
+                SELECT cfg.integration_id, %(run_key)s, %(source)s, %(status)s, (SELECT received_at FROM start),
+                    %(now)s, %(now)s, 0, 0, NULL, cfg.status = 'maintenance', 0, NULL, '[]'::jsonb
+                FROM cfg
+                RETURNING id, integration_id, started_at
+            ), ping AS (
+                INSERT INTO {ping_t} (integration_id, received_at, run_id, {_PING_COLUMNS})
+                SELECT run.integration_id, %(now)s, run.id, {ping_values} FROM run
+            ), audit AS (
+                INSERT INTO {audit_t} (created_at, actor_id, actor_repr, action, content_type_id, object_id, object_repr,
+                    before, after, request_id, note)
+                SELECT %(now)s, NULL, 'system', %(audit_action)s, %(content_type)s, run.id::text,
+                    LEFT(cfg.name || ' run ' || %(run_key)s::text || ' (' || %(status)s::text || ')', 200), NULL,
+                    jsonb_build_object('status', %(status)s::text, 'run_key', %(run_key)s::text, 'clock_skew_seconds', 0,
+                                       'source', %(source)s::text),
+                    %(request_id)s, ''
+                FROM run, cfg
+            )
+            SELECT cfg.*, run.id AS run_id, run.started_at FROM cfg, run
+            """,
+            params,
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFound("Unknown heartbeat URL.")
+        names = [col.name for col in cursor.description]
+    values = dict(zip(names, row, strict=True))
+    run = SyncRun(
+        pk=values["run_id"], integration_id=values["integration_id"], run_key=params["run_key"], source=RunSource.HEARTBEAT,
+        status=params["status"], started_at=values["started_at"], finished_at=now, received_at=now,
+        in_maintenance=values["status"] == Status.MAINTENANCE,
+    )
+    if _may_change_status(values["status"], ping["kind"], values["previous_failures"], values["paused"]):
+        fields = {f.attname for f in HealthConfig._meta.concrete_fields}
+        _apply_status(HealthConfig(**{k: v for k, v in values.items() if k in fields}), now)
+    return run
+
+
+@transaction.atomic
+def _heartbeat_orm(token, ping):
+    """The same on SQLite (the demo): the ORM, a handful of statements."""
+    from .models import HeartbeatPing
+
     config = HealthConfig.objects.select_related("integration").filter(heartbeat_token=token).first()
     if config is None:
         raise NotFound("Unknown heartbeat URL.")
-    run, _ = record_run(
-        integration=config.integration, actor=None, status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
-        source=RunSource.HEARTBEAT, scope=scope,
-    )
+    now = timezone.now()
+    run = None
+    if ping["kind"] not in (PingKind.START, PingKind.LOG):
+        starts = HeartbeatPing.objects.filter(integration_id=config.integration_id, kind=PingKind.START, received_at__lte=now)
+        if ping["rid"] is not None:
+            starts = starts.filter(rid=ping["rid"])
+        else:
+            starts = starts.filter(rid__isnull=True)
+            if config.last_run_at is not None:
+                starts = starts.filter(received_at__gt=config.last_run_at)
+        started_at = starts.order_by("-received_at").values_list("received_at", flat=True).first()
+        run, _ = record_run(integration=config.integration, actor=None, status=_ping_status(ping["kind"]),
+                            started_at=started_at, source=RunSource.HEARTBEAT)
+    HeartbeatPing.objects.create(integration_id=config.integration_id, received_at=now, run=run, **ping)
     return run
 
 

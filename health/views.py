@@ -17,7 +17,7 @@ from controlplane.views_mixins import RolePermissionMixin
 from . import maintenance
 from .choices import STATUS_ORDER, WINDOWS, Granularity, Status
 from .filtersets import IntegrationHealthFilterSet
-from .models import Flip, MaintenanceWindow, Rollup, SyncRun
+from .models import Flip, HeartbeatPing, MaintenanceWindow, Rollup, SyncRun
 from .sla import attainment, downtime_seconds, figures, sla_rows
 
 _RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
@@ -158,6 +158,7 @@ class IntegrationHealthView(RolePermissionMixin, TemplateView):
             integration=integration, health=health, sla=sla, windows=windows, charts_json=charts,
             flips=Flip.objects.filter(integration=integration)[:25],
             runs=SyncRun.objects.filter(integration=integration)[:25],
+            pings=HeartbeatPing.objects.filter(integration=integration).select_related("run")[:25],
             probes=integration.probes.all(),
             maintenance=[(w, maintenance.window_active(w, now)) for w in mw],
             breaches=integration.sla_breaches.all()[:10],

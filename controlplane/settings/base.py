@@ -64,12 +64,17 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "controlplane.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, auth and messages middleware, skipped for machine requests (a
+    # service token or a token-in-URL path under /api/, see
+    # controlplane.middleware.is_machine_request): they only serve browsers. CSRF and
+    # X-Frame-Options stay Django's own (`check --deploy` looks for them by name); the API
+    # and heartbeat views are csrf_exempt, so CSRF costs a machine request a flag check.
+    "controlplane.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "controlplane.middleware.BrowserAuthenticationMiddleware",
     "controlplane.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "controlplane.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.middleware.NoStoreMiddleware",
 ]
@@ -294,6 +299,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 100, minimum=10)
 
 # --- API ------------------------------------------------------------------------------
+# How long a web process reuses a service token lookup: a revocation elsewhere is honoured
+# within this many milliseconds (controlplane.authentication). 0 turns the cache off.
+SERVICE_TOKEN_CACHE_MS = env_int("SERVICE_TOKEN_CACHE_MS", 1000, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "controlplane.authentication.ServiceTokenAuthentication",
@@ -441,6 +449,10 @@ HEALTH_HOURLY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_HOURLY_ROLLUP_RETENTION_DA
 HEALTH_DAILY_ROLLUP_RETENTION_DAYS = env_int("HEALTH_DAILY_ROLLUP_RETENTION_DAYS", 400, minimum=31)
 # Pushed runs: how far in the future a reported finish may be before it is flagged as skew.
 HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS = env_int("HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS", 300, minimum=0)
+# Heartbeat pings (healthchecks' protocol): the request body kept as the run's log, capped
+# (the rest is dropped and the ping marked truncated), and how long pings are kept.
+HEARTBEAT_BODY_LIMIT_BYTES = env_int("HEARTBEAT_BODY_LIMIT_BYTES", 10_000, minimum=0)
+HEARTBEAT_PING_RETENTION_DAYS = env_int("HEARTBEAT_PING_RETENTION_DAYS", 30, minimum=1)
 # Notifications: attempts, first backoff (doubles each time), webhook timeout, link base.
 HEALTH_NOTIFY_MAX_ATTEMPTS = env_int("HEALTH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 HEALTH_NOTIFY_BACKOFF_SECONDS = env_int("HEALTH_NOTIFY_BACKOFF_SECONDS", 30, minimum=1)

@@ -38,21 +38,28 @@ def _bulk_insert(objs, *, key_field=None):
         type(objs[0]).objects.bulk_create(objs)
         return
     model = type(objs[0])
-    table = model._meta.db_table
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    rows = [{f.column: _plain(getattr(o, f.attname)) for f in fields} for o in objs]
-    quote = connection.ops.quote_name
-    cols = ", ".join(quote(f.column) for f in fields)
-    returning = f"id, {quote(key_field)}" if key_field else "id"
-    sql = (f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{quote(table)}, %s)"
-           f" RETURNING {returning}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows, default=str)])
-        returned = cursor.fetchall()
+    returned = _insert_rows(model, [{f.column: _plain(getattr(o, f.attname)) for f in fields} for o in objs],
+                            key_column=model._meta.get_field(key_field).column if key_field else None)
     if key_field:
         by_key = {row[1]: row[0] for row in returned}
         for obj in objs:
             obj.pk = by_key[getattr(obj, key_field)]
+
+
+def _insert_rows(model, rows: list[dict], *, key_column=None):
+    """PostgreSQL: INSERT rows given as {column: JSON-able value} (every concrete column
+    but the id) in one statement, without model instances (building 1,000 of them cost
+    more than the insert). Returns the (id[, key]) rows."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    cols = ", ".join(quote(f.column) for f in model._meta.concrete_fields if not f.primary_key)
+    returning = f"id, {quote(key_column)}" if key_column else "id"
+    sql = (f"INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, %s)"
+           f" RETURNING {returning}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, default=str)])
+        return cursor.fetchall()
 
 
 def _bulk_audit(actor, action, objects, note=""):
@@ -66,15 +73,18 @@ def _bulk_audit(actor, action, objects, note=""):
 
     request_id = current_request_id() or ""
     now = timezone.now()
-    _bulk_insert([
-        AuditEntry(
-            created_at=now, actor=actor_obj, actor_repr=actor_repr, action=action, content_type=ct,
-            object_id=str(obj.pk), object_repr=str(obj)[:200], before=None,
-            after={"status": obj.status, "queue": obj.queue_id, "severity": obj.severity, "assignee": obj.assignee_id},
-            request_id=request_id, note=note,
-        )
+    rows = [
+        {"created_at": now.isoformat(), "actor_id": getattr(actor_obj, "pk", None), "actor_repr": actor_repr,
+         "action": action, "content_type_id": ct.pk, "object_id": str(obj.pk), "object_repr": str(obj)[:200],
+         "before": None,
+         "after": {"status": obj.status, "queue": obj.queue_id, "severity": obj.severity, "assignee": obj.assignee_id},
+         "request_id": request_id, "note": note}
         for obj in objects
-    ])
+    ]
+    if connection.vendor == "postgresql":
+        _insert_rows(AuditEntry, rows)
+    else:
+        AuditEntry.objects.bulk_create([AuditEntry(**{**row, "created_at": now}) for row in rows])
 
 
 def _pk(exception):

@@ -157,10 +157,11 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
     raise Conflict("Too many concurrent changes to the same exception; retry the post.")
 
 
-def _fast_path(items, pending, *, router, now, actor):
+def _fast_path(items, pending, *, router, now, actor, state):
     """Set-based ingestion of a batch: a handful of queries whatever its size.
 
-    Returns {index: (id, outcome)} or raises IntegrityError when a concurrent post got in
+    Fills ``state`` with {id: (status, occurrences)} of the rows it wrote. Returns
+    {index: (id, outcome)} or raises IntegrityError when a concurrent post got in
     first (the caller rolls back the savepoint and takes the careful path)."""
     out = {}
     groups: dict[str, list[int]] = {}
@@ -172,25 +173,25 @@ def _fast_path(items, pending, *, router, now, actor):
             # apart, and the set-based insert matches new rows back by fingerprint.
             raise _NeedCarefulPath()
         groups.setdefault(fp, []).append(i)
-    open_map = {
-        e.fingerprint: e
-        for e in BusinessException.objects.filter(fingerprint__in=list(groups), status__in=OPEN_STATUSES)
-        .only("id", "fingerprint", "integration_id")
-        if e.integration_id == integration_of[e.fingerprint]
-    }
-    resolved = [
-        fp for fp, integration_id in BusinessException.objects.filter(
-            fingerprint__in=[fp for fp in groups if fp not in open_map], status=Status.RESOLVED
-        ).values_list("fingerprint", "integration_id")
-        if integration_id == integration_of[fp]
-    ]
-    if resolved:
+    # Open and resolved rows of these fingerprints in one query: an open one is repeated,
+    # a resolved one (with no open one) regresses, which is the careful path's work.
+    open_map, resolved = {}, set()
+    for pk, fp, integration_id, status in BusinessException.objects.filter(
+        fingerprint__in=list(groups), status__in=[*OPEN_STATUSES, Status.RESOLVED]
+    ).values_list("id", "fingerprint", "integration_id", "status"):
+        if integration_id != integration_of[fp]:
+            continue
+        if status == Status.RESOLVED:
+            resolved.add(fp)
+        else:
+            open_map[fp] = BusinessException(pk=pk, fingerprint=fp, integration_id=integration_id)
+    if resolved - set(open_map):
         raise _NeedCarefulPath()
     # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL. Rows are
     # locked in id order (and new fingerprints inserted in fingerprint order, below) so two
     # concurrent batches touching the same exceptions queue up instead of deadlocking.
     counts = {exc.pk: len(groups[fp]) for fp, exc in sorted(open_map.items(), key=lambda kv: kv[1].pk)}
-    if counts and not _bulk_count_occurrences(counts, now):
+    if counts and not _bulk_count_occurrences(counts, now, state=state):
         raise _NeedCarefulPath()
     for fp, exc in open_map.items():
         for i in groups[fp]:
@@ -213,6 +214,7 @@ def _fast_path(items, pending, *, router, now, actor):
         _bulk_audit(actor, "businessexception.created", new_objs, note="ingested")
         for obj, idx in zip(new_objs, new_groups, strict=True):
             out[idx[0]] = (obj.pk, "created")
+            state[obj.pk] = (obj.status, obj.occurrences)
             for i in idx[1:]:
                 out[i] = (obj.pk, "deduplicated")
     keys = [IdempotencyKey(account_id=_account_id(actor), key=items[i].idempotency_key, body_sha256=items[i].body_hash,
@@ -222,22 +224,26 @@ def _fast_path(items, pending, *, router, now, actor):
     return out
 
 
-def _bulk_count_occurrences(counts: dict[int, int], now) -> bool:
-    """Add occurrences to open exceptions. False if any of them closed meanwhile (the
-    caller rolls back and takes the careful path)."""
+def _bulk_count_occurrences(counts: dict[int, int], now, state=None) -> bool:
+    """Add occurrences to open exceptions (their new (status, occurrences) into ``state``
+    on PostgreSQL). False if any of them closed meanwhile (the caller rolls back and takes
+    the careful path)."""
     if connection.vendor == "postgresql":
         open_list = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
         sql = (
             "UPDATE exceptions_businessexception AS e SET occurrences = e.occurrences + v.n, last_seen = %s, updated_at = %s"
             " FROM json_to_recordset(%s) AS v(id bigint, n integer)"
-            f" WHERE e.id = v.id AND e.status IN ({open_list})"
+            f" WHERE e.id = v.id AND e.status IN ({open_list}) RETURNING e.id, e.status, e.occurrences"
         )
         with connection.cursor() as cursor:
             if len(counts) > 1:  # the UPDATE's join order is the planner's: lock in id order first
                 cursor.execute("SELECT id FROM exceptions_businessexception WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
                                [sorted(counts)])
             cursor.execute(sql, [now, now, json.dumps([{"id": k, "n": n} for k, n in counts.items()])])
-            return cursor.rowcount == len(counts)
+            rows = cursor.fetchall()
+        if state is not None:
+            state.update((pk, (status, occurrences)) for pk, status, occurrences in rows)
+        return len(rows) == len(counts)
     for pk, n in counts.items():
         changed = BusinessException.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
             occurrences=F("occurrences") + n, last_seen=now, updated_at=now
@@ -325,25 +331,29 @@ def ingest(*, items: list[IngestItem], actor, scope=None) -> list[dict]:
             pending.append(i)
     if conflicts:
         raise _idempotency_conflict(conflicts)
+    state: dict[int, tuple[str, int]] = {}  # what the fast path wrote: no need to read it back
     if pending:
         try:
             with transaction.atomic():
-                outcomes.update(_fast_path(items, pending, router=router, now=now, actor=actor))
+                outcomes.update(_fast_path(items, pending, router=router, now=now, actor=actor, state=state))
         except (IntegrityError, _NeedCarefulPath):
+            state.clear()
             _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
         except OperationalError as exc:
             # A deadlock with a concurrent post rolled the fast path's savepoint back;
             # the one-by-one path takes the locks in a fixed order.
             if getattr(getattr(exc, "__cause__", None), "sqlstate", None) != "40P01":
                 raise
+            state.clear()
             _careful_path(items, pending, outcomes, router=router, now=now, actor=actor)
     for i, first in aliases.items():
         outcomes[i] = (outcomes[first][0], "idempotent")
-    ids = {pk for pk, _ in outcomes.values()}
-    state = dict(
-        (pk, (status, occ))
-        for pk, status, occ in BusinessException.objects.filter(pk__in=ids).values_list("id", "status", "occurrences")
-    )
+    unknown = {pk for pk, _ in outcomes.values()} - set(state)
+    if unknown:
+        state.update(
+            (pk, (status, occ))
+            for pk, status, occ in BusinessException.objects.filter(pk__in=unknown).values_list("id", "status", "occurrences")
+        )
     results = []
     for i in range(len(items)):
         pk, outcome = outcomes[i]

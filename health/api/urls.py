@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -18,6 +18,9 @@ urlpatterns = [
     path("integrations/<slug:slug>/runs/", views.IntegrationRunsView.as_view(), name="integration-runs"),
     path("heartbeat/<uuid:token>/", views.heartbeat, name="heartbeat"),
     path("heartbeat/<uuid:token>/fail/", views.heartbeat, {"failed": True}, name="heartbeat-fail"),
+    # healthchecks.io's ping URLs, with or without the trailing slash cron one-liners omit.
+    re_path(r"^heartbeat/(?P<token>[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})"
+            r"(?:/(?P<action>start|fail|log|[0-9]{1,3}))?/?$", views.heartbeat, name="heartbeat-ping"),
     path("health/sla/", views.SlaAttainmentView.as_view(), name="sla"),
     path("", include(router.urls)),
 ]

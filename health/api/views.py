@@ -1,4 +1,7 @@
 
+import uuid
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
@@ -63,17 +66,41 @@ class IntegrationRunsView(APIView):
 @login_not_required
 @csrf_exempt
 @require_http_methods(["GET", "POST", "HEAD"])
-def heartbeat(request, token, failed=False):
-    """healthchecks-style ping: the token in the URL is the credential. ``/fail/`` reports
-    a failure. A caller that also sends a service token is held to that token's scope."""
+def heartbeat(request, token, failed=False, action=None):
+    """healthchecks.io's ping protocol, so cron wrappers (runitor, curl one-liners) work
+    unchanged: ``<token>`` success, ``/start``, ``/fail``, ``/<exit status 0-255>``,
+    ``/log``, an optional ``?rid=<uuid>`` run id, the request body kept as the run's log.
+    The token in the URL is the credential. A caller that also sends a service token is
+    held to that token's scope."""
+    try:
+        token = uuid.UUID(str(token))
+    except ValueError:
+        return JsonResponse(error_body("not_found", "Unknown heartbeat URL."), status=404)
+    kind, exit_status = ("fail" if failed else None), None
+    if action is not None and action.isdigit():
+        exit_status = int(action)
+    elif action is not None:
+        kind = action
+    rid = request.GET.get("rid") or None
+    if rid is not None:
+        try:
+            rid = uuid.UUID(rid)
+        except ValueError:
+            return JsonResponse(error_body("validation_failed", "rid must be a UUID.", {"rid": ["Not a UUID."]}), status=400)
     try:
         authenticated = ServiceTokenAuthentication().authenticate(request)
     except AuthenticationFailed as exc:
         return JsonResponse(error_body("authentication_failed", str(exc.detail)), status=401)
+    body = request.read(settings.HEARTBEAT_BODY_LIMIT_BYTES + 1) if request.method == "POST" else b""
     try:
-        run = services.heartbeat(token=token, failed=failed, scope=authenticated[1] if authenticated else None)
+        run = services.heartbeat(
+            token=token, kind=kind, exit_status=exit_status, rid=rid, body=body, method=request.method,
+            user_agent=request.headers.get("User-Agent", ""), scope=authenticated[1] if authenticated else None,
+        )
     except DomainError as exc:
         return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if run is None:
+        return JsonResponse({"ok": True, "ping": kind})
     return JsonResponse({"ok": True, "run_id": run.run_key, "status": run.status})
 
 

@@ -144,14 +144,16 @@ def _outbound_fetch(base_url, n):
 def main():
     from django.conf import settings
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
     from health.sweep import sweep
+    from tests.benchmarks import test_database
 
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    with test_database():
+        _main(connection, sweep)
+
+
+def _main(connection, sweep):
     proc, base_url = _start_server()
     try:
         print(f"database={connection.vendor} concurrency={CONCURRENCY} timeout={TIMEOUT_MS} ms cores={os.cpu_count()} "
@@ -194,7 +196,6 @@ def main():
     finally:
         proc.terminate()
         proc.wait(10)
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -54,16 +54,11 @@ def _payload(i, lines=24):
 
 
 def main():
-    from django.db import connection
-    from django.test.utils import setup_test_environment
+    from tests.benchmarks import test_database
 
     n = int(os.environ.get("BENCH_VALIDATION_N", "10000"))
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with test_database():
         _run(n)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def _run(n):

@@ -16,6 +16,7 @@ import math
 import random
 import re
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -158,8 +159,9 @@ class LoadClient:
         """-> (status, parsed JSON body or text or None). Records the request."""
         started = time.monotonic()
         status, body, ctype = 0, None, ""
+        timeout = kwargs.pop("timeout", self.timeout)
         try:
-            async with session.request(method, self.base + path, timeout=self.timeout, allow_redirects=False,
+            async with session.request(method, self.base + path, timeout=timeout, allow_redirects=False,
                                        **kwargs) as response:
                 status = response.status
                 ctype = response.headers.get("Content-Type", "")
@@ -529,6 +531,58 @@ class LoadClient:
             self.on_end()
         await self.drain_retries()
         return elapsed
+
+    async def burst_async(self, n: int, *, window: float = 1.0, align_minute: bool = True, connections: int = 256,
+                          give_up_after: float = 300.0) -> dict:
+        """Cron's minute boundary: ``n`` heartbeat pings started within ``window`` seconds
+        from the next wall-clock :00 (at once when ``align_minute`` is off), over at most
+        ``connections`` sockets at a time (gunicorn's listen backlog; beyond them they wait in
+        the client, as they would in the kernel's accept queue). A ping that gets no answer or a 5xx is sent
+        again, as a cron wrapper's ``--retry`` would, until ``give_up_after``; each such
+        one is "in doubt" for the reconciliation (it may have been stored before the answer
+        was lost). Returns what happened; the ledger gets every acknowledged ping."""
+        if align_minute:
+            await asyncio.sleep(60 - time.time() % 60)
+        tokens = self.seed["heartbeats"]
+        session = aiohttp.ClientSession(headers=dict(PROXY_HEADERS), connector=aiohttp.TCPConnector(
+            limit=connections, keepalive_timeout=1.0))
+        # A queued ping waits for its answer rather than timing out and being sent again
+        # (each re-send is one more request for a server that is already behind).
+        patient = aiohttp.ClientTimeout(total=give_up_after)
+        started = time.monotonic()
+        deadline = started + give_up_after
+        retried = Counter()
+
+        async def ping(i):
+            await asyncio.sleep(i * window / n)
+            token = tokens[i % len(tokens)]
+            while time.monotonic() < deadline:
+                status, data = await self.call(session, "POST", f"/api/v1/heartbeat/{token}?rid={uuid.uuid4()}",
+                                               "POST heartbeat (burst)", timeout=patient)
+                if status == 200 and isinstance(data, dict):
+                    self.ledger.heartbeats.append(data["run_id"])
+                    return time.monotonic() - started
+                if not self.failed(status):
+                    return None  # a 4xx: refused, nothing stored
+                retried[status] += 1
+                self.ledger.heartbeats_in_doubt += 1
+                await asyncio.sleep(0.5 + self.rng.random())
+            return None
+
+        try:
+            done = await asyncio.gather(*(ping(i) for i in range(n)))
+        finally:
+            await session.close()
+        acknowledged = sorted(t for t in done if t is not None)
+        return {"sent": n, "acknowledged": len(acknowledged), "lost": n - len(acknowledged),
+                "absorbed_s": acknowledged[-1] if acknowledged else float("nan"),
+                "p50_ms": percentile(acknowledged, 50) * 1000, "p95_ms": percentile(acknowledged, 95) * 1000,
+                "retried": dict(retried), "aligned": align_minute}
+
+    def burst_blocking(self, n: int, **kwargs) -> dict:
+        from controlplane.aio import run_async
+
+        return run_async(self.burst_async(n, **kwargs))
 
     def run_blocking(self, during=None) -> float:
         from controlplane.aio import run_async

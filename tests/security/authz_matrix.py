@@ -173,6 +173,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     # caller that also sends a service token is held to it: revoked -> 401, out of scope -> 403.
     "health-api:heartbeat": {"GET": PUBLIC - {REVOKED}, "POST": PUBLIC - {REVOKED}},
     "health-api:heartbeat-fail": {"GET": PUBLIC - {REVOKED}, "POST": PUBLIC - {REVOKED}},
+    "health-api:heartbeat-ping": {"GET": PUBLIC - {REVOKED}, "POST": PUBLIC - {REVOKED}},
     "health-api:sla": {"GET": READ_API},
     "health-api:status-list": {"GET": READ_API},
     "health-api:status-detail": {"GET": READ_API},
@@ -320,6 +321,7 @@ SCOPED_WRITES: dict[str, dict | None] = {
     "health-api:integration-runs": {"status": "success"},  # the integration is in the URL
     "health-api:heartbeat": None,  # the integration is the heartbeat URL's
     "health-api:heartbeat-fail": None,
+    "health-api:heartbeat-ping": None,
     "kpis-api:events": {"event_id": "e-1", "type": "time_approved", "correlation_key": "K", "occurred_at": "{now}",
                         "integration": "{integration}"},
     "kpis-api:reconciliations": {"integration": "{integration}", "entity": "{entity}", "period_start": "2026-11-01",

@@ -192,6 +192,8 @@ def url_kwargs(name, params, o):
             value = o.integration.slug
         elif param == "token":
             value = o.heartbeat
+        elif param == "action":  # a heartbeat ping: /start, /fail, /<exit status>, /log
+            value = "start"
         elif param == "key":
             value = o.kpi
         elif param == "name":
