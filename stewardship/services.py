@@ -10,6 +10,7 @@ from controlplane import audit, outbox
 from controlplane.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 from controlplane.validation import check_comment
 
+from . import notifications
 from .choices import (
     EDITABLE_STATES,
     SOR_TRANSITIONS,
@@ -19,6 +20,7 @@ from .choices import (
     SorStatus,
     VersionStatus,
 )
+from .compat import counterexamples
 from .models import (
     FindingAcceptance,
     Review,
@@ -250,7 +252,26 @@ def _run_check(subject, document, defaults=None):
             previous_versions=[v.number for v in approved],
             time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
         ).to_dict()
+        # Plain sentences and verified counterexamples, stored with the report.
+        counterexamples.enrich(report, new=document, previous_by_number={v.number: v.document for v in approved},
+                               fmt=subject.format,
+                               budget=getattr(settings, "STEWARDSHIP_COUNTEREXAMPLE_BUDGET", 2.0))
     return level, policy, report, (approved[-1] if approved else None)
+
+
+def preview(*, subject, document) -> dict:
+    """The compatibility report ``document`` would get if it were submitted now, against the
+    subject's level and policy; nothing is stored. Invalid documents get their errors."""
+    from stewardship import compat
+
+    _check_document(document)
+    errors = list(compat.validate_schema(document, subject.format))
+    level, policy = subject.effective_level(), subject.effective_policy()
+    if errors:
+        return {"valid": False, "errors": errors, "level": level, "policy": policy, "report": None}
+    level, policy, report, latest = _run_check(subject, document)
+    return {"valid": True, "errors": [], "level": level, "policy": policy, "report": report,
+            "compared_with": latest.display_name if latest else None}
 
 
 def submit(*, actor, version) -> SchemaVersion:
@@ -298,6 +319,7 @@ def _submit(*, actor, version) -> SchemaVersion:
                  after={**audit.snapshot(locked, ["status", "round", "required_approvals"]),
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
     _notify_on_commit(locked.pk, "submitted")
+    notifications.publish_event(locked, "submitted")
     return locked
 
 
@@ -361,6 +383,7 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
                  after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals,
                         "required": locked.required_approvals, **raised}, note=comment)
     _notify_on_commit(locked.pk, "published")
+    notifications.publish_event(locked, "approved")
     return locked
 
 
@@ -386,8 +409,29 @@ def request_changes(*, actor, version, comment) -> SchemaVersion:
 
 @transaction.atomic
 def reject(*, actor, version, comment) -> SchemaVersion:
-    return _decide(actor=actor, version=version, decision=ReviewDecision.REJECT,
-                   target=VersionStatus.REJECTED, action="schemaversion.reject", comment=comment)
+    locked = _decide(actor=actor, version=version, decision=ReviewDecision.REJECT,
+                     target=VersionStatus.REJECTED, action="schemaversion.reject", comment=comment)
+    notifications.publish_event(locked, "rejected")
+    return locked
+
+
+@transaction.atomic
+def withdraw_version(*, actor, version, comment="") -> SchemaVersion:
+    """The author takes a submission back to draft: the reviews of the round are void (a
+    later submission starts a new round), the report stays until the next submission."""
+    check_comment(comment)
+    locked = _lock_version(version, allowed_from={VersionStatus.IN_REVIEW})
+    if locked.author_id != actor.pk:
+        raise NotAllowed("Only the author withdraws a submission.")
+    now = timezone.now()
+    voided = locked.reviews.filter(round=locked.round, voided_at__isnull=True).update(voided_at=now)
+    before = audit.snapshot(locked, ["status"])
+    locked.status = VersionStatus.DRAFT
+    locked.save(update_fields=["status", "updated_at"])
+    audit.record(actor=actor, action="schemaversion.withdraw", obj=locked, before=before,
+                 after={**audit.snapshot(locked, ["status"]), "voided_reviews": voided}, note=comment)
+    notifications.publish_event(locked, "withdrawn")
+    return locked
 
 
 @transaction.atomic
@@ -430,5 +474,6 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "propose_sor", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
+    "deprecate", "preview", "propose_sor", "reject", "reject_sor", "request_changes", "submit", "update_draft",
+    "update_subject", "withdraw_version",
 ]

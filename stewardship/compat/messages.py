@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .pointers import locate
+
 _SPECIAL = {
     "SCHEMA_ADDED": "A constraint schema was added where there was none",
     "SCHEMA_REMOVED": "A constraint schema was removed",
@@ -118,8 +120,6 @@ def _show(value) -> str:
 
 def _keyword_values(ftype, path, old, new):
     """The value of the finding's keyword in the old and the new schema (``None`` when absent)."""
-    from .counterexamples import locate
-
     keyword = next((kw for prefix, (kw, _) in sorted(_SIDES.items(), key=lambda p: -len(p[0]))
                     if ftype.startswith(prefix + "_")), None)
     if keyword is None:
