@@ -143,3 +143,31 @@ def pending_sor_proposals(user=None):
     if user is not None:
         qs = qs.filter(~Q(proposed_by=user))
     return qs.order_by("created_at")
+
+
+def review_findings(version) -> list[dict]:
+    """The findings of ``version``'s stored report, each with its plain sentence and its
+    ``counterexample`` (``None`` for compatible findings). Reports stored before
+    counterexamples existed get them computed here, on a copy (a read never writes)."""
+    import copy
+
+    from .compat import counterexamples
+
+    findings = version.findings
+    if all("counterexample" in f for f in findings if not f.get("compatible", True)):
+        return findings
+    report = copy.deepcopy(version.compat_report or {})
+    numbers = {f.get("against_version") for f in findings}
+    documents = dict(version.subject.versions.filter(number__in=[n for n in numbers if n]).values_list("number", "document"))
+    counterexamples.enrich(report, new=version.document, previous_by_number=documents, fmt=version.subject.format)
+    return report.get("findings", [])
+
+
+def with_top_number(queryset):
+    """Versions annotated with their subject's highest number, so ``display_name`` of many
+    versions costs no query each."""
+    from django.db.models import Max, Subquery
+
+    top = (SchemaVersion.objects.filter(subject_id=OuterRef("subject_id")).values("subject_id")
+           .annotate(top=Max("number")).values("top"))
+    return queryset.annotate(subject_top_number=Subquery(top))
