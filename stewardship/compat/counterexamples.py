@@ -76,7 +76,7 @@ def _types(schema) -> list[str]:
     return []
 
 
-def _pattern_strings(pattern, limit=4) -> list[str]:
+def pattern_strings(pattern, limit=4) -> list[str]:
     if exrex is None or not isinstance(pattern, str):
         return []
     try:
@@ -90,7 +90,7 @@ def _pattern_strings(pattern, limit=4) -> list[str]:
 def _string_sample(s) -> str:
     if isinstance(s.get("format"), str) and s["format"] in _FORMAT_SAMPLES:
         return _FORMAT_SAMPLES[s["format"]]
-    found = _pattern_strings(s.get("pattern"), 1)
+    found = pattern_strings(s.get("pattern"), 1)
     if found:
         return found[0]
     n = s.get("minLength") if isinstance(s.get("minLength"), int) else 1
@@ -225,7 +225,7 @@ def candidates(root_w, w, root_r, r, seed=_MISSING):
     kinds |= set(_types(r))
     if "string" in kinds:
         for pat in (w.get("pattern"), r.get("pattern")):
-            out.extend(_pattern_strings(pat))
+            out.extend(pattern_strings(pat))
         seed = base if isinstance(base, str) and base else "a"
         for n in _lengths("minLength", "maxLength", w, r):
             out.append((seed * (n // len(seed) + 1))[:n])
