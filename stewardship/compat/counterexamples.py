@@ -247,6 +247,11 @@ def candidates(root_w, w, root_r, r, seed=_MISSING):
         for n in _lengths("minItems", "maxItems", w, r):
             out.append([copy.deepcopy(one) for _ in range(n)])
         out.append([one, "x" if one != "x" else 1])
+        for s in (w, r):  # contains: arrays with the matching item at and beyond each bound
+            if isinstance(s.get("contains"), dict):
+                hit = sample(root_w, s["contains"])
+                for n in _lengths("minContains", "maxContains", w, r):
+                    out.append([copy.deepcopy(hit) for _ in range(n)])
     return out
 
 
@@ -256,6 +261,9 @@ def _object_candidates(root_w, w, root_r, r, obj):
     for name, sub in props.items():
         full.setdefault(name, sample(root_w, (w.get("properties") or {}).get(name, sub)))
     out = [{**obj, "extra_field": "x"}]
+    bounds = [b for s in (w, r) for b in (s.get("maxProperties"), s.get("minProperties")) if isinstance(b, int)]
+    for n in sorted({b + 1 for b in bounds if b < 50}):
+        out.append({**obj, **{f"extra_field_{i}": "x" for i in range(n)}})
     for name in list(full):
         out.append({k: v for k, v in obj.items() if k != name})
     out += [obj, full, {**full, "extra_field": 1}]
@@ -330,6 +338,8 @@ def json_schema_counterexample(writer, reader, path, ftype=None, budget=DEFAULT_
         if base is None:
             continue
         where = json_path(inst)
+        # A property's own refusal can sit on its object (closed content model, required).
+        around = json_path(inst[:-1]) if inst and isinstance(inst[-1], str) else where
         seed = _get_at(base, inst)
         tries = [_set_at(base, inst, value) for value in candidates(writer, sub_w, reader, sub_r, seed)]
         if inst:  # leave the location's property out of its parent object
@@ -353,7 +363,8 @@ def json_schema_counterexample(writer, reader, path, ftype=None, budget=DEFAULT_
             except Exception:  # a candidate the validator chokes on (e.g. a huge number)
                 continue
             # Refused for this change, not for another one elsewhere in the document.
-            if refused and all(_within(e["path"], where) for e in refused) and _for_keyword(reader, doc, keyword):
+            if refused and all(_within(e["path"], where) or e["path"] == around for e in refused) \
+                    and _for_keyword(reader, doc, keyword):
                 return {"found": True, "document": doc, "refused_because": [e["message"] for e in refused[:3]]}
     return {"found": False, "note": "No document was found that one schema accepts and the other refuses."}
 
@@ -367,6 +378,13 @@ _ATTRIBUTABLE = {
 }
 
 
+# The engine names some findings by the older keyword (or the kind) of what refuses.
+_ALIASES = {
+    "dependencies": {"dependencies", "dependentRequired", "dependentSchemas"},
+    "type": {"type", "enum", "const"},
+}
+
+
 def _for_keyword(reader, doc, keyword) -> bool:
     """Does the reader refuse ``doc`` by ``keyword`` (the keyword the finding is about)?
     Checked with the pure-Python jsonschema, which names the failing keyword."""
@@ -375,9 +393,11 @@ def _for_keyword(reader, doc, keyword) -> bool:
     cls = validators.validator_for(reader, default=validators.Draft202012Validator)
     found = set()
     for error in cls(reader, format_checker=cls.FORMAT_CHECKER).iter_errors(doc):
+        # The failing keyword, and the applicators on its way (additionalProperties, items...).
         found.add(error.validator)
+        found.update(str(step) for step in error.schema_path)
         found.update(e.validator for e in error.context or ())
-    return keyword in found or (keyword == "type" and bool(found & {"type", "enum", "const"}))
+    return bool(found & _ALIASES.get(keyword, {keyword}))
 
 
 def _get_at(doc, path):
