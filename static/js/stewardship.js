@@ -41,6 +41,8 @@ document.addEventListener("DOMContentLoaded", () => {
     children.forEach((c) => node.append(c));
     return node;
   };
+  // `field` in a plain sentence -> <code>field</code>, as on the review page.
+  const ticks = (text) => text.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
   const badge = (ok) => el("span", { class: ok ? "badge badge-ok" : "badge badge-bad" }, ok ? "compatible" : "breaking");
 
   const render = (data) => {
@@ -59,7 +61,7 @@ document.addEventListener("DOMContentLoaded", () => {
     out.append(head);
     if (!findings.length) return;
     const rows = findings.map((f) => {
-      const cell = el("td", {}, el("code", {}, f.type), el("br"), el("span", { class: "finding-message" }, f.message || ""));
+      const cell = el("td", {}, el("code", {}, f.type), el("br"), el("span", { class: "finding-message" }, ...ticks(f.message || "")));
       const ce = f.counterexample;
       if (ce && ce.found) {
         cell.append(el("details", { class: "counterexample", open: "" },
