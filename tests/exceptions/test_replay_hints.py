@@ -4,9 +4,9 @@
 import pytest
 
 from exceptions import schema_check
-from stewardship.validation import clear_cache
 from tests.exceptions.factories import BusinessExceptionFactory, ReplayTargetFactory
 from tests.factories import EntityFactory
+from tests.stewardship.conftest import _fresh_validator_cache  # noqa: F401  (autouse: validators cached by id)
 from tests.stewardship.factories import SubjectFactory, VersionFactory
 
 SCHEMA = {
@@ -16,14 +16,6 @@ SCHEMA = {
                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
     "required": ["invoice", "amount", "currency"],
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_validator_cache():
-    # Validators are cached by version id; ids repeat across tests whose rows roll back.
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture

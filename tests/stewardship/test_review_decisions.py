@@ -14,24 +14,16 @@ from django.core import mail
 from controlplane.models import AuditEntry
 from health.models import Notification, NotificationChannel
 from health.services import save_channel
-from health.testing import LoopbackServer
 from stewardship import services
 from stewardship.models import SchemaVersion
 from tests.factories import EntityFactory, IntegrationFactory, TeamFactory
+from tests.health.conftest import allow_loopback, loopback  # noqa: F401  (the health tests' receiver)
 
 from .factories import BASE_DOC, SubjectFactory
 
 
-@pytest.fixture(scope="module")
-def loopback():
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def receiver(loopback, settings):
-    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
+def receiver(loopback, allow_loopback):  # noqa: F811  (pytest fixtures imported above)
     loopback.received.clear()
     loopback.fail_next = 0
     return loopback
