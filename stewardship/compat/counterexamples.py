@@ -365,7 +365,7 @@ def json_schema_counterexample(writer, reader, path, ftype=None, budget=DEFAULT_
             # Refused for this change, not for another one elsewhere in the document.
             if refused and all(_within(e["path"], where) or e["path"] == around for e in refused) \
                     and _for_keyword(reader, doc, keyword):
-                return {"found": True, "document": doc, "refused_because": [e["message"] for e in refused[:3]]}
+                return {"found": True, "document": doc, "refused_because": [_short(e["message"]) for e in refused[:3]]}
     return {"found": False, "note": "No document was found that one schema accepts and the other refuses."}
 
 
@@ -404,6 +404,11 @@ def _get_at(doc, path):
     for step in path:
         doc = doc[step]
     return doc
+
+
+def _short(message: str, limit: int = 160) -> str:
+    """Validator messages quote the value; a 300-character string is not worth repeating."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _within(path: str, where: str) -> bool:
