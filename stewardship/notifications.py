@@ -8,8 +8,8 @@ from .models import SchemaVersion
 from .selectors import affected_integrations
 
 SUBJECTS = {
-    "submitted": "[schema review] {subject}: a new version is in review",
-    "published": "[schema published] {subject} v{number} is approved",
+    "submitted": "[schema review] {name} is in review",
+    "published": "[schema published] {name} is approved",
 }
 
 
@@ -33,7 +33,7 @@ def notify_consumers(*, version_id, event) -> int:
             f"Hello {team.name},",
             "",
             f"Schema subject: {version.subject.name}",
-            f"Status: {version.get_status_display()}" + (f" (version {version.number})" if version.number else ""),
+            f"Version: {version.display_name}",
             f"Compatibility: {'compatible' if report.get('compatible', True) else 'BREAKING'}"
             f" ({len(breaking)} breaking finding(s))",
             "",
@@ -41,10 +41,11 @@ def notify_consumers(*, version_id, event) -> int:
             *[f"  - {i.name} ({i.source_system.name} -> {i.target_system.name})" for i in integrations],
         ]
         if breaking:
-            lines += ["", "Breaking findings:", *[f"  - {f.get('type')} at {f.get('path')}" for f in breaking[:20]]]
+            lines += ["", "Breaking findings:",
+                      *[f"  - {f.get('type')}: {f.get('message') or f.get('path')}" for f in breaking[:20]]]
         lines += ["", f"Review: {link}"]
         send_mail(
-            SUBJECTS[event].format(subject=version.subject.name, number=version.number),
+            SUBJECTS[event].format(name=version.display_name),
             "\n".join(lines),
             None,
             [email],
@@ -91,7 +92,8 @@ def publish_event(version, event) -> int:
     from health.choices import ChannelKind
     from health.notify import notify_team
 
-    assert event in EVENTS, event
+    if event not in EVENTS:
+        raise ValueError(f"Unknown schema version event {event!r}.")
     body = event_body(version, event)
     breaking = [f for f in body["findings"] if not f["compatible"]]
     body["summary"] = [f"{len(breaking)} breaking change(s)" if breaking else "No breaking change.",
