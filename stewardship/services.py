@@ -420,9 +420,9 @@ def withdraw_version(*, actor, version, comment="") -> SchemaVersion:
     """The author takes a submission back to draft: the reviews of the round are void (a
     later submission starts a new round), the report stays until the next submission."""
     check_comment(comment)
-    locked = _lock_version(version, allowed_from={VersionStatus.IN_REVIEW})
-    if locked.author_id != actor.pk:
+    if version.author_id != actor.pk:
         raise NotAllowed("Only the author withdraws a submission.")
+    locked = _lock_version(version, allowed_from={VersionStatus.IN_REVIEW})
     now = timezone.now()
     voided = locked.reviews.filter(round=locked.round, voided_at__isnull=True).update(voided_at=now)
     before = audit.snapshot(locked, ["status"])

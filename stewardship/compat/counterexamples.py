@@ -203,14 +203,14 @@ def _lengths(key_min, key_max, *schemas) -> list[int]:
     return sorted(x for x in out if x <= 10_000)
 
 
-def candidates(root_w, w, root_r, r, seed=_MISSING):
+def candidates(root_w, w, root_r, r, seed=_MISSING, depth=0):
     """Values for one instance location, from both sides' sub-schemas; ``seed`` is the value
     a document both accept has there (object candidates change it one property at a time)."""
     w = w if isinstance(w, dict) else {}
     r = r if isinstance(r, dict) else {}
     out = []
     if isinstance(seed, dict):
-        out += _object_candidates(root_w, w, root_r, r, seed)
+        out += _object_candidates(root_w, w, root_r, r, seed, depth)
     for s in (w, r):
         if "const" in s:
             out.append(s["const"])
@@ -240,7 +240,7 @@ def candidates(root_w, w, root_r, r, seed=_MISSING):
     if "object" in kinds:
         obj = sample(root_w, w) if "object" in _types(w) or "properties" in w else {}
         if isinstance(obj, dict):
-            out += _object_candidates(root_w, w, root_r, r, obj)
+            out += _object_candidates(root_w, w, root_r, r, obj, depth)
     if "array" in kinds:
         items = w.get("items") if isinstance(w.get("items"), dict) else {}
         one = sample(root_w, items)
@@ -255,7 +255,7 @@ def candidates(root_w, w, root_r, r, seed=_MISSING):
     return out
 
 
-def _object_candidates(root_w, w, root_r, r, obj):
+def _object_candidates(root_w, w, root_r, r, obj, depth=0):
     props = {**(r.get("properties") or {}), **(w.get("properties") or {})}
     full = dict(obj)
     for name, sub in props.items():
@@ -269,9 +269,11 @@ def _object_candidates(root_w, w, root_r, r, obj):
     out += [obj, full, {**full, "extra_field": 1}]
     for name in list(full):
         out.append({k: v for k, v in full.items() if k != name})
-    for name in props:
+    if depth >= 1:  # one level of property values; deeper locations are searched on their own
+        return out
+    for name in list(props)[:50]:
         for value in candidates(root_w, (w.get("properties") or {}).get(name, {}), root_r,
-                                (r.get("properties") or {}).get(name, {}))[:40]:
+                                (r.get("properties") or {}).get(name, {}), depth=depth + 1)[:40]:
             out.append({**obj, name: value})
     return out
 
@@ -468,8 +470,12 @@ def annotate(report: dict, *, new, previous_by_number: dict, fmt: str, budget: f
             finding["counterexample"] = {"found": False, "note": "Not searched: the time budget for this report was spent."}
             continue
         writer, reader = (old, new) if finding.get("direction", "BACKWARD") == "BACKWARD" else (new, old)
-        finding["counterexample"] = generator(writer, reader, finding.get("path", "#"), finding.get("type"),
-                                              min(DEFAULT_BUDGET, left))
+        try:
+            finding["counterexample"] = generator(writer, reader, finding.get("path", "#"), finding.get("type"),
+                                                  min(DEFAULT_BUDGET, left))
+        except (RecursionError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            # A schema shape the generator does not read: say so rather than fail the submission.
+            finding["counterexample"] = {"found": False, "note": "No counterexample could be generated for this schema."}
     return report
 
 
@@ -482,6 +488,9 @@ def enrich(report: dict, *, new, previous_by_number: dict, fmt: str, budget: flo
         for finding in report.get("findings", []):
             old = previous_by_number.get(finding.get("against_version"))
             if old is not None:
-                finding["message"] = explain(finding, old=old, new=new,
-                                             version_label=f"v{finding.get('against_version')}")
+                try:
+                    finding["message"] = explain(finding, old=old, new=new,
+                                                 version_label=f"v{finding.get('against_version')}")
+                except (RecursionError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+                    pass  # keep the engine's sentence
     return annotate(report, new=new, previous_by_number=previous_by_number, fmt=fmt, budget=budget)
