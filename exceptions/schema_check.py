@@ -1,6 +1,7 @@
 """Payload check for edit-and-replay against the entity's approved schema in stewardship."""
 
 from stewardship import selectors, validation
+from stewardship.compat import hints
 from stewardship.models import SchemaSubject
 
 
@@ -13,4 +14,12 @@ def validate_against_entity_schema(entity, payload) -> list[str] | None:
     if version is None:
         return None
     errors = validation.validate_payload(version.pk, version.document, payload)
-    return [f"{e.get('path') or '$'}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors]
+    if errors:
+        # A refusal: name the smallest obvious fix next to each error where there is one.
+        errors = hints.payload_fixes(version.document, payload) or errors
+    return [_line(e) if isinstance(e, dict) else str(e) for e in errors]
+
+
+def _line(error) -> str:
+    line = f"{error.get('path') or '$'}: {error.get('message')}"
+    return line + (f" Fix: {error['fix']}." if error.get("fix") else "")

@@ -102,10 +102,13 @@ def notify_breach(breach, event):
     return _create(channels, breach=breach, event=event, subject=subject, payload=payload)
 
 
-def notify_team(team, *, event: str, subject: str, payload: dict):
-    """A message to every enabled channel of ``team`` that is about neither a flip nor a
-    breach (e.g. a change of who may see its restricted queues)."""
+def notify_team(team, *, event: str, subject: str, payload: dict, kinds=None):
+    """A message to every enabled channel of ``team`` (of the given ``kinds`` when named)
+    that is about neither a flip nor a breach (e.g. a change of who may see its restricted
+    queues, a schema version approved)."""
     channels = NotificationChannel.objects.filter(team_id=team.pk, enabled=True)
+    if kinds is not None:
+        channels = channels.filter(kind__in=list(kinds))
     return _create(channels, event=event, subject=subject[:300], payload=payload)
 
 
@@ -118,6 +121,7 @@ def _text(notification):
     lines = [notification.subject]
     if p.get("reason"):
         lines.append(p["reason"])
+    lines.extend(str(line) for line in (p.get("summary") or [])[:20])
     if p.get("url"):
         lines.append(p["url"])
     return "\n".join(lines)

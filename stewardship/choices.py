@@ -65,7 +65,8 @@ class VersionStatus(models.TextChoices):
 VERSION_TRANSITIONS = {
     VersionStatus.DRAFT: {VersionStatus.IN_REVIEW},
     VersionStatus.CHANGES_REQUESTED: {VersionStatus.IN_REVIEW},
-    VersionStatus.IN_REVIEW: {VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED},
+    VersionStatus.IN_REVIEW: {VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED,
+                              VersionStatus.DRAFT},  # withdrawn by its author
     VersionStatus.APPROVED: {VersionStatus.DEPRECATED},
     VersionStatus.REJECTED: set(),
     VersionStatus.DEPRECATED: set(),

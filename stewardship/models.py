@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.urls import reverse
 
 from .choices import (
@@ -15,6 +15,8 @@ from .choices import (
     SorStatus,
     VersionStatus,
 )
+
+_UNSET = object()
 
 
 class StewardshipSettings(models.Model):
@@ -251,11 +253,33 @@ class SchemaVersion(models.Model):
         indexes = [models.Index(fields=["subject", "status", "number"])]
 
     def __str__(self):
-        label = f"v{self.number}" if self.number else f"draft #{self.pk}"
-        return f"{self.subject} {label}"
+        return self.display_name
 
     def get_absolute_url(self):
         return reverse("stewardship:version-detail", kwargs={"pk": self.pk})
+
+    @property
+    def would_be_number(self) -> int:
+        """The number this version would get if it were approved now: one above the highest
+        number its subject ever gave (numbers are never reused). A live value: it moves on
+        when another version is approved first, so it never names an approved version."""
+        top = getattr(self, "subject_top_number", _UNSET)
+        if top is _UNSET:
+            top = SchemaVersion.objects.filter(subject_id=self.subject_id).aggregate(top=Max("number"))["top"]
+        return (top or 0) + 1
+
+    @property
+    def display_name(self) -> str:
+        """"Invoice v4 (in review)": what people call a version everywhere (ids stay in URLs).
+        Approved versions are "Invoice v3"; unnumbered ones show the number they would get;
+        a rejected one never gets a number, so it is named by its submission date."""
+        state = self.get_status_display().lower()
+        if self.number:
+            return f"{self.subject} v{self.number}" + ("" if self.status == VersionStatus.APPROVED else f" ({state})")
+        if self.status == VersionStatus.REJECTED:
+            when = self.submitted_at or self.created_at
+            return f"{self.subject} proposal of {when:%Y-%m-%d} (rejected)" if when else f"{self.subject} proposal (rejected)"
+        return f"{self.subject} v{self.would_be_number} ({state})"
 
     @property
     def findings(self):
@@ -280,6 +304,7 @@ class Review(models.Model):
     decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
     comment = models.TextField(blank=True)
     round = models.PositiveIntegerField(default=1)
+    voided_at = models.DateTimeField(null=True, blank=True, help_text="Set when the author withdrew the submission.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

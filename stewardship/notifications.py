@@ -8,8 +8,8 @@ from .models import SchemaVersion
 from .selectors import affected_integrations
 
 SUBJECTS = {
-    "submitted": "[schema review] {subject}: a new version is in review",
-    "published": "[schema published] {subject} v{number} is approved",
+    "submitted": "[schema review] {name} is in review",
+    "published": "[schema published] {name} is approved",
 }
 
 
@@ -33,7 +33,7 @@ def notify_consumers(*, version_id, event) -> int:
             f"Hello {team.name},",
             "",
             f"Schema subject: {version.subject.name}",
-            f"Status: {version.get_status_display()}" + (f" (version {version.number})" if version.number else ""),
+            f"Version: {version.display_name}",
             f"Compatibility: {'compatible' if report.get('compatible', True) else 'BREAKING'}"
             f" ({len(breaking)} breaking finding(s))",
             "",
@@ -41,13 +41,67 @@ def notify_consumers(*, version_id, event) -> int:
             *[f"  - {i.name} ({i.source_system.name} -> {i.target_system.name})" for i in integrations],
         ]
         if breaking:
-            lines += ["", "Breaking findings:", *[f"  - {f.get('type')} at {f.get('path')}" for f in breaking[:20]]]
+            lines += ["", "Breaking findings:",
+                      *[f"  - {f.get('type')}: {f.get('message') or f.get('path')}" for f in breaking[:20]]]
         lines += ["", f"Review: {link}"]
         send_mail(
-            SUBJECTS[event].format(subject=version.subject.name, number=version.number),
+            SUBJECTS[event].format(name=version.display_name),
             "\n".join(lines),
             None,
             [email],
         )
         sent += 1
     return sent
+
+
+# --- events on the teams' channels (health notification channels) ---------------------------
+
+EVENTS = ("submitted", "approved", "rejected", "withdrawn")
+
+
+def version_url(version) -> str:
+    return getattr(settings, "STEWARDSHIP_BASE_URL", "").rstrip("/") + reverse(
+        "stewardship:version-detail", kwargs={"pk": version.pk})
+
+
+def event_body(version, event) -> dict:
+    """The stable JSON body of a schema version event (what webhook subscribers verify and
+    parse): type, version id, subject, number, state, findings, url."""
+    return {
+        "type": f"schema_version.{event}",
+        "version_id": version.pk,
+        "subject": version.subject.slug,
+        "subject_name": version.subject.name,
+        "display_name": version.display_name,
+        "number": version.number,
+        "state": version.status,
+        "findings": [
+            {k: f.get(k) for k in ("type", "path", "compatible", "direction", "against_version", "message")}
+            for f in version.findings[:100]
+        ],
+        "url": version_url(version),
+    }
+
+
+def publish_event(version, event) -> int:
+    """Queue the event to each team owning an integration the version affects, in the
+    caller's transaction (the health notifier signs and delivers it through the outbox).
+    Approval reaches every channel of those teams (email, chat, webhook) with the breaking
+    findings in plain words and the link; the other events go to their webhooks only.
+    Returns the number of notifications queued."""
+    from health.choices import ChannelKind
+    from health.notify import notify_team
+
+    if event not in EVENTS:
+        raise ValueError(f"Unknown schema version event {event!r}.")
+    body = event_body(version, event)
+    breaking = [f for f in body["findings"] if not f["compatible"]]
+    body["summary"] = [f"{len(breaking)} breaking change(s)" if breaking else "No breaking change.",
+                       *[f"- {f['type']}: {f['message']}" for f in breaking[:20]]]
+    subject = f"[schema {event}] {version.display_name}"
+    kinds = None if event == "approved" else [ChannelKind.WEBHOOK]
+    teams = {i.owner_team_id: i.owner_team for i in affected_integrations(version.subject)}
+    queued = 0
+    for team in teams.values():
+        queued += len(notify_team(team, event=f"schema.{event}", subject=subject, payload=body, kinds=kinds))
+    return queued

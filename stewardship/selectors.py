@@ -38,10 +38,12 @@ def _approved_documents(versions):
     return [_APPROVED_DOCUMENTS[(v.pk, v.approved_at)] for v in versions]
 
 
-def compatibility_against(subject, document, *, against=None, defaults=None):
+def compatibility_against(subject, document, *, against=None, defaults=None, explain=False):
     """Check ``document`` under the subject's level and policy against ``against`` (approved
     versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
-    the newest version compared)``: what a submission stores and the wire API answers."""
+    the newest version compared)``: what a submission stores and the wire API answers.
+    ``explain`` adds each finding's plain sentence and verified counterexample (what the
+    steward reads; the wire API, answering a client, leaves that to the review page)."""
     from django.conf import settings
 
     from stewardship import compat
@@ -62,6 +64,12 @@ def compatibility_against(subject, document, *, against=None, defaults=None):
             previous_versions=[v.number for v in previous],
             time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
         ).to_dict()
+        if explain:
+            from stewardship.compat import counterexamples
+
+            counterexamples.enrich(report, new=document, fmt=subject.format,
+                                   previous_by_number={v.number: d for v, d in zip(previous, documents, strict=True)},
+                                   budget=getattr(settings, "STEWARDSHIP_COUNTEREXAMPLE_BUDGET", 2.0))
     return level, policy, report, (previous[-1] if previous else None)
 
 
@@ -244,3 +252,31 @@ def pending_sor_proposals(user=None):
     if user is not None:
         qs = qs.filter(~Q(proposed_by=user))
     return qs.order_by("created_at")
+
+
+def review_findings(version) -> list[dict]:
+    """The findings of ``version``'s stored report, each with its plain sentence and its
+    ``counterexample`` (``None`` for compatible findings). Reports stored before
+    counterexamples existed get them computed here, on a copy (a read never writes)."""
+    import copy
+
+    from .compat import counterexamples
+
+    findings = version.findings
+    if all("counterexample" in f for f in findings if not f.get("compatible", True)):
+        return findings
+    report = copy.deepcopy(version.compat_report or {})
+    numbers = {f.get("against_version") for f in findings}
+    documents = dict(version.subject.versions.filter(number__in=[n for n in numbers if n]).values_list("number", "document"))
+    counterexamples.enrich(report, new=version.document, previous_by_number=documents, fmt=version.subject.format)
+    return report.get("findings", [])
+
+
+def with_top_number(queryset):
+    """Versions annotated with their subject's highest number, so ``display_name`` of many
+    versions costs no query each."""
+    from django.db.models import Max, Subquery
+
+    top = (SchemaVersion.objects.filter(subject_id=OuterRef("subject_id")).values("subject_id")
+           .annotate(top=Max("number")).values("top"))
+    return queryset.annotate(subject_top_number=Subquery(top))

@@ -12,6 +12,7 @@ from controlplane import audit, outbox
 from controlplane.errors import Conflict, InvalidTransition, NotAllowed, OutOfScope, ValidationFailed
 from controlplane.validation import check_comment
 
+from . import notifications
 from .choices import (
     EDITABLE_STATES,
     SOR_TRANSITIONS,
@@ -252,6 +253,22 @@ def update_draft(*, actor, version, document, change_summary=None) -> SchemaVers
     return locked
 
 
+def preview(*, subject, document) -> dict:
+    """The compatibility report ``document`` would get if it were submitted now, against the
+    subject's level and policy, with plain sentences and counterexamples; nothing is stored.
+    Invalid documents get their errors."""
+    from stewardship import compat
+
+    _check_document(document, subject.format)
+    errors = list(compat.validate_schema(document, subject.format))
+    level, policy = subject.effective_level(), subject.effective_policy()
+    if errors:
+        return {"valid": False, "errors": errors, "level": level, "policy": policy, "report": None}
+    level, policy, report, latest = compatibility_against(subject, document, explain=True)
+    return {"valid": True, "errors": [], "level": level, "policy": policy, "report": report,
+            "compared_with": latest.display_name if latest else None}
+
+
 def submit(*, actor, version) -> SchemaVersion:
     """Send a draft for review: the document must be a valid schema of the subject's
     format (otherwise the errors are stored on the draft and the submission is refused);
@@ -283,7 +300,7 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
         errors = compat.validate_schema(locked.document, subject.format)
         if errors:  # edited meanwhile into something invalid
             raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-        checked = compatibility_against(subject, locked.document)
+        checked = compatibility_against(subject, locked.document, explain=True)
     level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
@@ -301,6 +318,7 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
                  after={**audit.snapshot(locked, ["status", "round", "required_approvals"]),
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
     _notify_on_commit(locked.pk, "submitted")
+    notifications.publish_event(locked, "submitted")
     return locked
 
 
@@ -455,6 +473,7 @@ def approve(*, actor, version, comment="") -> SchemaVersion:
                  after={**audit.snapshot(locked, ["status", "number"]), "approvals": approvals,
                         "required": locked.required_approvals, **raised}, note=comment)
     _notify_on_commit(locked.pk, "published")
+    notifications.publish_event(locked, "approved")
     return locked
 
 
@@ -496,8 +515,29 @@ def request_changes(*, actor, version, comment) -> SchemaVersion:
 
 @transaction.atomic
 def reject(*, actor, version, comment) -> SchemaVersion:
-    return _decide(actor=actor, version=version, decision=ReviewDecision.REJECT,
-                   target=VersionStatus.REJECTED, action="schemaversion.reject", comment=comment)
+    locked = _decide(actor=actor, version=version, decision=ReviewDecision.REJECT,
+                     target=VersionStatus.REJECTED, action="schemaversion.reject", comment=comment)
+    notifications.publish_event(locked, "rejected")
+    return locked
+
+
+@transaction.atomic
+def withdraw_version(*, actor, version, comment="") -> SchemaVersion:
+    """The author takes a submission back to draft: the reviews of the round are void (a
+    later submission starts a new round), the report stays until the next submission."""
+    check_comment(comment)
+    if version.author_id != actor.pk:
+        raise NotAllowed("Only the author withdraws a submission.")
+    locked = _lock_version(version, allowed_from={VersionStatus.IN_REVIEW})
+    now = timezone.now()
+    voided = locked.reviews.filter(round=locked.round, voided_at__isnull=True).update(voided_at=now)
+    before = audit.snapshot(locked, ["status"])
+    locked.status = VersionStatus.DRAFT
+    locked.save(update_fields=["status", "updated_at"])
+    audit.record(actor=actor, action="schemaversion.withdraw", obj=locked, before=before,
+                 after={**audit.snapshot(locked, ["status"]), "voided_reviews": voided}, note=comment)
+    notifications.publish_event(locked, "withdrawn")
+    return locked
 
 
 @transaction.atomic
@@ -551,7 +591,8 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "deprecate_subject", "propose_sor", "register_from_wire", "reject", "reject_sor", "request_changes", "submit", "update_draft", "update_subject",
+    "deprecate", "deprecate_subject", "preview", "propose_sor", "register_from_wire", "reject", "reject_sor",
+    "request_changes", "submit", "update_draft", "update_subject", "withdraw_version",
 ]
 
 

@@ -1,5 +1,7 @@
 """HTML pages of the stewardship app: dashboard, subjects, the review page, the SoR matrix."""
 
+import json
+
 from django.contrib import messages
 from django.db.models import Count, Max, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -37,11 +39,11 @@ class HomeView(RolePermissionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         user = self.request.user
         context = super().get_context_data(**kwargs)
-        context["waiting"] = selectors.waiting_for_review(user)[:50]
-        context["mine"] = (
+        context["waiting"] = selectors.with_top_number(selectors.waiting_for_review(user))[:50]
+        context["mine"] = selectors.with_top_number(
             SchemaVersion.objects.filter(author=user, status__in=[*EDITABLE_STATES, VersionStatus.IN_REVIEW])
-            .select_related("subject").order_by("-updated_at")[:50]
-        )
+            .select_related("subject").order_by("-updated_at")
+        )[:50]
         context["proposals"] = selectors.pending_sor_proposals()[:50]
         context["published"] = (
             SchemaVersion.objects.filter(status=VersionStatus.APPROVED).select_related("subject")
@@ -98,7 +100,8 @@ class SubjectDetailView(RolePermissionMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         subject = self.object
-        context["versions"] = subject.versions.select_related("author").order_by("-number", "-created_at")
+        context["versions"] = selectors.with_top_number(
+            subject.versions.select_related("author", "subject").order_by("-number", "-created_at"))
         context["consumers"] = selectors.affected_integrations(subject)
         context["two_approvals"] = selectors.requires_two_approvals(subject)
         context["settings_form"] = SubjectSettingsForm(
@@ -181,7 +184,8 @@ class VersionDetailView(RolePermissionMixin, DetailView):
     context_object_name = "version"
 
     def get_queryset(self):
-        return SchemaVersion.objects.select_related("subject", "subject__api", "subject__entity", "author", "compared_with")
+        return selectors.with_top_number(SchemaVersion.objects.select_related(
+            "subject", "subject__api", "subject__entity", "author", "compared_with"))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -190,11 +194,12 @@ class VersionDetailView(RolePermissionMixin, DetailView):
         previous = version.compared_with
         if previous is None and version.status in EDITABLE_STATES:
             previous = selectors.latest_approved(version.subject)
-        findings = version.findings
+        findings = selectors.review_findings(version)
         acceptances = {(a.finding_type, a.path): a for a in version.acceptances.select_related("steward")}
         rows = []
         for f in findings:
-            rows.append({**f, "acceptance": acceptances.get((f.get("type"), f.get("path")))})
+            rows.append({**f, "acceptance": acceptances.get((f.get("type"), f.get("path"))),
+                         "example": _example(f)})
         context.update(
             previous=previous,
             diff=side_by_side(previous.document if previous else None, version.document, findings),
@@ -209,9 +214,25 @@ class VersionDetailView(RolePermissionMixin, DetailView):
                         and user.has_perm("stewardship.review_schemaversion")),
             can_edit=version.status in EDITABLE_STATES and version.author_id == user.pk,
             can_deprecate=version.status == VersionStatus.APPROVED and user.has_perm("stewardship.review_schemaversion"),
+            can_withdraw=version.status == VersionStatus.IN_REVIEW and version.author_id == user.pk,
             comment_form=CommentForm(),
         )
         return context
+
+
+def _example(finding):
+    """The counterexample of a finding as the review page shows it: who accepts the document,
+    who refuses it and why, the document pretty-printed."""
+    example = finding.get("counterexample")
+    if not example:
+        return None
+    against = f"v{finding.get('against_version')}"
+    if finding.get("direction") == "FORWARD":
+        accepts, refuses = "this version", f"consumers still on {against}"
+    else:
+        accepts, refuses = against, "this version"
+    return {**example, "accepts": accepts, "refuses": refuses,
+            "pretty": json.dumps(example.get("document"), indent=2, ensure_ascii=False) if example.get("found") else ""}
 
 
 class VersionActionView(RolePermissionMixin, View):
@@ -225,6 +246,7 @@ class VersionActionView(RolePermissionMixin, View):
         "reject": ("stewardship.review_schemaversion", "Version rejected."),
         "deprecate": ("stewardship.review_schemaversion", "Version deprecated."),
         "accept": ("stewardship.review_schemaversion", "Finding accepted."),
+        "withdraw": ("stewardship.change_schemaversion", "Withdrawn: the version is a draft again; its reviews are void."),
     }
 
     def get_permission_required(self):
@@ -251,6 +273,8 @@ class VersionActionView(RolePermissionMixin, View):
                 services.reject(actor=request.user, version=version, comment=comment)
             elif self.action == "deprecate":
                 services.deprecate(actor=request.user, version=version, comment=comment)
+            elif self.action == "withdraw":
+                services.withdraw_version(actor=request.user, version=version, comment=comment)
             elif self.action == "accept":
                 form = AcceptanceForm(request.POST)
                 if not form.is_valid():

@@ -1,6 +1,7 @@
 """Serializers: shapes only; every write goes through ``stewardship.services``."""
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Api, CanonicalEntity, System
@@ -8,6 +9,7 @@ from controlplane.validation import COMMENT_MAX_LENGTH, INT_MAX
 
 from ..choices import CompatLevel, CompatPolicy, SchemaFormat, ScopeType
 from ..models import FindingAcceptance, Review, SchemaSubject, SchemaVersion, SorAssignment
+from ..selectors import review_findings
 
 User = get_user_model()
 
@@ -48,7 +50,24 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["reviewer", "decision", "comment", "round", "created_at"]
+        fields = ["reviewer", "decision", "comment", "round", "voided_at", "created_at"]
+
+
+class CounterexampleSerializer(serializers.Serializer):
+    found = serializers.BooleanField()
+    document = serializers.JSONField(required=False, help_text="Accepted by the writer schema, refused by the reader.")
+    refused_because = serializers.ListField(child=serializers.CharField(), required=False)
+    note = serializers.CharField(required=False)
+
+
+class ReviewFindingSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="Confluent change type, e.g. MAX_LENGTH_DECREASED.")
+    path = serializers.CharField()
+    compatible = serializers.BooleanField()
+    against_version = serializers.IntegerField(allow_null=True)
+    direction = serializers.CharField(required=False)
+    message = serializers.CharField(required=False, help_text="The change in plain words.")
+    counterexample = CounterexampleSerializer(allow_null=True, required=False)
 
 
 class FindingAcceptanceSerializer(serializers.ModelSerializer):
@@ -67,18 +86,27 @@ class SchemaVersionSerializer(serializers.ModelSerializer):
     # A draft has no level or policy yet (""); they are fixed when it is submitted.
     level = serializers.ChoiceField(choices=CompatLevel.choices, allow_blank=True, read_only=True)
     policy = serializers.ChoiceField(choices=CompatPolicy.choices, allow_blank=True, read_only=True)
+    display_name = serializers.CharField(read_only=True)
+    findings = serializers.SerializerMethodField()
 
     class Meta:
         model = SchemaVersion
-        fields = ["id", "subject", "number", "status", "document", "change_summary", "author", "round",
-                  "submitted_at", "approved_at", "deprecated_at", "validity_errors", "compat_report", "level",
-                  "policy", "required_approvals", "reviews", "acceptances", "created_at", "updated_at"]
+        fields = ["id", "display_name", "subject", "number", "status", "document", "change_summary", "author",
+                  "round", "submitted_at", "approved_at", "deprecated_at", "validity_errors", "compat_report",
+                  "findings", "level", "policy", "required_approvals", "reviews", "acceptances", "created_at",
+                  "updated_at"]
         read_only_fields = [f for f in fields if f not in ("subject", "document", "change_summary")]
+
+
+    @extend_schema_field(ReviewFindingSerializer(many=True))
+    def get_findings(self, obj) -> list:
+        """The report's findings, each with its plain sentence and ``counterexample``."""
+        return review_findings(obj)
 
 
 class SchemaVersionListSerializer(SchemaVersionSerializer):
     class Meta(SchemaVersionSerializer.Meta):
-        fields = ["id", "subject", "number", "status", "author", "round", "submitted_at", "approved_at",
+        fields = ["id", "display_name", "subject", "number", "status", "author", "round", "submitted_at", "approved_at",
                   "required_approvals", "level", "policy", "created_at"]
         read_only_fields = fields
 
@@ -162,3 +190,21 @@ class ValidateResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     version = serializers.IntegerField()
     errors = PayloadErrorSerializer(many=True)
+
+
+class PreviewRequestSerializer(serializers.Serializer):
+    document = serializers.JSONField(help_text="The draft schema document, as it is being edited.")
+
+    def validate_document(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return value
+
+
+class PreviewResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = serializers.ListField(child=serializers.CharField())
+    level = serializers.CharField()
+    policy = serializers.CharField()
+    compared_with = serializers.CharField(allow_null=True, required=False)
+    report = serializers.JSONField(allow_null=True, help_text="As in a version's compat_report, with counterexamples.")

@@ -17,6 +17,7 @@ from .. import services
 from ..choices import SchemaFormat, VersionStatus
 from ..filtersets import SchemaSubjectFilterSet, SchemaVersionFilterSet, SorAssignmentFilterSet
 from ..models import SchemaSubject, SchemaVersion, SorAssignment, StewardshipSettings
+from ..selectors import with_top_number
 from ..validation import validate_payload
 from . import serializers as s
 
@@ -43,7 +44,7 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     filterset_class = SchemaSubjectFilterSet
     permission_classes = [ActionRolePermission]
     lookup_field = "slug"
-    action_perms = {"validate": ["stewardship.validate_payload"]}
+    action_perms = {"validate": ["stewardship.validate_payload"], "preview": ["stewardship.add_schemaversion"]}
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -95,6 +96,17 @@ class SchemaSubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return response
 
 
+    @extend_schema(request=s.PreviewRequestSerializer, responses=s.PreviewResponseSerializer)
+    @action(detail=True, methods=["post"])
+    def preview(self, request, slug=None):
+        """The compatibility report a draft would get if submitted now (the subject's level and
+        policy, counterexamples included); nothing is stored."""
+        subject = self.get_object()
+        body = s.PreviewRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(services.preview(subject=subject, document=body.validated_data["document"]))
+
+
 class SchemaVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                            mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Versions of subjects: create a draft, edit it, submit it, review it."""
@@ -109,10 +121,11 @@ class SchemaVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         "reject": ["stewardship.review_schemaversion"],
         "deprecate": ["stewardship.review_schemaversion"],
         "accept_finding": ["stewardship.review_schemaversion"],
+        "withdraw": ["stewardship.change_schemaversion"],
     }
 
     def get_queryset(self):
-        qs = super().get_queryset()
+        qs = with_top_number(super().get_queryset())
         if self.action != "list":
             qs = qs.prefetch_related("reviews__reviewer", "acceptances__steward")
         return qs
@@ -166,6 +179,12 @@ class SchemaVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         return self._commented(request, services.reject)
+
+    @extend_schema(request=s.CommentSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """The author takes a submission in review back to draft; its reviews are void."""
+        return self._commented(request, services.withdraw_version)
 
     @extend_schema(request=s.CommentSerializer)
     @action(detail=True, methods=["post"])

@@ -22,3 +22,13 @@ def entity_stewardship(context, entity):
         "assignments": assignments,
         "findings": entity_findings([entity]).get(entity.pk, []),
     }
+
+
+@register.filter
+def ticks(text):
+    """A finding's plain sentence with its `field names` set as code (escaped first)."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    parts = escape(text or "").split("`")
+    return mark_safe("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))

@@ -144,6 +144,8 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "stewardship-api:version-request-changes": {"POST": STEWARDS},
     # Only a version's author submits it (the draft here is the steward's): not even a superuser.
     "stewardship-api:version-submit": {"POST": frozenset({STEW})},
+    "stewardship-api:version-withdraw": {"POST": frozenset({STEW})},  # the author's too
+    "stewardship-api:subject-preview": {"POST": STEWARDS},  # drafting: a report, nothing stored
     "stewardship-api:sor-list": {"GET": READ_API, "POST": STEWARDS},
     "stewardship-api:sor-detail": {"GET": READ_API},
     "stewardship-api:sor-approve": {"POST": STEWARDS},
@@ -266,6 +268,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "stewardship:version-reject": {"POST": STEWARDS},
     "stewardship:version-deprecate": {"POST": STEWARDS},
     "stewardship:version-accept": {"POST": STEWARDS},
+    "stewardship:version-withdraw": {"POST": STEWARDS},
     "stewardship:sor-matrix": _HTML_READ,
     "stewardship:sor-propose": {"GET": STEWARDS, "POST": STEWARDS},
     "stewardship:sor-detail": _HTML_READ,

@@ -127,7 +127,7 @@ def build_objects(cast):
     o.subject = SubjectFactory(entity=o.entity)
     # Submitted by steward2, so the steward in the matrix reviews someone else's version.
     o.version = VersionFactory(subject=o.subject, status="in_review", author=cast["steward2"])
-    # The steward's own draft, for the routes only its author may use (submit, edit).
+    # The steward's own draft, for the routes only its author may use (submit, withdraw, edit).
     o.draft = VersionFactory(subject=o.subject, status="draft", author=cast["steward"])
     o.sor = SorFactory(entity=o.entity, system=o.system, proposed_by=cast["steward2"])
     o.queue = QueueFactory(team=o.team)
@@ -168,7 +168,7 @@ def url_kwargs(name, params, o):
                 value = o.derivation.pk
             elif "backstage" in short:
                 value = o.batch.pk
-            elif short in ("version-submit", "draft-edit"):
+            elif short in ("version-submit", "version-withdraw", "draft-edit"):
                 value = o.draft.pk
             elif short.startswith(("version", "draft")):
                 value = o.version.pk
