@@ -21,6 +21,9 @@ def field(schema):
             "properties": {"id": {"type": "string"}, "f": schema}, "required": ["id"]}
 
 
+DRAFT_2020 = "https://json-schema.org/draft/2020-12/schema"
+
+
 def root(**extra):
     return {"type": "object", "properties": {"id": {"type": "string"}, "memo": {"type": "string"}},
             "required": ["id"], **extra}
@@ -72,7 +75,9 @@ PAIRS = [
      {**root(), "properties": {**root()["properties"], "code": {"type": "integer"}}}),
     ("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", root(additionalProperties=False),
      {**root(additionalProperties=False), "properties": {"id": {"type": "string"}}}),
-    ("DEPENDENCY_ARRAY_ADDED", root(), root(dependentRequired={"memo": ["code"]})),
+    # dependentRequired is a 2019-09+ keyword: a schema without $schema reads as draft-07 (Confluent).
+    ("DEPENDENCY_ARRAY_ADDED", root(**{"$schema": DRAFT_2020}),
+     root(**{"$schema": DRAFT_2020}, dependentRequired={"memo": ["code"]})),
     ("SUM_TYPE_NARROWED", field({"anyOf": [S, {"type": "integer"}]}), field({"anyOf": [S]})),
     # nested: an item field inside an array
     ("MINIMUM_ADDED", field({"type": "array", "items": {"type": "object", "properties": {"qty": {"type": "integer"}}}}),
