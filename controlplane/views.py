@@ -209,3 +209,26 @@ def search_suggest(request):
     if error:
         return JsonResponse(error_body("invalid", error, {"q": [error]}), status=400)
     return JsonResponse({"results": search.suggest(kind, term)})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def metrics(request):
+    """Prometheus / OpenMetrics exposition (controlplane.metrics). Not a page: scrapers
+    present a bearer token or come from the allowlist; everyone else gets 401/403."""
+    from django.http import HttpResponse
+    from prometheus_client.exposition import choose_encoder
+
+    from . import metrics as exposition
+
+    allowed, why = exposition.caller_allowed(request)
+    if not allowed:
+        if why == "missing":
+            response = HttpResponse("Authentication required: Authorization: Bearer <metrics token>.\n",
+                                    status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return HttpResponse("This token may not read metrics.\n", status=403, content_type="text/plain")
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(exposition.registry()), content_type=content_type)
