@@ -26,11 +26,11 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-from catalog.models import Integration, Sla
+from catalog.models import Integration
 from exceptions.choices import OPEN_STATUSES
 from exceptions.models import BusinessException
 from health.choices import SlaMetric, Status
-from health.sla import sla_rows
+from health.sla import attainment_of_every_sla
 from health.sweep import last_sweep
 from kpis.choices import Period
 from kpis.selectors import cards
@@ -69,12 +69,21 @@ class ControlPlaneCollector:
                 logger.exception("metrics: %s failed", part.__name__)
 
     def _integrations(self):
+        # The names people read ride on one info series per integration; the other
+        # per-integration families carry only the stable ``integration`` label (its slug)
+        # and are joined in PromQL: ``* on (integration) group_left (integration_name, team)
+        # controlplane_integration_info`` (the kube-state-metrics pattern), which keeps a
+        # 10,000-integration scrape to a few megabytes.
+        info = _gauge("integration_info", "1 per integration, with its name and owning team.",
+                      ("integration", "integration_name", "team"))
         by_integration = _gauge(
             "integration_status", "1 for the current health status of each integration (one series each).",
-            ("integration", "integration_name", "team", "status"))
+            ("integration", "status"))
         rows = Integration.objects.values_list("slug", "name", "owner_team__name", "health__status").order_by("slug")
         for slug, name, team, status in rows:
-            by_integration.add_metric([slug, name, team or "", status or Status.UNKNOWN], 1)
+            info.add_metric([slug, name, team or ""], 1)
+            by_integration.add_metric([slug, status or Status.UNKNOWN], 1)
+        yield info
         yield by_integration
         counts = _gauge("integrations", "Integrations by current health status.", ("status",))
         found = dict(Integration.objects.values_list("health__status").annotate(n=Count("pk")).order_by())
@@ -84,7 +93,7 @@ class ControlPlaneCollector:
         yield counts
 
     def _sla(self):
-        labels = ("integration", "integration_name", "team", "window")
+        labels = ("integration", "window")
         availability = _gauge("sla_availability_ratio", "Availability over the SLA window (0-1).", labels)
         target = _gauge("sla_availability_target_ratio", "The SLA's availability target (0-1).", labels)
         budget = _gauge("sla_error_budget_remaining_ratio",
@@ -94,10 +103,9 @@ class ControlPlaneCollector:
                                 unit="seconds")
         attained = _gauge("sla_attained", "1 when the SLA target of the metric is met over the window, 0 when missed.",
                           (*labels, "metric"))
-        slas = Sla.objects.select_related("integration", "integration__owner_team").order_by("integration__slug")
-        for sla, _figures, result in sla_rows(self.sla_window, slas=slas, now=self.now):
-            integration = sla.integration
-            values = [integration.slug, integration.name, integration.owner_team.name, self.sla_window]
+        slugs = dict(Integration.objects.filter(sla__isnull=False).values_list("pk", "slug"))
+        for integration_id, result in attainment_of_every_sla(self.sla_window, now=self.now).items():
+            values = [slugs.get(integration_id, str(integration_id)), self.sla_window]
             avail = result.get(SlaMetric.AVAILABILITY)
             if avail:
                 target.add_metric(values, _ratio(avail["target"]))

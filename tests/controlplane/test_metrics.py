@@ -97,8 +97,11 @@ def test_text_format_parses_and_carries_the_estate(scraper):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
     samples = _samples(parse_text(response.content.decode()))
-    who = {"integration": "psa-erp-invoices", "integration_name": "PSA to ERP invoices", "team": "Finance Systems"}
+    assert _one(samples, "controlplane_integration_info", integration="psa-erp-invoices",
+                integration_name="PSA to ERP invoices", team="Finance Systems") == 1
+    who = {"integration": "psa-erp-invoices"}
     assert _one(samples, "controlplane_integration_status", **who, status="down") == 1
+    assert _one(samples, "controlplane_integration_status", integration="crm-rate-cards", status="up") == 1
     assert _one(samples, "controlplane_integrations", status="down") == 1
     assert _one(samples, "controlplane_integrations", status="up") == 1
     assert _one(samples, "controlplane_integrations", status="late") == 0
