@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
 from catalog.models import Integration
+from exceptions.at_risk import NO_CURRENCY
 from exceptions.choices import OPEN_STATUSES
 from exceptions.models import BusinessException
 from health.choices import SlaMetric, Status
@@ -40,8 +41,6 @@ from .models import OutboxMessage, ServiceToken
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "controlplane"
-# ISO 4217's code for "no currency": an exception reported without one.
-NO_CURRENCY = "XXX"
 
 
 def _gauge(name, documentation, labels=(), unit=""):
