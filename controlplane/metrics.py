@@ -226,8 +226,10 @@ def _allowed_networks():
 
 
 def caller_allowed(request) -> tuple[bool, str]:
-    """(allowed, why not). The IP allowlist uses REMOTE_ADDR (the proxy in front must set it
-    to the client's address; a forwarded header is never trusted here)."""
+    """(allowed, why not): "" when allowed; "missing" (no credential: 401), "invalid" (an
+    unknown or revoked token: 401) or "forbidden" (a valid caller that may not: 403). The
+    IP allowlist uses REMOTE_ADDR (the proxy in front must set it to the client's address;
+    a forwarded header is never trusted here)."""
     addr = request.META.get("REMOTE_ADDR") or ""
     try:
         ip = ipaddress.ip_address(addr)
@@ -239,11 +241,12 @@ def caller_allowed(request) -> tuple[bool, str]:
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        return False, "missing"
+        # A signed-in person is not a scraper: the session opens nothing here.
+        return False, "forbidden" if getattr(request.user, "is_authenticated", False) else "missing"
     configured = getattr(settings, "METRICS_BEARER_TOKEN", "")
     if configured and hmac.compare_digest(key.encode(), configured.encode()):
         return True, ""
     token = ServiceToken.objects.active().select_related("user").filter(key_hash=ServiceToken.hash_key(key)).first()
-    if token is not None and token.read_metrics and token.user.is_active:
-        return True, ""
-    return False, "invalid"
+    if token is None or not token.user.is_active:
+        return False, "invalid"
+    return (True, "") if token.read_metrics else (False, "forbidden")

@@ -224,12 +224,14 @@ def metrics(request):
 
     allowed, why = exposition.caller_allowed(request)
     if not allowed:
-        if why == "missing":
-            response = HttpResponse("Authentication required: Authorization: Bearer <metrics token>.\n",
-                                    status=401, content_type="text/plain")
-            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            return response
-        return HttpResponse("This token may not read metrics.\n", status=403, content_type="text/plain")
+        if why == "forbidden":
+            return HttpResponse("Metrics are read by a scraper with a metrics token (docs/metrics.md); "
+                                "this caller may not.\n", status=403, content_type="text/plain")
+        message = "Invalid or revoked token.\n" if why == "invalid" else \
+            "Authentication required: Authorization: Bearer <metrics token>.\n"
+        response = HttpResponse(message, status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encoder(exposition.registry())
     response = HttpResponse(content_type=content_type)

@@ -159,7 +159,7 @@ def test_who_may_scrape(db, settings, client):
     settings.METRICS_ALLOWED_IPS = []
     anonymous = client.get("/metrics")
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"].startswith("Bearer")
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "x" * 40).status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "x" * 40).status_code == 401
     # An ordinary service token (middleware posting exceptions) may not read the estate's figures.
     _token, plain = create_service_account(name="middleware", role="integration", all_integrations=True)
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {plain}").status_code == 403
@@ -169,7 +169,7 @@ def test_who_may_scrape(db, settings, client):
     from controlplane.services import revoke_service_token
 
     revoke_service_token(token=token, actor=None)
-    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     # The allowlist: the test client comes from 127.0.0.1.
     settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
     assert client.get("/metrics").status_code == 401
@@ -180,7 +180,7 @@ def test_who_may_scrape(db, settings, client):
     from django.contrib.auth import get_user_model
 
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
-    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics").status_code == 403
 
 
 def _free_port():
