@@ -144,7 +144,8 @@ def _send(notification) -> webhooks.Delivery:
     secret = secrets.reveal(channel.secret) if channel.secret else ""
     # The id is the notification's: the same on every retry, so receivers deduplicate.
     return webhooks.send(url=channel.target, secret=secret, message_id=f"msg_cp_notification_{notification.pk}",
-                         event=notification.event, payload=notification.payload)
+                         event=notification.event, payload=notification.payload,
+                         headers={"X-ControlPlane-Delivery": str(notification.pk)})
 
 
 def deliver(notification_id, now=None):

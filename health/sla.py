@@ -143,7 +143,6 @@ def sla_rows(window="30d", *, slas=None, now=None):
             for s in slas]
 
 
-
 SLA_TARGET_FIELDS = ("availability_target", "p95_latency_ms", "max_sync_lag_minutes", "exception_resolution_hours")
 
 

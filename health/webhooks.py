@@ -74,10 +74,12 @@ def post_json(url: str, payload, *, headers: dict | None = None) -> Delivery:
     return _post(url, body, {"Content-Type": "application/json", **(headers or {})})
 
 
-def send(*, url: str, secret: str, message_id: str, event: str, payload) -> Delivery:
-    """Sign and POST one webhook message; never raises."""
+def send(*, url: str, secret: str, message_id: str, event: str, payload, headers: dict | None = None) -> Delivery:
+    """Sign and POST one webhook message (``headers``: extra ones, never the signed ones);
+    never raises."""
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return _post(url, body, signed_headers(secret=secret, message_id=message_id, event=event, body=body))
+    return _post(url, body, {**(headers or {}),
+                             **signed_headers(secret=secret, message_id=message_id, event=event, body=body)})
 
 
 def _post(url, body, headers) -> Delivery:

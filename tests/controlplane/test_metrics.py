@@ -146,12 +146,12 @@ def test_query_count_does_not_grow_with_the_estate(scraper):
     _estate()
     with CaptureQueriesContext(connection) as small:
         assert scraper.get("/metrics").status_code == 200
-    for _ in range(40):
+    for _ in range(12):
         SlaFactory(integration=HealthConfigFactory(integration=IntegrationFactory(), status=Status.LATE).integration)
     with CaptureQueriesContext(connection) as large:
         body = scraper.get("/metrics").content.decode()
     assert len(large) == len(small) <= 20
-    assert 'controlplane_integrations{status="late"} 40.0' in body
+    assert 'controlplane_integrations{status="late"} 12.0' in body
 
 
 def test_who_may_scrape(db, settings, client):
