@@ -98,12 +98,13 @@ class ServiceTokenAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     listed, revoked, and given their scope (what they speak for) through
     ``services.set_token_scope`` (the secret itself is never stored)."""
 
-    list_display = ("name", "user", "key_prefix", "all_integrations", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at", "all_integrations")
+    list_display = ("name", "user", "key_prefix", "all_integrations", "read_metrics", "created_at", "last_used_at",
+                    "revoked_at")
+    list_filter = ("revoked_at", "all_integrations", "read_metrics")
     search_fields = ("name", "user__username", "key_prefix")
     list_select_related = ("user",)
     readonly_fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    fields = (*readonly_fields, "all_integrations", "integrations", "systems")
+    fields = (*readonly_fields, "all_integrations", "read_metrics", "integrations", "systems")
     filter_horizontal = ("integrations", "systems")
     actions = ["revoke"]
 
@@ -119,7 +120,8 @@ class ServiceTokenAdmin(ServiceErrorsAsMessages, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         data = form.cleaned_data
         set_token_scope(token=form.instance, actor=request.user, integrations=data.get("integrations") or (),
-                        systems=data.get("systems") or (), all_integrations=data.get("all_integrations", False))
+                        systems=data.get("systems") or (), all_integrations=data.get("all_integrations", False),
+                        read_metrics=data.get("read_metrics", False))
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):

@@ -99,6 +99,9 @@ class ServiceToken(models.Model):
                                           help_text="Integrations this token speaks for.")
     systems = models.ManyToManyField("catalog.System", blank=True, related_name="+",
                                      help_text="Systems this token speaks for: every integration from or to them.")
+    read_metrics = models.BooleanField(
+        default=False, help_text="May scrape /metrics (a Prometheus server's token); writes nothing."
+    )
 
     objects = ServiceTokenQuerySet.as_manager()
 

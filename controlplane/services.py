@@ -13,11 +13,12 @@ from .roles import ROLE_PERMISSIONS
 
 @transaction.atomic
 def create_service_account(*, name: str, role: str, actor=None, integrations=(), systems=(),
-                           all_integrations: bool = False) -> tuple[ServiceToken, str]:
+                           all_integrations: bool = False, read_metrics: bool = False) -> tuple[ServiceToken, str]:
     """Create (or reuse) the service user ``name`` in ``role`` and issue a new token that
     speaks for ``integrations`` and ``systems`` (slugs or objects), or for every
     integration with ``all_integrations``. With none of them the token may read but write
-    for no integration until it is given a scope (``set_token_scope``).
+    for no integration until it is given a scope (``set_token_scope``). ``read_metrics``
+    lets it scrape ``/metrics`` (a Prometheus server's token).
 
     Returns the token row and the secret, which is shown once and never stored."""
     role_name = next((r for r in ROLE_PERMISSIONS if r.lower() == role.lower()), None)
@@ -37,7 +38,8 @@ def create_service_account(*, name: str, role: str, actor=None, integrations=(),
     )
     integration_objs, system_objs = _scope_objects(integrations, systems)
     token.all_integrations = bool(all_integrations)
-    token.save(update_fields=["all_integrations"])
+    token.read_metrics = bool(read_metrics)
+    token.save(update_fields=["all_integrations", "read_metrics"])
     token.integrations.set(integration_objs)
     token.systems.set(system_objs)
     audit.record(actor=actor, action="service_token.created", obj=token,
@@ -64,19 +66,24 @@ def _scope_objects(integrations, systems):
 def _scope_snapshot(token: ServiceToken) -> dict:
     return {
         "all_integrations": token.all_integrations,
+        "read_metrics": token.read_metrics,
         "integrations": sorted(token.integrations.values_list("slug", flat=True)),
         "systems": sorted(token.systems.values_list("slug", flat=True)),
     }
 
 
 @transaction.atomic
-def set_token_scope(*, token: ServiceToken, actor, integrations=(), systems=(), all_integrations: bool = False) -> ServiceToken:
-    """Replace what ``token`` speaks for (slugs or objects). Audited with before and after."""
+def set_token_scope(*, token: ServiceToken, actor, integrations=(), systems=(), all_integrations: bool = False,
+                    read_metrics: bool | None = None) -> ServiceToken:
+    """Replace what ``token`` speaks for (slugs or objects) and, unless None, whether it may
+    scrape ``/metrics``. Audited with before and after."""
     token = ServiceToken.objects.select_for_update().get(pk=token.pk)
     before = _scope_snapshot(token)
     integration_objs, system_objs = _scope_objects(integrations, systems)
     token.all_integrations = bool(all_integrations)
-    token.save(update_fields=["all_integrations"])
+    if read_metrics is not None:
+        token.read_metrics = bool(read_metrics)
+    token.save(update_fields=["all_integrations", "read_metrics"])
     token.integrations.set(integration_objs)
     token.systems.set(system_objs)
     after = _scope_snapshot(token)

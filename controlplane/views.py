@@ -226,3 +226,38 @@ def search_suggest(request):
     if error:
         return JsonResponse(error_body("invalid", error, {"q": [error]}), status=400)
     return JsonResponse({"results": search.suggest(kind, term)})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def metrics(request):
+    """Prometheus / OpenMetrics exposition (controlplane.metrics). Not a page: scrapers
+    present a bearer token or come from the allowlist; everyone else gets 401/403."""
+    from django.http import HttpResponse
+    from prometheus_client.exposition import choose_encoder
+
+    from . import metrics as exposition
+
+    allowed, why = exposition.caller_allowed(request)
+    if not allowed:
+        if why == "forbidden":
+            return HttpResponse("Metrics are read by a scraper with a metrics token (docs/metrics.md); "
+                                "this caller may not.\n", status=403, content_type="text/plain")
+        message = "Invalid or revoked token.\n" if why == "invalid" else \
+            "Authentication required: Authorization: Bearer <metrics token>.\n"
+        response = HttpResponse(message, status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(exposition.registry())
+    response = HttpResponse(content_type=content_type)
+    # Prometheus asks for gzip; a 10,000-integration scrape shrinks about tenfold.
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        import gzip
+
+        body = gzip.compress(body, compresslevel=1)
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept, Accept-Encoding"
+    response.content = body
+    return response

@@ -135,14 +135,13 @@ def routing_preview(edited: RoutingRule, *, user, delete: bool = False, limit: i
 
 def resolution_hours_by_integration(*, integration_ids, since, until=None) -> dict[int, float]:
     """Mean hours from first seen to resolved, per integration, for exceptions resolved in
-    [since, until). One aggregate query."""
+    [since, until). One aggregate query; ``integration_ids=None`` means every integration."""
     until = until or timezone.now()
+    rows = BusinessException.objects.filter(status=Status.RESOLVED, resolved_at__gte=since, resolved_at__lt=until)
+    if integration_ids is not None:
+        rows = rows.filter(integration_id__in=list(integration_ids))
     rows = (
-        BusinessException.objects.filter(
-            integration_id__in=list(integration_ids), status=Status.RESOLVED,
-            resolved_at__gte=since, resolved_at__lt=until,
-        )
-        .values("integration_id")
+        rows.values("integration_id")
         .annotate(mean=Avg(ExpressionWrapper(F("resolved_at") - F("first_seen"), output_field=DurationField())))
     )
     return {row["integration_id"]: row["mean"].total_seconds() / 3600.0 for row in rows if row["mean"] is not None}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("list/", views.exception_list, name="list"),
     path("mine/", views.my_work, name="mine"),
     path("export.csv", views.export_csv, name="export"),
+    path("export.xlsx", views.export_xlsx, name="export-xlsx"),
     path("bulk/", views.bulk_action, name="bulk"),
     path("rules/", views.rule_list, name="rules"),
     path("rules/new/", views.rule_edit, name="rule-new"),

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from controlplane.csv_export import csv_response
 from controlplane.errors import DomainError, ValidationFailed
 from controlplane.pagination import InvalidCursor
+from controlplane.xlsx_export import DATETIME, INTEGER, MONEY, TEXT, Column, xlsx_response
 
 from . import selectors, services
 from .api.views import ExceptionCursorPagination
@@ -99,51 +100,72 @@ def my_work(request):
     return _list(request, mine=True)
 
 
-# (header, value path): names people read (integration and entity names, the assignee's
-# full name, labels of status and severity), never slugs or column names.
-CSV_COLUMNS = [
-    ("Exception", "id"), ("Status", "status"), ("Severity", "severity"), ("Queue", "queue__name"),
-    ("Integration", "integration__name"), ("Entity", "entity__name"), ("Error code", "error_code"),
-    ("Message", "message"), ("Assignee", "assignee_name"), ("Invoice number", "invoice_number"),
-    ("Project code", "project_code"), ("Client", "client"), ("Legal entity", "legal_entity"),
-    ("Contract", "contract"), ("Amount at risk", "amount_at_risk"), ("Currency", "currency"),
-    ("Occurrences", "occurrences"), ("First seen", "first_seen"), ("Last seen", "last_seen"),
-    ("Due", "due_at"), ("Resolution", "resolution_code"), ("Correlation ID", "correlation_id"),
+# (header, value path, XLSX kind and width): names people read (integration and entity
+# names, the assignee's full name, labels of status and severity), never slugs or column names.
+EXPORT_COLUMNS = [
+    ("Exception", "id", TEXT, 12), ("Status", "status", TEXT, 12), ("Severity", "severity", TEXT, 10),
+    ("Queue", "queue__name", TEXT, 22), ("Integration", "integration__name", TEXT, 28), ("Entity", "entity__name", TEXT, 16),
+    ("Error code", "error_code", TEXT, 20), ("Message", "message", TEXT, 50), ("Assignee", "assignee_name", TEXT, 18),
+    ("Invoice number", "invoice_number", TEXT, 16), ("Project code", "project_code", TEXT, 14), ("Client", "client", TEXT, 20),
+    ("Legal entity", "legal_entity", TEXT, 12), ("Contract", "contract", TEXT, 14),
+    ("Amount at risk", "amount_at_risk", MONEY, 16), ("Currency", "currency", TEXT, 9),
+    ("Occurrences", "occurrences", INTEGER, 11), ("First seen (UTC)", "first_seen", DATETIME, 19),
+    ("Last seen (UTC)", "last_seen", DATETIME, 19), ("Due (UTC)", "due_at", DATETIME, 19),
+    ("Resolution", "resolution_code", TEXT, 16), ("Correlation ID", "correlation_id", TEXT, 24),
 ]
+CSV_COLUMNS = [(header.removesuffix(" (UTC)"), path) for header, path, _kind, _width in EXPORT_COLUMNS]
+_CURRENCY_INDEX = [path for _h, path, _k, _w in EXPORT_COLUMNS].index("currency")
+XLSX_COLUMNS = [Column(header, kind, width, currency_column=_CURRENCY_INDEX if kind == MONEY else None)
+                for header, _path, kind, width in EXPORT_COLUMNS]
 
 
-def _csv_value(column, value):
+def _export_value(column, value):
+    """The value as people read it (EXC-12, labels), typed: dates and amounts stay
+    dates and Decimals for the XLSX; the CSV writer turns them into text."""
     if value is None:
-        return ""
+        return None
     if column == "id":
         return f"EXC-{value}"
-    if column in _CSV_LABELS:
-        return _CSV_LABELS[column].get(value, value)
-    return value.isoformat() if hasattr(value, "isoformat") else value
+    if column in _EXPORT_LABELS:
+        return _EXPORT_LABELS[column].get(value, value)
+    return value
 
 
-_CSV_LABELS = {"status": dict(Status.choices), "severity": dict(Severity.choices),
-               "resolution_code": dict(Resolution.choices)}
+_EXPORT_LABELS = {"status": dict(Status.choices), "severity": dict(Severity.choices),
+                  "resolution_code": dict(Resolution.choices)}
+
+
+def _export_rows(request):
+    """The filtered list (the same FilterSet as the page), newest first, read in chunks
+    (iterator) so a big export never sits in memory."""
+    _fs, qs = _filtered(request)
+    full_name = Trim(Concat("assignee__first_name", Value(" "), "assignee__last_name"))
+    columns = [path for _header, path, _kind, _width in EXPORT_COLUMNS]
+    rows = qs.order_by("-last_seen", "-id").annotate(
+        assignee_name=Coalesce(NullIf(full_name, Value("")), "assignee__username"),
+    ).values_list(*columns)
+    for row in rows.iterator(chunk_size=2000):
+        yield [_export_value(column, v) for column, v in zip(columns, row, strict=True)]
 
 
 @require_GET
 @_403("exceptions.export_businessexception")
 def export_csv(request):
-    """The filtered list as CSV, streamed in chunks (iterator) so a big export does not
-    sit in memory."""
-    _fs, qs = _filtered(request)
-    full_name = Trim(Concat("assignee__first_name", Value(" "), "assignee__last_name"))
-    rows = qs.order_by("-last_seen", "-id").annotate(
-        assignee_name=Coalesce(NullIf(full_name, Value("")), "assignee__username"),
-    ).values_list(*[path for _header, path in CSV_COLUMNS])
-    columns = [path for _header, path in CSV_COLUMNS]
-
+    """The filtered list as CSV, streamed."""
     def stream():
         yield [header for header, _path in CSV_COLUMNS]
-        for row in rows.iterator(chunk_size=2000):
-            yield [_csv_value(column, v) for column, v in zip(columns, row, strict=True)]
+        yield from _export_rows(request)
 
     return csv_response(stream(), filename="exceptions.csv")
+
+
+@require_GET
+@_403("exceptions.export_businessexception")
+def export_xlsx(request):
+    """The filtered list as an Excel workbook: typed dates and amounts, each amount in its
+    own currency's format (controlplane.xlsx_export), built in constant memory."""
+    return xlsx_response(_export_rows(request), columns=XLSX_COLUMNS, filename="exceptions.xlsx",
+                         sheet_name="Exceptions")
 
 
 def _detail_context(request, exc, **extra):

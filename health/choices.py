@@ -55,8 +55,10 @@ class Recurrence(models.TextChoices):
 
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "Email"
-    WEBHOOK = "webhook", "Generic webhook (JSON, HMAC-signed)"
-    CHAT = "chat", "Slack / Teams incoming webhook"
+    WEBHOOK = "webhook", "Generic webhook (JSON, Standard Webhooks signature)"
+    SLACK = "slack", "Slack (Block Kit message, incoming webhook)"
+    TEAMS = "teams", "Microsoft Teams (Adaptive Card, Workflows webhook)"
+    CHAT = "chat", "Other chat webhook (plain text)"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -53,7 +53,8 @@ class MaintenanceWindowForm(forms.ModelForm):
 
 class ChannelForm(forms.ModelForm):
     secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                             help_text="Webhook signing secret; leave empty to keep the current one.")
+                             help_text="Webhook signing secret (whsec_…, Standard Webhooks); leave empty to "
+                                       "generate one for a new webhook, or to keep the current one.")
 
     class Meta:
         model = NotificationChannel

@@ -159,14 +159,43 @@ class ChannelListView(RolePermissionMixin, ListView):
         return context
 
 
+class ChannelDetailView(RolePermissionMixin, ListView):
+    """One channel and its delivery log: every notification with each attempt (when, the
+    answer's status code, latency, error) and when the next retry is due."""
+
+    permission_required = "health.view_notificationchannel"
+    template_name = "health/channel.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        from django.db.models import Prefetch
+
+        from .models import DeliveryAttempt, Notification
+
+        self.channel = get_object_or_404(NotificationChannel.objects.select_related("team"), pk=self.kwargs["pk"])
+        return (Notification.objects.filter(channel=self.channel).order_by("-created_at", "-pk")
+                .prefetch_related(Prefetch("delivery_attempts", queryset=DeliveryAttempt.objects.order_by("number"))))
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(channel=self.channel, **kwargs)
+
+
 class ChannelCreateView(_ServiceFormView):
     permission_required = "health.add_notificationchannel"
     form_class = ChannelForm
     heading = "New notification channel"
 
     def save(self, form):
+        from . import webhooks
+
         data = dict(form.cleaned_data)
+        generated = None
         if not data.get("secret"):
             data.pop("secret", None)
-        services.save_channel(actor=self.request.user, **data)
-        return reverse("health:channels")
+            if data.get("kind") == "webhook":  # every generic webhook is signed
+                generated = data["secret"] = webhooks.new_secret()
+        channel = services.save_channel(actor=self.request.user, **data)
+        if generated:
+            messages.success(self.request, f"Signing secret of {channel.name} (shown once; give it to the receiver, "
+                                           f"which verifies with standardwebhooks): {generated}")
+        return reverse("health:channel", kwargs={"pk": channel.pk})

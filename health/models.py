@@ -300,7 +300,8 @@ class SlaBreach(models.Model):
 
 class NotificationChannel(models.Model):
     """Where a team is told about flips and breaches: an email address, a generic JSON
-    webhook (HMAC-signed with ``secret``) or a Slack/Teams incoming webhook."""
+    webhook (signed per Standard Webhooks with ``secret``), a Slack incoming webhook (Block
+    Kit), a Teams Workflows webhook (Adaptive Card) or another chat's plain-text webhook."""
 
     team = models.ForeignKey("catalog.Team", on_delete=models.CASCADE, related_name="health_channels")
     name = models.CharField(max_length=100)
@@ -358,3 +359,23 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.channel}: {self.subject}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending a notification: when, how it ended, the answer's status code and
+    how long it took. The channel page lists them, so retries are visible one by one."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    ok = models.BooleanField()
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["notification", "number"], name="health_attempt_once")]
+
+    def __str__(self):
+        return f"{self.notification_id} attempt {self.number} ({'ok' if self.ok else 'failed'})"

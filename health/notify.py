@@ -3,11 +3,7 @@ delivery status, and retries with exponential backoff driven by the table (a per
 picks up due retries), so a worker restart loses nothing."""
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
-import time
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -15,11 +11,12 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from controlplane import outbound, outbox
+from controlplane import outbox
+from exceptions.at_risk import open_amount_at_risk_by_integration
 
-from . import secrets
+from . import chat, secrets, webhooks
 from .choices import ChannelKind, DeliveryStatus, Status
-from .models import Flip, Notification, NotificationChannel
+from .models import DeliveryAttempt, Flip, Notification, NotificationChannel
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +62,8 @@ def notify_flips(flip_ids):
     500 integrations down used to spend two queries and a savepoint per flip here."""
     ids = sorted(flip_ids)
     flips = [f for start in range(0, len(ids), 2000)
-             for f in Flip.objects.select_related("integration").filter(pk__in=ids[start:start + 2000]).order_by("pk")
+             for f in Flip.objects.select_related("integration", "integration__owner_team")
+             .filter(pk__in=ids[start:start + 2000]).order_by("pk")
              if should_notify(f)]
     if not flips:
         return []
@@ -74,6 +72,8 @@ def notify_flips(flip_ids):
         team_id__in={f.integration.owner_team_id for f in flips}, enabled=True
     ).order_by("pk"):
         channels.setdefault(channel.team_id, []).append(channel)
+    at_risk = open_amount_at_risk_by_integration(
+        {f.integration_id for f in flips if f.integration.owner_team_id in channels})
     created = []
     for flip in flips:
         integration = flip.integration
@@ -85,6 +85,7 @@ def notify_flips(flip_ids):
         payload = {
             "event": "flip", "integration": integration.slug, "integration_name": integration.name,
             "from": flip.from_status, "to": flip.to_status, "reason": flip.reason, "at": flip.at.isoformat(), "url": url,
+            "team": integration.owner_team.name, "amount_at_risk": at_risk.get(integration.pk, {}),
         }
         with transaction.atomic():
             created.extend(_create(team_channels, flip=flip, event="flip", subject=subject, payload=payload))
@@ -96,8 +97,11 @@ def notify_breach(breach, event):
     url = _site() + reverse("health:integration", kwargs={"slug": integration.slug})
     verb = "missed" if event == "breach_opened" else "met again"
     subject = f"[SLA] {integration.name}: {breach.get_metric_display()} target {verb}"
-    payload = {"event": event, "integration": integration.slug, "metric": breach.metric, "value": breach.value,
-               "target": breach.target, "window": breach.window, "url": url}
+    payload = {"event": event, "integration": integration.slug, "integration_name": integration.name,
+               "team": integration.owner_team.name, "metric": breach.metric, "metric_name": breach.get_metric_display(),
+               "value": breach.value, "target": breach.target, "window": breach.window, "url": url,
+               "at": timezone.now().isoformat(),
+               "amount_at_risk": open_amount_at_risk_by_integration([integration.pk]).get(integration.pk, {})}
     channels = NotificationChannel.objects.filter(team_id=integration.owner_team_id, enabled=True)
     return _create(channels, breach=breach, event=event, subject=subject, payload=payload)
 
@@ -112,10 +116,6 @@ def notify_team(team, *, event: str, subject: str, payload: dict, kinds=None):
     return _create(channels, event=event, subject=subject[:300], payload=payload)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
 def _text(notification):
     p = notification.payload
     lines = [notification.subject]
@@ -127,35 +127,29 @@ def _text(notification):
     return "\n".join(lines)
 
 
-WEBHOOK_MAX_RESPONSE_BYTES = 16 * 1024
-
-
-def _send(notification):
-    """Send once; returns (ok, response code, error). Webhooks and chat go through the
-    one outbound client, so their error is in its vocabulary (``denied: ...``,
-    ``timeout: ...``, ``http_status: HTTP 500``); this never raises."""
+def _send(notification) -> webhooks.Delivery:
+    """Send once; never raises. Webhooks and chat go through the one webhook sender (and
+    so the one outbound client): their error is in its vocabulary (``denied: ...``,
+    ``timeout: ...``, ``http_status: HTTP 500``)."""
     channel = notification.channel
     if channel.kind == ChannelKind.EMAIL:
+        started = timezone.now()
         try:
             send_mail(notification.subject, _text(notification), None, [channel.target])
         except Exception as exc:  # SMTP errors vary by backend
-            return False, None, f"{type(exc).__name__}: {exc}"
-        return True, None, ""
+            return webhooks.Delivery(False, None, f"{type(exc).__name__}: {exc}", None)
+        return webhooks.Delivery(True, None, "", int((timezone.now() - started).total_seconds() * 1000))
+    if channel.kind == ChannelKind.SLACK:
+        return webhooks.post_json(channel.target, chat.slack_message(notification))
+    if channel.kind == ChannelKind.TEAMS:
+        return webhooks.post_json(channel.target, chat.teams_message(notification))
     if channel.kind == ChannelKind.CHAT:
-        body = json.dumps({"text": _text(notification)}).encode()
-        headers = {"Content-Type": "application/json"}
-    else:
-        body = json.dumps(notification.payload, sort_keys=True).encode()
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-ControlPlane-Timestamp": timestamp,
-                   "X-ControlPlane-Event": notification.event, "X-ControlPlane-Delivery": str(notification.pk)}
-        secret = secrets.reveal(channel.secret) if channel.secret else ""
-        if secret:
-            headers["X-ControlPlane-Signature"] = sign(secret, timestamp, body)
-    outcome = outbound.request_sync("POST", channel.target, headers=headers, data=body,
-                                    timeout_s=getattr(settings, "HEALTH_WEBHOOK_TIMEOUT_SECONDS", 10),
-                                    max_body=WEBHOOK_MAX_RESPONSE_BYTES)
-    return outcome.succeeded, outcome.status, outcome.failure()
+        return webhooks.post_json(channel.target, {"text": _text(notification)})
+    secret = secrets.reveal(channel.secret) if channel.secret else ""
+    # The id is the notification's: the same on every retry, so receivers deduplicate.
+    return webhooks.send(url=channel.target, secret=secret, message_id=f"msg_cp_notification_{notification.pk}",
+                         event=notification.event, payload=notification.payload,
+                         headers={"X-ControlPlane-Delivery": str(notification.pk)})
 
 
 def deliver(notification_id, now=None):
@@ -174,7 +168,11 @@ def deliver(notification_id, now=None):
     ).update(attempts=attempts + 1, next_attempt_at=lease)
     if not claimed:
         return None
-    ok, code, error = _send(notification)
+    attempted_at = timezone.now()
+    result = _send(notification)
+    ok, code, error = result.ok, result.response_code, result.error
+    DeliveryAttempt.objects.create(notification=notification, number=attempts + 1, at=attempted_at, ok=ok,
+                                   response_code=code, latency_ms=result.latency_ms, error=error[:300])
     fields = {"response_code": code, "last_error": error[:300]}
     if ok:
         fields.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), next_attempt_at=None)

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -404,4 +405,23 @@ def sweep(*, limit=None, concurrency=None, now=None):
     }
     if probes:
         logger.info("health sweep: %s", stats)
+        _remember(stats, duration_s=time.perf_counter() - started)
     return stats
+
+
+LAST_SWEEP_CACHE_KEY = "health:last-probe-sweep"
+
+
+def _remember(stats, *, duration_s):
+    """The last sweep that ran probes, for /metrics (controlplane.metrics). In the shared
+    cache so any web worker answers it; a lost entry only hides the family until the next sweep."""
+    try:
+        cache.set(LAST_SWEEP_CACHE_KEY, {"duration_s": duration_s, "probes": stats["probes"], "failed": stats["failed"],
+                                         "finished_at": time.time()}, timeout=24 * 3600)
+    except Exception:  # the cache down must not fail a sweep whose results are stored
+        logger.warning("health sweep: could not record its figures for /metrics", exc_info=True)
+
+
+def last_sweep() -> dict | None:
+    """{duration_s, probes, failed, finished_at} of the last sweep that ran probes, or None."""
+    return cache.get(LAST_SWEEP_CACHE_KEY)

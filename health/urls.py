@@ -15,4 +15,5 @@ urlpatterns = [
     path("maintenance/<int:pk>/delete/", manage_views.MaintenanceDeleteView.as_view(), name="maintenance-delete"),
     path("channels/", manage_views.ChannelListView.as_view(), name="channels"),
     path("channels/add/", manage_views.ChannelCreateView.as_view(), name="channel-add"),
+    path("channels/<int:pk>/", manage_views.ChannelDetailView.as_view(), name="channel"),
 ]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("fx-rates/upload/", views.FxUploadView.as_view(), name="fx-upload"),
     path("<slug:key>/", views.KpiDetailView.as_view(), name="detail"),
     path("<slug:key>/export.csv", views.kpi_csv, name="export"),
+    path("<slug:key>/export.xlsx", views.kpi_xlsx, name="export-xlsx"),
 ]

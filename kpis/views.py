@@ -15,6 +15,7 @@ from controlplane.csv_export import csv_response
 from controlplane.errors import ValidationFailed
 from controlplane.validation import date_problem
 from controlplane.views_mixins import FilteredListView, RolePermissionMixin
+from controlplane.xlsx_export import DATE, MONEY, NUMBER, TEXT, Column, xlsx_response
 
 from . import selectors, services
 from .choices import Period, ScopeType
@@ -150,9 +151,9 @@ def _parse_moment(raw):
     return value if value.tzinfo is not None else None
 
 
-@require_GET
-def kpi_csv(request, key):
-    """The KPI's series as CSV (period start, value, detail columns)."""
+def _export(request, key):
+    """(kpi, period, first, last, points, detail keys) of the KPI's series in the range:
+    what the CSV and the XLSX both write."""
     if not request.user.has_perm(VIEW_PERM):
         from django.core.exceptions import PermissionDenied
 
@@ -164,6 +165,13 @@ def kpi_csv(request, key):
     points = [(start, value, _flat(detail)) for start, value, detail in
               selectors.series(kpi.key, period=period, first=first, last=last)]
     detail_keys = sorted({k for _, _, d in points for k in d})
+    return kpi, period, first, last, points, detail_keys
+
+
+@require_GET
+def kpi_csv(request, key):
+    """The KPI's series as CSV (period start, value, detail columns)."""
+    kpi, period, first, last, points, detail_keys = _export(request, key)
 
     def rows():
         yield ["period", "period_start", "value", *detail_keys]
@@ -171,6 +179,24 @@ def kpi_csv(request, key):
             yield [period, start.isoformat(), "" if value is None else value, *[detail.get(k, "") for k in detail_keys]]
 
     return csv_response(rows(), filename=f"kpi-{kpi.key}-{period}-{first}-{last}.csv")
+
+
+@require_GET
+def kpi_xlsx(request, key):
+    """The KPI's series as an Excel workbook: the period start a date, the value a number
+    (in the reporting currency's format for money KPIs), the detail figures beside it."""
+    kpi, period, first, last, points, detail_keys = _export(request, key)
+    numeric = {k for k in detail_keys
+               if all(isinstance(d.get(k), int | float | Decimal) or d.get(k) in (None, "") for _s, _v, d in points)}
+    currency = reporting_currency() if kpi.money else ""
+    value_header = f"{kpi.name} ({currency or kpi.unit})"
+    columns = [Column("Period", TEXT, 8), Column("Period start", DATE, 12),
+               Column(value_header, MONEY if kpi.money else NUMBER, max(16, len(value_header)),
+                      currency=currency),
+               *[Column(k.replace("_", " ").capitalize(), NUMBER if k in numeric else TEXT, 14) for k in detail_keys]]
+    rows = ([period, start, value, *[detail.get(k) for k in detail_keys]] for start, value, detail in points)
+    return xlsx_response(rows, columns=columns, filename=f"kpi-{kpi.key}-{period}-{first}-{last}.xlsx",
+                         sheet_name=kpi.name)
 
 
 @require_GET

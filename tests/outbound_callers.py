@@ -30,9 +30,9 @@ def _notify(kind, url):
     from health.notify import _send
 
     channel = NotificationChannel(name=kind, kind=kind, target=url)
-    ok, status, error = _send(Notification(channel=channel, event="flip", subject="[DOWN] Invoices", payload={"to": "down"}))
-    assert ok == (not error)
-    return Result(status, None, error)
+    sent = _send(Notification(channel=channel, event="flip", subject="[DOWN] Invoices", payload={"to": "down"}))
+    assert sent.ok == (not sent.error)
+    return Result(sent.response_code, None, sent.error)
 
 
 def webhook(url):

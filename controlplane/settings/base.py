@@ -5,6 +5,7 @@ so ``make demo`` needs no server. ``controlplane.settings.production`` tightens 
 deployment.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -507,3 +508,23 @@ if OTLP_EXCEPTION_SEVERITY not in ("critical", "high", "medium", "low"):
 OTLP_RETENTION_DAYS = env_int("OTLP_RETENTION_DAYS", 7, minimum=1)
 OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10000, minimum=1)
+
+# --- metrics (/metrics, controlplane.metrics; docs/metrics.md) ---
+# Who may scrape: callers from these addresses or CIDR ranges (REMOTE_ADDR), callers
+# presenting METRICS_BEARER_TOKEN, or a service token with "read metrics". Empty = tokens only.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "") or ""
+if METRICS_BEARER_TOKEN and len(METRICS_BEARER_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_BEARER_TOKEN must be at least 32 characters (a random secret).")
+for _net in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_net!r} is not an IP address or CIDR range.") from _exc
+# The SLA window the sla_* families report (24h, 7d or 30d) and the KPI period (day, week, month).
+METRICS_SLA_WINDOW = env_str("METRICS_SLA_WINDOW", "30d")
+if METRICS_SLA_WINDOW not in ("24h", "7d", "30d"):
+    raise ImproperlyConfigured(f"METRICS_SLA_WINDOW={METRICS_SLA_WINDOW!r}: expected 24h, 7d or 30d.")
+METRICS_KPI_PERIOD = env_str("METRICS_KPI_PERIOD", "week")
+if METRICS_KPI_PERIOD not in ("day", "week", "month"):
+    raise ImproperlyConfigured(f"METRICS_KPI_PERIOD={METRICS_KPI_PERIOD!r}: expected day, week or month.")

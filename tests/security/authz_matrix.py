@@ -24,6 +24,9 @@ REVOKED = "revoked"  # the same kind of account, token revoked
 SUPER = "superuser"
 
 ROLES = (ANON, ARCH, STEW, FIN, EXEC, SVC, REVOKED, SUPER)
+# Routes outside /api/ that machines call and that answer like the API (401/403, never a
+# bounce to the login page): the Prometheus scrape.
+MACHINE_PATHS = ("/metrics",)
 
 PUBLIC = frozenset(ROLES)
 # Browser pages: every role holds the view permissions; tokens are API-only.
@@ -63,6 +66,9 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "password_reset_complete": {"GET": PUBLIC},
     # OTLP/HTTP traces: service tokens only (a browser session gets 403, no token 401).
     "otlp-traces": {"POST": frozenset({SVC})},
+    # Prometheus scrapers only: a token with read_metrics or METRICS_BEARER_TOKEN (none of
+    # the cast), so every role is refused (tests/controlplane/test_metrics.py lets them in).
+    "metrics": {"GET": frozenset()},
     # The demo's simulated systems (HMAC-signed machine calls; 404 unless DEMO_ENDPOINTS).
     "demo:health": {"GET": PUBLIC},
     "demo:receive": {"POST": PUBLIC},
@@ -280,6 +286,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "exceptions:list": _HTML_READ,
     "exceptions:mine": _HTML_READ,
     "exceptions:export": {"GET": FINANCE},
+    "exceptions:export-xlsx": {"GET": FINANCE},
     "exceptions:bulk": {"POST": FINANCE},
     "exceptions:rules": _HTML_READ,
     "exceptions:rule-new": _HTML_FORM,
@@ -300,6 +307,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "health:maintenance-delete": {"POST": ARCHITECTS},
     "health:channels": _HTML_READ,
     "health:channel-add": _HTML_FORM,
+    "health:channel": _HTML_READ,
     # --- KPI pages -----------------------------------------------------------------
     "kpis:home": _HTML_READ,
     "traces:trace": _HTML_READ,
@@ -308,6 +316,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "kpis:fx-upload": {"POST": FINANCE},
     "kpis:detail": _HTML_READ,
     "kpis:export": _HTML_READ,
+    "kpis:export-xlsx": _HTML_READ,
 }
 
 # --- machine writes are bound to the token's scope ------------------------------------

@@ -322,7 +322,7 @@ def test_every_route_method_and_role_matches_the_matrix(cast, superuser, cheap_s
         if entry is None:
             continue
         path = reverse(name, kwargs=url_kwargs(name, pattern.pattern.regex.groupindex, o))
-        api = path.startswith(("/api/", "/registry/", "/otlp/"))  # machine endpoints answer 401/403, never a login page
+        api = path.startswith(("/api/", "/registry/", "/otlp/")) or path in M.MACHINE_PATHS  # 401/403, never a login page
         methods = declared_methods(pattern)
         if methods is None:  # function view: ask it, as the superuser, which methods it answers
             methods = {m for m in CANDIDATE_METHODS if call(clients[M.SUPER], m, path, api=api)[0] != 405}
