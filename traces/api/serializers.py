@@ -31,7 +31,7 @@ class CloudEventMappingSerializer(serializers.ModelSerializer):
                                                allow_null=True)
     workflow = serializers.SlugRelatedField(slug_field="slug", queryset=Workflow.objects.all(), required=False,
                                             allow_null=True)
-    integration_name = serializers.CharField(source="integration.name", read_only=True, default=None)
+    integration_name = serializers.CharField(source="integration.name", read_only=True, default=None, allow_null=True)
     event_type_label = serializers.CharField(source="get_event_type_display", read_only=True)
 
     class Meta:
