@@ -13,7 +13,7 @@ from controlplane import roles
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Terminal summary of the schemathesis run (tests/hostile/test_schemathesis.py).
-pytest_plugins = ["tests.hostile.summary"]
+pytest_plugins = ["tests.hostile.summary", "tests.browser"]  # tests.browser: browser, page
 
 CAST = {
     "architect": roles.ARCHITECT,

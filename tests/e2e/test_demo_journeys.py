@@ -88,16 +88,16 @@ def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(j
     page.goto(f"{demo}{exc.queue.get_absolute_url()}")  # the Billing queue
     page.wait_for_selector(f"text=EXC-{exc.pk}")
     shot(page, "finance-exceptions")
-    page.fill("input[name=q]", exc.invoice_number)
-    page.press("input[name=q]", "Enter")
+    page.fill(".exc-filters input[name=q]", exc.invoice_number)  # the list's own search, not the header's
+    page.press(".exc-filters input[name=q]", "Enter")
     page.wait_for_url(lambda url: f"q={exc.invoice_number}" in url)
     page.click(f"a:has-text('EXC-{exc.pk}')")
-    page.wait_for_url(f"**/exceptions/{exc.pk}/")
+    page.wait_for_url(f"**/exceptions/{exc.pk}/**")
     assert "GB-VAT20" in page.locator(".lead").inner_text()
     page.click("summary:has-text('Edit and replay')")
     page.locator("#id_payload").fill(json.dumps(failure.correction, indent=2))
     page.click("#replay-submit")
-    page.wait_for_url(f"**/exceptions/{exc.pk}/")
+    page.wait_for_url(f"**/exceptions/{exc.pk}/**")
     assert page.locator("#exc-status").inner_text() == "Resolved"
     assert "Data corrected and replayed" in page.locator("#exception-state").inner_text()
     assert "Accepted" in page.locator("#replay-state").inner_text()
@@ -110,7 +110,7 @@ def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(j
     assert "Replay failed" in state and "HTTP 503" in state and "scheduled maintenance" in state
     shot(page, "finance-replay-failed")
     page.click("#replay-retry")
-    page.wait_for_url(f"**/exceptions/{refused.pk}/")
+    page.wait_for_url(f"**/exceptions/{refused.pk}/**")
     assert page.locator("#exc-status").inner_text() == "Resolved"
 
 

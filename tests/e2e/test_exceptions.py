@@ -25,12 +25,12 @@ def test_finance_filters_edits_replays_and_sees_resolved(cast, transactional_db,
 
         login("finance")
         page.goto(f"{live_server.url}/exceptions/list/")
-        page.fill("input[name=q]", "INV-2026-4242")
-        page.press("input[name=q]", "Enter")
+        page.fill(".exc-filters input[name=q]", "INV-2026-4242")  # the list's own search, not the header's
+        page.press(".exc-filters input[name=q]", "Enter")
         page.wait_for_url(lambda url: "q=INV-2026-4242" in url)
         assert page.locator(f"text=EXC-{other.pk}").count() == 0
         page.click(f"a:has-text('EXC-{target.pk}')")
-        page.wait_for_url(f"**/exceptions/{target.pk}/")
+        page.wait_for_url(f"**/exceptions/{target.pk}/**")
         assert page.locator(".business-keys").inner_text().count("INV-2026-4242") == 1
 
         page.click("summary:has-text('Edit and replay')")
@@ -41,7 +41,7 @@ def test_finance_filters_edits_replays_and_sees_resolved(cast, transactional_db,
         page.click("button:has-text('Format JSON')")
         assert "Valid JSON" in page.locator(".json-status").inner_text()
         page.click("#replay-submit")
-        page.wait_for_url(f"**/exceptions/{target.pk}/")
+        page.wait_for_url(f"**/exceptions/{target.pk}/**")
         assert page.locator("#exc-status").inner_text() == "Resolved"
         assert "Data corrected and replayed" in page.locator("#exception-state").inner_text()
         assert "Replay attempt 1: succeeded" in page.locator("#timeline").inner_text()

@@ -151,13 +151,16 @@ def test_finance_uses_a_name_picker_and_the_global_search(estate, live_server, l
     assert page.locator("#exception-total").inner_text() == "2 exceptions"
     assert "Approved time → NetSuite invoice lines" in page.locator("select[name=integration] + .ts-wrapper").inner_text()
 
-    # Header search: an invoice number finds its exception and says it matched exactly.
+    # Header search: an invoice number opens its trace (#17), whose timeline links the exception;
+    # the trace links to all search results, which say the key matched exactly.
     search = page.get_by_role("searchbox", name="Search systems, APIs, integrations, teams and exceptions")
     search.fill("INV-UK-2026-0042")
     search.press("Enter")
-    page.wait_for_url("**/search/?q=INV-UK-2026-0042")
-    assert "exactly" in page.locator("#exact-key-note").inner_text()
+    page.wait_for_url("**/traces/?key=INV-UK-2026-0042")
     tax_error = estate["tax_error"]
+    page.get_by_role("link", name="All search results for “INV-UK-2026-0042”").click()
+    page.wait_for_url("**/search/?q=INV-UK-2026-0042&trace=0")
+    assert "exactly" in page.locator("#exact-key-note").inner_text()
     page.get_by_role("link", name=f"EXC-{tax_error.pk}").click()
     page.wait_for_url(f"**/exceptions/{tax_error.pk}/")
     assert "Invoice number\nINV-UK-2026-0042" in page.locator("dl.keys").inner_text()

@@ -108,6 +108,3 @@ def sso_on(idp, settings):
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1"]
     return idp
 
-
-# The browser of the e2e suite (Debian's Chromium; CSP violations fail the test).
-from tests.e2e.conftest import browser, page  # noqa: E402,F401
