@@ -132,7 +132,7 @@ def test_page_and_csv_show_the_same_rows_by_name(flow, client_as):
     page = client.get(f"/catalog/workflows/billing-flow/stuck/?as_of={AS_OF}")
     html = page.content.decode()
     assert page.status_code == 200 and "INV-3" in html and "TS-1" in html and "INV-5" not in html
-    assert "1000.00 EUR" in html and "800.00 GBP" in html and 'href="/traces/?key=INV-3"' in html
+    assert "1,000.00 EUR" in html and "800.00 GBP" in html and 'href="/traces/?key=INV-3"' in html
     export = client.get(f"/catalog/workflows/billing-flow/stuck/?as_of={AS_OF}&state=waiting&format=csv")
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert rows[0][0] == "Business key" and sorted(r[0] for r in rows[1:]) == ["INV-3", "INV-4", "INV-5", "TS-1", "TS-2"]
