@@ -23,8 +23,8 @@ How a document is found (targeted, not blind fuzzing):
 
 Formats plug in through :data:`GENERATORS` (format name -> callable with the signature of
 :func:`json_schema_counterexample`); JSON Schema is built in, OpenAPI findings concern
-operations rather than documents and get none; an Avro generator can register itself the
-same way (``GENERATORS["avro"] = ...``) with its own validator.
+operations rather than documents and get none; Avro's (``avro_counterexamples``) writes a
+record with the writer schema and reads it with the reader's, through fastavro.
 """
 
 from __future__ import annotations
@@ -445,7 +445,13 @@ def _common_base(writer, reader, wv, rv, inst):
     return fallback
 
 
-GENERATORS: dict[str, Callable] = {"json-schema": json_schema_counterexample}
+def _avro(writer, reader, path, ftype, budget):
+    from .avro_counterexamples import avro_counterexample
+
+    return avro_counterexample(writer, reader, path, ftype, budget)
+
+
+GENERATORS: dict[str, Callable] = {"json-schema": json_schema_counterexample, "avro": _avro}
 
 
 def annotate(report: dict, *, new, previous_by_number: dict, fmt: str, budget: float = 2.0) -> dict:
