@@ -98,6 +98,13 @@ def test_author_sees_no_review_form(client_as, in_review):
     assert 'id="approve-version"' not in html and "Accept this finding" not in html
 
 
+def test_the_author_is_named_as_people_know_them(client_as, cast, in_review):
+    cast["steward"].first_name, cast["steward"].last_name = "Sam", "Steward"
+    cast["steward"].save()
+    html = client_as("steward2").get(reverse("stewardship:version-detail", args=[in_review.pk])).content.decode()
+    assert "<dt>Author</dt><dd>Sam Steward</dd>" in html
+
+
 def test_stale_form_is_reported_as_conflict(client_as, cast, in_review):
     services.reject(actor=cast["steward2"], version=in_review, comment="no")
     r = client_as("steward2").post(reverse("stewardship:version-approve", args=[in_review.pk]),
