@@ -86,11 +86,26 @@ def autodiscover():
         for config in apps.get_app_configs():
             module = f"{config.name}.scorecard_checks"
             try:
-                importlib.import_module(module)
+                found = importlib.import_module(module)
             except ModuleNotFoundError as exc:
                 if exc.name != module:
                     raise
+                continue
+            for spec in getattr(found, "CHECKS", ()):  # declared as data rather than registered
+                _register_spec(spec)
         _discovered = True
+
+
+def _register_spec(spec: dict) -> Check:
+    """A check an app declares in its ``CHECKS`` list: ``applies_to`` names a catalog kind
+    ("entity", "integration"...); an entity belongs to its domain's team."""
+    from .impact import KINDS
+
+    spec = dict(spec)
+    model = KINDS[spec.pop("applies_to")]
+    failing = spec.pop("failing")
+    spec.setdefault("team_field", "domain__owner_team" if model is KINDS["entity"] else "owner_team")
+    return register_check(applies_to=model, failing_queryset_fn=failing, **spec)
 
 
 def checks() -> list[Check]:
