@@ -40,9 +40,9 @@ def test_finance_filters_the_stuck_list_and_follows_an_item(cast, live_server, l
     rows = page.locator("table.stuck-list tbody tr")
     assert rows.count() == 2  # INV-2 is 5 h old: waiting, not late
     first = rows.nth(0).inner_text()
-    assert "INV-0" in first and "1200.00 EUR" in first and "Open exception: TAX_CODE_INVALID" in first
+    assert "INV-0" in first and "1,200.00 EUR" in first and "Open exception: TAX_CODE_INVALID" in first
     summary = page.locator(".stuck-summary").inner_text()
-    assert "1200.00 EUR (1)" in summary and "640.50 GBP (1)" in summary
+    assert "1,200.00 EUR (1)" in summary and "640.50 GBP (1)" in summary
     page.screenshot(path=str(tmp_path / "stuck-list.png"), full_page=True)
 
     page.select_option("#id_state", "waiting")
