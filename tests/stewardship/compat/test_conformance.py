@@ -120,9 +120,12 @@ def test_disabled_cases_agree_in_both_directions(cases):
 
 
 def test_every_case_finishes_fast(cases):
+    # The check's own CPU time (as its budget counts it), after a warm-up call: wall clock on
+    # a machine busy with the rest of the suite measured the neighbours, not the check.
     import time
 
+    check(new=cases[0]["updated"], previous=[cases[0]["original"]], level="FULL")
     for case in cases:
-        started = time.perf_counter()
+        started = time.thread_time()
         check(new=case["updated"], previous=[case["original"]], level="FULL")
-        assert time.perf_counter() - started < 0.5, case["name"]
+        assert time.thread_time() - started < 0.5, case["name"]

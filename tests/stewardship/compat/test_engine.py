@@ -49,9 +49,9 @@ def _linked_list(max_length):
 
 
 def test_recursive_schema_terminates_and_finds_the_change_once():
-    started = time.perf_counter()
+    started = time.thread_time()  # the check's own work, not its neighbours' on a busy machine
     report = check(new=_linked_list(5), previous=[_linked_list(9)], level="FULL")
-    assert time.perf_counter() - started < 1
+    assert time.thread_time() - started < 1
     assert not report.timed_out
     backward = [(f.type, f.path) for f in report.findings if f.direction == "BACKWARD"]
     assert backward == [("MAX_LENGTH_DECREASED", "#/properties/value/maxLength")]
