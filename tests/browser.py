@@ -4,12 +4,22 @@ of the root conftest, so the e2e and single-sign-on tests share one session-scop
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def screenshot_dir() -> Path:
+    """Where the persona screenshots go: var/screenshots/ (untracked), or docs/screenshots/
+    (the ones README.md shows) with UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean."""
+    folder = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "var") / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

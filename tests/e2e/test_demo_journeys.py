@@ -3,23 +3,22 @@
 One module-wide load of the demo into the test database (the live server's), then one
 journey per persona. Each fails on any console error, failed request or HTTP error
 response, besides the Content-Security-Policy check of the shared ``page`` fixture, and
-writes screenshots of the persona's pages to docs/screenshots/ (named in README.md).
+writes screenshots of the persona's pages to var/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1) (named in README.md).
 The replay targets and probes point at the simulated systems the live server serves
 under /demo/, exactly as ``make demo`` wires them on HOST:PORT.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test.utils import override_settings
 
 from controlplane.management.commands.load_demo import DEMO_PASSWORD
+from tests.browser import screenshot_dir
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +70,7 @@ def journey(demo, page):
 
 
 def shot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
 
 
 def test_finance_corrects_a_uk_invoice_replays_it_and_retries_a_refused_replay(journey, demo):

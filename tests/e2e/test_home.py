@@ -1,10 +1,9 @@
 """Each persona signs in and finds their work on the home page; finance narrows the list
 with a name picker and finds an invoice with the header search. Any console error or
-failed request fails the test. Screenshots of every home page go to docs/screenshots/."""
+failed request fails the test. Screenshots of every home page go to var/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1)."""
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -13,13 +12,13 @@ from catalog.models import TeamMember
 from health.models import HealthConfig, SlaBreach
 from kpis import services as kpi_services
 from kpis.models import BusinessEvent
+from tests.browser import screenshot_dir
 from tests.exceptions.factories import BusinessExceptionFactory, QueueFactory
 from tests.factories import IntegrationFactory, SystemFactory, TeamFactory
 from tests.stewardship.factories import SubjectFactory, VersionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -86,8 +85,7 @@ def estate(cast):
 
 
 def _shoot(page, persona):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"home-{persona}.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir() / f"home-{persona}.png"), full_page=True)
 
 
 def test_each_persona_home_page_shows_their_work(estate, live_server, login, strict):

@@ -58,4 +58,3 @@ def test_finance_filters_the_stuck_list_and_follows_an_item(cast, live_server, l
     assert text.splitlines()[0].startswith("Business key,") and "INV-1" in text and "INV-0" not in text
     assert page.get_by_role("link", name="INV-1").get_attribute("href") == "/traces/?key=INV-1"
     page.screenshot(path=str(tmp_path / "stuck-list-filtered.png"), full_page=True)
-    page.screenshot(path="/tmp/stages-stuck-list-filtered.png", full_page=True)
