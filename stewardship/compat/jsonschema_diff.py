@@ -877,8 +877,8 @@ class _Differ:
         return None
 
     def _dependencies(self, res, o, u):
-        oa, os_ = _deps(o.raw)
-        ua, us = _deps(u.raw)
+        oa, os_ = _deps(o.raw, o.doc.legacy)
+        ua, us = _deps(u.raw, u.doc.legacy)
         for name in list(oa) + [k for k in ua if k not in oa]:
             seg = "/dependencies/" + esc(name)
             before, after = oa.get(name), ua.get(name)
@@ -1086,9 +1086,13 @@ def _tuple_items(n: Node):
     return []
 
 
-def _deps(raw):
+def _deps(raw, legacy):
+    """Property dependencies by the keywords the schema's draft validates: ``dependencies``
+    up to draft-07 (and without ``$schema``), ``dependentRequired``/``dependentSchemas``
+    from 2019-09. A keyword of the other drafts is an annotation no validator applies, so
+    adding it changes nothing a reader accepts."""
     arrays, schemas = {}, {}
-    for kw in ("dependencies", "dependentRequired", "dependentSchemas"):
+    for kw in ("dependencies",) if legacy else ("dependentRequired", "dependentSchemas"):
         for name, v in _dict(raw.get(kw)).items():
             if isinstance(v, list):
                 arrays[name] = frozenset(x for x in v if isinstance(x, str))

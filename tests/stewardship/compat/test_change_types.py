@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from stewardship.compat import check
@@ -344,3 +345,22 @@ def test_a_written_combinator_whose_member_narrows_still_says_so():
     new = {"oneOf": [string(enum=["a"]), {"type": "integer"}]}
     found = {(f.type, f.path) for f in check(new=new, previous=[old]).findings}
     assert found == {("COMBINED_TYPE_SUBSCHEMAS_CHANGED", "#/oneOf"), ("ENUM_ARRAY_NARROWED", "#/oneOf/0/enum")}
+
+
+@pytest.mark.parametrize("keyword, schema_uri, finding", [
+    # Without $schema a document reads as draft-07, where dependentRequired is not a keyword.
+    ("dependentRequired", None, None),
+    ("dependentRequired", "https://json-schema.org/draft/2020-12/schema", "DEPENDENCY_ARRAY_ADDED"),
+    ("dependencies", None, "DEPENDENCY_ARRAY_ADDED"),
+    # 2020-12 dropped `dependencies`: a validator of that draft ignores it.
+    ("dependencies", "https://json-schema.org/draft/2020-12/schema", None),
+])
+def test_dependency_keywords_count_only_in_the_draft_that_validates_them(keyword, schema_uri, finding):
+    head = {"$schema": schema_uri} if schema_uri else {}
+    old = {**head, **obj({"a": {"type": "string"}, "b": {"type": "string"}})}
+    new = {**old, keyword: {"a": ["b"]}}
+    validator = jsonschema.validators.validator_for(new, default=jsonschema.Draft7Validator)
+    refuses = not validator(new).is_valid({"a": "x"})
+    types = {c.type for c in check(new=new, previous=[old], level="BACKWARD", policy="STRICT").findings}
+    assert refuses == (finding is not None)
+    assert (finding in types) if finding else not any(t.startswith("DEPENDENCY") for t in types)
