@@ -23,6 +23,17 @@ def notify_consumers(*, version_id, event) -> int:
         team = integration.owner_team
         if team.email:
             by_team.setdefault(team.email, (team, []))[1].append(integration)
+    if event == "published":
+        # Approval also reaches every channel of these teams (publish_event): an address that
+        # is one of its email channels gets that message, not a second one from here.
+        from health.choices import ChannelKind
+        from health.models import NotificationChannel
+
+        channelled = {(team_id, target.strip().lower()) for team_id, target in NotificationChannel.objects.filter(
+            team_id__in=[team.pk for team, _ in by_team.values()], kind=ChannelKind.EMAIL, enabled=True,
+        ).values_list("team_id", "target")}
+        by_team = {email: entry for email, entry in by_team.items()
+                   if (entry[0].pk, email.strip().lower()) not in channelled}
     base = getattr(settings, "STEWARDSHIP_BASE_URL", "").rstrip("/")
     link = base + reverse("stewardship:version-detail", kwargs={"pk": version.pk})
     report = version.compat_report or {}

@@ -163,3 +163,19 @@ def test_events_are_signed_webhooks_and_approval_reaches_every_channel(
     (message,) = [m for m in mail.outbox if m.to == ["billing@example.com"]]
     assert "Invoice v2" in message.subject
     assert "longer than 40 characters will be refused" in message.body and f"/stewardship/versions/{version.pk}/" in message.body
+
+
+def test_a_team_whose_address_is_also_its_email_channel_gets_one_approval_email(
+        cast, setup, django_capture_on_commit_callbacks):
+    team, other = setup["team"], TeamFactory(name="Ledger team", email="ledger@example.com")
+    team.email = "billing@example.com"
+    team.save(update_fields=["email"])
+    IntegrationFactory(name="ERP ledger feed", entities=[setup["entity"]], owner_team=other)
+    NotificationChannel.objects.create(team=team, name="mail", kind="email", target="Billing@example.com")
+    version = submit(cast, setup["subject"], {**copy.deepcopy(BASE_DOC), "description": "v2"})
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve(actor=cast["steward2"], version=SchemaVersion.objects.get(pk=version.pk))
+    recipients = sorted(address.lower() for message in mail.outbox for address in message.to)
+    # The channel carries Billing's approval; Ledger, with no email channel, gets the team-address one.
+    assert recipients == ["billing@example.com", "ledger@example.com"]
