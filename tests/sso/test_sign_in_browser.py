@@ -37,7 +37,7 @@ def test_sign_in_with_the_provider_maps_groups_to_role_and_team(sso_on, live_ser
     assert query["nonce"][0] and query["state"][0]
     _sign_in_at_provider(page, "fiona")
     page.wait_for_url(f"{live_server.url}/")
-    assert page.get_by_role("button", name="Sign out fiona.finance").is_visible()
+    assert page.get_by_role("button", name="Sign out Fiona Hale").is_visible()
 
     fiona = get_user_model().objects.get(sso_identity__subject="fiona")
     assert [g.name for g in fiona.groups.all()] == ["Finance"]
