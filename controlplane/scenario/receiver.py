@@ -75,14 +75,22 @@ def _enabled():
         raise Http404("Demo endpoints are off.")
 
 
+def _simulated(response):
+    """A failure the demo plays on purpose (SAP's outage, a refused posting): the access log
+    shows its status, but Django's request logger does not report it as the server's own
+    ERROR, which read as the demo breaking to whoever watched `make demo`'s output."""
+    response._has_been_logged = True  # django.utils.log.log_response skips logged responses
+    return response
+
+
 def _error(status, detail, code, path=None):
     """NetSuite REST's error shape (RFC 9457 problem details with o:errorDetails)."""
     item = {"detail": detail, "o:errorCode": code}
     if path:
         item["o:errorPath"] = path
     titles = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 503: "Service Unavailable"}
-    return JsonResponse({"title": titles.get(status, "Error"), "status": status, "o:errorDetails": [item]},
-                        status=status)
+    return _simulated(JsonResponse({"title": titles.get(status, "Error"), "status": status,
+                                    "o:errorDetails": [item]}, status=status))
 
 
 @csrf_exempt
@@ -98,9 +106,11 @@ def health(request, system):
     latency = max(5, min(MAX_LATENCY_MS, int(rng.gauss(median, spread / 2))))
     time.sleep(latency / 1000)
     if system in OUTAGES:
-        return JsonResponse({"status": "unavailable", "system": name, "error": OUTAGES[system]}, status=503)
+        return _simulated(JsonResponse({"status": "unavailable", "system": name, "error": OUTAGES[system]},
+                                       status=503))
     if rng.random() < failure_rate:
-        return JsonResponse({"status": "error", "system": name, "error": failure_detail}, status=failure_status)
+        return _simulated(JsonResponse({"status": "error", "system": name, "error": failure_detail},
+                                       status=failure_status))
     return JsonResponse({"status": "ok", "system": name, "latency_ms": latency})
 
 
