@@ -192,22 +192,28 @@ class NoStoreMiddleware:
 # Paths whose credential is in the URL (a heartbeat's token): always machine requests.
 MACHINE_PATH_PREFIXES = ("/api/v1/heartbeat/",)
 _TOKEN_KEYWORDS = (b"bearer ", b"token ")
+# The Schema Registry wire API authenticates Kafka clients by HTTP Basic (service
+# account:token) as well as bearer tokens, in its own views (stewardship.registry.views);
+# a bad credential there is a 401, never a fall back to the session either.
+REGISTRY_PREFIX = "/registry/confluent/"
+_REGISTRY_KEYWORDS = (b"basic ", *_TOKEN_KEYWORDS)
 
 
 def is_machine_request(request) -> bool:
     """An API request that carries a service token (``Authorization: Bearer|Token``) or a
-    token-in-URL path. DRF authenticates those by the token alone (a bad one is a 401,
-    never a fall back to the session), so sessions, messages and the session user are of
-    no use to them (a view that accepts only sessions sees an anonymous user: it fails
-    closed). Pages outside /api/ are never machine requests: their sign-in check always
-    runs."""
+    token-in-URL path, or a Schema Registry wire request with Basic or token credentials.
+    Those are authenticated by the credential alone (a bad one is a 401, never a fall back
+    to the session), so sessions, messages and the session user are of no use to them (a
+    view that accepts only sessions sees an anonymous user: it fails closed). Pages outside
+    /api/ are never machine requests: their sign-in check always runs."""
     known = request.__dict__.get("_is_machine")
     if known is None:
         path = request.path_info
-        known = path.startswith("/api/") and (
-            path.startswith(MACHINE_PATH_PREFIXES)
-            or request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().encode(errors="replace").startswith(_TOKEN_KEYWORDS)
-        )
+        scheme = request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().encode(errors="replace")
+        if path.startswith("/api/"):
+            known = path.startswith(MACHINE_PATH_PREFIXES) or scheme.startswith(_TOKEN_KEYWORDS)
+        else:
+            known = path.startswith(REGISTRY_PREFIX) and scheme.startswith(_REGISTRY_KEYWORDS)
         request._is_machine = known
     return known
 

@@ -27,6 +27,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The Confluent Schema Registry wire API over the governed subjects (clients' url:
+    # https://<host>/registry/confluent). First: every consumer asks it for schemas by id,
+    # and Django tries the patterns in order.
+    path("registry/confluent/", include("stewardship.registry.urls")),
     path("", views.home, name="home"),
     path("search/", views.search_page, name="search"),
     path("search/suggest/", views.search_suggest, name="search-suggest"),
@@ -50,9 +54,6 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("catalog/", include("catalog.intel_urls")),
     path("stewardship/", include("stewardship.urls")),
-    # The Confluent Schema Registry wire API over the governed subjects (clients' url:
-    # https://<host>/registry/confluent).
-    path("registry/confluent/", include("stewardship.registry.urls")),
     path("exceptions/", include("exceptions.urls")),
     path("health/", include("health.urls")),
     path("kpis/", include("kpis.urls")),

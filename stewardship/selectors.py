@@ -27,15 +27,16 @@ _APPROVED_DOCUMENTS: dict = {}
 _APPROVED_DOCUMENTS_MAX = 50_000
 
 
-def _approved_documents(versions):
-    missing = [v.pk for v in versions if (v.pk, v.approved_at) not in _APPROVED_DOCUMENTS]
+def _approved_documents(keys):
+    """Documents of the approved versions ``keys`` = [(pk, approved_at), ...]."""
+    missing = [pk for pk, approved_at in keys if (pk, approved_at) not in _APPROVED_DOCUMENTS]
     if missing:
         if len(_APPROVED_DOCUMENTS) > _APPROVED_DOCUMENTS_MAX:
             _APPROVED_DOCUMENTS.clear()
         for pk, approved_at, document in SchemaVersion.objects.filter(pk__in=missing).values_list(
                 "pk", "approved_at", "document"):
             _APPROVED_DOCUMENTS[(pk, approved_at)] = document
-    return [_APPROVED_DOCUMENTS[(v.pk, v.approved_at)] for v in versions]
+    return [_APPROVED_DOCUMENTS[key] for key in keys]
 
 
 def compatibility_against(subject, document, *, against=None, defaults=None, explain=False):
@@ -51,26 +52,32 @@ def compatibility_against(subject, document, *, against=None, defaults=None, exp
     level = subject.effective_level(defaults)
     policy = subject.effective_policy(defaults)
     if against is None:
-        previous = list(approved_versions(subject).defer("document", "compat_report"))
-        documents = _approved_documents(previous) if level != CompatLevel.NONE else []
+        # Plain rows, not 100 model instances (building those cost a registration more than
+        # half the comparisons); the newest is the one model the caller needs.
+        rows = list(approved_versions(subject).values_list("pk", "approved_at", "number"))
+        numbers = [number for _pk, _at, number in rows]
+        documents = _approved_documents([(pk, at) for pk, at, _n in rows]) if level != CompatLevel.NONE else []
+        latest = SchemaVersion.objects.get(pk=rows[-1][0]) if rows else None
     else:
         previous = list(against)
+        numbers = [v.number for v in previous]
         documents = [v.document for v in previous]
-    if level == CompatLevel.NONE or not previous:
+        latest = previous[-1] if previous else None
+    if level == CompatLevel.NONE or not numbers:
         report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
     else:
         report = compat.check(
             new=document, previous=documents, level=level, policy=policy, fmt=subject.format,
-            previous_versions=[v.number for v in previous],
+            previous_versions=numbers,
             time_budget=getattr(settings, "STEWARDSHIP_CHECK_TIME_BUDGET", 5.0),
         ).to_dict()
         if explain:
             from stewardship.compat import counterexamples
 
             counterexamples.enrich(report, new=document, fmt=subject.format,
-                                   previous_by_number={v.number: d for v, d in zip(previous, documents, strict=True)},
+                                   previous_by_number=dict(zip(numbers, documents, strict=True)),
                                    budget=getattr(settings, "STEWARDSHIP_COUNTEREXAMPLE_BUDGET", 2.0))
-    return level, policy, report, (previous[-1] if previous else None)
+    return level, policy, report, latest
 
 
 def latest_approved(subject):

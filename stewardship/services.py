@@ -378,8 +378,10 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     print_ = identity.fingerprint(schema_type, document, references)
     # Every producer registers its schema at start-up: an approved text is answered
     # without taking the subject's lock.
+    # Without the report and the document (the client gets the id): the newest version's
+    # report lists a finding per earlier version, and decoding it cost more than the rest.
     published = (subject.versions.filter(fingerprint=print_, status=VersionStatus.APPROVED)
-                 .select_related("registry_schema").first())
+                 .defer("document", "compat_report").select_related("registry_schema").first())
     if published is not None:
         return published, False
     _check_references(references)

@@ -401,9 +401,6 @@ if STEWARDSHIP_DEFAULT_POLICY not in {"STRICT", "LENIENT"}:
 STEWARDSHIP_MIN_JUSTIFICATION = env_int("STEWARDSHIP_MIN_JUSTIFICATION", 20, minimum=1)
 # Seconds the compatibility engine may spend on one submission before reporting a timeout.
 STEWARDSHIP_CHECK_TIME_BUDGET = env_int("STEWARDSHIP_CHECK_TIME_BUDGET", 5, minimum=1)
-# Schema Registry wire API: how long a token's successful authentication is reused for
-# reads (GET) in one process; 0 turns it off. Writes always authenticate afresh.
-REGISTRY_READ_AUTH_CACHE_SECONDS = env_int("REGISTRY_READ_AUTH_CACHE_SECONDS", 5, minimum=0)
 # Absolute base of links in notification emails, e.g. https://control-plane.example.com
 STEWARDSHIP_BASE_URL = env_str("STEWARDSHIP_BASE_URL", "") or SITE_URL
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

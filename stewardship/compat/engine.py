@@ -107,6 +107,8 @@ def check(
         pairs = pairs[-1:]
 
     differ = _DIFFERS[fmt]
+    # JSON Schema comparisons of one check share the results of equal subschema pairs.
+    extra = {"shared": jsonschema_diff.Shared()} if fmt == "json-schema" else {}
     deadline = Deadline(time_budget)
     findings: list[Finding] = []
     checked: list[int] = []
@@ -119,7 +121,7 @@ def check(
             # FORWARD: the old schema reads data written with the new one (writer=new).
             writer, reader = (old, new) if direction == "BACKWARD" else (new, old)
             try:
-                found = differ(writer, reader, policy=policy, deadline=deadline)
+                found = differ(writer, reader, policy=policy, deadline=deadline, **extra)
             except RecursionError:
                 findings.append(
                     Finding(

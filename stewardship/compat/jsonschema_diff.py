@@ -24,6 +24,7 @@ How it works
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import OrderedDict
@@ -132,6 +133,8 @@ class Doc:
         self.nodes: dict[tuple[int, str], Node] = {}
         self._anchors = None
         self._enums: dict[int, tuple] = {}
+        self._refs = None
+        self._content_ids = None  # (the _ContentIds that named it, its ids or None)
         uri = root.get("$schema") if isinstance(root, dict) else None
         # draft-07 and older: siblings of $ref are ignored. No $schema reads as draft-07 (Confluent).
         self.legacy = uri is None or bool(isinstance(uri, str) and re.search(r"draft-0[3-7]", uri))
@@ -302,9 +305,12 @@ class Doc:
 
     def refs(self) -> set[str]:
         """Every ``$ref`` string in the document (found in its serialisation: C speed; a "$ref"
-        key inside an enum value may be picked up too, which only makes callers more careful)."""
-        text = json.dumps(self.root, default=str)
-        return {json.loads(f'"{m}"') for m in _REF_RE.findall(text)}
+        key inside an enum value may be picked up too, which only makes callers more careful).
+        Computed once: a cached Doc is compared again and again."""
+        if self._refs is None:
+            text = json.dumps(self.root, default=str)
+            self._refs = frozenset(json.loads(f'"{m}"') for m in _REF_RE.findall(text))
+        return self._refs
 
     def _anchor_map(self):
         if self._anchors is None:
@@ -363,8 +369,104 @@ class Result:
 _EMPTY_RESULT = Result()
 
 
+def _scalar_key(v):
+    # Exact: True is not 1, 1.0 is not 1, -0.0 is not 0.0.
+    return (float, repr(v)) if type(v) is float else (type(v), v)
+
+
+class _ContentIds:
+    """Names JSON values by content, by hash-consing: each container gets an integer id from
+    the tuple of its keys and its children's ids, so equal values get equal ids in linear
+    time. One table per process, so an approved document (cached in ``_DOCS``) is named once,
+    not at every check; a check starting when it has grown too big starts a new one (a
+    document named by an older table is named again). ``next`` on a counter keeps ids unique
+    across web threads."""
+
+    MAX = 200_000
+
+    @classmethod
+    def current(cls) -> _ContentIds:
+        """The table a new check names its documents with (one table for the whole check:
+        ids of two tables are not comparable)."""
+        global _CONTENT_IDS
+        if len(_CONTENT_IDS.table) > cls.MAX:
+            _CONTENT_IDS = cls()
+        return _CONTENT_IDS
+
+    def __init__(self):
+        self.table: dict[tuple, int] = {}
+        self.counter = itertools.count()
+
+    def of_doc(self, doc: Doc):
+        """{id(container): content id} for the document, or None when it does not qualify
+        (see :class:`Shared`)."""
+        hit = doc._content_ids
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        ids = None
+        if not doc.refs():
+            ids = {}
+            try:
+                if self._walk(doc.root, ids) is None:
+                    ids = None
+            except RecursionError:
+                ids = None
+        doc._content_ids = (self, ids)
+        return ids
+
+    def _walk(self, raw, ids):
+        """The content id of ``raw``, filling ``ids``; None when a value appears twice."""
+        if isinstance(raw, dict):
+            items = []
+            for k, v in raw.items():
+                c = self._walk(v, ids)
+                if c is None:
+                    return None
+                items.append((k, c))
+            key = ("d", tuple(items))
+        elif isinstance(raw, list):
+            items = []
+            for v in raw:
+                c = self._walk(v, ids)
+                if c is None:
+                    return None
+                items.append(c)
+            key = ("l", tuple(items))
+        else:
+            return _scalar_key(raw)
+        if id(raw) in ids:
+            return None
+        cid = self.table.get(key)
+        if cid is None:
+            cid = self.table.setdefault(key, next(self.counter))
+        ids[id(raw)] = cid
+        return cid
+
+
+_CONTENT_IDS = _ContentIds()
+
+
+class Shared:
+    """Pair results shared by the comparisons of one check (``engine.check`` makes one).
+
+    A transitive check compares the new document with every approved version, and most of
+    their subschemas are the same from one version to the next: a pair of subschemas with
+    the same content is compared once, not once per version. A result is a function of the
+    two subschemas' content only when nothing in the comparison goes by identity: neither
+    document has a ``$ref`` (resolution, cycle assumptions), no JSON value appears twice in
+    either (node identity, de-duplication of big parts) and the two share no value (the
+    ``is`` shortcut). Documents that do not qualify are compared as before, unshared."""
+
+    def __init__(self):
+        self.results: dict[tuple, Result] = {}
+        self.names = _ContentIds.current()
+
+    def content_ids(self, doc: Doc):
+        return self.names.of_doc(doc)
+
+
 class _Differ:
-    def __init__(self, policy, deadline, writer_doc, reader_doc):
+    def __init__(self, policy, deadline, writer_doc, reader_doc, shared: Shared | None = None):
         self.compat = compatible_types(policy)
         self.deadline = deadline
         # (writer, reader) -> (result, the in-progress pairs it assumed compatible)
@@ -376,6 +478,12 @@ class _Differ:
         self.wdoc = writer_doc
         self.rdoc = reader_doc
         self.shortcut = _equal_means_same(writer_doc, reader_doc)
+        self.policy = policy
+        self.shared = self.cids = None
+        if shared is not None:
+            wids, rids = shared.content_ids(writer_doc), shared.content_ids(reader_doc)
+            if wids is not None and rids is not None and wids.keys().isdisjoint(rids.keys()):
+                self.shared, self.cids = shared.results, {**wids, **rids}
 
     # -- result helpers -----------------------------------------------------------------------
     def add(self, res: Result, ftype: str, seg: str = "") -> None:
@@ -419,6 +527,14 @@ class _Differ:
         if key in self.in_progress:
             self._lean_on((key,))
             return _EMPTY_RESULT  # recursion cycle: assume compatible for now
+        skey = self._shared_key(o, u) if self.shared is not None else None
+        if skey is not None:
+            res = self.shared.get(skey)
+            if res is not None:
+                self.memo[key] = (res, frozenset())
+                if not res.ok:
+                    self.failed.add(key)
+                return res
         self.in_progress.add(key)
         self.stack.append(key)
         self.leans.append(set())
@@ -434,8 +550,18 @@ class _Differ:
         if not res.ok:
             self.failed.add(key)
         self.memo[key] = (res, frozenset(assumed))
+        if skey is not None and not assumed:
+            self.shared[skey] = res
         self._lean_on(assumed)
         return res
+
+    def _shared_key(self, o: Node, u: Node):
+        """What the pair's result depends on, when it may be shared (see :class:`Shared`)."""
+        oc = self.cids.get(id(o.raw)) if isinstance(o.raw, (dict, list)) else _scalar_key(o.raw)
+        uc = self.cids.get(id(u.raw)) if isinstance(u.raw, (dict, list)) else _scalar_key(u.raw)
+        if oc is None or uc is None:
+            return None
+        return (self.policy, oc, o.view, o.kind, o.doc.legacy, uc, u.view, u.kind, u.doc.legacy)
 
     def _lean_on(self, keys) -> None:
         """The frames now on the stack rely on ``keys`` (pairs in progress) being compatible.
@@ -1246,12 +1372,13 @@ def _doc(raw) -> Doc:
     return doc
 
 
-def compare(writer, reader, *, policy: str, deadline) -> list[tuple[str, str, bool, str]]:
-    """Findings for "can ``reader`` read what ``writer`` wrote?": (type, path, compatible, message)."""
+def compare(writer, reader, *, policy: str, deadline, shared: Shared | None = None) -> list[tuple[str, str, bool, str]]:
+    """Findings for "can ``reader`` read what ``writer`` wrote?": (type, path, compatible, message).
+    ``shared``: the :class:`Shared` of the check this comparison is one of."""
     from .messages import message_for
 
     wdoc, rdoc = _doc(writer), _doc(reader)
-    differ = _Differ(policy, deadline, wdoc, rdoc)
+    differ = _Differ(policy, deadline, wdoc, rdoc, shared)
     top = Result()
     removed = _reserved(writer) - _reserved(reader)
     for name in sorted(removed):

@@ -8,6 +8,8 @@ accepts). FORWARD checks swap writer and reader, so the same table applies.
 
 from __future__ import annotations
 
+import functools
+
 # type: (STRICT, LENIENT)
 CONFLUENT_TYPES: dict[str, tuple[bool, bool]] = {}
 
@@ -177,7 +179,9 @@ EXTENSION_TYPES = _parse(_EXTENSIONS)
 ALL_TYPES = {**CONFLUENT_TYPES, **EXTENSION_TYPES}
 
 
+@functools.cache
 def compatible_types(policy: str) -> frozenset[str]:
-    """The set of change types that are compatible under ``policy`` (BACKWARD reading)."""
+    """The set of change types that are compatible under ``policy`` (BACKWARD reading); the
+    table is fixed, and every comparison asks."""
     col = 0 if policy == "STRICT" else 1
     return frozenset(name for name, verdicts in ALL_TYPES.items() if verdicts[col])

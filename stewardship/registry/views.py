@@ -7,10 +7,8 @@ Plain Django views rather than DRF ones: the wire API has its own error shape, a
 their bodies are cached per process).
 """
 
-import hashlib
 import json
 import logging
-import time
 from collections import OrderedDict
 from threading import Lock
 
@@ -70,32 +68,14 @@ def error(status, code, message, **headers):
 _AUTHENTICATORS = (ServiceTokenBasicAuthentication(), ServiceTokenAuthentication())
 
 
-# sha256(Authorization header) -> (expires, user, token) for reads only: a consumer asks
-# for schemas at every new id, and the token lookup plus permission queries would cost more
-# than the answer. A revoked token keeps READING for at most REGISTRY_READ_AUTH_CACHE_SECONDS;
-# every write authenticates afresh (docs/security.md).
-_READ_AUTH: dict = {}
-_READ_AUTH_MAX = 10_000
-
-
 def _authenticate(request):
     """(user, token) from HTTP Basic (account:token) or a bearer token; a browser session
-    may read (never write: these views are CSRF-exempt for the clients' sake)."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    ttl = settings.REGISTRY_READ_AUTH_CACHE_SECONDS if request.method in ("GET", "HEAD") else 0
-    key = hashlib.sha256(header.encode(errors="replace")).digest() if header and ttl else None
-    if key is not None:
-        hit = _READ_AUTH.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1], hit[2]
+    may read (never write: these views are CSRF-exempt for the clients' sake). A token's
+    lookup is reused for a second (controlplane.authentication), so a revocation elsewhere
+    is honoured within that second, here at once."""
     for authenticator in _AUTHENTICATORS:
         found = authenticator.authenticate(request)
         if found:
-            if key is not None:
-                found[0].has_perm(READ)  # fills the user's permission cache once
-                if len(_READ_AUTH) >= _READ_AUTH_MAX:
-                    _READ_AUTH.clear()
-                _READ_AUTH[key] = (time.monotonic() + ttl, *found)
             return found
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
@@ -103,6 +83,18 @@ def _authenticate(request):
             raise SessionWrite
         return user, None
     return None
+
+
+def _allowed(user, permission) -> bool:
+    """``user.has_perm``, decided once per user object: Django builds every authentication
+    backend anew on each call (the OIDC one reads its settings), which cost a cached read
+    more than the rest of it. Django's backend already caches the permissions on the user
+    object (``_perm_cache``), and a token's user object lives only as long as its cached
+    lookup (a second, controlplane.authentication): the same rule, minus the rebuild."""
+    decided = user.__dict__.setdefault("_registry_allowed", {})
+    if permission not in decided:
+        decided[permission] = user.has_perm(permission)
+    return decided[permission]
 
 
 class SessionWrite(Exception):
@@ -148,7 +140,7 @@ def endpoint(**methods):
             return _unauthorized("Authentication required: HTTP Basic with the service account and its token "
                                  "(basic.auth.user.info), or a bearer token.")
         request.user, request.auth = found
-        if not request.user.has_perm(permission):
+        if not _allowed(request.user, permission):
             return error(403, 40301, "This account is not allowed to do that: "
                          + {READ: "reading schemas", REGISTER: "registering schemas"}.get(
                              permission, "changing configuration and mode or deleting needs a steward") + ".")

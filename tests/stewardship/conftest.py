@@ -44,13 +44,12 @@ def _fresh_validator_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_registry_caches():
-    """The wire API's per-process caches (schema bodies by id, token reads) assume ids are
+    """The wire API's per-process cache of schema bodies by id assumes ids are
     never reused, which a rolled-back test database (SQLite) does not promise."""
     from stewardship.registry import views
 
     yield
     views._ID_CACHE.clear()
-    views._READ_AUTH.clear()
 
 
 @pytest.fixture

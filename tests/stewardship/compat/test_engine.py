@@ -273,18 +273,23 @@ def test_report_to_dict_shape():
 
 # -- the time bound ------------------------------------------------------------------------------------
 
-def _exploding(width, depth, tweak):
-    """oneOf of `width` distinct branches, nested `depth` times: width**(2*depth) subschema pairs."""
+def _exploding(width, depth, tweak, distinct=False):
+    """oneOf of `width` distinct branches, nested `depth` times: width**(2*depth) subschema pairs.
+    The engine compares subtrees of equal content once, which makes that polynomial; with
+    `distinct` every leaf differs (its maxLength counts the leaves, `tweak` scales them all),
+    so no two subtrees are alike and the pairs really explode."""
+    leaves = iter(range(10_000))
+
     def level(d):
         if d == 0:
-            return {"type": "string", "maxLength": tweak}
+            return {"type": "string", "maxLength": tweak * 10_000 + (next(leaves) if distinct else 0)}
         return {"oneOf": [{"type": "object", "properties": {f"p{i}": level(d - 1)}, "required": [f"p{i}"],
                            "minProperties": i} for i in range(width)]}
     return level(depth)
 
 
 def test_a_schema_built_to_explode_times_out_quickly():
-    old, new = _exploding(5, 5, 10), _exploding(5, 5, 5)
+    old, new = _exploding(5, 5, 10, distinct=True), _exploding(5, 5, 5, distinct=True)
     started = time.thread_time()  # the budget is CPU time: wall time stretches with the load
     report = check(new=new, previous=[old], level="FULL", time_budget=0.3)
     elapsed = time.thread_time() - started
@@ -295,13 +300,42 @@ def test_a_schema_built_to_explode_times_out_quickly():
     assert report.findings[-1].compatible is False
 
 
+def test_repeated_subschemas_are_compared_once_so_the_report_is_complete():
+    # The same explosion with equal subtrees everywhere (what copy-pasted branches look like):
+    # each distinct pair of subtrees is compared once, so the check ends with real findings
+    # instead of running out of time (it used to: 5**10 pairs).
+    old, new = _exploding(5, 5, 10), _exploding(5, 5, 5)
+    report = check(new=new, previous=[old], level="FULL", time_budget=3)
+    assert report.timed_out is False and report.compatible is False
+    assert "MAX_LENGTH_DECREASED" in {f.type for f in report.findings if not f.compatible}
+
+
+def test_a_transitive_check_reports_what_each_comparison_alone_reports():
+    # Results shared across the versions of one check must be the ones each comparison finds.
+    def version(n, required=("id",)):
+        return {"type": "object", "description": f"v{n}", "required": list(required), "properties": {
+            "id": {"type": "string", "maxLength": 10 + n},
+            "kind": {"enum": [f"K{i}" for i in range(n)]},
+            "lines": {"type": "array", "items": {"type": "object", "properties": {"q": {"type": "integer"}}}}}}
+
+    olds = [("id", "kind")] + [("id",)] * 5  # the oldest also required "kind"
+    previous = [version(n, required) for n, required in enumerate(olds)]
+    report = check(new=version(7), previous=previous, level="BACKWARD_TRANSITIVE", time_budget=30)
+    assert report.compatible is True and sorted(report.checked_versions) == [1, 2, 3, 4, 5, 6]
+    assert {f.type for f in report.findings} >= {"MAX_LENGTH_INCREASED", "ENUM_ARRAY_EXTENDED"}
+    for number, (n, required) in enumerate(zip(range(6), olds, strict=True), start=1):
+        alone = check(new=version(7), previous=[version(n, required)], level="BACKWARD", time_budget=30)
+        assert [(f.type, f.path) for f in report.findings if f.against_version == number] == [
+            (f.type, f.path) for f in alone.findings]
+
+
 def test_load_on_the_machine_cannot_turn_a_compatible_change_into_a_refusal():
     # Three busy threads share the GIL with the check: the check gets about a quarter of the
     # wall clock. Its budget is twice its own CPU cost, well under the stretched wall time: a
     # wall-clock budget would refuse the (compatible) change as CHECK_TIMED_OUT.
     import threading
 
-    old, new = _exploding(4, 4, 10), _exploding(4, 4, 11)  # maxLength widened: BACKWARD-compatible
+    old, new = _exploding(4, 4, 10, distinct=True), _exploding(4, 4, 11, distinct=True)  # maxLength widened: compatible
     assert check(new=new, previous=[old], level="BACKWARD", time_budget=30).compatible  # warm: first-call costs
     costs = []
     for _ in range(2):
