@@ -277,7 +277,8 @@ def submit(*, actor, version) -> SchemaVersion:
 
     if version.author_id != actor.pk:
         raise NotAllowed("Only the author submits a version.")
-    errors = list(compat.validate_schema(version.document, version.subject.format))
+    bundled = _resolved_or_invalid(version.subject.format, version.document, version.references)
+    errors = list(compat.validate_schema(bundled, version.subject.format))
     if errors:
         # Kept on the draft (outside the refused transaction) so the author sees them.
         SchemaVersion.objects.filter(pk=version.pk, status__in=list(EDITABLE_STATES)).update(validity_errors=errors)
@@ -297,10 +298,11 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
     locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
     if checked is None:
-        errors = compat.validate_schema(locked.document, subject.format)
+        bundled = _resolved_or_invalid(subject.format, locked.document, locked.references)
+        errors = compat.validate_schema(bundled, subject.format)
         if errors:  # edited meanwhile into something invalid
             raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-        checked = compatibility_against(subject, locked.document, explain=True)
+        checked = compatibility_against(subject, bundled, explain=True)
     level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
@@ -342,6 +344,19 @@ def _check_references(references):
                 f"Invalid schema: reference {ref['name']!r} names version {ref['version']} of subject "
                 f"{ref['subject']!r}, which is not an approved version.", code="invalid_schema",
                 fields={"references": [ref["name"]]})
+
+
+def _resolved_or_invalid(fmt, document, references):
+    """The document with its references inlined (what is validated and checked); a reference
+    that does not resolve makes the schema invalid."""
+    from stewardship.registry import references as refs
+    from stewardship.registry.selectors import resolved
+
+    try:
+        return resolved(fmt, document, references)
+    except refs.ReferenceError_ as exc:
+        raise ValidationFailed(f"Invalid schema: {exc}.", code="invalid_schema",
+                               fields={"references": [str(exc)]}) from None
 
 
 def _check_wire_scope(scope, subject):
@@ -392,11 +407,12 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
     if known:  # a text already validated when it was submitted
         return known[0], False
-    errors = identity.schema_errors(document, subject.format)
+    bundled = _resolved_or_invalid(subject.format, document, references)
+    errors = identity.schema_errors(bundled, subject.format)
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})
-    checked = compatibility_against(subject, document, defaults=defaults)
+    checked = compatibility_against(subject, bundled, defaults=defaults)
     report = checked[2]
     if not report.get("compatible"):
         messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]

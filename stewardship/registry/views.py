@@ -484,7 +484,8 @@ def compatibility(request, subject, version=None):
     """Test a schema against one version (``latest`` or a number) or, without a version,
     against every approved one, under the subject's configured level and policy."""
     subject = _subject(subject)
-    document, _references_ = _schema_from(_body(request), subject)
+    document, references = _schema_from(_body(request), subject)
+    document = _resolved(subject, document, references)
     errors = identity.schema_errors(document, subject.format)
     if errors:
         raise WireError(422, 42201, "Invalid schema: " + "; ".join(errors[:5]))
@@ -501,6 +502,17 @@ def compatibility(request, subject, version=None):
                             f"{f.get('direction')}, level {level}, policy {policy}): {f.get('message')}"
                             for f in report.get("findings", []) if not f.get("compatible", True)]
     return respond(body)
+
+
+def _resolved(subject, document, references):
+    """The schema with its references inlined, as the check reads it (42201 when one does
+    not resolve)."""
+    from . import references as refs
+
+    try:
+        return selectors.resolved(subject.format, document, references)
+    except refs.ReferenceError_ as exc:
+        raise WireError(422, 42201, f"Invalid schema: {exc}.") from None
 
 
 # --- config and mode --------------------------------------------------------------------------
