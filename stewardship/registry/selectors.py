@@ -52,7 +52,10 @@ def awaiting_with(subject, fingerprint: str):
 
 
 def schema_by_id(schema_id: int):
-    return RegistrySchema.objects.filter(pk=schema_id).first()
+    """The schema of an id while a served (approved or soft-deleted) version has it: an id
+    whose every version was permanently deleted is gone from the wire."""
+    return (RegistrySchema.objects.filter(pk=schema_id, versions__status__in=_states(True))
+            .order_by("pk").first())
 
 
 def subjects_of_schema(schema_id: int, *, deleted: bool = False):
