@@ -47,10 +47,12 @@ class CompatPolicy(models.TextChoices):
 
 
 class RegistryMode(models.TextChoices):
-    """Modes of the Confluent wire API (``/mode``): READONLY refuses registrations."""
+    """Modes of the Confluent wire API (``/mode``): READONLY refuses registrations; IMPORT
+    lets a migration tool register approved history with its own ids and version numbers."""
 
     READWRITE = "READWRITE", "Read and write"
     READONLY = "READONLY", "Read only"
+    IMPORT = "IMPORT", "Import"
 
 
 class VersionStatus(models.TextChoices):
@@ -60,6 +62,9 @@ class VersionStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     DEPRECATED = "deprecated", "Deprecated"
+    # Permanently deleted through the wire API: off the wire for good; the row stays as a
+    # tombstone so its number is never given again and its reviews stay in the history.
+    DELETED = "deleted", "Permanently deleted"
 
 
 VERSION_TRANSITIONS = {
@@ -69,7 +74,8 @@ VERSION_TRANSITIONS = {
                               VersionStatus.DRAFT},  # withdrawn by its author
     VersionStatus.APPROVED: {VersionStatus.DEPRECATED},
     VersionStatus.REJECTED: set(),
-    VersionStatus.DEPRECATED: set(),
+    VersionStatus.DEPRECATED: {VersionStatus.DELETED},
+    VersionStatus.DELETED: set(),
 }
 
 # States in which the author may still edit the document.

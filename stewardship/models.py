@@ -244,6 +244,9 @@ class SchemaVersion(models.Model):
             ("review_schemaversion", "Can approve, reject or request changes on schema versions"),
             ("validate_payload", "Can validate payloads against approved schemas"),
             ("register_schema", "Can register schemas through the Schema Registry wire API"),
+            # Never given by a role (controlplane.roles._NEVER): an admin grants it to the one
+            # account that migrates a registry's history.
+            ("import_schema", "Can import approved schemas with their ids and versions (wire API IMPORT mode)"),
         ]
         constraints = [
             models.UniqueConstraint(

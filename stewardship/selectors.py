@@ -27,41 +27,59 @@ _APPROVED_DOCUMENTS: dict = {}
 _APPROVED_DOCUMENTS_MAX = 50_000
 
 
-def _approved_documents(keys):
-    """Documents of the approved versions ``keys`` = [(pk, approved_at), ...]."""
+def _approved_documents(keys, fmt):
+    """Documents of the approved versions ``keys`` = [(pk, approved_at), ...], with
+    references resolved (versions they reference are approved or soft-deleted, and cannot be
+    purged while referenced, so the bundle never goes stale)."""
+    from .registry.selectors import resolved
+
     missing = [pk for pk, approved_at in keys if (pk, approved_at) not in _APPROVED_DOCUMENTS]
     if missing:
         if len(_APPROVED_DOCUMENTS) > _APPROVED_DOCUMENTS_MAX:
             _APPROVED_DOCUMENTS.clear()
-        for pk, approved_at, document in SchemaVersion.objects.filter(pk__in=missing).values_list(
-                "pk", "approved_at", "document"):
-            _APPROVED_DOCUMENTS[(pk, approved_at)] = document
+        for pk, approved_at, document, references in SchemaVersion.objects.filter(pk__in=missing).values_list(
+                "pk", "approved_at", "document", "references"):
+            _APPROVED_DOCUMENTS[(pk, approved_at)] = resolved(fmt, document, references)
     return [_APPROVED_DOCUMENTS[key] for key in keys]
 
 
-def compatibility_against(subject, document, *, against=None, defaults=None, explain=False):
+def resolved_document(version):
+    """A version's document with its Confluent references inlined (the document itself when
+    it has none)."""
+    from .registry.selectors import resolved
+
+    return resolved(version.subject.format, version.document, version.references)
+
+
+def compatibility_against(subject, document, *, against=None, defaults=None, explain=False, references=()):
     """Check ``document`` under the subject's level and policy against ``against`` (approved
     versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
     the newest version compared)``: what a submission stores and the wire API answers.
     ``explain`` adds each finding's plain sentence and verified counterexample (what the
-    steward reads; the wire API, answering a client, leaves that to the review page)."""
+    steward reads; the wire API, answering a client, leaves that to the review page).
+    ``references`` (Confluent's) are resolved into ``document``, and every compared version's
+    into its own, so a change made in a referenced type is seen."""
     from django.conf import settings
 
     from stewardship import compat
 
+    from .registry.selectors import resolved
+
     level = subject.effective_level(defaults)
     policy = subject.effective_policy(defaults)
+    document = resolved(subject.format, document, references)
     if against is None:
         # Plain rows, not 100 model instances (building those cost a registration more than
         # half the comparisons); the newest is the one model the caller needs.
         rows = list(approved_versions(subject).values_list("pk", "approved_at", "number"))
         numbers = [number for _pk, _at, number in rows]
-        documents = _approved_documents([(pk, at) for pk, at, _n in rows]) if level != CompatLevel.NONE else []
+        documents = (_approved_documents([(pk, at) for pk, at, _n in rows], subject.format)
+                     if level != CompatLevel.NONE else [])
         latest = SchemaVersion.objects.get(pk=rows[-1][0]) if rows else None
     else:
         previous = list(against)
         numbers = [v.number for v in previous]
-        documents = [v.document for v in previous]
+        documents = [resolved(subject.format, v.document, v.references) for v in previous]
         latest = previous[-1] if previous else None
     if level == CompatLevel.NONE or not numbers:
         report = {"compatible": True, "timed_out": False, "findings": [], "checked_versions": []}
@@ -268,14 +286,18 @@ def review_findings(version) -> list[dict]:
     import copy
 
     from .compat import counterexamples
+    from .registry.selectors import resolved
 
     findings = version.findings
     if all("counterexample" in f for f in findings if not f.get("compatible", True)):
         return findings
     report = copy.deepcopy(version.compat_report or {})
     numbers = {f.get("against_version") for f in findings}
-    documents = dict(version.subject.versions.filter(number__in=[n for n in numbers if n]).values_list("number", "document"))
-    counterexamples.enrich(report, new=version.document, previous_by_number=documents, fmt=version.subject.format)
+    fmt = version.subject.format
+    documents = {number: resolved(fmt, document, references) for number, document, references in
+                 version.subject.versions.filter(number__in=[n for n in numbers if n]).values_list(
+                     "number", "document", "references")}
+    counterexamples.enrich(report, new=resolved_document(version), previous_by_number=documents, fmt=fmt)
     return report.get("findings", [])
 
 

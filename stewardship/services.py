@@ -277,7 +277,8 @@ def submit(*, actor, version) -> SchemaVersion:
 
     if version.author_id != actor.pk:
         raise NotAllowed("Only the author submits a version.")
-    errors = list(compat.validate_schema(version.document, version.subject.format))
+    bundled = _resolved_or_invalid(version.subject.format, version.document, version.references)
+    errors = list(compat.validate_schema(bundled, version.subject.format))
     if errors:
         # Kept on the draft (outside the refused transaction) so the author sees them.
         SchemaVersion.objects.filter(pk=version.pk, status__in=list(EDITABLE_STATES)).update(validity_errors=errors)
@@ -297,10 +298,11 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
     locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
     if checked is None:
-        errors = compat.validate_schema(locked.document, subject.format)
+        bundled = _resolved_or_invalid(subject.format, locked.document, locked.references)
+        errors = compat.validate_schema(bundled, subject.format)
         if errors:  # edited meanwhile into something invalid
             raise ValidationFailed("The document is not valid.", fields={"document": list(errors)})
-        checked = compatibility_against(subject, locked.document, explain=True)
+        checked = compatibility_against(subject, bundled, explain=True)
     level, policy, report, latest = checked
     before = audit.snapshot(locked, ["status", "round"])
     locked.status = VersionStatus.IN_REVIEW
@@ -342,6 +344,19 @@ def _check_references(references):
                 f"Invalid schema: reference {ref['name']!r} names version {ref['version']} of subject "
                 f"{ref['subject']!r}, which is not an approved version.", code="invalid_schema",
                 fields={"references": [ref["name"]]})
+
+
+def _resolved_or_invalid(fmt, document, references):
+    """The document with its references inlined (what is validated and checked); a reference
+    that does not resolve makes the schema invalid."""
+    from stewardship.registry import references as refs
+    from stewardship.registry.selectors import resolved
+
+    try:
+        return resolved(fmt, document, references)
+    except refs.ReferenceError_ as exc:
+        raise ValidationFailed(f"Invalid schema: {exc}.", code="invalid_schema",
+                               fields={"references": [str(exc)]}) from None
 
 
 def _check_wire_scope(scope, subject):
@@ -394,11 +409,12 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
     if known:  # a text already validated when it was submitted
         return known[0], False
-    errors = identity.schema_errors(document, subject.format)
+    bundled = _resolved_or_invalid(subject.format, document, references)
+    errors = identity.schema_errors(bundled, subject.format)
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})
-    checked = compatibility_against(subject, document, defaults=defaults)
+    checked = compatibility_against(subject, bundled, defaults=defaults)
     report = checked[2]
     if not report.get("compatible"):
         messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
@@ -412,6 +428,101 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     version = create_draft(actor=actor, subject=subject, document=document, references=references,
                            change_summary="Registered through the Schema Registry API.")
     return _submit(actor=actor, version=version, checked=checked), True
+
+
+@transaction.atomic
+def set_registry_mode(*, actor, mode, subject=None, force=False):
+    """The wire API's mode, of ``subject`` or (None) the global default. IMPORT is for the
+    account migrating a registry's history (``import_schema``, which no role holds), and
+    only on an empty subject (or an empty registry, globally) unless ``force``: imported
+    versions would otherwise interleave with governed ones."""
+    from stewardship.registry import identity
+
+    if mode == RegistryMode.IMPORT:
+        if not actor.has_perm("stewardship.import_schema"):
+            raise NotAllowed("IMPORT mode is for the account an admin allowed to import schemas "
+                             "(stewardship.import_schema).")
+        if subject is not None:
+            holds = subject.versions.filter(number__isnull=False).exists()
+        else:
+            holds = RegistrySchema.objects.exists()
+        if holds and not force:
+            raise NotAllowed(f"Cannot import since found existing subjects{'' if subject is None else ' versions'}: "
+                             f"{'the registry' if subject is None else subject.slug} already holds schemas. Set "
+                             "force=true to import next to them.", code="read_only")
+        if subject is not None and identity.wire_type(subject.format) is None:
+            raise ValidationFailed(f"{subject.name} is not served on the wire.")
+    if subject is None:
+        return update_settings(actor=actor, registry_mode=mode)
+    return update_subject(actor=actor, subject=subject, registry_mode=mode)
+
+
+def _move_id_sequence_past(schema_id: int):
+    """Ids a client imported must never be handed out again by the sequence. SQLite's
+    AUTOINCREMENT moves past an explicit id by itself; PostgreSQL's sequence does not."""
+    if connection.vendor != "postgresql":
+        return
+    table = RegistrySchema._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                       "GREATEST(nextval(pg_get_serial_sequence(%s, 'id')), %s))", [table, table, schema_id])
+
+
+@transaction.atomic
+def import_from_wire(*, actor, subject, document, references=(), schema_id=None, number=None) -> SchemaVersion:
+    """A schema registered in IMPORT mode (``POST /subjects/{s}/versions`` with ``id`` and
+    ``version``): a migration tool copying another registry's history. The version enters
+    **approved** with the id and number it had there, without a review or a compatibility
+    check (it is already in production: its messages carry that id), and its audit row names
+    the importer. The same import again answers the same version; an id or number already
+    holding something else is refused (code ``read_only``), so nothing is overwritten."""
+    from stewardship.registry import identity
+
+    if not actor.has_perm("stewardship.import_schema"):
+        raise NotAllowed("Only the account an admin allowed to import schemas registers in IMPORT mode.")
+    schema_type = identity.wire_type(subject.format)
+    if schema_type is None:
+        raise ValidationFailed(f"{subject.name} is not served on the wire.", code="invalid_schema")
+    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    if subject.effective_registry_mode() != RegistryMode.IMPORT:
+        raise NotAllowed(f"Subject {subject.slug} is not in import mode: ids and versions are given by the control "
+                         "plane at approval.", code="read_only")
+    references = identity.normalize_references(references)
+    _check_references(references)
+    errors = identity.schema_errors(_resolved_or_invalid(subject.format, document, references), subject.format)
+    if errors:
+        raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
+                               fields={"schema": errors})
+    print_ = identity.fingerprint(schema_type, document, references)
+    same = subject.versions.filter(fingerprint=print_, number__isnull=False).exclude(
+        status=VersionStatus.DELETED).select_related("registry_schema").first()
+    if same is not None and schema_id in (None, same.registry_schema_id) and number in (None, same.number):
+        return same  # the migration tool ran again
+    if number is None:
+        number = (subject.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+    elif subject.versions.filter(number=number).exists():
+        raise Conflict(f"Version {number} of {subject.slug} already exists with another schema.", code="read_only")
+    row = RegistrySchema.objects.filter(fingerprint=print_).first()
+    if row is not None and schema_id not in (None, row.pk):
+        raise Conflict(f"This schema already has id {row.pk} here (an id names one text); it cannot also be "
+                       f"{schema_id}.", code="read_only")
+    if row is None:
+        if schema_id is not None and RegistrySchema.objects.filter(pk=schema_id).exists():
+            raise Conflict(f"Overwrite new schema with id {schema_id} is not permitted: it names another schema.",
+                           code="read_only")
+        row = RegistrySchema.objects.create(pk=schema_id, fingerprint=print_, schema_type=schema_type,
+                                            schema=identity.canonical_text(document), references=references)
+        if schema_id is not None:
+            _move_id_sequence_past(schema_id)
+    version = SchemaVersion.objects.create(
+        subject=subject, number=number, document=document, status=VersionStatus.APPROVED, author=actor,
+        approved_at=timezone.now(), references=references, fingerprint=print_, registry_schema=row,
+        change_summary=f"Imported through the Schema Registry API (IMPORT mode) as id {row.pk}, version {number}.",
+    )
+    audit.record(actor=actor, action="schemaversion.import", obj=version,
+                 after={"status": version.status, "number": number, "schema_id": row.pk},
+                 note=f"Imported by {actor} in IMPORT mode.")
+    return version
 
 
 def _notify_on_commit(version_id, event):
@@ -568,6 +679,47 @@ def deprecate_subject(*, actor, subject, comment="") -> list[int]:
 
 
 @transaction.atomic
+def purge_version(*, actor, version, comment="") -> SchemaVersion:
+    """Permanently delete a soft-deleted (deprecated) version: it leaves the wire for good
+    (not even ``deleted=true`` shows it, and its schema id answers "not found" unless another
+    served version has the same text). The row stays as a tombstone so its number is never
+    given again and its reviews stay in the history; the id is never given to another text.
+
+    Governance: a steward (``delete_schemaversion``) does it; an approved version must be
+    soft-deleted first; a version another schema still refers to stays (code ``referenced``)."""
+    from .registry.selectors import referencing_versions
+
+    if not actor.has_perm("stewardship.delete_schemaversion"):
+        raise NotAllowed("Only stewards permanently delete schema versions.")
+    locked = _lock_version(version, allowed_from={VersionStatus.DEPRECATED})
+    users = list(referencing_versions(locked.subject, locked.number)[:10])
+    if users:
+        names = ", ".join(f"{v.subject.slug} v{v.number}" if v.number else f"{v.subject.slug} ({v.get_status_display()})"
+                          for v in users)
+        raise Conflict(f"Version {locked.number} of {locked.subject.slug} is referenced by {names}; it stays while "
+                       "they refer to it.", code="referenced")
+    before = audit.snapshot(locked, ["status"])
+    locked.status = VersionStatus.DELETED
+    locked.save(update_fields=["status", "updated_at"])
+    audit.record(actor=actor, action="schemaversion.purge", obj=locked, before=before,
+                 after={**audit.snapshot(locked, ["status", "number", "fingerprint"]),
+                        "schema_id": locked.registry_schema_id}, note=comment)
+    return locked
+
+
+@transaction.atomic
+def purge_subject(*, actor, subject, comment="") -> list[int]:
+    """Permanently delete every soft-deleted version of a subject (the wire API's
+    ``DELETE /subjects/{s}?permanent=true``); returns their numbers. All or none: one
+    version still referenced keeps them all."""
+    numbers = []
+    for version in subject.versions.filter(status=VersionStatus.DEPRECATED).order_by("number"):
+        purge_version(actor=actor, version=version, comment=comment)
+        numbers.append(version.number)
+    return numbers
+
+
+@transaction.atomic
 def accept_finding(*, actor, version, finding_type, path, justification) -> FindingAcceptance:
     """A steward's explicit, justified acceptance of one incompatible finding."""
     justification = (justification or "").strip()
@@ -593,8 +745,8 @@ def accept_finding(*, actor, version, finding_type, path, justification) -> Find
 
 __all__ = [
     "accept_finding", "affected_integrations", "approve", "approve_sor", "create_draft", "create_subject",
-    "deprecate", "deprecate_subject", "preview", "propose_sor", "register_from_wire", "reject", "reject_sor",
-    "request_changes", "submit", "update_draft", "update_subject", "withdraw_version",
+    "deprecate", "deprecate_subject", "import_from_wire", "preview", "propose_sor", "purge_subject", "purge_version",
+    "register_from_wire", "reject", "reject_sor", "set_registry_mode", "request_changes", "submit", "update_draft", "update_subject", "withdraw_version",
 ]
 
 

@@ -64,13 +64,26 @@ def compile_validator(document, engine=None, fmt="json-schema"):
     return _RustValidator(document) if engine == "rust" else _PythonValidator(document)
 
 
+def _with_references(version_id, document, fmt):
+    """The version's document with its Confluent references inlined (a JSON Schema ``$ref``
+    to another subject, an Avro type defined in one): one query when it is compiled."""
+    from .models import SchemaVersion
+
+    references = SchemaVersion.objects.filter(pk=version_id).values_list("references", flat=True).first()
+    if not references:
+        return document
+    from .registry.selectors import resolved
+
+    return resolved(fmt, document, references)
+
+
 def compiled_validator(version_id, document, fmt="json-schema"):
     with _LOCK:
         validator = _CACHE.get(version_id)
         if validator is not None:
             _CACHE.move_to_end(version_id)
             return validator
-    validator = compile_validator(document, fmt=fmt)
+    validator = compile_validator(_with_references(version_id, document, fmt), fmt=fmt)
     with _LOCK:
         _CACHE[version_id] = validator
         while len(_CACHE) > MAX_CACHED:

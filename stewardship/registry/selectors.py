@@ -52,7 +52,10 @@ def awaiting_with(subject, fingerprint: str):
 
 
 def schema_by_id(schema_id: int):
-    return RegistrySchema.objects.filter(pk=schema_id).first()
+    """The schema of an id while a served (approved or soft-deleted) version has it: an id
+    whose every version was permanently deleted is gone from the wire."""
+    return (RegistrySchema.objects.filter(pk=schema_id, versions__status__in=_states(True))
+            .order_by("pk").first())
 
 
 def subjects_of_schema(schema_id: int, *, deleted: bool = False):
@@ -71,3 +74,29 @@ def referenced_by(subject, number: int):
                                          references__contains=[{"subject": subject.slug, "version": number}])
             .exclude(registry_schema__isnull=True).order_by("registry_schema_id")
             .values_list("registry_schema_id", flat=True).distinct())
+
+
+def _referenced_version(subject_slug: str, number: int):
+    """(format, document, references) of an approved or soft-deleted version, for
+    ``references.bundle``; None when there is none (drafts, reviews and purged ones never
+    resolve)."""
+    return (SchemaVersion.objects.filter(subject__slug=subject_slug, number=number,
+                                         status__in=(VersionStatus.APPROVED, VersionStatus.DEPRECATED))
+            .values_list("subject__format", "document", "references").first())
+
+
+def resolved(fmt: str, document, references):
+    """``document`` with its Confluent references inlined (itself when it has none): what the
+    compatibility check, the counterexamples and payload validation read. Raises
+    ``references.ReferenceError_`` (a ValueError) when a reference does not resolve."""
+    from . import references as refs
+
+    return refs.bundle(fmt, document, references, _referenced_version)
+
+
+def referencing_versions(subject, number: int):
+    """Versions (any state but purged or rejected) whose references name this version: what
+    a permanent delete must not pull the ground from under."""
+    return (SchemaVersion.objects.filter(references__contains=[{"subject": subject.slug, "version": number}])
+            .exclude(status__in=(VersionStatus.DELETED, VersionStatus.REJECTED))
+            .select_related("subject").order_by("subject__slug", "number"))

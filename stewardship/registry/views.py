@@ -43,7 +43,7 @@ AWAITING_APPROVAL = 42290
 REFUSED_BY_STEWARD = 42291
 MAX_INT = 2**31 - 1
 MAX_LIST = 10_000  # limit=-1 (every item) still stops here
-WIRE_MODES = (RegistryMode.READWRITE, RegistryMode.READONLY)
+WIRE_MODES = (RegistryMode.READWRITE, RegistryMode.READONLY, RegistryMode.IMPORT)
 
 
 class WireError(Exception):
@@ -335,13 +335,34 @@ def _awaiting(request, version, submitted):
 
 def register(request, subject):
     subject = _subject(subject)
-    document, references = _schema_from(_body(request), subject)
+    body = _body(request)
+    document, references = _schema_from(body, subject)
+    explicit = body.get("id") is not None or body.get("version") not in (None, -1)
+    if explicit or subject.effective_registry_mode() == RegistryMode.IMPORT:
+        return _import(request, subject, body, document, references)
     version, submitted = services.register_from_wire(
         actor=request.user, subject=subject, document=document, references=references,
         scope=scope.of_request(request),
     )
     if version.status != VersionStatus.APPROVED:
         return _awaiting(request, version, submitted)
+    return respond({"id": version.registry_schema_id})
+
+
+def _import(request, subject, body, document, references):
+    """A registration in IMPORT mode, with the ``id`` and ``version`` the schema had in the
+    registry being migrated (both optional): ``services.import_from_wire``."""
+    schema_id, number = body.get("id"), body.get("version")
+    if schema_id is not None and not (isinstance(schema_id, int) and not isinstance(schema_id, bool)
+                                      and 1 <= schema_id <= MAX_INT):
+        raise WireError(422, 42205, f"Invalid schema id {schema_id!r}: a whole number in [1, {MAX_INT}].")
+    if number is not None and number != -1:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_INT:
+            raise WireError(422, 42202, f"The specified version '{number}' is not a valid version id. Allowed "
+                            f"values are between [1, {MAX_INT}]")
+    version = services.import_from_wire(actor=request.user, subject=subject, document=document,
+                                        references=references, schema_id=schema_id,
+                                        number=None if number == -1 else number)
     return respond({"id": version.registry_schema_id})
 
 
@@ -374,10 +395,6 @@ def lookup(request, subject):
     return respond(_version_body(subject, version))
 
 
-DELETE_REFUSED = ("Permanent deletion is not offered: a governed subject keeps its approved versions, and their "
-                  "ids, for the audit trail and for consumers of old messages.")
-
-
 def delete_subject(request, subject):
     subject = _subject(subject)
     served = list(selectors.version_numbers(subject))
@@ -385,7 +402,7 @@ def delete_subject(request, subject):
         if served:
             raise WireError(404, 40405, f"Subject '{subject.slug}' was not deleted first before being permanently "
                             "deleted.")
-        raise WireError(422, 42205, DELETE_REFUSED)
+        return _purge(request, subject, None)
     if not served:
         if list(selectors.version_numbers(subject, deleted=True)):
             raise WireError(404, 40404, f"Subject '{subject.slug}' was soft deleted. Set permanent=true to delete "
@@ -404,12 +421,35 @@ def delete_version(request, subject, version):
         if found.status == VersionStatus.APPROVED:
             raise WireError(404, 40407, f"Subject '{subject.slug}' Version {found.number} was not deleted first "
                             "before being permanently deleted.")
-        raise WireError(422, 42205, DELETE_REFUSED)
+        return _purge(request, subject, found)
     if found.status != VersionStatus.APPROVED:
         raise WireError(404, 40406, f"Subject '{subject.slug}' Version {found.number} was soft deleted. Set "
                         "permanent=true to delete permanently.")
     services.deprecate(actor=request.user, version=found, comment="Deleted through the Schema Registry API.")
     return respond(found.number)
+
+
+def _purge(request, subject, version):
+    """``permanent=true`` on a soft-deleted subject (``version`` None) or version: the
+    steward's permanent delete (services.purge_*); 42206 while another schema refers to it."""
+    ids = list(subject.versions.filter(status=VersionStatus.DEPRECATED).values_list("registry_schema_id", flat=True)
+               if version is None else [version.registry_schema_id])
+    if version is None and not ids:
+        raise WireError(404, 40401, f"Subject '{subject.slug}' not found.")
+    comment = "Permanently deleted through the Schema Registry API."
+    try:
+        if version is None:
+            answer = services.purge_subject(actor=request.user, subject=subject, comment=comment)
+        else:
+            answer = services.purge_version(actor=request.user, version=version, comment=comment).number
+    except Conflict as exc:
+        if exc.code != "referenced":
+            raise
+        raise WireError(422, 42206, exc.message) from None
+    with _ID_CACHE_LOCK:  # this process stops serving them now; others when their cache turns over
+        for schema_id in ids:
+            _ID_CACHE.pop(schema_id, None)
+    return respond(answer)
 
 
 # --- schemas by id ----------------------------------------------------------------------------
@@ -476,7 +516,8 @@ def compatibility(request, subject, version=None):
     """Test a schema against one version (``latest`` or a number) or, without a version,
     against every approved one, under the subject's configured level and policy."""
     subject = _subject(subject)
-    document, _references_ = _schema_from(_body(request), subject)
+    document, references = _schema_from(_body(request), subject)
+    document = _resolved(subject, document, references)
     errors = identity.schema_errors(document, subject.format)
     if errors:
         raise WireError(422, 42201, "Invalid schema: " + "; ".join(errors[:5]))
@@ -495,6 +536,17 @@ def compatibility(request, subject, version=None):
     return respond(body)
 
 
+def _resolved(subject, document, references):
+    """The schema with its references inlined, as the check reads it (42201 when one does
+    not resolve)."""
+    from . import references as refs
+
+    try:
+        return selectors.resolved(subject.format, document, references)
+    except refs.ReferenceError_ as exc:
+        raise WireError(422, 42201, f"Invalid schema: {exc}.") from None
+
+
 # --- config and mode --------------------------------------------------------------------------
 
 
@@ -511,8 +563,7 @@ def _mode_from(request):
     mode = _body(request).get("mode")
     mode = mode.upper() if isinstance(mode, str) else mode
     if mode not in WIRE_MODES:
-        raise WireError(422, 42204, "Invalid mode. Valid values are READWRITE and READONLY (IMPORT is not offered: "
-                        "ids are assigned by the control plane at approval).")
+        raise WireError(422, 42204, "Invalid mode. Valid values are READWRITE, READONLY and IMPORT.")
     return mode
 
 
@@ -563,5 +614,21 @@ class WireSetting:
 CONFIG = WireSetting(parse=_level_from, put_key="compatibility", get_key="compatibilityLevel",
                      global_field="default_level", subject_field="compatibility_level", missing_code=40408,
                      label="compatibility")
-MODE = WireSetting(parse=_mode_from, put_key="mode", get_key="mode", global_field="registry_mode",
+class ModeSetting(WireSetting):
+    """``/mode``: changes go through ``services.set_registry_mode``, which holds the IMPORT rules
+    (``force=true`` to import into a registry or subject that already holds schemas)."""
+
+    def put_global(self, request):
+        mode = self.parse(request)
+        services.set_registry_mode(actor=request.user, mode=mode, force=_flag(request, "force"))
+        return respond({self.put_key: mode})
+
+    def put_subject(self, request, subject):
+        subject = _subject(subject)
+        mode = self.parse(request)
+        services.set_registry_mode(actor=request.user, subject=subject, mode=mode, force=_flag(request, "force"))
+        return respond({self.put_key: mode})
+
+
+MODE = ModeSetting(parse=_mode_from, put_key="mode", get_key="mode", global_field="registry_mode",
                    subject_field="registry_mode", missing_code=40409, label="mode")

@@ -174,7 +174,8 @@ def test_config_and_mode_need_a_steward_and_readonly_stops_registration(wire, su
     assert call(steward, "put", "/config/orders-value", {"compatibility": "full"}) == (200, {"compatibility": "FULL"})
     assert call(service, "get", "/config/orders-value") == (200, {"compatibilityLevel": "FULL"})
     assert call(steward, "put", "/config", {"compatibility": "SIDEWAYS"})[1]["error_code"] == 42203
-    assert call(steward, "put", "/mode/orders-value", {"mode": "IMPORT"})[1]["error_code"] == 42204
+    assert call(steward, "put", "/mode/orders-value", {"mode": "SIDEWAYS"})[1]["error_code"] == 42204
+    assert call(steward, "put", "/mode/orders-value", {"mode": "IMPORT"})[1]["error_code"] == 40301  # importer only
     assert call(steward, "put", "/mode/orders-value", {"mode": "READONLY"}) == (200, {"mode": "READONLY"})
     status, body = call(service, "post", "/subjects/orders-value/versions", schema_body(ORDER_V2))
     assert (status, body["error_code"]) == (422, 42205)
@@ -182,7 +183,7 @@ def test_config_and_mode_need_a_steward_and_readonly_stops_registration(wire, su
     assert call(service, "get", "/mode") == (200, {"mode": "READWRITE"})
 
 
-def test_delete_is_a_stewards_soft_delete_and_permanent_delete_is_refused(wire, subject):
+def test_delete_is_a_stewards_soft_delete_then_a_permanent_one(wire, subject):
     service, steward = wire(), wire("steward")
     assert call(service, "delete", "/subjects/orders-value/versions/1")[1]["error_code"] == 40301
     assert call(steward, "delete", "/subjects/orders-value/versions/1", permanent="true")[1]["error_code"] == 40407
@@ -192,7 +193,9 @@ def test_delete_is_a_stewards_soft_delete_and_permanent_delete_is_refused(wire, 
     assert call(service, "get", "/subjects/orders-value/versions/1", deleted="true")[0] == 200
     assert call(service, "get", f"/schemas/ids/{schema_id}")[0] == 200  # old messages stay readable
     assert call(steward, "delete", "/subjects/orders-value")[1]["error_code"] == 40404
-    assert call(steward, "delete", "/subjects/orders-value", permanent="true")[1]["error_code"] == 42205
+    assert call(steward, "delete", "/subjects/orders-value", permanent="true") == (200, [1])
+    assert call(service, "get", f"/schemas/ids/{schema_id}")[1]["error_code"] == 40403
+    assert call(service, "get", "/subjects/orders-value/versions", deleted="true")[1]["error_code"] == 40401
 
 
 def test_authentication_and_read_permission(wire, subject, cast):
