@@ -292,22 +292,137 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
         raise ValidationFailed("records_failed exceeds records_processed.", fields={"records_failed": ["Too large."]})
     if status == RunStatus.SUCCESS and records_failed:
         status = RunStatus.PARTIAL
-    config = HealthConfig.objects.select_for_update().get(pk=config_for(integration).pk)
     run_key = run_key or uuid.uuid4().hex
+    run = dict(integration=integration, run_key=run_key, source=source, status=status, started_at=started_at,
+               finished_at=finished_at, records_processed=records_processed, records_failed=records_failed,
+               lag_seconds=lag_seconds, clock_skew_seconds=skew,
+               reported_by=actor if getattr(actor, "is_authenticated", False) else None, business_keys=business_keys)
+    if connection.vendor == "postgresql":
+        return _record_run_postgres(run, actor=actor, now=now)
+    return _record_run_orm(run, actor=actor, now=now)
+
+
+def _same_report(existing: SyncRun, run: dict) -> SyncRun:
+    """The stored run when ``run`` repeats it; else a 409 naming it."""
+    if (existing.status, existing.records_processed, existing.records_failed) != (
+            run["status"], run["records_processed"], run["records_failed"]):
+        raise IdempotencyConflict(f"Run {run['run_key']!r} was already reported with different figures (run {existing.pk}).",
+                                  fields={"id": existing.pk, "run_id": run["run_key"]})
+    return existing
+
+
+_RUN_COLUMNS = ("integration_id, run_key, source, status, started_at, finished_at, received_at, records_processed, "
+                "records_failed, lag_seconds, in_maintenance, clock_skew_seconds, reported_by_id, business_keys")
+
+
+def _record_run_postgres(run: dict, *, actor, now):
+    """record_run's writes in one statement (data-modifying CTEs): the config row locked,
+    the run inserted unless its key is known, the config's run figures moved, the audit row;
+    the status is evaluated (probes, windows, flips) only when this run can change it. As
+    for heartbeats, a run counts as in maintenance when the integration's status is
+    ``maintenance`` (which the minute sweep keeps in step with the windows)."""
+    import json
+
+    from django.contrib.contenttypes.models import ContentType
+
+    from controlplane.middleware import current_request_id
+    from controlplane.models import AuditEntry
+
+    q = connection.ops.quote_name
+    config_t, run_t, audit_t = (q(m._meta.db_table) for m in (HealthConfig, SyncRun, AuditEntry))
+    integration, status = run["integration"], run["status"]
+    actor_obj = run["reported_by"]
+    params = {
+        **{k: v for k, v in run.items() if k not in ("integration", "reported_by", "business_keys")},
+        "integration": integration.pk, "now": now, "business_keys": json.dumps(run["business_keys"]),
+        "reported_by": getattr(actor_obj, "pk", None), "failed": status == RunStatus.FAILED,
+        "actor_repr": getattr(actor_obj, "username", "") or ("system" if actor is None else str(actor))[:150],
+        "content_type": ContentType.objects.get_for_model(SyncRun).pk, "request_id": current_request_id() or "",
+        "object_repr": str(f"{integration} run {run['run_key']} ({status})")[:200],
+        "after": json.dumps({"status": status, "run_key": run["run_key"], "clock_skew_seconds": run["clock_skew_seconds"],
+                             "source": run["source"]}),
+    }
+    config_fields = [f.column for f in HealthConfig._meta.concrete_fields]
+    run_columns = [f.column for f in SyncRun._meta.concrete_fields]  # in the models' order, not the table's
+    sql = f"""
+        WITH prev AS (
+            SELECT c.id, c.status, c.consecutive_run_failures FROM {config_t} c
+            WHERE c.integration_id = %(integration)s FOR UPDATE
+        ), existing AS (
+            SELECT r.* FROM {run_t} r WHERE r.integration_id = %(integration)s AND r.run_key = %(run_key)s
+        ), run AS (
+            INSERT INTO {run_t} ({_RUN_COLUMNS})
+            SELECT %(integration)s, %(run_key)s, %(source)s, %(status)s, %(started_at)s, %(finished_at)s, %(now)s,
+                %(records_processed)s, %(records_failed)s, %(lag_seconds)s, prev.status = 'maintenance',
+                %(clock_skew_seconds)s, %(reported_by)s, %(business_keys)s::jsonb
+            FROM prev WHERE NOT EXISTS (SELECT 1 FROM existing)
+            ON CONFLICT (integration_id, run_key) DO NOTHING
+            RETURNING *
+        ), cfg AS (
+            UPDATE {config_t} c SET
+                last_run_at = GREATEST(c.last_run_at, %(finished_at)s),
+                last_success_at = CASE WHEN %(failed)s THEN c.last_success_at
+                                       ELSE GREATEST(c.last_success_at, %(finished_at)s) END,
+                consecutive_run_failures = CASE WHEN %(failed)s THEN c.consecutive_run_failures + 1 ELSE 0 END,
+                updated_at = %(now)s
+            FROM prev WHERE c.id = prev.id AND EXISTS (SELECT 1 FROM run)
+            RETURNING {", ".join(f"c.{q(col)}" for col in config_fields)},
+                prev.consecutive_run_failures AS previous_failures
+        ), audit AS (
+            INSERT INTO {audit_t} (created_at, actor_id, actor_repr, action, content_type_id, object_id, object_repr,
+                before, after, request_id, note)
+            SELECT %(now)s, %(reported_by)s, %(actor_repr)s, 'sync_run.reported', %(content_type)s, run.id::text,
+                %(object_repr)s, NULL, %(after)s::jsonb, %(request_id)s, ''
+            FROM run
+        )
+        SELECT true, {", ".join(f"run.{q(col)}" for col in run_columns)}, cfg.* FROM run, cfg
+        UNION ALL SELECT false, {", ".join(f"existing.{q(col)}" for col in run_columns)},
+            {", ".join(["NULL"] * (len(config_fields) + 1))} FROM existing
+    """
+    run_fields = SyncRun._meta.concrete_fields
+    for _attempt in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None:
+            break
+        if not HealthConfig.objects.filter(integration=integration).exists():
+            config_for(integration)  # the first report of a new integration: make its config, then again
+        # else a concurrent report of the same key won between our reads: again, it is now known
+    else:
+        raise Conflict(f"Run {run['run_key']!r} is being reported concurrently; retry.")
+    created, run_values, config_values = row[0], row[1:1 + len(run_fields)], row[1 + len(run_fields):]
+    stored = _from_row(SyncRun, run_values)
+    stored.integration = integration
+    if not created:
+        return _same_report(stored, run), False
+    values = dict(zip([*config_fields, "previous_failures"], config_values, strict=True))
+    kind = PingKind.FAIL if status == RunStatus.FAILED else PingKind.SUCCESS
+    if _may_change_status(values["status"], kind, values["previous_failures"], values["paused"]):
+        _apply_status(_from_row(HealthConfig, config_values[:-1]), now)
+    return stored, True
+
+
+def _from_row(model, values):
+    """A model instance from a raw row of all its concrete columns, through the fields'
+    database converters (JSON columns arrive as text from a raw cursor)."""
+    kwargs = {}
+    for field, value in zip(model._meta.concrete_fields, values, strict=True):
+        for convert in field.get_db_converters(connection):
+            value = convert(value, None, connection)
+        kwargs[field.attname] = value
+    return model(**kwargs)
+
+
+def _record_run_orm(run: dict, *, actor, now):
+    """The same through the ORM (SQLite, the demo)."""
+    integration, status, run_key = run["integration"], run["status"], run["run_key"]
+    finished_at, skew, source = run["finished_at"], run["clock_skew_seconds"], run["source"]
+    config = HealthConfig.objects.select_for_update().get(pk=config_for(integration).pk)
     existing = SyncRun.objects.filter(integration=integration, run_key=run_key).first()
     if existing is not None:
-        same = (existing.status == status and existing.records_processed == records_processed
-                and existing.records_failed == records_failed)
-        if not same:
-            raise IdempotencyConflict(f"Run {run_key!r} was already reported with different figures (run {existing.pk}).",
-                                      fields={"id": existing.pk, "run_id": run_key})
-        return existing, False
-    run = SyncRun(
-        integration=integration, run_key=run_key, source=source, status=status, started_at=started_at,
-        finished_at=finished_at, records_processed=records_processed, records_failed=records_failed,
-        lag_seconds=lag_seconds, clock_skew_seconds=skew, in_maintenance=maintenance.in_maintenance(integration.pk, now),
-        reported_by=actor if getattr(actor, "is_authenticated", False) else None, business_keys=business_keys,
-    )
+        return _same_report(existing, run), False
+    run = SyncRun(**run, in_maintenance=maintenance.in_maintenance(integration.pk, now))
     try:
         with transaction.atomic():
             run.save()

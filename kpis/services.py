@@ -2,10 +2,11 @@
 setting targets. One function per action."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
@@ -53,8 +54,13 @@ def ingest_events(*, items: list[dict], scope=None) -> list[dict]:
 
     if scope is not None:
         named = {item.get("integration_id") for item in items}
-        integrations = {i.pk: i for i in Integration.objects.filter(pk__in=[pk for pk in named if pk])}
-        token_scope.require(scope, [integrations.get(pk) if pk else None for pk in named], what="post events")
+        if not all(token_scope.allows(scope, pk) for pk in named):  # the names only for the refusal
+            integrations = {i.pk: i for i in Integration.objects.filter(pk__in=[pk for pk in named if pk])}
+            token_scope.require(scope, [integrations.get(pk) if pk else None for pk in named], what="post events")
+    if len(items) == 1 and connection.vendor == "postgresql":
+        result = _ingest_one_event_postgres(items[0])
+        if result is not None:
+            return [result]
     ids = [item["event_id"] for item in items]
 
     def conflicts_with(stored_rows):
@@ -115,6 +121,80 @@ def ingest_events(*, items: list[dict], scope=None) -> list[dict]:
             known = existing.get(event_id) or after.get(event_id)
             results.append({"event_id": event_id, "status": "duplicate", "id": known["id"] if known else None})
     return results
+
+
+def _ingest_one_event_postgres(item: dict) -> dict | None:
+    """One event in one statement (data-modifying CTEs), with what ``ingest_events`` does
+    after storing it: invoice_ready events of its key closed by an invoice_posted one (or
+    the new invoice_ready closed at insert by a posting already known), its KPI windows
+    marked dirty and one debounced drain queued in the outbox unless one waits. A known
+    ``event_id`` answers the stored event (duplicate) or a 409 when its body differs.
+    Returns None, having written nothing, when a concurrent post of the same id is in
+    flight: the general path decides."""
+    from controlplane.errors import IdempotencyConflict
+    from controlplane.models import OutboxMessage
+
+    q = connection.ops.quote_name
+    event_t, dirty_t, outbox_t = (q(m._meta.db_table) for m in (BusinessEvent, KpiDirtyWindow, OutboxMessage))
+    now = timezone.now()
+    pairs = sorted(dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events"),
+                   key=lambda p: (p[0], p[1].period, p[1].start))
+    params = {
+        "event_id": item["event_id"], "workflow_id": item.get("workflow_id"), "integration_id": item.get("integration_id"),
+        "type": item["type"], "key": item["correlation_key"], "occurred_at": item["occurred_at"],
+        "amount": item.get("amount"), "currency": item.get("currency") or "",
+        "attributes": json.dumps(item.get("attributes") or {}), "now": now,
+        "ready": EventType.INVOICE_READY.value, "posted": EventType.INVOICE_POSTED.value,
+        "keys": [k for k, _ in pairs], "periods": [w.period for _, w in pairs], "starts": [w.start for _, w in pairs],
+        "task": DRAIN_TASK, "eta": now + dt.timedelta(seconds=settings.KPI_REFRESH_DEBOUNCE_SECONDS),
+    }
+    body_columns = ", ".join(f"s.{q(name)}" for name in EVENT_BODY_FIELDS)
+    sql = f"""
+        WITH ins AS (
+            INSERT INTO {event_t} (event_id, workflow_id, integration_id, type, correlation_key, occurred_at, amount,
+                currency, attributes, received_at, closed_at)
+            SELECT %(event_id)s, %(workflow_id)s, %(integration_id)s, %(type)s, %(key)s, %(occurred_at)s, %(amount)s,
+                %(currency)s, %(attributes)s::jsonb, %(now)s,
+                CASE WHEN %(type)s = %(ready)s THEN (SELECT MIN(p.occurred_at) FROM {event_t} p
+                                                     WHERE p.type = %(posted)s AND p.correlation_key = %(key)s) END
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING id
+        ), stored AS (
+            SELECT s.id, {body_columns} FROM {event_t} s WHERE s.event_id = %(event_id)s
+        ), closed AS (
+            UPDATE {event_t} r SET closed_at = LEAST(%(occurred_at)s, (SELECT MIN(p.occurred_at) FROM {event_t} p
+                                                                     WHERE p.type = %(posted)s AND p.correlation_key = %(key)s))
+            WHERE %(type)s = %(posted)s AND EXISTS (SELECT 1 FROM ins)
+              AND r.type = %(ready)s AND r.correlation_key = %(key)s AND r.closed_at IS NULL
+        ), dirty AS (
+            INSERT INTO {dirty_t} (key, period, period_start, marked_at)
+            SELECT v.key, v.period, v.start, %(now)s
+            FROM unnest(%(keys)s::varchar[], %(periods)s::varchar[], %(starts)s::date[]) AS v(key, period, start)
+            WHERE EXISTS (SELECT 1 FROM ins)
+            ON CONFLICT (key, period, period_start) DO UPDATE SET marked_at = EXCLUDED.marked_at
+        ), drain AS (
+            INSERT INTO {outbox_t} (task, args, kwargs, eta, created_at, attempts, last_error)
+            SELECT %(task)s, '[]'::jsonb, '{{}}'::jsonb, %(eta)s, %(now)s, 0, ''
+            WHERE EXISTS (SELECT 1 FROM ins)
+              AND NOT EXISTS (SELECT 1 FROM {outbox_t} o WHERE o.task = %(task)s AND o.sent_at IS NULL)
+        )
+        SELECT true, id, {", ".join(["NULL"] * len(EVENT_BODY_FIELDS))} FROM ins
+        UNION ALL SELECT false, s.id, {body_columns} FROM stored s
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        created, pk = row[0], row[1]
+        if not created:
+            stored = dict(zip(EVENT_BODY_FIELDS, row[2:], strict=True))
+            stored["attributes"] = json.loads(stored["attributes"]) if isinstance(stored["attributes"], str) else stored["attributes"]
+            if _event_body(stored) != _event_body(item):
+                raise IdempotencyConflict(
+                    f"Event {item['event_id']!r} was already received with a different body (stored event {pk}); "
+                    "nothing was stored.", fields={"items": [{"index": 0, "event_id": item["event_id"], "id": pk}], "id": pk})
+    return {"event_id": item["event_id"], "status": "created" if created else "duplicate", "id": pk}
 
 
 def close_ready_invoices(*, keys=None) -> int:

@@ -417,6 +417,9 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
 EXCEPTIONS_MAX_PAYLOAD_BYTES = env_int("EXCEPTIONS_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1024)
 # Most items in one ingestion post.
 EXCEPTIONS_MAX_BATCH = env_int("EXCEPTIONS_MAX_BATCH", 1000, minimum=1)
+# How long a web process keeps routing rules and default queues (ms): another process's
+# rule change is honoured within this; 0 reads them on every ingest.
+EXCEPTIONS_ROUTING_CACHE_MS = env_int("EXCEPTIONS_ROUTING_CACHE_MS", 1000, minimum=0)
 # Replay: seconds before the first retry (doubles each time) and the HTTP timeout.
 EXCEPTIONS_REPLAY_BACKOFF_SECONDS = env_int("EXCEPTIONS_REPLAY_BACKOFF_SECONDS", 30, minimum=0)
 EXCEPTIONS_REPLAY_TIMEOUT_SECONDS = env_int("EXCEPTIONS_REPLAY_TIMEOUT_SECONDS", 10, minimum=1)

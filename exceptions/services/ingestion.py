@@ -23,12 +23,10 @@ from ..choices import (
 )
 from ..models import BusinessException, IdempotencyKey
 from ._shared import AUDIT_FIELDS as _AUDIT_FIELDS
-from ._shared import _bulk_audit, _bulk_insert
+from ._shared import _bulk_audit, _bulk_insert, _plain
 from .routing import Router, due_at
 
 log = logging.getLogger(__name__)
-
-
 
 
 # --- ingestion -------------------------------------------------------------------------
@@ -286,7 +284,6 @@ def _idempotency_conflict(conflicts) -> IdempotencyConflict:
         fields={"items": [{"index": i, "idempotency_key": key, "id": stored_id} for i, key, stored_id in conflicts]})
 
 
-@transaction.atomic
 def ingest(*, items: list[IngestItem], actor, scope=None) -> list[dict]:
     """Store validated items: create, deduplicate by fingerprint (within the item's
     integration), reopen regressions, and honour the sender's idempotency keys. All or
@@ -301,6 +298,15 @@ def ingest(*, items: list[IngestItem], actor, scope=None) -> list[dict]:
     where outcome is created / deduplicated / regressed / idempotent.
     """
     token_scope.require(scope, {it.integration.pk: it.integration for it in items}.values(), what="post exceptions")
+    if len(items) == 1 and connection.vendor == "postgresql":
+        result = _ingest_single_postgres(items[0], actor=actor)
+        if result is not None:
+            return [result]
+    return _ingest_items(items=items, actor=actor)
+
+
+@transaction.atomic
+def _ingest_items(*, items: list[IngestItem], actor) -> list[dict]:
     now = timezone.now()
     router = Router()
     found = {}
@@ -360,6 +366,99 @@ def ingest(*, items: list[IngestItem], actor, scope=None) -> list[dict]:
         status, occ = state[pk]
         results.append({"id": pk, "status": status, "occurrences": occ, "deduplicated": outcome != "created", "outcome": outcome})
     return results
+
+
+
+# --- one item on PostgreSQL: one statement ---------------------------------------------
+
+_OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+
+
+def _ingest_single_postgres(item: IngestItem, *, actor) -> dict | None:
+    """The common single post in one statement (data-modifying CTEs): the stored key's
+    answer (idempotent), or +1 on the open exception with this fingerprint (deduplicated),
+    or the new row with its audit row (created), the idempotency key stored with the last
+    two. Returns None, having written nothing, when the careful path must decide: a
+    resolved exception to reopen, an open one closed meanwhile, or a concurrent post that
+    won a unique index (fingerprint or key) first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from controlplane.middleware import current_request_id
+    from controlplane.models import AuditEntry
+
+    now = timezone.now()
+    new = _new_exception(item, Router(), now)
+    new.updated_at = now
+    fields = [f for f in BusinessException._meta.concrete_fields if not f.primary_key]
+    q = connection.ops.quote_name
+    exc_t, key_t, audit_t = (q(m._meta.db_table) for m in (BusinessException, IdempotencyKey, AuditEntry))
+    cols = ", ".join(q(f.column) for f in fields)
+    account_id = _account_id(actor)
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    params = {
+        "key": item.idempotency_key or "", "account": account_id, "integration": item.integration.pk,
+        "fp": item.fingerprint, "now": now, "hash": item.body_hash, "error_code": item.error_code,
+        "row": json.dumps({f.column: _plain(getattr(new, f.attname)) for f in fields}, default=str),
+        "actor_id": getattr(actor_obj, "pk", None), "actor_repr": getattr(actor_obj, "username", "") or "system",
+        "content_type": ContentType.objects.get_for_model(BusinessException).pk, "request_id": current_request_id() or "",
+    }
+    account = "k.account_id IS NULL" if account_id is None else "k.account_id = %(account)s"
+    sql = f"""
+        WITH known AS (
+            SELECT k.exception_id, k.body_sha256 FROM {key_t} k
+            WHERE %(key)s <> '' AND {account} AND k.key = %(key)s
+        ), open_row AS (
+            SELECT e.id FROM {exc_t} e
+            WHERE NOT EXISTS (SELECT 1 FROM known) AND e.integration_id = %(integration)s AND e.fingerprint = %(fp)s
+              AND e.status IN ({_OPEN_SQL})
+            LIMIT 1
+        ), resolved AS (
+            SELECT 1 FROM {exc_t} e
+            WHERE NOT EXISTS (SELECT 1 FROM known) AND NOT EXISTS (SELECT 1 FROM open_row)
+              AND e.integration_id = %(integration)s AND e.fingerprint = %(fp)s AND e.status = 'resolved'
+            LIMIT 1
+        ), dedup AS (
+            UPDATE {exc_t} e SET occurrences = e.occurrences + 1, last_seen = %(now)s, updated_at = %(now)s
+            FROM open_row WHERE e.id = open_row.id AND e.status IN ({_OPEN_SQL})
+            RETURNING e.id, e.status, e.occurrences
+        ), ins AS (
+            INSERT INTO {exc_t} ({cols})
+            SELECT {cols} FROM json_populate_record(NULL::{exc_t}, %(row)s::json)
+            WHERE NOT EXISTS (SELECT 1 FROM known) AND NOT EXISTS (SELECT 1 FROM open_row)
+              AND NOT EXISTS (SELECT 1 FROM resolved)
+            RETURNING id, status, occurrences, queue_id, severity, assignee_id
+        ), audit AS (
+            INSERT INTO {audit_t} (created_at, actor_id, actor_repr, action, content_type_id, object_id, object_repr,
+                before, after, request_id, note)
+            SELECT %(now)s, %(actor_id)s, %(actor_repr)s, 'businessexception.created', %(content_type)s, ins.id::text,
+                LEFT('EXC-' || ins.id || ' ' || %(error_code)s::text, 200), NULL,
+                jsonb_build_object('status', ins.status, 'queue', ins.queue_id, 'severity', ins.severity,
+                                   'assignee', ins.assignee_id),
+                %(request_id)s, 'ingested'
+            FROM ins
+        ), stored_key AS (
+            INSERT INTO {key_t} (key, account_id, body_sha256, exception_id, created_at)
+            SELECT %(key)s, %(account)s, %(hash)s, w.id, %(now)s
+            FROM (SELECT id FROM dedup UNION ALL SELECT id FROM ins) w WHERE %(key)s <> ''
+        )
+        SELECT 'idempotent', k.exception_id, e.status, e.occurrences, k.body_sha256
+            FROM known k LEFT JOIN {exc_t} e ON e.id = k.exception_id
+        UNION ALL SELECT 'deduplicated', id, status, occurrences, NULL FROM dedup
+        UNION ALL SELECT 'created', id, status, occurrences, NULL FROM ins
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row is not None and row[0] == "idempotent":
+                _check_same_body(item, row[4], row[1])
+    except IntegrityError:  # a concurrent post won the fingerprint or the key: nothing was written
+        return None
+    if row is None or row[2] is None:  # reopen, closed meanwhile, or a stored key's exception deleted
+        return None
+    outcome, pk, status, occurrences, _hash = row
+    return {"id": pk, "status": status, "occurrences": occurrences, "deduplicated": outcome != "created",
+            "outcome": outcome}
 
 
 def open_system_exception(*, integration, error_code: str, message: str, severity: str, fingerprint: str,

@@ -3,7 +3,10 @@ routing-rule configuration."""
 
 import datetime
 import logging
+import threading
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -42,18 +45,77 @@ def integration_ops_queue(integration) -> Queue:
     return queue
 
 
+# Routing rules, default queues and the catch-all queue change rarely and every ingest
+# reads them: each web process keeps them for EXCEPTIONS_ROUTING_CACHE_MS (1 s), so a change
+# made in another process is honoured within that second. A save or delete of a queue, rule
+# or default queue in this process (the services, admin, fixtures; ``exceptions.apps``)
+# drops them at once and again when its transaction commits; until that transaction ends,
+# the thread that made the change reads them afresh and caches nothing, so neither it nor
+# (after a rollback) anyone else routes by rules that never committed.
+_routing_lock = threading.Lock()
+_routing = {"generation": 0, "loaded_at": 0.0, "value": None}
+_local = threading.local()
+
+
+def forget_routing(**_signal_kwargs) -> None:
+    """Drop this process's cached routing configuration (now and again after commit)."""
+    _drop_routing()
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        _local.held_by = connection.atomic_blocks[0]
+        transaction.on_commit(_drop_routing)
+
+
+def _drop_routing():
+    with _routing_lock:
+        _routing["generation"] += 1
+        _routing["value"] = None
+
+
+def _held() -> bool:
+    """True while this thread is inside the transaction that changed the configuration."""
+    held_by = getattr(_local, "held_by", None)
+    if held_by is None:
+        return False
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and connection.atomic_blocks[0] is held_by:
+        return True
+    _local.held_by = None
+    return False
+
+
+def _routing_config():
+    """-> (enabled rules in order, {integration id: default queue}, catch-all queue or None)."""
+    ttl = settings.EXCEPTIONS_ROUTING_CACHE_MS / 1000
+    held = _held()
+    now = time.monotonic()
+    with _routing_lock:
+        value, generation = _routing["value"], _routing["generation"]
+        if value is not None and not held and now - _routing["loaded_at"] < ttl:
+            return value
+    rules = list(RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id"))
+    defaults = {d.integration_id: d.queue for d in DefaultQueue.objects.select_related("queue")}
+    value = (rules, defaults, Queue.objects.filter(name=INTEGRATION_OPS).first())
+    if ttl > 0 and not held:
+        with _routing_lock:
+            if _routing["generation"] == generation:  # nothing changed while we read
+                _routing.update(value=value, loaded_at=now)
+    return value
+
+
 class Router:
     """Routing decisions for many exceptions with the rules loaded once.
 
-    ``rules`` may be given (a preview of edited rules); otherwise the enabled rules in order.
+    ``rules`` may be given (a preview of edited rules); otherwise the enabled rules in
+    order, from the per-process cache above. The objects are shared between requests:
+    read them, never change them.
     """
 
     def __init__(self, rules=None):
+        cached_rules, self.defaults, self._ops = _routing_config()
         if rules is None:
-            rules = RoutingRule.objects.filter(enabled=True).select_related("queue").order_by("position", "id")
+            rules = cached_rules
         self.rules = [r for r in rules if r.enabled]
-        self.defaults = {d.integration_id: d.queue for d in DefaultQueue.objects.select_related("queue")}
-        self._ops = None
 
     def route(self, *, integration, entity_id, error_code, severity, business_keys):
         """-> (queue, assignee_id, severity, rule or None)."""
