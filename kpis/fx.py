@@ -198,19 +198,28 @@ def _converted_aggregate_sql(inner: str, params, flags: list[str], windows=None)
     conv = ("CASE WHEN t.raw IS NULL THEN NULL WHEN t.raw = 0 THEN 0 WHEN t.cur = %s THEN t.raw "
             "ELSE ROUND(COALESCE(t.raw / f.r1, t.raw * f.r2, t.raw / f.e1 * f.e2), 2) END")
     flag_sums = "".join(f", SUM(CASE WHEN {flag} THEN 1 ELSE 0 END)" for flag in flags)
-    window_cte, window_params, window_join, window_key = "", [], "", ""
+    rates = (f"f AS {_materialized()}(SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
+             f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k)")
+    rate_params = [r, r, ECB_BASE, ECB_BASE, r]
     if windows:
+        # Each row converted once (MATERIALIZED), then counted in every window it is open
+        # at: the rows x windows join only adds up figures already computed.
         values, window_params, condition = windows
-        window_cte, window_join, window_key = f"{values}, ", f" JOIN wnd ON {condition}", "wnd.w, "
+        sql = (
+            f"WITH t AS ({inner}), {values}, {rates}, "
+            f"c AS {_materialized()}(SELECT t.*, {conv} AS conv FROM t JOIN f ON f.cur = t.cur AND f.day = t.day) "
+            f"SELECT wnd.w, t.g, t.cur, COUNT(*), SUM(t.raw), SUM(t.conv), "
+            f"SUM(CASE WHEN t.raw IS NOT NULL AND t.conv IS NULL THEN 1 ELSE 0 END){flag_sums} "
+            f"FROM c t JOIN wnd ON {condition} GROUP BY wnd.w, t.g, t.cur"
+        )
+        return sql, [*params, *window_params, *rate_params, r]
     sql = (
-        f"WITH t AS ({inner}), {window_cte}"
-        f"f AS {_materialized()}(SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
-        f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k) "
-        f"SELECT {window_key}t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
+        f"WITH t AS ({inner}), {rates} "
+        f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
         f"SUM(CASE WHEN t.raw IS NOT NULL AND ({conv}) IS NULL THEN 1 ELSE 0 END){flag_sums} "
-        f"FROM t JOIN f ON f.cur = t.cur AND f.day = t.day{window_join} GROUP BY {window_key}t.g, t.cur"
+        f"FROM t JOIN f ON f.cur = t.cur AND f.day = t.day GROUP BY t.g, t.cur"
     )
-    return sql, [*params, *window_params, r, r, ECB_BASE, ECB_BASE, r, r, r]
+    return sql, [*params, *rate_params, r, r]
 
 
 def money_detail(scope: dict) -> dict:

@@ -122,6 +122,15 @@ def main():
 
 
 def run(dbname):
+    now, integrations = generate()
+    if not os.environ.get("BENCH_KPI_LATE_ONLY"):  # while iterating on the drain
+        _full_refresh(now, dbname)
+    _late_batch(now, integrations)
+
+
+def generate():
+    """The events, exceptions and probe results (see the module docstring); returns the
+    moment they were generated up to and the integrations."""
     from django.db import connection
     from django.utils import timezone
 
@@ -166,10 +175,7 @@ def run(dbname):
         cur.execute("ANALYZE kpis_fxrate")
     print(f"generated {BusinessEvent.objects.count():,} events in {time.perf_counter() - started:.1f} s")
     _generate_operations(now, integrations)
-
-    if not os.environ.get("BENCH_KPI_LATE_ONLY"):  # while iterating on the drain
-        _full_refresh(now, dbname)
-    _late_batch(now, integrations)
+    return now, integrations
 
 
 def _full_refresh(now, dbname):
