@@ -12,7 +12,7 @@ from django.utils import timezone
 from exceptions.models import BusinessException, Queue
 from kpis import services
 from kpis.choices import EventType
-from kpis.models import BusinessEvent, FxRate, KpiDirtyWindow, KpiSnapshot
+from kpis.models import FxRate, KpiDirtyWindow, KpiSnapshot
 from tests.factories import EntityFactory, IntegrationFactory, TeamFactory, WorkflowFactory
 
 pytestmark = pytest.mark.django_db
