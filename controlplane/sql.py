@@ -19,11 +19,12 @@ def epoch_hours(expr_end: str, expr_start: str) -> str:
     return f"(ROUND(CAST({seconds} AS NUMERIC), 3) / 3600.0)"
 
 
-def grouped_percentiles(inner_sql: str, percentiles=(0.5, 0.9)) -> str:
-    """SQL over ``inner_sql`` (columns g, v) returning g, n and one column per percentile."""
+def grouped_percentiles(inner_sql: str, percentiles=(0.5, 0.9), keys: str = "g") -> str:
+    """SQL over ``inner_sql`` (columns ``keys``, v) returning the keys, n and one column per
+    percentile. ``keys`` is a comma-separated column list ("w, g": per window and scope)."""
     if connection.vendor == "postgresql":
         cols = ", ".join(f"percentile_cont({p}) WITHIN GROUP (ORDER BY v)" for p in percentiles)
-        return f"SELECT g, COUNT(*), {cols} FROM ({inner_sql}) AS src GROUP BY 1"
+        return f"SELECT {keys}, COUNT(*), {cols} FROM ({inner_sql}) AS src GROUP BY {keys}"
     parts = []
     for p in percentiles:
         pos = f"({p} * (n - 1))"
@@ -34,10 +35,10 @@ def grouped_percentiles(inner_sql: str, percentiles=(0.5, 0.9)) -> str:
             f"(MAX(CASE WHEN i = {hi} THEN v END) - MAX(CASE WHEN i = {lo} THEN v END))"
         )
     ranked = (
-        f"SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS i, "
-        f"COUNT(*) OVER (PARTITION BY g) AS n FROM ({inner_sql}) AS src"
+        f"SELECT {keys}, v, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY v) - 1 AS i, "
+        f"COUNT(*) OVER (PARTITION BY {keys}) AS n FROM ({inner_sql}) AS src"
     )
-    return f"SELECT g, MAX(n), {', '.join(parts)} FROM ({ranked}) AS r GROUP BY 1"
+    return f"SELECT {keys}, MAX(n), {', '.join(parts)} FROM ({ranked}) AS r GROUP BY {keys}"
 
 
 def pos_frac(pos: str, lo: str) -> str:

@@ -35,9 +35,9 @@ from catalog.models import Sla
 from controlplane.sql import epoch_hours, fetch, grouped_percentiles
 
 from .choices import Direction, EventType, ScopeType
-from .fx import MONEY, converted, money_by_scope, money_detail, reporting_currency, rows_sql, with_converted
+from .fx import MONEY, converted, money_by_window, money_detail, reporting_currency, rows_sql, with_converted
 from .models import BusinessEvent, Reconciliation
-from .periods import Window
+from .periods import Window, spans, windows_values, within_sql
 
 EVENTS = BusinessEvent._meta.db_table
 RECONCILIATIONS = Reconciliation._meta.db_table
@@ -93,6 +93,9 @@ class Kpi:
     formula: str
     default_target: float | None
     compute: Callable[[Window, str], dict]
+    # (windows, scope_type) -> {window: {scope_key: (value, detail)}} in one query: the drain
+    # of late data recomputes every window it touched at once. None: compute per window.
+    compute_many: Callable[[list[Window], str], dict] | None = None
     rows: Callable | None = None  # (window, scope_type, scope_key) -> queryset behind the number
     drilldown_label: str = ""
     workflow: str = ""  # slug of the workflow it belongs to on the overview ("" = estate-wide)
@@ -109,26 +112,38 @@ class Kpi:
 # --- event pairs: duration from a start event to the end event with the same key ---------
 
 def _pair_compute(start_type: str, end_type: str, divisor: float):
-    def compute(window: Window, scope_type: str) -> dict:
+    def compute_many(windows: list[Window], scope_type: str) -> dict:
         scope_expr, joins = _EVENT_SCOPES[scope_type]
         # A correlated MIN per end event walks the (type, key, occurred_at) index: cost grows
-        # with the events in the window, not with history.
+        # with the events in the windows, not with history.
         first_start = (
             f"(SELECT MIN(s.occurred_at) FROM {EVENTS} s WHERE s.type = %s AND "
             f"s.correlation_key = e.correlation_key AND s.occurred_at <= e.occurred_at)"
         )
-        # MATERIALIZED keeps the planner from copying the subquery into every use of t_start.
+        values, value_params = windows_values(windows, [("s", "start_at"), ("e", "end_at")])
+        inside, inside_params = within_sql("e.occurred_at", windows)
+        # MATERIALIZED: each end event's start is looked up once, however many windows
+        # (its day, week, month) it then counts in.
         inner = (
-            f"WITH pairs AS MATERIALIZED ("
+            f"WITH {values}, pairs AS MATERIALIZED ("
             f"SELECT {scope_expr} AS g, e.occurred_at AS t_end, {first_start} AS t_start "
-            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s) "
-            f"SELECT g, {epoch_hours('t_end', 't_start')} / {divisor} AS v FROM pairs WHERE t_start IS NOT NULL"
+            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND {inside}) "
+            f"SELECT wnd.w AS w, pairs.g AS g, {epoch_hours('pairs.t_end', 'pairs.t_start')} / {divisor} AS v "
+            f"FROM pairs JOIN wnd ON pairs.t_end >= wnd.s AND pairs.t_end < wnd.e WHERE pairs.t_start IS NOT NULL"
         )
-        rows = fetch(grouped_percentiles(inner), [start_type, end_type, _dt(window.start_at), _dt(window.end_at)])
-        return {
-            g: (p50, {"p50": p50, "p90": p90, "count": n})
-            for g, n, p50, p90 in rows
-        }
+        out = {window: {} for window in windows}
+        for w, g, n, p50, p90 in fetch(grouped_percentiles(inner, keys="w, g"),
+                                       [*value_params, start_type, end_type, *inside_params]):
+            out[windows[w]][g] = (p50, {"p50": p50, "p90": p90, "count": n})
+        return out
+
+    return compute_many
+
+
+def _one_window(compute_many):
+    """compute(window, scope_type) of a KPI computed for many windows at once."""
+    def compute(window: Window, scope_type: str) -> dict:
+        return compute_many([window], scope_type)[window]
 
     return compute
 
@@ -165,23 +180,25 @@ _EVENT_PATHS = {
 }
 
 
-def _money_compute(rows_of, paths, *, amount, currency, on, value="amount", **counts):
-    """compute() of a money KPI: the converted sum (or the count) over exactly its rows."""
-    def compute(window: Window, scope_type: str) -> dict:
+def _open_money(base, paths, *, opened, closed, amount, currency, on, value="amount", before=None):
+    """compute_many() of a point-in-time money KPI over the rows of ``base`` open at each
+    window's moment: the converted sum (or the count), per scope, for all windows at once."""
+    def compute_many(windows: list[Window], scope_type: str) -> dict:
         path = paths.get(scope_type)
         if scope_type != ScopeType.ALL and path is None:
-            return {}
-        qs = rows_of(window, ScopeType.ALL, "")
+            return {window: {} for window in windows}
+        qs = base()
         if path:
             qs = qs.exclude(**{f"{path}__isnull": True})
-        scopes = money_by_scope(qs, path=path, amount=amount, currency=currency, on=on,
-                                **{name: factory(window) for name, factory in counts.items()})
+        by_window = money_by_window(qs, windows, opened=opened, closed=closed, path=path, amount=amount,
+                                    currency=currency, on=on, before=before)
         return {
-            g: (r["amount"] if value == "amount" else Decimal(r["count"]), money_detail(r))
-            for g, r in scopes.items()
+            window: {g: (r["amount"] if value == "amount" else Decimal(r["count"]), money_detail(r))
+                     for g, r in scopes.items()}
+            for window, scopes in by_window.items()
         }
 
-    return compute
+    return compute_many
 
 
 def _backlog_rows(window: Window, scope_type: str, scope_key: str):
@@ -191,32 +208,39 @@ def _backlog_rows(window: Window, scope_type: str, scope_key: str):
     return with_converted(_scope_events(qs, scope_type, scope_key), "amount", "currency", "occurred_at")
 
 
-_backlog_compute = _money_compute(_backlog_rows, _EVENT_PATHS, amount="amount", currency="currency", on="occurred_at",
-                                  value="count")
+_backlog_compute = _open_money(lambda: BusinessEvent.objects.filter(type=EventType.INVOICE_READY), _EVENT_PATHS,
+                               opened="occurred_at", closed="closed_at", amount="amount", currency="currency",
+                               on="occurred_at", value="count")
 
 
 # --- reconciliations -------------------------------------------------------------------
 
 def _recon_compute(numerator: str, denominator: str):
-    def compute(window: Window, scope_type: str) -> dict:
+    def compute_many(windows: list[Window], scope_type: str) -> dict:
         scope_expr, joins = _RECON_SCOPES[scope_type]
+        values, value_params = windows_values(windows, [("s", "start"), ("e", "end")])
+        inside, inside_params = within_sql("r.period_end", windows, moments=False)
         sql = (
-            f"SELECT {scope_expr} AS g, SUM({numerator}), SUM({denominator}), COUNT(*) FROM {RECONCILIATIONS} r {joins} "
-            f"WHERE r.period_end >= %s AND r.period_end < %s {_group_by(scope_expr)} HAVING COUNT(*) > 0"
+            f"WITH {values} SELECT wnd.w, {scope_expr} AS g, SUM({numerator}), SUM({denominator}), COUNT(*) "
+            f"FROM {RECONCILIATIONS} r {joins} JOIN wnd ON r.period_end >= wnd.s AND r.period_end < wnd.e "
+            f"WHERE {inside} {_group_by(scope_expr, 'wnd.w')} HAVING COUNT(*) > 0"
         )
-        result = {}
-        for g, num, den, n in fetch(sql, [_d(window.start), _d(window.end)]):
+        out = {window: {} for window in windows}
+        for w, g, num, den, n in fetch(sql, [*value_params, *inside_params]):
             num, den = Decimal(str(num or 0)), Decimal(str(den or 0))
             value = (100 * num / den).quantize(Decimal("0.0001")) if den else None
-            result[g] = (value, {"numerator": int(num), "denominator": int(den), "count": n})
-        return result
+            out[windows[w]][g] = (value, {"numerator": int(num), "denominator": int(den), "count": n})
+        return out
 
-    return compute
+    return compute_many
 
 
 def _recon_rows(window: Window, scope_type: str, scope_key: str):
     qs = Reconciliation.objects.filter(period_end__gte=window.start, period_end__lt=window.end)
-    qs = _scope_filter(qs, _RECON_PATHS, scope_type, scope_key)
+    return _recon_converted(_scope_filter(qs, _RECON_PATHS, scope_type, scope_key))
+
+
+def _recon_converted(qs):
     variance = Abs(Coalesce(F("source_amount"), Value(Decimal("0"))) - Coalesce(F("target_amount"), Value(Decimal("0"))))
     # A reconciliation posted without a currency is in the reporting currency (the API's default).
     return qs.annotate(
@@ -235,31 +259,34 @@ _RECON_PATHS = {
 }
 
 
-def _recon_variance(window: Window, scope_type: str) -> dict:
+def _recon_variance(windows: list[Window], scope_type: str) -> dict:
     """Σ|source − target| over Σ source, both converted to the reporting currency at the
     reconciliation's period end; one without a rate is left out and counted apart."""
-    qs = _recon_rows(window, ScopeType.ALL, "")
+    covered = Q()
+    for first, after in spans(windows):
+        covered |= Q(period_end__gte=first, period_end__lt=after)
+    qs = _recon_converted(Reconciliation.objects.filter(covered))
     path = _RECON_PATHS.get(scope_type)
     if path:
         qs = qs.exclude(**{f"{path}__isnull": True})
     inner, params = rows_sql(qs, g=F(path) if path else Value(""), src=F("converted_source"),
-                             var=F("converted_variance"), raw=F("source_amount"))
+                             var=F("converted_variance"), raw=F("source_amount"), pe=F("period_end"))
+    values, value_params = windows_values(windows, [("s", "start"), ("e", "end")])
     sql = (
-        "SELECT t.g, SUM(CASE WHEN t.src IS NOT NULL AND t.var IS NOT NULL THEN t.var END), "
+        f"WITH {values} SELECT wnd.w, t.g, SUM(CASE WHEN t.src IS NOT NULL AND t.var IS NOT NULL THEN t.var END), "
         "SUM(CASE WHEN t.src IS NOT NULL AND t.var IS NOT NULL THEN t.src END), COUNT(*), "
         "SUM(CASE WHEN t.raw IS NOT NULL AND (t.src IS NULL OR t.var IS NULL) THEN 1 ELSE 0 END) "
-        f"FROM ({inner}) t GROUP BY t.g"
+        f"FROM ({inner}) t JOIN wnd ON t.pe >= wnd.s AND t.pe < wnd.e GROUP BY wnd.w, t.g"
     )
-    rows = [dict(zip(("g", "num", "den", "n", "missing"), row, strict=True)) for row in fetch(sql, params)]
-    result = {}
-    for r in rows:
-        num, den = _cents(r["num"]), _cents(r["den"])
+    out = {window: {} for window in windows}
+    for w, g, num, den, n, missing in fetch(sql, [*value_params, *params]):
+        num, den = _cents(num), _cents(den)
         value = (100 * num / den).quantize(Decimal("0.0001")) if den else None
-        result[r["g"] or ""] = (value, {
-            "numerator": str(num), "denominator": str(den), "currency": reporting_currency(), "count": r["n"],
-            "unconverted_count": r["missing"],
+        out[windows[w]][g or ""] = (value, {
+            "numerator": str(num), "denominator": str(den), "currency": reporting_currency(), "count": n,
+            "unconverted_count": missing,
         })
-    return result
+    return out
 
 
 def _cents(value) -> Decimal:
@@ -267,6 +294,11 @@ def _cents(value) -> Decimal:
 
 
 KPIS: dict[str, Kpi] = {}
+
+
+def many(compute_many) -> dict:
+    """A KPI's ``compute`` and ``compute_many`` from the one many-window computation."""
+    return {"compute": _one_window(compute_many), "compute_many": compute_many}
 
 
 def register(kpi: Kpi) -> Kpi:
@@ -281,7 +313,7 @@ register(Kpi(
     unit="hours", direction=Direction.LOWER, default_target=72,
     formula="For each invoice_posted event in the period: hours since the earliest time_approved event with the "
             "same correlation key at or before it. Value = p50 (p90 shown beside it).",
-    compute=_pair_compute(EventType.TIME_APPROVED, EventType.INVOICE_POSTED, 1.0),
+    **many(_pair_compute(EventType.TIME_APPROVED, EventType.INVOICE_POSTED, 1.0)),
     rows=_pair_rows(EventType.TIME_APPROVED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="time-to-invoice",
 ))
@@ -292,7 +324,7 @@ register(Kpi(
     unit="days", direction=Direction.LOWER, default_target=5,
     formula="For each project_activated event in the period: days since the earliest closed_won event with the "
             "same correlation key. Value = p50 (p90 shown beside it).",
-    compute=_pair_compute(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED, 24.0),
+    **many(_pair_compute(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED, 24.0)),
     rows=_pair_rows(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED),
     drilldown_label="Projects activated in the period", workflow="project-setup",
 ))
@@ -303,7 +335,7 @@ register(Kpi(
     unit="days", direction=Direction.LOWER, default_target=3,
     formula="For each invoice_posted event in the period: days since the earliest milestone_completed event with "
             "the same correlation key. Value = p50 (p90 shown beside it).",
-    compute=_pair_compute(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED, 24.0),
+    **many(_pair_compute(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED, 24.0)),
     rows=_pair_rows(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="milestone-to-revenue",
 ))
@@ -316,7 +348,7 @@ register(Kpi(
             "correlation key before that moment. Value = count; beside it, their amount in the reporting currency "
             "(each converted at the rate of its own day, or the latest earlier rate) and per currency; amounts "
             "without a rate are counted apart, never added.",
-    compute=_backlog_compute, rows=_backlog_rows, money=True, additive=True,
+    **many(_backlog_compute), rows=_backlog_rows, money=True, additive=True,
     drilldown_label="Invoices ready but not posted", workflow="time-to-invoice", stuck_step=EventType.INVOICE_POSTED,
 ))
 register(Kpi(
@@ -328,7 +360,7 @@ register(Kpi(
             "ends in this period, in percent. Both sums are in the reporting currency, each reconciliation's amounts "
             "converted at the rate of its period end (or the latest earlier rate); one without a rate is left out "
             "and counted apart.",
-    compute=_recon_variance,
+    **many(_recon_variance),
     rows=_recon_rows, drilldown_label="Reconciliations in the period", workflow="period-close",
     source="reconciliations", money=True,
 ))
@@ -339,7 +371,7 @@ register(Kpi(
     unit="%", direction=Direction.LOWER, default_target=1.0,
     formula="Sum of mismatched keys over sum of source counts, for reconciliations whose period ends in this "
             "period, in percent.",
-    compute=_recon_compute("r.mismatched_count", "r.source_count"),
+    **many(_recon_compute("r.mismatched_count", "r.source_count")),
     rows=_recon_rows, drilldown_label="Reconciliations in the period", workflow="client-onboarding",
     source="reconciliations",
 ))
@@ -403,8 +435,15 @@ def _open_rows(window, scope_type, scope_key):
     return with_converted(qs, "amount_at_risk", "currency", "first_seen")
 
 
-_revenue_at_risk = _money_compute(_open_rows, _EXC_SCOPES, amount="amount_at_risk", currency="currency",
-                                  on="first_seen", overdue=lambda w: Q(due_at__lt=w.as_of))
+def _exceptions():
+    from exceptions.models import BusinessException
+
+    return BusinessException.objects.all()
+
+
+_revenue_at_risk = _open_money(_exceptions, _EXC_SCOPES, opened="first_seen", closed="resolved_at",
+                               amount="amount_at_risk", currency="currency", on="first_seen",
+                               before={"overdue": "due_at"})
 
 
 def _open_counts(window, scope_type):
@@ -613,7 +652,7 @@ register(Kpi(
             "resolved or dismissed before then, in the reporting currency: each amount converted at the rate of the "
             "day it was first seen (or the latest earlier rate). Per-currency figures are shown beside it; amounts "
             "without a rate are counted apart, never added raw or as zero.",
-    compute=_revenue_at_risk, rows=_open_rows, drilldown_label="Open exceptions", workflow="quote-to-cash",
+    **many(_revenue_at_risk), rows=_open_rows, drilldown_label="Open exceptions", workflow="quote-to-cash",
     source="exceptions", money=True, additive=True,
 ))
 register(Kpi(

@@ -28,6 +28,7 @@ from django.db.models import (
     F,
     Func,
     OuterRef,
+    Q,
     Subquery,
     Value,
     When,
@@ -116,10 +117,42 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
     flags = {f"f_{name}": ExpressionWrapper(condition, output_field=BooleanField()) for name, condition in counts.items()}
     inner, params = rows_sql(qs, g=F(path) if path else Value(""), cur=F(currency), raw=F(amount),
                              day=F(on) if on_is_date else UtcDay(on), **flags)
-    sql, params = _converted_aggregate_sql(inner, params, flags)
+    sql, params = _converted_aggregate_sql(inner, params, [f"t.{flag}" for flag in flags])
+    return _scopes(_fetch(sql, params), list(counts), whole_estate=path is None)
+
+
+def money_by_window(qs, windows, *, opened: str, closed: str, path: str | None, amount: str, currency: str,
+                    on: str, before=None) -> dict:
+    """``money_by_scope`` for many point-in-time windows in one query, ``{window: {scope:
+    entry}}``: a row of ``qs`` counts in a window when it was ``opened`` before the
+    window's ``as_of`` and not ``closed`` before it (open at that moment), exactly as the
+    one-window rows do. ``before`` adds ``name=field`` counts of those rows whose field is
+    before ``as_of`` (overdue: ``due_at``). Only rows open at some moment between the
+    earliest and the latest ``as_of`` are read."""
+    from .periods import windows_values
+
+    before = before or {}
+    first, last = min(w.as_of for w in windows), max(w.as_of for w in windows)
+    qs = qs.filter(**{f"{opened}__lt": last}).filter(Q(**{f"{closed}__isnull": True}) | Q(**{f"{closed}__gte": first}))
+    inner, params = rows_sql(qs, g=F(path) if path else Value(""), cur=F(currency), raw=F(amount), day=UtcDay(on),
+                             t_open=F(opened), t_close=F(closed), **{f"b_{name}": F(f) for name, f in before.items()})
+    values, value_params = windows_values(windows, [("a", "as_of")])
+    sql, params = _converted_aggregate_sql(
+        inner, params, [f"t.b_{name} < wnd.a" for name in before],
+        windows=(values, value_params, "t.t_open < wnd.a AND (t.t_close IS NULL OR t.t_close >= wnd.a)"))
+    rows = _fetch(sql, params)
+    return {window: _scopes([r[1:] for r in rows if r[0] == index], list(before), whole_estate=path is None)
+            for index, window in enumerate(windows)}
+
+
+def _fetch(sql, params):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def _scopes(rows, counts: list[str], *, whole_estate: bool) -> dict[str, dict]:
+    """Rows (scope, currency, count, raw, converted, missing, *counts) summed per scope."""
     out: dict[str, dict] = {}
     for g, code, n, raw, conv, missing, *flag_counts in rows:
         scope = out.setdefault(g or "", {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0,
@@ -135,7 +168,7 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
         entry["amount"] += _money(raw)
         entry["converted"] += _money(conv)
         entry["unconverted_count"] += missing
-    if path is None and not out:  # nothing open for the whole estate is a real 0, not a gap
+    if whole_estate and not out:  # nothing open for the whole estate is a real 0, not a gap
         out[""] = {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0, "by_currency": {},
                    **{name: 0 for name in counts}}
     return out
@@ -149,10 +182,12 @@ def _materialized() -> str:
     return "MATERIALIZED " if connection.vendor != "sqlite" or sqlite3.sqlite_version_info >= (3, 35) else ""
 
 
-def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
-    """The aggregate over ``inner`` (columns pk, g, cur, raw, day, flags): the same rule
-    and rounding as ``converted()``, row by row, but each rate looked up once per distinct
-    (currency, day) instead of once per row, joined back to the rows."""
+def _converted_aggregate_sql(inner: str, params, flags: list[str], windows=None) -> tuple[str, list]:
+    """The aggregate over ``inner`` (columns pk, g, cur, raw, day, ...): the same rule and
+    rounding as ``converted()``, row by row, but each rate looked up once per distinct
+    (currency, day) instead of once per row, joined back to the rows. ``flags`` are SQL
+    conditions counted apart. ``windows`` (CTE, params, join condition) groups by window
+    too: its ``w`` is the first output column."""
     r = reporting_currency()
     table = FxRate._meta.db_table
 
@@ -162,16 +197,29 @@ def _converted_aggregate_sql(inner: str, params, flags) -> tuple[str, list]:
 
     conv = ("CASE WHEN t.raw IS NULL THEN NULL WHEN t.raw = 0 THEN 0 WHEN t.cur = %s THEN t.raw "
             "ELSE ROUND(COALESCE(t.raw / f.r1, t.raw * f.r2, t.raw / f.e1 * f.e2), 2) END")
-    flag_sums = "".join(f", SUM(CASE WHEN t.{flag} THEN 1 ELSE 0 END)" for flag in flags)
+    flag_sums = "".join(f", SUM(CASE WHEN {flag} THEN 1 ELSE 0 END)" for flag in flags)
+    rates = (f"f AS {_materialized()}(SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
+             f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k)")
+    rate_params = [r, r, ECB_BASE, ECB_BASE, r]
+    if windows:
+        # Each row converted once (MATERIALIZED), then counted in every window it is open
+        # at: the rows x windows join only adds up figures already computed.
+        values, window_params, condition = windows
+        sql = (
+            f"WITH t AS ({inner}), {values}, {rates}, "
+            f"c AS {_materialized()}(SELECT t.*, {conv} AS conv FROM t JOIN f ON f.cur = t.cur AND f.day = t.day) "
+            f"SELECT wnd.w, t.g, t.cur, COUNT(*), SUM(t.raw), SUM(t.conv), "
+            f"SUM(CASE WHEN t.raw IS NOT NULL AND t.conv IS NULL THEN 1 ELSE 0 END){flag_sums} "
+            f"FROM c t JOIN wnd ON {condition} GROUP BY wnd.w, t.g, t.cur"
+        )
+        return sql, [*params, *window_params, *rate_params, r]
     sql = (
-        f"WITH t AS ({inner}), "
-        f"f AS {_materialized()}(SELECT k.cur, k.day, {leg('%s', 'k.cur')} AS r1, {leg('k.cur', '%s')} AS r2, "
-        f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k) "
+        f"WITH t AS ({inner}), {rates} "
         f"SELECT t.g, t.cur, COUNT(*), SUM(t.raw), SUM({conv}), "
         f"SUM(CASE WHEN t.raw IS NOT NULL AND ({conv}) IS NULL THEN 1 ELSE 0 END){flag_sums} "
         f"FROM t JOIN f ON f.cur = t.cur AND f.day = t.day GROUP BY t.g, t.cur"
     )
-    return sql, [*params, r, r, ECB_BASE, ECB_BASE, r, r, r]
+    return sql, [*params, *rate_params, r, r]
 
 
 def money_detail(scope: dict) -> dict:

@@ -293,11 +293,7 @@ def refresh_dirty(*, limit: int = 5000) -> int:
     started = timezone.now()
     rows = list(KpiDirtyWindow.objects.filter(marked_at__lte=started).order_by("period_start")
                 .values_list("pk", "key", "period", "period_start")[:limit])
-    by_window: dict[Window, list[str]] = {}
-    for _, key, period, start in rows:
-        if key in KPIS:
-            by_window.setdefault(Window(period, start), []).append(key)
-    total = sum(refresh_window(w, keys) for w, keys in sorted(by_window.items(), key=lambda i: (i[0].start, i[0].period)))
+    total = refresh_windows([(key, Window(period, start)) for _, key, period, start in rows if key in KPIS])
     KpiDirtyWindow.objects.filter(pk__in=[r[0] for r in rows], marked_at__lte=started).delete()
     if KpiDirtyWindow.objects.exists():
         with transaction.atomic():
@@ -310,26 +306,50 @@ def refresh_dirty(*, limit: int = 5000) -> int:
 def refresh_window(window: Window, keys=None) -> int:
     """Recompute every KPI (or ``keys``) for every scope of one window. Idempotent: the
     window's snapshots are replaced in one transaction."""
-    kpis = [KPIS[k] for k in keys] if keys else list(KPIS.values())
+    return refresh_windows([(key, window) for key in (keys or KPIS)])
+
+
+def refresh_windows(pairs) -> int:
+    """Recompute the (KPI key, window) ``pairs``, every scope, and replace their snapshots
+    in one transaction. A KPI with ``compute_many`` costs one query per scope type for all
+    its windows together (a late item touches a backlog on every day since), the others a
+    query per window and scope type. Every KPI reads the same moment (``now``)."""
     now = timezone.now()
-    window = Window(window.period, window.start, now)  # every KPI of the refresh reads the same moment
+    by_kpi: dict[str, list[Window]] = {}
+    for key, window in pairs:
+        by_kpi.setdefault(key, []).append(Window(window.period, window.start, now))
     rows = []
-    for kpi in kpis:
+    for key, windows in by_kpi.items():
+        kpi = KPIS[key]
+        windows = sorted(set(windows), key=lambda w: (w.start, w.period))
         for scope_type in kpi.scope_types:
-            for scope_key, (value, detail) in kpi.compute(window, scope_type).items():
-                if scope_key is None:
-                    continue
-                if kpi.point_in_time:
-                    detail = {**detail, "as_of": window.as_of.isoformat()}
-                rows.append(KpiSnapshot(
-                    key=kpi.key, scope_type=scope_type, scope_key=scope_key or "", period=window.period,
-                    period_start=window.start, value=_decimal(value), detail=detail,
-                    computed_at=now,
-                ))
+            if kpi.compute_many:
+                results = kpi.compute_many(windows, scope_type)
+            else:
+                results = {window: kpi.compute(window, scope_type) for window in windows}
+            for window in windows:
+                for scope_key, (value, detail) in results[window].items():
+                    if scope_key is None:
+                        continue
+                    if kpi.point_in_time:
+                        detail = {**detail, "as_of": window.as_of.isoformat()}
+                    rows.append(KpiSnapshot(
+                        key=key, scope_type=scope_type, scope_key=scope_key or "", period=window.period,
+                        period_start=window.start, value=_decimal(value), detail=detail, computed_at=now,
+                    ))
     with transaction.atomic():
-        KpiSnapshot.objects.filter(key__in=[k.key for k in kpis], period=window.period, period_start=window.start).delete()
+        for (key, period), starts in _starts_by_key_period(by_kpi).items():
+            KpiSnapshot.objects.filter(key=key, period=period, period_start__in=starts).delete()
         KpiSnapshot.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def _starts_by_key_period(by_kpi) -> dict[tuple[str, str], list]:
+    starts: dict[tuple[str, str], list] = {}
+    for key, windows in by_kpi.items():
+        for window in windows:
+            starts.setdefault((key, window.period), []).append(window.start)
+    return starts
 
 
 def _decimal(value):
@@ -341,7 +361,7 @@ def _decimal(value):
 def refresh_days(days, keys=None) -> int:
     """Recompute the day, week and month windows containing each of ``days``."""
     windows = {window_containing(p, d) for d in days for p in Period.values}
-    return sum(refresh_window(w, keys) for w in sorted(windows, key=lambda w: (w.start, w.period)))
+    return refresh_windows([(key, w) for w in windows for key in (keys or KPIS)])
 
 
 def refresh_after_ingest(days, source="events") -> int:
@@ -350,11 +370,8 @@ def refresh_after_ingest(days, source="events") -> int:
 
 
 def backfill(*, first: dt.date, last: dt.date, periods=tuple(Period.values), keys=None) -> int:
-    total = 0
-    for period in periods:
-        for window in windows_between(period, first, last):
-            total += refresh_window(window, keys)
-    return total
+    return sum(refresh_windows([(key, w) for w in windows_between(period, first, last) for key in (keys or KPIS)])
+               for period in periods)
 
 
 @transaction.atomic

@@ -250,13 +250,14 @@ def test_a_window_marked_again_during_a_drain_stays_for_the_next(monkeypatch):
     from kpis.models import KpiDirtyWindow
 
     services.mark_dirty(days=[DAY], source="reconciliations")
-    real = services.refresh_window
+    real = services.refresh_windows
 
-    def refresh_and_post_meanwhile(window, keys=None):
-        KpiDirtyWindow.objects.filter(period=window.period, period_start=window.start).update(
-            marked_at=timezone.now() + dt.timedelta(seconds=1))
-        return real(window, keys)
+    def refresh_and_post_meanwhile(pairs):
+        for _, window in pairs:
+            KpiDirtyWindow.objects.filter(period=window.period, period_start=window.start).update(
+                marked_at=timezone.now() + dt.timedelta(seconds=1))
+        return real(pairs)
 
-    monkeypatch.setattr(services, "refresh_window", refresh_and_post_meanwhile)
+    monkeypatch.setattr(services, "refresh_windows", refresh_and_post_meanwhile)
     services.refresh_dirty()
     assert KpiDirtyWindow.objects.exists()  # not lost: the next drain recomputes them

@@ -1,0 +1,105 @@
+"""A late batch (events and a reconciliation for past days) drained by refresh_dirty leaves
+exactly the snapshots a full refresh from scratch computes: every KPI, scope and
+day/week/month window, the backlogs on every day since the late items included. Runs on
+SQLite and PostgreSQL (make test runs tests/kpis on both)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from exceptions.models import BusinessException, Queue
+from kpis import services
+from kpis.choices import EventType
+from kpis.models import FxRate, KpiDirtyWindow, KpiSnapshot
+from tests.factories import EntityFactory, IntegrationFactory, TeamFactory, WorkflowFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def at(days_ago, hour=10):
+    day = timezone.now().date() - dt.timedelta(days=days_ago)
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
+def event(type_, key, when, integration, workflow, amount="100.00", currency="GBP"):
+    return dict(event_id=f"{type_}-{key}", type=type_, correlation_key=key, occurred_at=when,
+                integration_id=integration.id, workflow_id=workflow.id, amount=Decimal(amount), currency=currency,
+                attributes={})
+
+
+def snapshots():
+    """Every snapshot, with the running period's as_of left out (it is the moment of each
+    refresh, by design)."""
+    return {
+        (s.key, s.scope_type, s.scope_key, s.period, s.period_start):
+            (s.value, {k: v for k, v in s.detail.items() if k != "as_of"})
+        for s in KpiSnapshot.objects.all()
+    }
+
+
+@pytest.fixture
+def estate():
+    teams = [TeamFactory(slug=f"team-{n}") for n in range(2)]
+    workflows = [WorkflowFactory(slug=f"flow-{n}") for n in range(2)]
+    integrations = [IntegrationFactory(slug=f"int-{n}", owner_team=teams[n % 2]) for n in range(3)]
+    for n, integration in enumerate(integrations):
+        integration.workflows.add(workflows[n % 2])
+    # EUR->GBP on weekdays of the last 40 days; USD has no rate at all (counted apart).
+    for days_ago in range(40):
+        day = timezone.now().date() - dt.timedelta(days=days_ago)
+        if day.weekday() < 5:
+            FxRate.objects.create(base="EUR", quote="GBP", date=day, rate=Decimal("0.85") + Decimal(days_ago) / 1000)
+    queue = Queue.objects.create(name="Billing", slug="billing", team=teams[0])
+    for n in range(12):  # exceptions open, resolved and overdue across the month
+        BusinessException.objects.create(
+            integration=integrations[n % 3], queue=queue, error_code="E", message="m", fingerprint=f"fp{n}",
+            amount_at_risk=Decimal(f"{100 + n}.25"), currency=("GBP", "EUR", "USD")[n % 3], first_seen=at(2 * n),
+            due_at=at(2 * n, 18), resolved_at=at(n, 15) if n % 4 == 0 else None,
+        )
+    items = []
+    for n in range(30):  # the on-time history: pairs and ready/posted invoices over 30 days
+        integration, workflow = integrations[n % 3], workflows[n % 2]
+        items.append(event(EventType.TIME_APPROVED, f"T{n}", at(n + 1, 8), integration, workflow))
+        items.append(event(EventType.INVOICE_POSTED, f"T{n}", at(n, 9 + n % 5), integration, workflow))
+        items.append(event(EventType.INVOICE_READY, f"R{n}", at(n, 11), integration, workflow,
+                           amount=f"{200 + n}.10", currency=("GBP", "EUR", "USD")[n % 3]))
+        if n % 3:
+            items.append(event(EventType.INVOICE_POSTED, f"R{n}", at(max(n - 4, 0), 12), integration, workflow))
+        items.append(event(EventType.CLOSED_WON, f"C{n}", at(n + 3), integration, workflow))
+        items.append(event(EventType.PROJECT_ACTIVATED, f"C{n}", at(n), integration, workflow))
+    services.ingest_events(items=items)
+    return integrations, workflows
+
+
+def test_a_late_batch_drains_to_the_snapshots_of_a_full_refresh_from_scratch(estate):
+    integrations, workflows = estate
+    first, last = timezone.now().date() - dt.timedelta(days=35), timezone.now().date()
+    services.backfill(first=first, last=last)
+    KpiDirtyWindow.objects.all().delete()  # the backfill covered them
+    on_time = snapshots()
+
+    late = []
+    for n in range(9):  # for three past days: new ready invoices, postings closing old ones, new pairs
+        integration, workflow = integrations[n % 3], workflows[n % 2]
+        late.append(event(EventType.INVOICE_READY, f"LR{n}", at(9 + n % 3, 7), integration, workflow,
+                          amount=f"{50 + n}.55", currency=("GBP", "EUR", "USD")[n % 3]))
+        late.append(event(EventType.INVOICE_POSTED, f"R{3 * n}", at(8 + n % 3, 16), integration, workflow))
+        late.append(event(EventType.TIME_APPROVED, f"LT{n}", at(12 + n % 3, 6), integration, workflow))
+        late.append(event(EventType.INVOICE_POSTED, f"LT{n}", at(10 + n % 3, 14), integration, workflow))
+    services.ingest_events(items=late)
+    services.record_reconciliation(
+        actor=None, integration=integrations[0], entity=EntityFactory(), period_start=at(20).date(),
+        period_end=at(13).date(), source_count=1000, target_count=990, source_amount=Decimal("10000.00"),
+        target_amount=Decimal("9900.00"), currency="GBP", mismatched_count=7)
+    assert KpiDirtyWindow.objects.count() > 20  # every backlog day since the late items, and more
+    services.refresh_dirty()
+    drained = snapshots()
+    assert drained != on_time  # the late data moved numbers (backlogs, pairs, reconciliations)
+    assert {k[0] for k, v in drained.items() if on_time.get(k) != v} >= {
+        "invoice-ready-backlog", "approved-time-to-invoice", "reconciliation-variance", "master-data-mismatch-rate"}
+
+    KpiSnapshot.objects.all().delete()
+    services.backfill(first=first, last=last)
+    assert drained == snapshots()
