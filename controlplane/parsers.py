@@ -20,7 +20,7 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.settings import api_settings
 from rest_framework.utils import json as drf_json
 
-from .validation import json_problem
+from .validation import json_text_problem
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -49,7 +49,7 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError("JSON parse error - the document nests too deeply.") from None
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-        problem = json_problem(data, max_depth())
+        problem = json_text_problem(text, data, max_depth())
         if problem:
             raise exceptions.ParseError(f"JSON parse error - {problem}.")
         return data

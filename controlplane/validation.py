@@ -187,6 +187,29 @@ def json_problem(value, limit: int) -> str | None:
     return None
 
 
+# Where a JSON text can hold a NUL or a surrogate: raw (json.loads refuses raw control
+# characters in strings, a UTF-8 decoder refuses encoded surrogates, but other decoders
+# may not) or as a \u escape (``\\u0000`` after an escaped backslash matches too, which
+# only costs the full walk).
+_SUSPECT_TEXT = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def json_text_problem(text: str, value, limit: int) -> str | None:
+    """``json_problem`` for ``value`` decoded from ``text``, cheaper for the common body:
+    when the text holds no NUL or surrogate in any form (one regular-expression scan),
+    only the nesting is walked, container by container, not every string and key."""
+    if _SUSPECT_TEXT.search(text) is not None:
+        return json_problem(value, limit)
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return f"the document nests deeper than {limit} levels"
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return None
+
+
 def parse_json_text(text: str, *, limit: int = 100):
     """JSON typed into a form (payload editor, schema editor, probe headers) under the same
     rule as an API body; raises ``forms.ValidationError``."""

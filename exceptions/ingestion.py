@@ -23,6 +23,7 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
     integrations = {i.slug: i for i in Integration.objects.filter(slug__in=slugs)} if slugs else {}
     entity_slugs = {r.get("entity") for r in raw_items if isinstance(r, dict) and isinstance(r.get("entity"), str)}
     entities = dict(CanonicalEntity.objects.filter(slug__in=entity_slugs).values_list("slug", "id")) if entity_slugs else {}
+    severities = frozenset(Severity.values)  # the enum builds a new list on every access
     items, errors = [], []
     single = len(raw_items) == 1
     for index, raw in enumerate(raw_items):
@@ -54,7 +55,7 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
             if entity_id is None:
                 bad("entity", f"Unknown entity {raw['entity']!r}.")
         severity = raw.get("severity") or Severity.MEDIUM
-        if severity not in Severity.values:
+        if severity not in severities:
             bad("severity", f"One of {', '.join(Severity.values)}.")
         keys = raw.get("business_keys") or {}
         if not isinstance(keys, dict) or any(isinstance(v, dict | list) for v in keys.values()):

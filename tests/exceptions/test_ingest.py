@@ -216,3 +216,31 @@ def test_concurrent_same_idempotency_key_creates_once(require_postgres, cast):
     ids = {tuple(r["id"] for r in body["results"]) for _, body in results}
     assert len(ids) == 1
     assert json.dumps(results)  # serialisable results
+
+
+def test_batch_rows_and_audit_rows_read_as_a_single_post_would(api_as, integration):
+    """The batch path writes rows and audit rows in one statement on PostgreSQL: what a
+    reader sees (queue, due date, indexed keys, amount, the 'created' history line) is the
+    same as on the one-by-one path, and a repeat inside the batch is counted."""
+    long_invoice = "I" * 150
+    items = [item(integration, business_keys={"invoice_number": f"INV-B-{i}", "legal_entity": "UK01"})
+             for i in range(3)]
+    items.append(item(integration, business_keys={"invoice_number": long_invoice}, occurred_at="2026-11-30T10:00:00Z",
+                      amount_at_risk="10"))
+    items.append(dict(items[0]))  # a repeat of the first within the batch
+    resp = api_as("service").post(URL, items, format="json")
+    assert resp.status_code == 201, resp.content
+    results = resp.json()["results"]
+    assert [r["outcome"] for r in results] == ["created"] * 4 + ["deduplicated"]
+    first = BusinessException.objects.get(pk=results[0]["id"])
+    assert first.occurrences == 2 and results[0]["occurrences"] == 2
+    assert first.invoice_number == "INV-B-0" and first.legal_entity == "UK01" and first.currency == "GBP"
+    assert first.due_at > first.first_seen and first.queue_id is not None
+    late = BusinessException.objects.get(pk=results[3]["id"])
+    assert late.invoice_number == long_invoice[:100] and late.business_keys["invoice_number"] == long_invoice
+    assert late.first_seen.isoformat() == "2026-11-30T10:00:00+00:00"
+    assert str(late.amount_at_risk) == "10.00" and late.payload == {"invoice": "INV-2026-0001"}
+    audit = AuditEntry.objects.for_object(late).get()
+    assert audit.action == "businessexception.created" and audit.note == "ingested"
+    assert audit.actor_repr == "service" and audit.object_repr == f"EXC-{late.pk} TAX_CODE_MISMATCH"
+    assert audit.after == {"status": "new", "queue": late.queue_id, "severity": "high", "assignee": None}
