@@ -16,24 +16,13 @@ from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration, Team
 from controlplane import scenario
-from controlplane.scenario.failures import CODES
+from controlplane.scenario.failures import CODES, QUEUES
 from controlplane.scenario.receiver import secret_for
 
 from . import services
 from .choices import INDEXED_BUSINESS_KEYS, Status
 from .models import BusinessException, Queue, ReplayAttempt, ReplayTarget, RoutingRule
 
-# name, owning team, description, target hours (critical, high, medium, low), raise when overdue
-QUEUES = [
-    ("Billing", "finance-systems", "Invoices and journals the ledger refused: tax codes, PO numbers, numbering, "
-     "closed periods.", (4, 24, 48, 120), True),
-    ("Master Data", "revenue-operations", "Clients and rate cards that disagree between Salesforce, Certinia, "
-     "NetSuite and Zuora.", (8, 24, 72, 168), False),
-    ("PMO", "delivery-systems", "Timesheets and contracts Certinia could not accept.", (8, 48, 96, 240), False),
-    ("Procure-to-Pay", "procurement-systems", "Supplier invoices that failed the 3-way match.", (8, 48, 96, 240), False),
-    ("Integration Ops", "integration-platform", "Technical failures, SLA breaches and anything no rule claimed.",
-     (2, 8, 24, 72), True),
-]
 # integration slug -> (receiver system, resource): where its corrected payloads are replayed
 REPLAY_TARGETS = {
     "psa-time-to-netsuite": ("netsuite", "invoices"),

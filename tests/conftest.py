@@ -25,6 +25,19 @@ CAST = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts with empty per-process caches (tokens, routing): a
+    ``transaction=True`` test's flush truncates tables without the signals that drop them,
+    so a queue or token cached by the test before would otherwise outlive its row."""
+    from controlplane.authentication import forget
+    from exceptions.services.routing import _drop_routing
+
+    forget()
+    _drop_routing()
+    yield
+
+
 def make_user(username, role=None, **extra):
     user = get_user_model().objects.create_user(
         username=username, password="pw-" + username, email=f"{username}@example.com", **extra

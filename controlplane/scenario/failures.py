@@ -52,6 +52,17 @@ CODES = {
     "WORKDAY_RAAS_UNAVAILABLE": (("workday-workers-to-psa",), "resource", "Integration Ops"),
 }
 
+# name, owning team, description, target hours (critical, high, medium, low), raise when overdue
+QUEUES = [
+    ("Billing", "finance-systems", "Invoices and journals the ledger refused: tax codes, PO numbers, numbering, "
+     "closed periods.", (4, 24, 48, 120), True),
+    ("Master Data", "revenue-operations", "Clients and rate cards that disagree between Salesforce, Certinia, "
+     "NetSuite and Zuora.", (8, 24, 72, 168), False),
+    ("PMO", "delivery-systems", "Timesheets and contracts Certinia could not accept.", (8, 48, 96, 240), False),
+    ("Procure-to-Pay", "procurement-systems", "Supplier invoices that failed the 3-way match.", (8, 48, 96, 240), False),
+    ("Integration Ops", "integration-platform", "Technical failures, SLA breaches and anything no rule claimed.",
+     (2, 8, 24, 72), True),
+]
 SUPPLIERS = ["Castell IT Services", "Meridian Office Supplies", "Blackfriars Legal LLP", "Trave Cloud Hosting GmbH",
              "Summit Travel Management"]
 
@@ -107,14 +118,30 @@ def _invoice_failure(code, invoice, *, integration, message, payload, correction
                    seen_at=seen_at, invoice=invoice)
 
 
+# A routine failure is open while it is fresh (seen in the last FRESH hours: not picked up
+# yet) or its resolution still lies ahead, but never past WITHIN of its queue's target: the
+# teams work routine failures within target, so whatever the day and hour the demo is
+# loaded, the only overdue items are the story's own (the UK tax-code change, the rate cards).
+FRESH = dt.timedelta(hours=20)
+WITHIN = 0.9
+
+
+def target(queue: str, severity: str) -> dt.timedelta:
+    hours = next(q[3] for q in QUEUES if q[0] == queue)
+    return dt.timedelta(hours=hours[("critical", "high", "medium", "low").index(severity)])
+
+
 def _close(failure, rng, *, now, hours, resolution="replayed", note=""):
-    """Resolved ``hours`` after it was seen, unless that is still in the future or the failure
-    came in this week (then open: this week's work has not been picked up yet)."""
+    """Resolved ``hours`` after it was seen, unless it is still open (see FRESH); one that
+    would otherwise outlive its queue's target was resolved in the last hour instead."""
+    age, limit = now - failure.seen_at, target(failure.queue, failure.severity) * WITHIN
     closed = failure.seen_at + dt.timedelta(hours=hours)
     if closed.weekday() >= 5:  # nobody works the queues at the weekend: Monday morning
         closed = (closed + dt.timedelta(days=7 - closed.weekday())).replace(hour=9) + dt.timedelta(minutes=rng.randint(0, 180))
-    if closed >= now or failure.seen_at >= week_start(now, 0):
+    if age < limit and (age < FRESH or closed >= now):
         return failure
+    if closed >= now:
+        closed = now - dt.timedelta(minutes=rng.randint(5, 60))
     failure.status = "dismissed" if resolution in ("duplicate", "not_an_error") else "resolved"
     failure.closed_at, failure.resolution = closed, resolution
     failure.note = note or {"replayed": "Corrected and replayed.", "fixed_at_source": "Fixed in the source system."}.get(resolution, "")
@@ -380,10 +407,12 @@ def generate(invoices, now):
     failures += _weekly_trickle(invoices, now, rng)
     failures += _period_close(now, rng)
     failures.sort(key=lambda f: (f.seen_at, f.key))
-    # One correction Fran already replayed yesterday while NetSuite was in a maintenance
-    # window: refused with a 503, so the exception shows "Replay failed" with a retry button.
+    # One UK invoice Fran already corrected and replayed yesterday while NetSuite was in a
+    # maintenance window: refused with a 503, so it shows "Replay failed" with a retry
+    # button. From the tax story, which every load has whatever the day (last week's).
     for failure in reversed(failures):
-        if failure.error_code == "PO_NUMBER_TOO_LONG" and failure.is_open:
+        if (failure.error_code == "TAX_CODE_INVALID" and failure.is_open
+                and failure.integration == "psa-time-to-netsuite"):
             failure.original_payload, failure.payload = failure.payload, failure.correction
             failure.status, failure.assignee = "in_progress", "finance"
             failure.failed_replay = {"status": 503, "body": (

@@ -24,7 +24,7 @@ from ..choices import (
 from ..models import BusinessException, IdempotencyKey
 from ._shared import AUDIT_FIELDS as _AUDIT_FIELDS
 from ._shared import _bulk_audit, _bulk_insert, _plain, audit_context
-from .routing import Router, due_at
+from .routing import Router, due_at, forget_routing
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,10 @@ def _ingest_one(item: IngestItem, *, router, now, actor):
                                                   body_sha256=item.body_hash, exception_id=exc.pk)
                 return exc.pk, outcome
         except IntegrityError:
+            # A concurrent post got in first, or a queue cached for routing was deleted by
+            # another process within the cache's second: retry with the routing read afresh.
+            forget_routing()
+            router = Router()
             continue
     raise Conflict("Too many concurrent changes to the same exception; retry the post.")
 
