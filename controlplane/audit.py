@@ -7,6 +7,8 @@ import uuid
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .middleware import current_request_id
 from .models import AuditEntry
@@ -115,6 +117,10 @@ def _display(field, value, names):
         return dict(field.flatchoices).get(value, value)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(field, models.DateTimeField) and isinstance(value, str):
+        moment = parse_datetime(value)
+        if moment is not None:
+            return f"{timezone.localtime(moment, datetime.UTC):%Y-%m-%d %H:%M} UTC" if timezone.is_aware(moment) else value
     return value if not isinstance(value, dict | list) else str(value)
 
 
@@ -148,6 +154,8 @@ def readable_changes(entries) -> list:
         rows = []
         for key, old, new in entry.changes:
             field = _field_of(entry._model, key)
+            if getattr(field, "auto_now", False):
+                continue  # "updated at": the entry's own time says it
             label = str(field.verbose_name) if field is not None and not key.startswith("_") else field_label(key)
             rows.append((label, _display(field, old, names), _display(field, new, names)))
         entry.readable = rows

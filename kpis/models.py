@@ -93,7 +93,10 @@ class KpiTarget(models.Model):
         verbose_name_plural = "KPI targets"
 
     def __str__(self):
-        return f"{self.key}: {self.target}"
+        from .definitions import KPIS  # the KPI's name, as its page shows it
+
+        kpi = KPIS.get(self.key)
+        return f"Target of {kpi.name if kpi else self.key}"
 
 
 class KpiSnapshot(models.Model):

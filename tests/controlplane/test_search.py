@@ -174,3 +174,23 @@ def test_exception_list_total_and_detail_links_back_to_the_filtered_list(client_
     assert exc.integration.get_absolute_url() in html and f"/health/integrations/{exc.integration.slug}/" in html
     for elsewhere in ["https://evil.example/exceptions/list/", "//evil.example/", "/admin/"]:
         assert client.get(f"/exceptions/{exc.pk}/", {"back": elsewhere}).context["back_url"] == "/exceptions/list/"
+
+
+def test_history_names_a_kpi_target_by_its_kpi_and_leaves_out_the_row_timestamp(architect):
+    from kpis import services as kpi_services
+
+    target = kpi_services.set_target(actor=architect, key="overdue-share", target=15, tolerance_pct=50)
+    entry = audit.readable_history(target)[0]
+    assert entry.object_repr == "Target of Overdue share"
+    labels = [label for label, _old, _new in entry.readable]
+    assert "target" in labels and "updated at" not in labels
+
+
+def test_history_shows_a_recorded_moment_as_a_utc_minute(architect):
+    from controlplane.services import create_service_account
+
+    token, _key = create_service_account(name="billing-bridge", role="Integration")
+    audit.record(actor=architect, action="servicetoken.revoked", obj=token, before={"revoked_at": None},
+                 after={"revoked_at": "2026-12-03T06:42:24.143125+00:00"})
+    rows = {label: (old, new) for label, old, new in audit.readable_history(token)[0].readable}
+    assert rows["revoked at"] == (None, "2026-12-03 06:42 UTC")
