@@ -304,13 +304,16 @@ def _present(doc, path) -> bool:
 
 
 class _Budget:
+    """The search's budget in CPU time of this thread, as the check's own (engine.Deadline):
+    on a busy machine the search waits for a core without spending it."""
+
     def __init__(self, seconds):
-        self.at = time.monotonic() + seconds
+        self.at = time.thread_time() + seconds
         self.tries = 0
 
     def spent(self) -> bool:
         self.tries += 1
-        return self.tries > MAX_CANDIDATES or time.monotonic() > self.at
+        return self.tries > MAX_CANDIDATES or time.thread_time() > self.at
 
 
 def _errors(validator, doc, limit=3):
@@ -459,7 +462,7 @@ def annotate(report: dict, *, new, previous_by_number: dict, fmt: str, budget: f
     in place; compatible findings get ``None``. ``previous_by_number`` maps each approved
     version number to its document. The whole call is bounded by ``budget`` seconds."""
     generator = GENERATORS.get(fmt)
-    deadline = time.monotonic() + budget
+    deadline = time.thread_time() + budget
     for finding in report.get("findings", []):
         if finding.get("compatible", True):
             finding["counterexample"] = None
@@ -471,7 +474,7 @@ def annotate(report: dict, *, new, previous_by_number: dict, fmt: str, budget: f
         if old is None or finding.get("type", "").startswith("CHECK_"):
             finding["counterexample"] = {"found": False, "note": "No counterexample for this finding."}
             continue
-        left = deadline - time.monotonic()
+        left = deadline - time.thread_time()
         if left <= 0:
             finding["counterexample"] = {"found": False, "note": "Not searched: the time budget for this report was spent."}
             continue
