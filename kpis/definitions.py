@@ -36,7 +36,7 @@ from controlplane.sql import epoch_hours, fetch, grouped_percentiles
 
 from .choices import Direction, EventType, ScopeType
 from .fx import MONEY, converted, money_by_window, money_detail, reporting_currency, rows_sql, with_converted
-from .models import BusinessEvent, Reconciliation
+from .models import KPI_NAMES, BusinessEvent, Reconciliation
 from .periods import Window, spans, windows_values, within_sql
 
 EVENTS = BusinessEvent._meta.db_table
@@ -303,6 +303,7 @@ def many(compute_many) -> dict:
 
 def register(kpi: Kpi) -> Kpi:
     KPIS[kpi.key] = kpi
+    KPI_NAMES[kpi.key] = kpi.name
     return kpi
 
 

@@ -79,6 +79,11 @@ class Reconciliation(models.Model):
         return f"{self.integration} {self.entity} {self.period_start}..{self.period_end}"
 
 
+# KPI key -> the name its page shows; filled by kpis.definitions.register (which imports
+# this module, so this module cannot import it).
+KPI_NAMES: dict[str, str] = {}
+
+
 class KpiTarget(models.Model):
     """The target of one KPI, editable in admin. Amber is within ``tolerance_pct`` of it."""
 
@@ -93,10 +98,7 @@ class KpiTarget(models.Model):
         verbose_name_plural = "KPI targets"
 
     def __str__(self):
-        from .definitions import KPIS  # the KPI's name, as its page shows it
-
-        kpi = KPIS.get(self.key)
-        return f"Target of {kpi.name if kpi else self.key}"
+        return f"Target of {KPI_NAMES.get(self.key, self.key)}"
 
 
 class KpiSnapshot(models.Model):
