@@ -322,8 +322,11 @@ def refresh_windows(pairs) -> int:
     for key, windows in by_kpi.items():
         kpi = KPIS[key]
         windows = sorted(set(windows), key=lambda w: (w.start, w.period))
+        by_scope = kpi.compute_scopes(windows, list(kpi.scope_types)) if kpi.compute_scopes else {}
         for scope_type in kpi.scope_types:
-            if kpi.compute_many:
+            if kpi.compute_scopes:
+                results = by_scope[scope_type]
+            elif kpi.compute_many:
                 results = kpi.compute_many(windows, scope_type)
             else:
                 results = {window: kpi.compute(window, scope_type) for window in windows}
