@@ -311,9 +311,10 @@ def refresh_window(window: Window, keys=None) -> int:
 
 def refresh_windows(pairs) -> int:
     """Recompute the (KPI key, window) ``pairs``, every scope, and replace their snapshots
-    in one transaction. A KPI with ``compute_many`` costs one query per scope type for all
-    its windows together (a late item touches a backlog on every day since), the others a
-    query per window and scope type. Every KPI reads the same moment (``now``)."""
+    in one transaction. A KPI with ``compute_scopes`` reads its facts for all its windows
+    and scope types together (the event KPIs: one query), one with ``compute_many`` a query per scope type for all its
+    windows (a late item touches a backlog on every day since), the others a query per
+    window and scope type. Every KPI reads the same moment (``now``)."""
     now = timezone.now()
     by_kpi: dict[str, list[Window]] = {}
     for key, window in pairs:
