@@ -57,17 +57,6 @@ def _group_by(scope_expr: str, *others: str) -> str:
     return f"GROUP BY {', '.join(columns)}" if columns else ""
 
 
-# (expression giving the scope key, joins needed) for event-based KPIs, by scope type.
-_EVENT_SCOPES = {
-    ScopeType.ALL: ("''", ""),
-    ScopeType.WORKFLOW: ("w.slug", "JOIN catalog_workflow w ON w.id = e.workflow_id"),
-    ScopeType.INTEGRATION: ("i.slug", "JOIN catalog_integration i ON i.id = e.integration_id"),
-    ScopeType.TEAM: (
-        "t.slug",
-        "JOIN catalog_integration i ON i.id = e.integration_id JOIN catalog_team t ON t.id = i.owner_team_id",
-    ),
-}
-
 _RECON_SCOPES = {
     ScopeType.ALL: ("''", ""),
     ScopeType.INTEGRATION: ("i.slug", "JOIN catalog_integration i ON i.id = r.integration_id"),
@@ -96,6 +85,9 @@ class Kpi:
     # (windows, scope_type) -> {window: {scope_key: (value, detail)}} in one query: the drain
     # of late data recomputes every window it touched at once. None: compute per window.
     compute_many: Callable[[list[Window], str], dict] | None = None
+    # (windows, scope_types) -> {scope_type: {window: {scope_key: (value, detail)}}}: the
+    # facts read once for every scope type. None: compute_many per scope type.
+    compute_scopes: Callable[[list[Window], list], dict] | None = None
     rows: Callable | None = None  # (window, scope_type, scope_key) -> queryset behind the number
     drilldown_label: str = ""
     workflow: str = ""  # slug of the workflow it belongs to on the overview ("" = estate-wide)
@@ -111,9 +103,21 @@ class Kpi:
 
 # --- event pairs: duration from a start event to the end event with the same key ---------
 
+# Scope keys of an event, each through its foreign keys (one key per event and scope type):
+# (column, the joins it needs).
+_EVENT_KEYS = {
+    ScopeType.ALL: ("''", []),
+    ScopeType.WORKFLOW: ("w.slug", ["LEFT JOIN catalog_workflow w ON w.id = e.workflow_id"]),
+    ScopeType.INTEGRATION: ("i.slug", ["LEFT JOIN catalog_integration i ON i.id = e.integration_id"]),
+    ScopeType.TEAM: ("t.slug", ["LEFT JOIN catalog_integration i ON i.id = e.integration_id",
+                                "LEFT JOIN catalog_team t ON t.id = i.owner_team_id"]),
+}
+
+
 def _pair_compute(start_type: str, end_type: str, divisor: float):
-    def compute_many(windows: list[Window], scope_type: str) -> dict:
-        scope_expr, joins = _EVENT_SCOPES[scope_type]
+    def compute_scopes(windows: list[Window], scope_types) -> dict:
+        joins = list(dict.fromkeys(j for st in scope_types for j in _EVENT_KEYS[st][1]))
+        keys = ", ".join(f"{_EVENT_KEYS[st][0]} AS g{i}" for i, st in enumerate(scope_types))
         # A correlated MIN per end event walks the (type, key, occurred_at) index: cost grows
         # with the events in the windows, not with history.
         first_start = (
@@ -123,21 +127,26 @@ def _pair_compute(start_type: str, end_type: str, divisor: float):
         values, value_params = windows_values(windows, [("s", "start_at"), ("e", "end_at")])
         inside, inside_params = within_sql("e.occurred_at", windows)
         # MATERIALIZED: each end event's start is looked up once, however many windows
-        # (its day, week, month) it then counts in.
+        # (its day, week, month) and scope types it then counts in.
+        by_scope = " UNION ALL ".join(
+            f"SELECT {i} AS st, pw.w AS w, pw.g{i} AS g, pw.v AS v FROM pw WHERE pw.g{i} IS NOT NULL"
+            for i in range(len(scope_types)))
         inner = (
             f"WITH {values}, pairs AS MATERIALIZED ("
-            f"SELECT {scope_expr} AS g, e.occurred_at AS t_end, {first_start} AS t_start "
-            f"FROM {EVENTS} e {joins} WHERE e.type = %s AND {inside}) "
-            f"SELECT wnd.w AS w, pairs.g AS g, {epoch_hours('pairs.t_end', 'pairs.t_start')} / {divisor} AS v "
-            f"FROM pairs JOIN wnd ON pairs.t_end >= wnd.s AND pairs.t_end < wnd.e WHERE pairs.t_start IS NOT NULL"
+            f"SELECT {keys}, e.occurred_at AS t_end, {first_start} AS t_start "
+            f"FROM {EVENTS} e {' '.join(joins)} WHERE e.type = %s AND {inside}), "
+            f"pw AS MATERIALIZED (SELECT wnd.w AS w, pairs.*, "
+            f"{epoch_hours('pairs.t_end', 'pairs.t_start')} / {divisor} AS v "
+            f"FROM pairs JOIN wnd ON pairs.t_end >= wnd.s AND pairs.t_end < wnd.e WHERE pairs.t_start IS NOT NULL) "
+            f"{by_scope}"
         )
-        out = {window: {} for window in windows}
-        for w, g, n, p50, p90 in fetch(grouped_percentiles(inner, keys="w, g"),
-                                       [*value_params, start_type, end_type, *inside_params]):
-            out[windows[w]][g] = (p50, {"p50": p50, "p90": p90, "count": n})
+        out = {scope_type: {window: {} for window in windows} for scope_type in scope_types}
+        for st, w, g, n, p50, p90 in fetch(grouped_percentiles(inner, keys="st, w, g"),
+                                           [*value_params, start_type, end_type, *inside_params]):
+            out[scope_types[st]][windows[w]][g] = (p50, {"p50": p50, "p90": p90, "count": n})
         return out
 
-    return compute_many
+    return compute_scopes
 
 
 def _one_window(compute_many):
@@ -180,25 +189,28 @@ _EVENT_PATHS = {
 }
 
 
-def _open_money(base, paths, *, opened, closed, amount, currency, on, value="amount", before=None):
-    """compute_many() of a point-in-time money KPI over the rows of ``base`` open at each
-    window's moment: the converted sum (or the count), per scope, for all windows at once."""
-    def compute_many(windows: list[Window], scope_type: str) -> dict:
-        path = paths.get(scope_type)
-        if scope_type != ScopeType.ALL and path is None:
-            return {window: {} for window in windows}
-        qs = base()
-        if path:
-            qs = qs.exclude(**{f"{path}__isnull": True})
-        by_window = money_by_window(qs, windows, opened=opened, closed=closed, path=path, amount=amount,
-                                    currency=currency, on=on, before=before)
-        return {
-            window: {g: (r["amount"] if value == "amount" else Decimal(r["count"]), money_detail(r))
-                     for g, r in scopes.items()}
-            for window, scopes in by_window.items()
-        }
+def _open_money(base, paths, *, opened, closed, amount, currency, on, value="amount", before=None, one_query=False):
+    """compute_scopes() of a point-in-time money KPI over the rows of ``base`` open at each
+    window's moment: the converted sum (or the count), per scope, for all windows at once.
+    ``one_query``: every scope type in one query (the paths must give a row one key each)."""
+    def compute_scopes(windows: list[Window], scope_types) -> dict:
+        out = {scope_type: {window: {} for window in windows} for scope_type in scope_types}
+        wanted = {st: paths.get(st) for st in scope_types if st == ScopeType.ALL or paths.get(st)}
+        for group in ([wanted] if one_query and wanted else [{st: path} for st, path in wanted.items()]):
+            qs = base()
+            if len(group) == 1 and (path := next(iter(group.values()))):
+                qs = qs.exclude(**{f"{path}__isnull": True})
+            by_scope = money_by_window(qs, windows, opened=opened, closed=closed, paths=group, amount=amount,
+                                       currency=currency, on=on, before=before)
+            for scope_type, by_window in by_scope.items():
+                out[scope_type] = {
+                    window: {g: (r["amount"] if value == "amount" else Decimal(r["count"]), money_detail(r))
+                             for g, r in scopes.items()}
+                    for window, scopes in by_window.items()
+                }
+        return out
 
-    return compute_many
+    return compute_scopes
 
 
 def _backlog_rows(window: Window, scope_type: str, scope_key: str):
@@ -210,7 +222,7 @@ def _backlog_rows(window: Window, scope_type: str, scope_key: str):
 
 _backlog_compute = _open_money(lambda: BusinessEvent.objects.filter(type=EventType.INVOICE_READY), _EVENT_PATHS,
                                opened="occurred_at", closed="closed_at", amount="amount", currency="currency",
-                               on="occurred_at", value="count")
+                               on="occurred_at", value="count", one_query=True)
 
 
 # --- reconciliations -------------------------------------------------------------------
@@ -301,6 +313,15 @@ def many(compute_many) -> dict:
     return {"compute": _one_window(compute_many), "compute_many": compute_many}
 
 
+def scopes(compute_scopes) -> dict:
+    """A KPI's ``compute``, ``compute_many`` and ``compute_scopes`` from the one
+    computation over many windows and scope types."""
+    def compute_many(windows, scope_type):
+        return compute_scopes(windows, [scope_type])[scope_type]
+
+    return {"compute_scopes": compute_scopes, **many(compute_many)}
+
+
 def register(kpi: Kpi) -> Kpi:
     KPIS[kpi.key] = kpi
     KPI_NAMES[kpi.key] = kpi.name
@@ -314,7 +335,7 @@ register(Kpi(
     unit="hours", direction=Direction.LOWER, default_target=72,
     formula="For each invoice_posted event in the period: hours since the earliest time_approved event with the "
             "same correlation key at or before it. Value = p50 (p90 shown beside it).",
-    **many(_pair_compute(EventType.TIME_APPROVED, EventType.INVOICE_POSTED, 1.0)),
+    **scopes(_pair_compute(EventType.TIME_APPROVED, EventType.INVOICE_POSTED, 1.0)),
     rows=_pair_rows(EventType.TIME_APPROVED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="time-to-invoice",
 ))
@@ -325,7 +346,7 @@ register(Kpi(
     unit="days", direction=Direction.LOWER, default_target=5,
     formula="For each project_activated event in the period: days since the earliest closed_won event with the "
             "same correlation key. Value = p50 (p90 shown beside it).",
-    **many(_pair_compute(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED, 24.0)),
+    **scopes(_pair_compute(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED, 24.0)),
     rows=_pair_rows(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED),
     drilldown_label="Projects activated in the period", workflow="project-setup",
 ))
@@ -336,7 +357,7 @@ register(Kpi(
     unit="days", direction=Direction.LOWER, default_target=3,
     formula="For each invoice_posted event in the period: days since the earliest milestone_completed event with "
             "the same correlation key. Value = p50 (p90 shown beside it).",
-    **many(_pair_compute(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED, 24.0)),
+    **scopes(_pair_compute(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED, 24.0)),
     rows=_pair_rows(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="milestone-to-revenue",
 ))
@@ -349,7 +370,7 @@ register(Kpi(
             "correlation key before that moment. Value = count; beside it, their amount in the reporting currency "
             "(each converted at the rate of its own day, or the latest earlier rate) and per currency; amounts "
             "without a rate are counted apart, never added.",
-    **many(_backlog_compute), rows=_backlog_rows, money=True, additive=True,
+    **scopes(_backlog_compute), rows=_backlog_rows, money=True, additive=True,
     drilldown_label="Invoices ready but not posted", workflow="time-to-invoice", stuck_step=EventType.INVOICE_POSTED,
 ))
 register(Kpi(
@@ -653,7 +674,7 @@ register(Kpi(
             "resolved or dismissed before then, in the reporting currency: each amount converted at the rate of the "
             "day it was first seen (or the latest earlier rate). Per-currency figures are shown beside it; amounts "
             "without a rate are counted apart, never added raw or as zero.",
-    **many(_revenue_at_risk), rows=_open_rows, drilldown_label="Open exceptions", workflow="quote-to-cash",
+    **scopes(_revenue_at_risk), rows=_open_rows, drilldown_label="Open exceptions", workflow="quote-to-cash",
     source="exceptions", money=True, additive=True,
 ))
 register(Kpi(

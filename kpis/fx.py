@@ -121,28 +121,37 @@ def money_by_scope(qs, *, path: str | None, amount: str, currency: str, on: str,
     return _scopes(_fetch(sql, params), list(counts), whole_estate=path is None)
 
 
-def money_by_window(qs, windows, *, opened: str, closed: str, path: str | None, amount: str, currency: str,
+def money_by_window(qs, windows, *, opened: str, closed: str, paths: dict, amount: str, currency: str,
                     on: str, before=None) -> dict:
-    """``money_by_scope`` for many point-in-time windows in one query, ``{window: {scope:
-    entry}}``: a row of ``qs`` counts in a window when it was ``opened`` before the
-    window's ``as_of`` and not ``closed`` before it (open at that moment), exactly as the
-    one-window rows do. ``before`` adds ``name=field`` counts of those rows whose field is
-    before ``as_of`` (overdue: ``due_at``). Only rows open at some moment between the
-    earliest and the latest ``as_of`` are read."""
+    """``money_by_scope`` for many point-in-time windows in one query, ``{scope_type:
+    {window: {scope: entry}}}`` for each of ``paths`` (scope type -> path, None = the
+    whole estate; several only if each path gives a row one key, as foreign keys do): a
+    row of ``qs`` counts in a window when it was ``opened`` before the window's ``as_of``
+    and not ``closed`` before it (open at that moment), exactly as the one-window rows do.
+    ``before`` adds ``name=field`` counts of those rows whose field is before ``as_of``
+    (overdue: ``due_at``). Only rows open at some moment between the earliest and the
+    latest ``as_of`` are read, each converted once."""
     from .periods import windows_values
 
     before = before or {}
     first, last = min(w.as_of for w in windows), max(w.as_of for w in windows)
     qs = qs.filter(**{f"{opened}__lt": last}).filter(Q(**{f"{closed}__isnull": True}) | Q(**{f"{closed}__gte": first}))
-    inner, params = rows_sql(qs, g=F(path) if path else Value(""), cur=F(currency), raw=F(amount), day=UtcDay(on),
+    scope_types = list(paths)
+    keys = {f"g{i}": F(path) if path else Value("") for i, path in enumerate(paths.values())}
+    inner, params = rows_sql(qs, **keys, cur=F(currency), raw=F(amount), day=UtcDay(on),
                              t_open=F(opened), t_close=F(closed), **{f"b_{name}": F(f) for name, f in before.items()})
     values, value_params = windows_values(windows, [("a", "as_of")])
     sql, params = _converted_aggregate_sql(
-        inner, params, [f"t.b_{name} < wnd.a" for name in before],
-        windows=(values, value_params, "t.t_open < wnd.a AND (t.t_close IS NULL OR t.t_close >= wnd.a)"))
+        inner, params, [f"t.b_{name} < {{a}}" for name in before],
+        windows=(values, value_params, "t.t_open < {a} AND (t.t_close IS NULL OR t.t_close >= {a})",
+                 ["t.t_open", "t.t_close", *(f"t.b_{name}" for name in before)], list(keys)))
     rows = _fetch(sql, params)
-    return {window: _scopes([r[1:] for r in rows if r[0] == index], list(before), whole_estate=path is None)
-            for index, window in enumerate(windows)}
+    return {
+        scope_type: {window: _scopes([r[2:] for r in rows if r[0] == st and r[1] == index], list(before),
+                                     whole_estate=paths[scope_type] is None)
+                     for index, window in enumerate(windows)}
+        for st, scope_type in enumerate(scope_types)
+    }
 
 
 def _fetch(sql, params):
@@ -155,6 +164,8 @@ def _scopes(rows, counts: list[str], *, whole_estate: bool) -> dict[str, dict]:
     """Rows (scope, currency, count, raw, converted, missing, *counts) summed per scope."""
     out: dict[str, dict] = {}
     for g, code, n, raw, conv, missing, *flag_counts in rows:
+        # int(): PostgreSQL sums counts (sums of sums, across windows) as numeric.
+        n, missing, flag_counts = int(n), int(missing), [int(c) for c in flag_counts]
         scope = out.setdefault(g or "", {"count": 0, "amount": Decimal("0.00"), "unconverted_count": 0,
                                          "by_currency": {}, **{name: 0 for name in counts}})
         scope["count"] += n
@@ -186,8 +197,10 @@ def _converted_aggregate_sql(inner: str, params, flags: list[str], windows=None)
     """The aggregate over ``inner`` (columns pk, g, cur, raw, day, ...): the same rule and
     rounding as ``converted()``, row by row, but each rate looked up once per distinct
     (currency, day) instead of once per row, joined back to the rows. ``flags`` are SQL
-    conditions counted apart. ``windows`` (CTE, params, join condition) groups by window
-    too: its ``w`` is the first output column."""
+    conditions counted apart. ``windows`` (CTE, params, join condition, moments, keys)
+    groups by window and by each scope key column of ``keys``: rows (key index, w, key,
+    ...); the condition and the flags read the window's moment as ``{a}``, and ``moments``
+    are the row's columns compared with it."""
     r = reporting_currency()
     table = FxRate._meta.db_table
 
@@ -202,15 +215,36 @@ def _converted_aggregate_sql(inner: str, params, flags: list[str], windows=None)
              f"{leg('%s', 'k.cur')} AS e1, {leg('%s', '%s')} AS e2 FROM (SELECT DISTINCT cur, day FROM t) k)")
     rate_params = [r, r, ECB_BASE, ECB_BASE, r]
     if windows:
-        # Each row converted once (MATERIALIZED), then counted in every window it is open
-        # at: the rows x windows join only adds up figures already computed.
-        values, window_params, condition = windows
+        # Each row converted once (MATERIALIZED). A row none of whose moments falls between
+        # the earliest and the latest as_of (most of a backlog: opened before the first
+        # window's moment, still open after the last) counts the same in every window: those
+        # rows are summed once and the sums added to each window. Only the rows that open,
+        # close or fall due in between are joined to the windows they count in.
+        values, window_params, condition, moments, keys = windows
+        steady = " AND ".join(f"({m} IS NULL OR {m} < b.lo OR {m} >= b.hi)" for m in moments)
+        sums = ("COUNT(*) AS n, SUM(t.raw) AS raw, SUM(t.conv) AS conv, "
+                "SUM(CASE WHEN t.raw IS NOT NULL AND t.conv IS NULL THEN 1 ELSE 0 END) AS missing")
+
+        def counted(a):
+            return "".join(f", SUM(CASE WHEN {flag.format(a=a)} THEN 1 ELSE 0 END) AS f{i}" for i, flag in enumerate(flags))
+
+        by = ", ".join(f"t.{k}" for k in keys)
+        # Summed by every scope key at once (a row has one of each), then rolled up per
+        # scope type: the rows are read and converted once for all scope types.
+        outer_flags = "".join(f", SUM(u.f{i})" for i in range(len(flags)))
+        rollups = " UNION ALL ".join(
+            f"SELECT {st}, u.w, u.{k}, u.cur, SUM(u.n), SUM(u.raw), SUM(u.conv), SUM(u.missing){outer_flags} "
+            f"FROM u WHERE u.{k} IS NOT NULL GROUP BY u.w, u.{k}, u.cur" for st, k in enumerate(keys))
         sql = (
             f"WITH t AS ({inner}), {values}, {rates}, "
-            f"c AS {_materialized()}(SELECT t.*, {conv} AS conv FROM t JOIN f ON f.cur = t.cur AND f.day = t.day) "
-            f"SELECT wnd.w, t.g, t.cur, COUNT(*), SUM(t.raw), SUM(t.conv), "
-            f"SUM(CASE WHEN t.raw IS NOT NULL AND t.conv IS NULL THEN 1 ELSE 0 END){flag_sums} "
-            f"FROM c t JOIN wnd ON {condition} GROUP BY wnd.w, t.g, t.cur"
+            f"c AS {_materialized()}(SELECT t.*, {conv} AS conv FROM t JOIN f ON f.cur = t.cur AND f.day = t.day), "
+            f"b AS (SELECT MIN(a) AS lo, MAX(a) AS hi FROM wnd), "
+            f"s AS (SELECT {by}, t.cur, {sums}{counted('b.lo')} FROM c t CROSS JOIN b "
+            f"WHERE {steady} AND {condition.format(a='b.lo')} GROUP BY {by}, t.cur), "
+            f"u AS {_materialized()}(SELECT wnd.w, s.* FROM s CROSS JOIN wnd UNION ALL "
+            f"SELECT wnd.w, {by}, t.cur, {sums}{counted('wnd.a')} FROM c t CROSS JOIN b "
+            f"JOIN wnd ON {condition.format(a='wnd.a')} WHERE NOT ({steady}) GROUP BY wnd.w, {by}, t.cur) "
+            f"{rollups}"
         )
         return sql, [*params, *window_params, *rate_params, r]
     sql = (

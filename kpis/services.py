@@ -311,9 +311,10 @@ def refresh_window(window: Window, keys=None) -> int:
 
 def refresh_windows(pairs) -> int:
     """Recompute the (KPI key, window) ``pairs``, every scope, and replace their snapshots
-    in one transaction. A KPI with ``compute_many`` costs one query per scope type for all
-    its windows together (a late item touches a backlog on every day since), the others a
-    query per window and scope type. Every KPI reads the same moment (``now``)."""
+    in one transaction. A KPI with ``compute_scopes`` reads its facts for all its windows
+    and scope types together (the event KPIs: one query), one with ``compute_many`` a query per scope type for all its
+    windows (a late item touches a backlog on every day since), the others a query per
+    window and scope type. Every KPI reads the same moment (``now``)."""
     now = timezone.now()
     by_kpi: dict[str, list[Window]] = {}
     for key, window in pairs:
@@ -322,8 +323,11 @@ def refresh_windows(pairs) -> int:
     for key, windows in by_kpi.items():
         kpi = KPIS[key]
         windows = sorted(set(windows), key=lambda w: (w.start, w.period))
+        by_scope = kpi.compute_scopes(windows, list(kpi.scope_types)) if kpi.compute_scopes else {}
         for scope_type in kpi.scope_types:
-            if kpi.compute_many:
+            if kpi.compute_scopes:
+                results = by_scope[scope_type]
+            elif kpi.compute_many:
                 results = kpi.compute_many(windows, scope_type)
             else:
                 results = {window: kpi.compute(window, scope_type) for window in windows}
