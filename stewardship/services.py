@@ -391,10 +391,10 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
     incompatible under the subject's level and policy is refused and nothing is written.
     ``defaults``: the ``StewardshipSettings`` row, when the caller has read it.
 
-    Registrations of one subject are serialised by its lock, which is held for as short a
-    time as possible: the check against every approved version runs before it is taken, and
-    is used under it only if the approved versions, the level and the policy it read are
-    still the ones there (approved documents never change); otherwise it runs again there.
+    The check against every approved version runs before the subject is held
+    (``_hold_subject_for_registration``), and is used once it is only if the approved
+    versions, the level and the policy it read are still the ones there (approved documents
+    never change); otherwise it runs again there.
     """
     from stewardship.registry import identity
 
@@ -426,8 +426,7 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
             early = _wire_check(subject, document, references, defaults, approved_rows(subject))
         except ValidationFailed:  # said under the lock, after the texts already known (as before)
             early = None
-    # Serialise registrations of one subject: one submission per text, ordered checks.
-    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    subject = _hold_subject_for_registration(subject, print_)
     if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     # One read under the lock: the versions with this text, the approved ones (what the
@@ -462,6 +461,26 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
     version = create_draft(actor=actor, subject=subject, document=document, references=references,
                            change_summary="Registered through the Schema Registry API.", top_number=top)
     return _submit(actor=actor, version=version, checked=checked, created=True), True
+
+
+def _hold_subject_for_registration(subject, print_):
+    """The subject, read again and held until the transaction ends, for a wire registration
+    of the text ``print_``. What a registration decides on stays as it read it: approvals
+    (which number versions under the subject's ``FOR UPDATE``), its configuration and a
+    registration of the same text (one submission per text) wait for it. Registrations of
+    other texts of the subject go on at the same time: a submission changes nothing another
+    registration is checked against. PostgreSQL: a ``FOR SHARE`` row lock and a transaction
+    advisory lock on (subject, text); elsewhere (SQLite serialises its writers) the row lock."""
+    if connection.vendor != "postgresql":
+        return SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    held = list(SchemaSubject.objects.raw(
+        f"SELECT * FROM {SchemaSubject._meta.db_table} WHERE id = %s FOR SHARE", [subject.pk]))
+    if not held:
+        raise SchemaSubject.DoesNotExist(f"Subject {subject.pk} was deleted meanwhile.")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                       [f"stewardship.register:{subject.pk}:{print_}"])
+    return held[0]
 
 
 def _wire_check(subject, document, references, defaults, rows):

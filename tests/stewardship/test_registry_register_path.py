@@ -3,14 +3,18 @@ takes the subject's lock: what the producer and the steward see must be what a c
 under the lock would have given, whatever was approved or changed meanwhile."""
 
 import json
+import threading
+import time
 
 import pytest
+from django.db import connections, transaction
 from django.test import Client
 
 from controlplane.models import AuditEntry
 from stewardship import services
 from stewardship.choices import VersionStatus
 from stewardship.models import SchemaVersion
+from tests.concurrency import race
 
 from .registry_support import ORDER_V1, ORDER_V2, basic, orders_subject, schema_body
 
@@ -97,3 +101,50 @@ def test_a_registration_reads_the_database_a_bounded_number_of_times(cast, djang
     with django_assert_max_num_queries(24):  # whatever the number of approved versions
         status, body = register(cast, {**ORDER_V1, "description": "v8"})
     assert body["error_code"] == 42290
+
+
+# --- at the same moment (PostgreSQL) -----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_new_text_registered_twice_at_once_opens_one_review(require_postgres, cast):
+    subject = orders_subject(cast)
+    newer = {**ORDER_V2, "description": "Sent by two producers at once."}
+    results = race([lambda: register(cast, newer), lambda: register(cast, newer)])
+    assert [body["error_code"] for _status, body in results] == [42290, 42290], results
+    assert SchemaVersion.objects.filter(subject=subject, status=VersionStatus.IN_REVIEW).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_does_not_wait_for_another_text_but_an_approval_waits_for_it(require_postgres, cast):
+    subject = orders_subject(cast)
+    pending = in_review(subject, ORDER_V2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():  # a registration of some text, between its lock and its commit
+        try:
+            with transaction.atomic():
+                services._hold_subject_for_registration(subject, "f" * 64)
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        started = time.monotonic()
+        status, body = register(cast, {**ORDER_V2, "description": "Another text."})
+        assert body["error_code"] == 42290 and time.monotonic() - started < 5
+        approvals = []
+        approver = threading.Thread(target=lambda: approvals.append(race([
+            lambda: services.approve(actor=cast["steward"], version=pending)])[0]))
+        approver.start()
+        approver.join(1)
+        assert approver.is_alive()  # numbering the version waits for the registration
+    finally:
+        release.set()
+        holder.join(10)
+    approver.join(10)
+    assert approvals[0].number == 2
