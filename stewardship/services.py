@@ -331,7 +331,8 @@ def _submit(*, actor, version, checked=None, created=False) -> SchemaVersion:
     audit.record(actor=actor, action="schemaversion.submit", obj=locked, before=before,
                  after={**audit.snapshot(locked, ["status", "round", "required_approvals"]),
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
-    _notify_on_commit(locked.pk, "submitted")
+    if consumers:  # the teams to tell are those of the integrations using it now, as for the event
+        _notify_on_commit(locked.pk, "submitted")
     notifications.publish_event(locked, "submitted", consumers)
     return locked
 

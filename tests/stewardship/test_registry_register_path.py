@@ -148,3 +148,22 @@ def test_a_registration_does_not_wait_for_another_text_but_an_approval_waits_for
         holder.join(10)
     approver.join(10)
     assert approvals[0].number == 2
+
+
+def test_the_teams_using_the_subject_are_told_of_the_review_and_nobody_else(cast, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from controlplane.models import OutboxMessage
+    from tests.factories import IntegrationFactory
+
+    subject = orders_subject(cast)
+    queued = OutboxMessage.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        register(cast, {**ORDER_V2, "description": "Nobody uses it yet."})
+    assert mail.outbox == [] and OutboxMessage.objects.count() == queued
+
+    integration = IntegrationFactory(entities=[subject.entity])
+    with django_capture_on_commit_callbacks(execute=True):
+        register(cast, {**ORDER_V2, "description": "Now somebody does."})
+    assert [m.to for m in mail.outbox] == [[integration.owner_team.email]]
+    assert "is in review" in mail.outbox[0].subject and integration.name in mail.outbox[0].body
