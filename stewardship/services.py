@@ -210,9 +210,16 @@ def _check_document(document, fmt):
 
 
 @transaction.atomic
-def create_draft(*, actor, subject, document, change_summary="", references=(), top_number=_UNSET) -> SchemaVersion:
-    """``top_number``: the subject's highest number, when the caller read it under the
-    subject's lock (it names the draft, "Orders v7 (draft)", without asking again)."""
+def create_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
+    return _new_draft(actor=actor, subject=subject, document=document, change_summary=change_summary,
+                      references=references)
+
+
+def _new_draft(*, actor, subject, document, change_summary="", references=(), top_number=_UNSET) -> SchemaVersion:
+    """``create_draft`` in the caller's transaction (a wire registration: no savepoint, its
+    failure fails the registration). ``top_number``: the subject's highest number, when the
+    caller read it while holding the subject (it names the draft, "Orders v7 (draft)",
+    without asking again)."""
     from stewardship.registry import identity
 
     _check_document(document, subject.format)
@@ -296,11 +303,16 @@ def submit(*, actor, version) -> SchemaVersion:
 
 
 @transaction.atomic
-def _submit(*, actor, version, checked=None, created=False) -> SchemaVersion:
-    """``checked``: the ``compatibility_against`` result the caller computed on this very document
-    under the subject's lock (the wire registration), so the check does not run twice.
-    ``created``: the caller created ``version`` as a draft in this very transaction, under
-    the subject's lock: nobody else can see it yet, so there is nothing to lock or re-read."""
+def _submit(*, actor, version) -> SchemaVersion:
+    return _submit_now(actor=actor, version=version)
+
+
+def _submit_now(*, actor, version, checked=None, created=False) -> SchemaVersion:
+    """``_submit`` in the caller's transaction. ``checked``: the ``compatibility_against``
+    result the caller computed on this very document while holding the subject (the wire
+    registration), so the check does not run twice. ``created``: the caller created
+    ``version`` as a draft in this very transaction while holding the subject: nobody else
+    can see it yet, so there is nothing to lock or re-read."""
     from stewardship import compat
 
     if created:
@@ -459,9 +471,10 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
             f"(level {checked[0]}, policy {checked[1]}): " + "; ".join(messages[:10]),
             code="incompatible", fields={"messages": messages},
         )
-    version = create_draft(actor=actor, subject=subject, document=document, references=references,
-                           change_summary="Registered through the Schema Registry API.", top_number=top)
-    return _submit(actor=actor, version=version, checked=checked, created=True), True
+    # In this transaction, without savepoints: a failure of either fails the registration.
+    version = _new_draft(actor=actor, subject=subject, document=document, references=references,
+                         change_summary="Registered through the Schema Registry API.", top_number=top)
+    return _submit_now(actor=actor, version=version, checked=checked, created=True), True
 
 
 def _hold_subject_for_registration(subject, print_):
