@@ -94,24 +94,29 @@ def event_body(version, event) -> dict:
     }
 
 
-def publish_event(version, event) -> int:
+def publish_event(version, event, integrations=None) -> int:
     """Queue the event to each team owning an integration the version affects, in the
     caller's transaction (the health notifier signs and delivers it through the outbox).
     Approval reaches every channel of those teams (email, chat, webhook) with the breaking
     findings in plain words and the link; the other events go to their webhooks only.
-    Returns the number of notifications queued."""
+    Returns the number of notifications queued. ``integrations``: the version's
+    ``affected_integrations``, when the caller has read them."""
     from health.choices import ChannelKind
     from health.notify import notify_team
 
     if event not in EVENTS:
         raise ValueError(f"Unknown schema version event {event!r}.")
+    if integrations is None:
+        integrations = affected_integrations(version.subject)
+    teams = {i.owner_team_id: i.owner_team for i in integrations}
+    if not teams:
+        return 0  # nobody to tell: the body is not built
     body = event_body(version, event)
     breaking = [f for f in body["findings"] if not f["compatible"]]
     body["summary"] = [f"{len(breaking)} breaking change(s)" if breaking else "No breaking change.",
                        *[f"- {f['type']}: {f['message']}" for f in breaking[:20]]]
     subject = f"[schema {event}] {version.display_name}"
     kinds = None if event == "approved" else [ChannelKind.WEBHOOK]
-    teams = {i.owner_team_id: i.owner_team for i in affected_integrations(version.subject)}
     queued = 0
     for team in teams.values():
         queued += len(notify_team(team, event=f"schema.{event}", subject=subject, payload=body, kinds=kinds))

@@ -51,14 +51,22 @@ def resolved_document(version):
     return resolved(version.subject.format, version.document, version.references)
 
 
-def compatibility_against(subject, document, *, against=None, defaults=None, explain=False, references=()):
+def approved_rows(subject):
+    """(pk, approved_at, number) of the approved versions of ``subject``, oldest first: what
+    ``compatibility_against`` compares with, as plain rows."""
+    return list(approved_versions(subject).values_list("pk", "approved_at", "number"))
+
+
+def compatibility_against(subject, document, *, against=None, defaults=None, explain=False, references=(),
+                          rows=None):
     """Check ``document`` under the subject's level and policy against ``against`` (approved
     versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
     the newest version compared)``: what a submission stores and the wire API answers.
     ``explain`` adds each finding's plain sentence and verified counterexample (what the
     steward reads; the wire API, answering a client, leaves that to the review page).
     ``references`` (Confluent's) are resolved into ``document``, and every compared version's
-    into its own, so a change made in a referenced type is seen."""
+    into its own, so a change made in a referenced type is seen. ``rows``: the caller's
+    ``approved_rows(subject)``, when it has read them already."""
     from django.conf import settings
 
     from stewardship import compat
@@ -71,11 +79,14 @@ def compatibility_against(subject, document, *, against=None, defaults=None, exp
     if against is None:
         # Plain rows, not 100 model instances (building those cost a registration more than
         # half the comparisons); the newest is the one model the caller needs.
-        rows = list(approved_versions(subject).values_list("pk", "approved_at", "number"))
+        rows = approved_rows(subject) if rows is None else rows
         numbers = [number for _pk, _at, number in rows]
         documents = (_approved_documents([(pk, at) for pk, at, _n in rows], subject.format)
                      if level != CompatLevel.NONE else [])
-        latest = SchemaVersion.objects.get(pk=rows[-1][0]) if rows else None
+        # Without its document and report (loaded if someone reads them): the newest
+        # version's report lists a finding per earlier version, and the caller needs the row.
+        latest = (SchemaVersion.objects.defer("document", "compat_report").get(pk=rows[-1][0])
+                  if rows else None)
     else:
         previous = list(against)
         numbers = [v.number for v in previous]
@@ -111,10 +122,13 @@ def affected_integrations(subject):
     return qs.select_related("owner_team", "source_system", "target_system").distinct().order_by("criticality", "name")
 
 
-def requires_two_approvals(subject) -> bool:
-    """Finance-sensitive APIs and anything a tier-1 integration depends on need two stewards."""
+def requires_two_approvals(subject, integrations=None) -> bool:
+    """Finance-sensitive APIs and anything a tier-1 integration depends on need two stewards.
+    ``integrations``: ``affected_integrations(subject)``, when the caller has read them."""
     if subject.api_id and subject.api.finance_sensitive:
         return True
+    if integrations is not None:
+        return any(i.criticality == Criticality.TIER_1 for i in integrations)
     return affected_integrations(subject).filter(criticality=Criticality.TIER_1).exists()
 
 

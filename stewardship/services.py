@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from controlplane import audit, outbox
@@ -24,6 +24,7 @@ from .choices import (
     VersionStatus,
 )
 from .models import (
+    _UNSET,
     FindingAcceptance,
     RegistrySchema,
     Review,
@@ -32,7 +33,7 @@ from .models import (
     SorAssignment,
     StewardshipSettings,
 )
-from .selectors import affected_integrations, compatibility_against, requires_two_approvals
+from .selectors import affected_integrations, approved_rows, compatibility_against, requires_two_approvals
 
 
 def _is_steward(user) -> bool:
@@ -210,13 +211,25 @@ def _check_document(document, fmt):
 
 @transaction.atomic
 def create_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
+    return _new_draft(actor=actor, subject=subject, document=document, change_summary=change_summary,
+                      references=references)
+
+
+def _new_draft(*, actor, subject, document, change_summary="", references=(), top_number=_UNSET) -> SchemaVersion:
+    """``create_draft`` in the caller's transaction (a wire registration: no savepoint, its
+    failure fails the registration). ``top_number``: the subject's highest number, when the
+    caller read it while holding the subject (it names the draft, "Orders v7 (draft)",
+    without asking again)."""
     from stewardship.registry import identity
 
     _check_document(document, subject.format)
     references = identity.normalize_references(references)
-    version = SchemaVersion.objects.create(subject=subject, document=document, author=actor, change_summary=change_summary,
-                                           references=references,
-                                           fingerprint=identity.version_fingerprint(subject.format, document, references))
+    version = SchemaVersion(subject=subject, document=document, author=actor, change_summary=change_summary,
+                            references=references,
+                            fingerprint=identity.version_fingerprint(subject.format, document, references))
+    if top_number is not _UNSET:
+        version.subject_top_number = top_number
+    version.save(force_insert=True)
     audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
     return version
 
@@ -290,12 +303,22 @@ def submit(*, actor, version) -> SchemaVersion:
 
 
 @transaction.atomic
-def _submit(*, actor, version, checked=None) -> SchemaVersion:
-    """``checked``: the ``compatibility_against`` result the caller computed on this very document
-    under the subject's lock (the wire registration), so the check does not run twice."""
+def _submit(*, actor, version) -> SchemaVersion:
+    return _submit_now(actor=actor, version=version)
+
+
+def _submit_now(*, actor, version, checked=None, created=False) -> SchemaVersion:
+    """``_submit`` in the caller's transaction. ``checked``: the ``compatibility_against``
+    result the caller computed on this very document while holding the subject (the wire
+    registration), so the check does not run twice. ``created``: the caller created
+    ``version`` as a draft in this very transaction while holding the subject: nobody else
+    can see it yet, so there is nothing to lock or re-read."""
     from stewardship import compat
 
-    locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
+    if created:
+        locked = version
+    else:
+        locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
     if checked is None:
         bundled = _resolved_or_invalid(subject.format, locked.document, locked.references)
@@ -313,14 +336,16 @@ def _submit(*, actor, version, checked=None) -> SchemaVersion:
     locked.compared_with = latest
     locked.level = level
     locked.policy = policy
-    locked.required_approvals = 2 if requires_two_approvals(subject) else 1
+    consumers = list(affected_integrations(subject))  # read once: the approval rule and the event
+    locked.required_approvals = 2 if requires_two_approvals(subject, consumers) else 1
     locked.save(update_fields=["status", "round", "submitted_at", "validity_errors", "compat_report", "compared_with",
                                "level", "policy", "required_approvals", "updated_at"])
     audit.record(actor=actor, action="schemaversion.submit", obj=locked, before=before,
                  after={**audit.snapshot(locked, ["status", "round", "required_approvals"]),
                         "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
-    _notify_on_commit(locked.pk, "submitted")
-    notifications.publish_event(locked, "submitted")
+    if consumers:  # the teams to tell are those of the integrations using it now, as for the event
+        _notify_on_commit(locked.pk, "submitted")
+    notifications.publish_event(locked, "submitted", consumers)
     return locked
 
 
@@ -369,13 +394,20 @@ def _check_wire_scope(scope, subject):
 
 
 @transaction.atomic
-def register_from_wire(*, actor, subject, document, references=(), scope=None) -> tuple[SchemaVersion, bool]:
+def register_from_wire(*, actor, subject, document, references=(), scope=None,
+                       defaults=None) -> tuple[SchemaVersion, bool]:
     """A schema registered by a Schema Registry client (``POST /subjects/{s}/versions``).
 
     Returns ``(version, submitted)``: the approved version with that text (the client gets
     its id), or the version of that text already in review or rejected, or a new version
     submitted for review now (``submitted`` True) with its compatibility report. A schema
     incompatible under the subject's level and policy is refused and nothing is written.
+    ``defaults``: the ``StewardshipSettings`` row, when the caller has read it.
+
+    The check against every approved version runs before the subject is held
+    (``_hold_subject_for_registration``), and is used once it is only if the approved
+    versions, the level and the policy it read are still the ones there (approved documents
+    never change); otherwise it runs again there.
     """
     from stewardship.registry import identity
 
@@ -386,7 +418,7 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
         raise ValidationFailed(f"{subject.name} holds {subject.get_format_display()} documents, which the Schema "
                                "Registry API does not serve.", code="invalid_schema")
     _check_wire_scope(scope, subject)
-    defaults = StewardshipSettings.get()
+    defaults = defaults or StewardshipSettings.get()
     if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     references = identity.normalize_references(references)
@@ -395,26 +427,40 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
     # without taking the subject's lock.
     # Without the report and the document (the client gets the id): the newest version's
     # report lists a finding per earlier version, and decoding it cost more than the rest.
-    published = (subject.versions.filter(fingerprint=print_, status=VersionStatus.APPROVED)
-                 .defer("document", "compat_report").select_related("registry_schema").first())
+    same = list(subject.versions.filter(fingerprint=print_, status__in=(VersionStatus.APPROVED, *_WIRE_OPEN_STATES))
+                .defer("document", "compat_report").select_related("registry_schema"))
+    published = next((v for v in same if v.status == VersionStatus.APPROVED), None)
     if published is not None:
         return published, False
     _check_references(references)
-    # Serialise registrations of one subject: one submission per text, ordered checks.
-    subject = SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    early = None
+    if not same:  # a new text (one already waiting is answered under the lock, unchecked)
+        try:
+            early = _wire_check(subject, document, references, defaults, approved_rows(subject))
+        except ValidationFailed:  # said under the lock, after the texts already known (as before)
+            early = None
+    subject = _hold_subject_for_registration(subject, print_)
     if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
-    known = (subject.versions.filter(fingerprint=print_, status__in=(VersionStatus.APPROVED, *_WIRE_OPEN_STATES))
-             .select_related("registry_schema").order_by("-created_at"))
-    known = sorted(known, key=lambda v: v.status != VersionStatus.APPROVED)  # an approved one wins
+    # One read under the lock: the versions with this text, the approved ones (what the
+    # check compares with) and the highest number given (what names the new version).
+    rows = list(subject.versions.filter(Q(number__isnull=False) | Q(fingerprint=print_))
+                .values_list("pk", "status", "number", "approved_at", "fingerprint", "created_at"))
+    known = sorted((r for r in rows if r[4] == print_ and r[1] in (VersionStatus.APPROVED, *_WIRE_OPEN_STATES)),
+                   key=lambda r: r[5], reverse=True)
+    known.sort(key=lambda r: r[1] != VersionStatus.APPROVED)  # an approved one wins
     if known:  # a text already validated when it was submitted
-        return known[0], False
-    bundled = _resolved_or_invalid(subject.format, document, references)
-    errors = identity.schema_errors(bundled, subject.format)
+        return SchemaVersion.objects.select_related("registry_schema").get(pk=known[0][0]), False
+    approved = sorted(((pk, at, number) for pk, status, number, at, _f, _c in rows
+                       if status == VersionStatus.APPROVED and number is not None), key=lambda r: r[2])
+    top = max((r[2] for r in rows if r[2] is not None), default=None)
+    level, policy = subject.effective_level(defaults), subject.effective_policy(defaults)
+    if early is None or early[0] != approved or early[1] != (level, policy):
+        early = _wire_check(subject, document, references, defaults, approved)
+    _rows, _settings, errors, checked = early
     if errors:
         raise ValidationFailed("Invalid schema: " + "; ".join(errors[:5]), code="invalid_schema",
                                fields={"schema": errors})
-    checked = compatibility_against(subject, bundled, defaults=defaults)
     report = checked[2]
     if not report.get("compatible"):
         messages = [f.get("message") or f.get("type") for f in report.get("findings", []) if not f.get("compatible", True)]
@@ -425,9 +471,43 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None) -
             f"(level {checked[0]}, policy {checked[1]}): " + "; ".join(messages[:10]),
             code="incompatible", fields={"messages": messages},
         )
-    version = create_draft(actor=actor, subject=subject, document=document, references=references,
-                           change_summary="Registered through the Schema Registry API.")
-    return _submit(actor=actor, version=version, checked=checked), True
+    # In this transaction, without savepoints: a failure of either fails the registration.
+    version = _new_draft(actor=actor, subject=subject, document=document, references=references,
+                         change_summary="Registered through the Schema Registry API.", top_number=top)
+    return _submit_now(actor=actor, version=version, checked=checked, created=True), True
+
+
+def _hold_subject_for_registration(subject, print_):
+    """The subject, read again and held until the transaction ends, for a wire registration
+    of the text ``print_``. What a registration decides on stays as it read it: approvals
+    (which number versions under the subject's ``FOR UPDATE``), its configuration and a
+    registration of the same text (one submission per text) wait for it. Registrations of
+    other texts of the subject go on at the same time: a submission changes nothing another
+    registration is checked against. PostgreSQL: a ``FOR SHARE`` row lock and a transaction
+    advisory lock on (subject, text); elsewhere (SQLite serialises its writers) the row lock."""
+    if connection.vendor != "postgresql":
+        return SchemaSubject.objects.select_for_update().get(pk=subject.pk)
+    held = list(SchemaSubject.objects.raw(
+        f"SELECT * FROM {SchemaSubject._meta.db_table} WHERE id = %s FOR SHARE", [subject.pk]))
+    if not held:
+        raise SchemaSubject.DoesNotExist(f"Subject {subject.pk} was deleted meanwhile.")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                       [f"stewardship.register:{subject.pk}:{print_}"])
+    return held[0]
+
+
+def _wire_check(subject, document, references, defaults, rows):
+    """What a wire registration of ``document`` is decided on, against the approved versions
+    ``rows`` (``approved_rows``): ``(rows, (level, policy), validity errors, the
+    compatibility_against result or None when the schema is invalid)``."""
+    from stewardship.registry import identity
+
+    level, policy = subject.effective_level(defaults), subject.effective_policy(defaults)
+    bundled = _resolved_or_invalid(subject.format, document, references)
+    errors = identity.schema_errors(bundled, subject.format)
+    checked = None if errors else compatibility_against(subject, bundled, defaults=defaults, rows=rows)
+    return rows, (level, policy), errors, checked
 
 
 @transaction.atomic

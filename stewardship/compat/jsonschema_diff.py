@@ -383,6 +383,7 @@ class _ContentIds:
     across web threads."""
 
     MAX = 200_000
+    MAX_RESULTS = 50_000
 
     @classmethod
     def current(cls) -> _ContentIds:
@@ -391,11 +392,14 @@ class _ContentIds:
         global _CONTENT_IDS
         if len(_CONTENT_IDS.table) > cls.MAX:
             _CONTENT_IDS = cls()
+        elif len(_CONTENT_IDS.results) > cls.MAX_RESULTS:
+            _CONTENT_IDS.results.clear()
         return _CONTENT_IDS
 
     def __init__(self):
         self.table: dict[tuple, int] = {}
         self.counter = itertools.count()
+        self.results: dict[tuple, Result] = {}  # pair results of the checks (``Shared``)
 
     def of_doc(self, doc: Doc):
         """{id(container): content id} for the document, or None when it does not qualify
@@ -447,7 +451,8 @@ _CONTENT_IDS = _ContentIds()
 
 
 class Shared:
-    """Pair results shared by the comparisons of one check (``engine.check`` makes one).
+    """Pair results shared by the comparisons of one check (``engine.check`` makes one), and
+    by the checks after it in the process.
 
     A transitive check compares the new document with every approved version, and most of
     their subschemas are the same from one version to the next: a pair of subschemas with
@@ -455,11 +460,17 @@ class Shared:
     two subschemas' content only when nothing in the comparison goes by identity: neither
     document has a ``$ref`` (resolution, cycle assumptions), no JSON value appears twice in
     either (node identity, de-duplication of big parts) and the two share no value (the
-    ``is`` shortcut). Documents that do not qualify are compared as before, unshared."""
+    ``is`` shortcut). Documents that do not qualify are compared as before, unshared.
+
+    Being a function of content, a result holds for the next check as well: the next
+    registration of a subject mostly changes a property or two, so the pairs of its other
+    subschemas with the approved versions' are not compared again. The results live with the
+    content-id table that names their keys (ids of two tables are not comparable), at most
+    ``_ContentIds.MAX_RESULTS`` of them."""
 
     def __init__(self):
-        self.results: dict[tuple, Result] = {}
         self.names = _ContentIds.current()
+        self.results: dict[tuple, Result] = self.names.results
 
     def content_ids(self, doc: Doc):
         return self.names.of_doc(doc)

@@ -318,7 +318,7 @@ def _awaiting(request, version, submitted):
     url = request.build_absolute_uri(version.get_absolute_url())
     if version.status == VersionStatus.IN_REVIEW:
         report = version.compat_report or {}
-        consumers = affected_integrations(subject).count()
+        consumers = affected_integrations(subject).values("pk").count()
         return error(422, AWAITING_APPROVAL, (
             f"Schema awaits steward approval: {'submitted now' if submitted else 'already submitted'} for review as "
             f"a new version of subject '{subject.slug}' (level {version.level}, "
@@ -338,11 +338,12 @@ def register(request, subject):
     body = _body(request)
     document, references = _schema_from(body, subject)
     explicit = body.get("id") is not None or body.get("version") not in (None, -1)
-    if explicit or subject.effective_registry_mode() == RegistryMode.IMPORT:
+    defaults = StewardshipSettings.get()
+    if explicit or subject.effective_registry_mode(defaults) == RegistryMode.IMPORT:
         return _import(request, subject, body, document, references)
     version, submitted = services.register_from_wire(
         actor=request.user, subject=subject, document=document, references=references,
-        scope=scope.of_request(request),
+        scope=scope.of_request(request), defaults=defaults,
     )
     if version.status != VersionStatus.APPROVED:
         return _awaiting(request, version, submitted)

@@ -329,16 +329,44 @@ def test_a_transitive_check_reports_what_each_comparison_alone_reports():
             (f.type, f.path) for f in alone.findings]
 
 
+def test_the_next_check_in_the_process_reports_what_a_fresh_process_reports():
+    # Pair results are kept from one check to the next (the next registration of a subject
+    # shares most subschemas with the last): a warm check must give the cold check's report.
+    from stewardship.compat import jsonschema_diff
+
+    def version(n, description, required=("id",)):
+        return {"type": "object", "description": description, "required": list(required), "properties": {
+            "id": {"type": "string", "maxLength": 10 + n},
+            "currency": {"type": "string", "enum": [f"C{i}" for i in range(n)]},
+            "lines": {"type": "array", "items": {"type": "object", "properties": {"q": {"type": "integer"}}}}}}
+
+    previous = [version(n, f"v{n}", ("id", "currency") if n == 3 else ("id",)) for n in range(1, 8)]
+    candidates = [version(8, "next"), version(8, "again", ("id", "currency")), version(2, "narrower")]
+    for level in ("BACKWARD_TRANSITIVE", "FULL_TRANSITIVE", "FORWARD"):
+        cold = []
+        for new in candidates:
+            jsonschema_diff._ContentIds.current().results.clear()
+            cold.append(check(new=new, previous=previous, level=level, time_budget=30).to_dict())
+        warm = [check(new=new, previous=previous, level=level, time_budget=30).to_dict() for new in candidates]
+        assert warm == cold
+
+
 def test_load_on_the_machine_cannot_turn_a_compatible_change_into_a_refusal():
     # Three busy threads share the GIL with the check: the check gets about a quarter of the
     # wall clock. Its budget is twice its own CPU cost, well under the stretched wall time: a
     # wall-clock budget would refuse the (compatible) change as CHECK_TIMED_OUT.
     import threading
 
+    from stewardship.compat import jsonschema_diff
+
+    def cold():  # the pair results of earlier checks are kept for the next ones: not these
+        jsonschema_diff._ContentIds.current().results.clear()
+
     old, new = _exploding(4, 4, 10, distinct=True), _exploding(4, 4, 11, distinct=True)  # maxLength widened: compatible
     assert check(new=new, previous=[old], level="BACKWARD", time_budget=30).compatible  # warm: first-call costs
     costs = []
     for _ in range(2):
+        cold()
         started = time.thread_time()
         check(new=new, previous=[old], level="BACKWARD", time_budget=30)
         costs.append(time.thread_time() - started)
@@ -354,6 +382,7 @@ def test_load_on_the_machine_cannot_turn_a_compatible_change_into_a_refusal():
     for t in burners:
         t.start()
     try:
+        cold()
         wall = time.perf_counter()
         report = check(new=new, previous=[old], level="BACKWARD", time_budget=budget)
         wall = time.perf_counter() - wall
