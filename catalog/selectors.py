@@ -1,6 +1,12 @@
 """Read querysets shared by the API, the HTML pages and the admin, shaped so a list runs a
 fixed number of queries whatever its length."""
 
+import copy
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Prefetch, Q
 
 from .choices import ApiLifecycle, IntegrationLifecycle, SystemLifecycle
@@ -115,3 +121,46 @@ def overview_counts() -> dict:
         "workflows": Workflow.objects.count(),
         "domains": Domain.objects.count(),
     }
+
+
+# --- integrations by slug, per process -------------------------------------------------
+# Every machine post names its integration by slug, and integrations change rarely: each
+# web process keeps what a lookup found for INTEGRATION_LOOKUP_CACHE_MS (1 s), so a change
+# made in another process is honoured within that second; a save or delete in this process
+# drops the cache at once and again when its transaction commits. Nothing is cached inside
+# a transaction (it may see rows that are rolled back), and an unknown slug is not cached.
+_by_slug: dict[str, tuple[float, Integration]] = {}
+_by_slug_lock = threading.Lock()
+_BY_SLUG_MAX = 10_000
+
+
+def forget_integrations(**_signal_kwargs) -> None:
+    """Drop this process's cached integrations (now and again after commit)."""
+    _by_slug.clear()
+    if connection.in_atomic_block:
+        transaction.on_commit(_by_slug.clear)
+
+
+def integrations_by_slug(slugs) -> dict[str, Integration]:
+    """-> {slug: Integration} for the slugs that exist. Each answer is a copy: a caller may
+    cache related objects on it without another request seeing them."""
+    ttl = settings.INTEGRATION_LOOKUP_CACHE_MS / 1000
+    cacheable = ttl > 0 and not connection.in_atomic_block
+    now = time.monotonic()
+    found, missing = {}, []
+    for slug in slugs:
+        hit = _by_slug.get(slug) if cacheable else None
+        if hit is not None and now - hit[0] < ttl:
+            found[slug] = copy.copy(hit[1])
+        else:
+            missing.append(slug)
+    if missing:
+        fresh = {i.slug: i for i in Integration.objects.filter(slug__in=missing).order_by()}
+        if cacheable:
+            with _by_slug_lock:
+                if len(_by_slug) + len(fresh) > _BY_SLUG_MAX:
+                    _by_slug.clear()
+                _by_slug.update((slug, (now, obj)) for slug, obj in fresh.items())
+            fresh = {slug: copy.copy(obj) for slug, obj in fresh.items()}
+        found.update(fresh)
+    return found

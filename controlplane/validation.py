@@ -192,21 +192,37 @@ def json_problem(value, limit: int) -> str | None:
 # may not) or as a \u escape (``\\u0000`` after an escaped backslash matches too, which
 # only costs the full walk).
 _SUSPECT_TEXT = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89abcdefABCDEF])")
+_SUSPECT_CHAR = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _suspect_text(text: str) -> bool:
+    """``_SUSPECT_TEXT.search(text)``, faster for the common body: an ASCII text can hold
+    no surrogate, ``in`` finds a NUL or a ``\\u`` at C speed, and the regular expression
+    runs only when a ``\\u`` escape is there (one scan of a 1,000-item batch was 6.5 ms)."""
+    if text.isascii():
+        if "\x00" in text:
+            return True
+    elif _SUSPECT_CHAR.search(text) is not None:
+        return True
+    return "\\u" in text and _SUSPECT_TEXT.search(text) is not None
 
 
 def json_text_problem(text: str, value, limit: int) -> str | None:
     """``json_problem`` for ``value`` decoded from ``text``, cheaper for the common body:
     when the text holds no NUL or surrogate in any form (one regular-expression scan),
     only the nesting is walked, container by container, not every string and key."""
-    if _SUSPECT_TEXT.search(text) is not None:
+    if _suspect_text(text):
         return json_problem(value, limit)
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    containers = (dict, list)  # a tuple: isinstance with ``dict | list`` is slower
+    stack = [(value, 1)] if isinstance(value, containers) else []
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return f"the document nests deeper than {limit} levels"
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        depth += 1
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, containers):
+                stack.append((child, depth))
     return None
 
 

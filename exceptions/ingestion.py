@@ -5,7 +5,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-from catalog.models import CanonicalEntity, Integration
+from catalog.models import CanonicalEntity
+from catalog.selectors import integrations_by_slug
 from controlplane.validation import parse_instant
 
 from .choices import Severity
@@ -20,7 +21,7 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
     when it is not empty nothing may be stored."""
     limit = settings.EXCEPTIONS_MAX_PAYLOAD_BYTES
     slugs = {r.get("integration") for r in raw_items if isinstance(r, dict) and isinstance(r.get("integration"), str)}
-    integrations = {i.slug: i for i in Integration.objects.filter(slug__in=slugs)} if slugs else {}
+    integrations = integrations_by_slug(slugs) if slugs else {}
     entity_slugs = {r.get("entity") for r in raw_items if isinstance(r, dict) and isinstance(r.get("entity"), str)}
     entities = dict(CanonicalEntity.objects.filter(slug__in=entity_slugs).values_list("slug", "id")) if entity_slugs else {}
     severities = frozenset(Severity.values)  # the enum builds a new list on every access

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.functions import Collate
 from django.utils import timezone
 
 from controlplane import audit, outbox
@@ -137,8 +138,7 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
     q = connection.ops.quote_name
     event_t, dirty_t, outbox_t = (q(m._meta.db_table) for m in (BusinessEvent, KpiDirtyWindow, OutboxMessage))
     now = timezone.now()
-    pairs = sorted(dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events"),
-                   key=lambda p: (p[0], p[1].period, p[1].start))
+    pairs = sorted(dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events"), key=_dirty_order)
     params = {
         "event_id": item["event_id"], "workflow_id": item.get("workflow_id"), "integration_id": item.get("integration_id"),
         "type": item["type"], "key": item["correlation_key"], "occurred_at": item["occurred_at"],
@@ -250,6 +250,12 @@ def _queue_refresh(days, source):
 DRAIN_TASK = "kpis.tasks.refresh_dirty"
 
 
+def _dirty_order(pair):
+    """The one order dirty-window rows are written and locked in (deadlock-free upserts)."""
+    key, window = pair
+    return key, window.period, window.start
+
+
 def dirty_windows(days, source) -> set[tuple[str, Window]]:
     """(KPI key, window) pairs that data dated ``days`` from ``source`` can change: the
     day, week and month containing each day for every KPI it feeds, and for the
@@ -275,8 +281,11 @@ def mark_dirty(*, days=(), source="events", pairs=None) -> int:
     if not pairs:
         return 0
     now = timezone.now()
+    # In one order everywhere (the single-event statement's too): a set's order differs
+    # from process to process, and two posts upserting the same rows in two orders deadlock.
     KpiDirtyWindow.objects.bulk_create(
-        [KpiDirtyWindow(key=key, period=w.period, period_start=w.start, marked_at=now) for key, w in pairs],
+        [KpiDirtyWindow(key=key, period=w.period, period_start=w.start, marked_at=now)
+         for key, w in sorted(pairs, key=_dirty_order)],
         update_conflicts=True, unique_fields=["key", "period", "period_start"], update_fields=["marked_at"],
         batch_size=500,
     )
@@ -294,7 +303,10 @@ def refresh_dirty(*, limit: int = 5000) -> int:
     rows = list(KpiDirtyWindow.objects.filter(marked_at__lte=started).order_by("period_start")
                 .values_list("pk", "key", "period", "period_start")[:limit])
     total = refresh_windows([(key, Window(period, start)) for _, key, period, start in rows if key in KPIS])
-    KpiDirtyWindow.objects.filter(pk__in=[r[0] for r in rows], marked_at__lte=started).delete()
+    with transaction.atomic():  # locked in the upserts' order first, so the delete cannot deadlock with them
+        done = list(KpiDirtyWindow.objects.select_for_update().filter(pk__in=[r[0] for r in rows], marked_at__lte=started)
+                    .order_by(Collate("key", "C"), Collate("period", "C"), "period_start").values_list("pk", flat=True))
+        KpiDirtyWindow.objects.filter(pk__in=done).delete()
     if KpiDirtyWindow.objects.exists():
         with transaction.atomic():
             outbox.enqueue(DRAIN_TASK, countdown=settings.KPI_REFRESH_DEBOUNCE_SECONDS)

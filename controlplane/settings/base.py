@@ -303,6 +303,10 @@ API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 100, minimum=10)
 # How long a web process reuses a service token lookup: a revocation elsewhere is honoured
 # within this many milliseconds (controlplane.authentication). 0 turns the cache off.
 SERVICE_TOKEN_CACHE_MS = env_int("SERVICE_TOKEN_CACHE_MS", 1000, minimum=0)
+# How long a web process reuses an integration looked up by slug on the machine paths
+# (ingest, sync runs, events: catalog.selectors.integrations_by_slug); a change made in
+# another process is honoured within this many milliseconds. 0 reads it on every post.
+INTEGRATION_LOOKUP_CACHE_MS = env_int("INTEGRATION_LOOKUP_CACHE_MS", 1000, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "controlplane.authentication.ServiceTokenAuthentication",

@@ -3,7 +3,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Integration
+from catalog.selectors import integrations_by_slug
 from controlplane import scope as token_scope
 from controlplane.api import error_body
 from controlplane.authentication import ServiceTokenAuthentication
@@ -41,7 +42,9 @@ class IntegrationRunsView(APIView):
 
     @extend_schema(request=s.SyncRunInSerializer, responses={201: s.SyncRunSerializer, 200: s.SyncRunSerializer})
     def post(self, request, slug):
-        integration = get_object_or_404(Integration, slug=slug)
+        integration = integrations_by_slug([slug]).get(slug)
+        if integration is None:
+            raise Http404("No Integration matches the given query.")
         incoming = s.SyncRunInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data

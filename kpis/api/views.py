@@ -7,7 +7,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.models import Integration, Workflow
+from catalog.models import Workflow
+from catalog.selectors import integrations_by_slug
 from controlplane import scope as token_scope
 from controlplane.errors import IdempotencyConflict, NotFound, ValidationFailed
 from controlplane.pagination import LargeCursorPagination
@@ -67,7 +68,8 @@ def store_event_items(request, items: list, refused: dict | None = None) -> Resp
     usable = [i for n, i in enumerate(items) if n not in refused and isinstance(i, dict)]
     context = {"lookups": {
         "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in usable if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
-        "integration": dict(Integration.objects.filter(slug__in={i.get("integration") for i in usable if isinstance(i.get("integration"), str)}).values_list("slug", "id")),
+        "integration": {slug: i.pk for slug, i in integrations_by_slug(
+            {i.get("integration") for i in usable if isinstance(i.get("integration"), str)}).items()},
     }}
     valid, results = [], []
     for index, item in enumerate(items):

@@ -371,3 +371,15 @@ def test_json_problem_is_iterative_and_names_the_problem():
     assert "deeper than 100" in validation.json_problem(deep, 100)
     assert "NUL" in validation.json_problem({"a": ["ok", {"b": "x\x00"}]}, 100)
     assert validation.json_problem(json.loads('{"a": "\\ud83d\\ude80"}'), 100) is None
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": "plain"}', '{"a": "\x00"}', '{"a": "\\u0000"}', '{"a": "\\ud83d"}', '{"a": "\\uD800x"}',
+    '{"a": "\\u00e9"}', '{"a": "caf\u00e9"}', '{"a": "\ud800"}', '{"a": "caf\u00e9 \x00"}', '{"a": "\\\\u0000"}',
+    '{"a": "\\u0041"}',
+])
+def test_the_fast_suspect_scan_agrees_with_the_regular_expression(text):
+    """The shortcut the parser takes for ASCII bodies finds what the full pattern finds."""
+    from controlplane.validation import _SUSPECT_TEXT, _suspect_text
+
+    assert _suspect_text(text) == (_SUSPECT_TEXT.search(text) is not None)
