@@ -27,14 +27,16 @@ CAST = {
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    """Each test starts with empty per-process caches (tokens, routing): a
+    """Each test starts with empty per-process caches (tokens, routing, integrations): a
     ``transaction=True`` test's flush truncates tables without the signals that drop them,
     so a queue or token cached by the test before would otherwise outlive its row."""
+    from catalog.selectors import forget_integrations
     from controlplane.authentication import forget
     from exceptions.services.routing import _drop_routing
 
     forget()
     _drop_routing()
+    forget_integrations()
     yield
 
 
