@@ -256,6 +256,12 @@ def _dirty_order(pair):
     return key, window.period, window.start
 
 
+def _bytewise(field: str):
+    """Order by ``field`` as Python sorts strings (_dirty_order): PostgreSQL's "C" collation;
+    SQLite compares bytes already (BINARY) and has no collation of that name."""
+    return (Collate(field, "C"),) if connection.vendor == "postgresql" else (field,)
+
+
 def dirty_windows(days, source) -> set[tuple[str, Window]]:
     """(KPI key, window) pairs that data dated ``days`` from ``source`` can change: the
     day, week and month containing each day for every KPI it feeds, and for the
@@ -305,7 +311,7 @@ def refresh_dirty(*, limit: int = 5000) -> int:
     total = refresh_windows([(key, Window(period, start)) for _, key, period, start in rows if key in KPIS])
     with transaction.atomic():  # locked in the upserts' order first, so the delete cannot deadlock with them
         done = list(KpiDirtyWindow.objects.select_for_update().filter(pk__in=[r[0] for r in rows], marked_at__lte=started)
-                    .order_by(Collate("key", "C"), Collate("period", "C"), "period_start").values_list("pk", flat=True))
+                    .order_by(*_bytewise("key"), *_bytewise("period"), "period_start").values_list("pk", flat=True))
         KpiDirtyWindow.objects.filter(pk__in=done).delete()
     if KpiDirtyWindow.objects.exists():
         with transaction.atomic():
