@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Collate
 from django.utils import timezone
 
@@ -165,7 +165,8 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
             UPDATE {event_t} r SET closed_at = LEAST(%(occurred_at)s, (SELECT MIN(p.occurred_at) FROM {event_t} p
                                                                      WHERE p.type = %(posted)s AND p.correlation_key = %(key)s))
             WHERE %(type)s = %(posted)s AND EXISTS (SELECT 1 FROM ins)
-              AND r.type = %(ready)s AND r.correlation_key = %(key)s AND r.closed_at IS NULL
+              AND r.type = %(ready)s AND r.correlation_key = %(key)s
+              AND (r.closed_at IS NULL OR r.closed_at > %(occurred_at)s)
         ), dirty AS (
             INSERT INTO {dirty_t} (key, period, period_start, marked_at)
             SELECT v.key, v.period, v.start, %(now)s
@@ -198,13 +199,15 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
 
 
 def close_ready_invoices(*, keys=None) -> int:
-    """Set ``closed_at`` on open invoice_ready events whose invoice has been posted, for the
-    given correlation keys (all keys when None). Events may arrive in any order, so this runs
-    after every ingest for the keys it touched."""
+    """Set ``closed_at`` of invoice_ready events to their invoice's first posting, for the
+    given correlation keys (all keys when None): on open ones, and on closed ones when an
+    earlier posting arrived late. Events may arrive in any order, so this runs after every
+    ingest for the keys it touched."""
     posted = BusinessEvent.objects.filter(
         type=EventType.INVOICE_POSTED, correlation_key=OuterRef("correlation_key")
     ).order_by("occurred_at").values("occurred_at")[:1]
-    ready = BusinessEvent.objects.filter(type=EventType.INVOICE_READY, closed_at__isnull=True)
+    ready = BusinessEvent.objects.filter(Q(closed_at__isnull=True) | Q(closed_at__gt=Subquery(posted)),
+                                         type=EventType.INVOICE_READY)
     if keys is not None:
         keys = list(keys)
         if not keys:

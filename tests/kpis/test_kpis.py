@@ -125,6 +125,27 @@ def test_ingest_closes_ready_invoices_whatever_the_order(api_as):
     assert BusinessEvent.objects.get(event_id="r").closed_at == dt.datetime(2026, 10, 14, 10, tzinfo=dt.UTC)
 
 
+def test_a_late_earlier_posting_moves_the_close_back_and_the_backlog_drops(api_as):
+    """The invoice was posted on the 14th, but the ledger's record of it reached us after a
+    re-send dated the 17th: the day's backlog counts it posted, not still waiting."""
+    client = api_as("service")
+    ready = {"event_id": "r", "type": "invoice_ready", "correlation_key": "INV-7", "occurred_at": "2026-10-14T08:00:00Z",
+             "amount": "100.00", "currency": "EUR"}
+    resent = {"event_id": "p2", "type": "invoice_posted", "correlation_key": "INV-7", "occurred_at": "2026-10-17T10:00:00Z"}
+    first = {"event_id": "p1", "type": "invoice_posted", "correlation_key": "INV-7", "occurred_at": "2026-10-14T10:00:00Z"}
+    for body in (ready, resent):
+        assert client.post("/api/v1/events/", body, format="json").status_code == 200
+    assert compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""][0] == 1
+    assert client.post("/api/v1/events/", first, format="json").status_code == 200
+    assert BusinessEvent.objects.get(event_id="r").closed_at == dt.datetime(2026, 10, 14, 10, tzinfo=dt.UTC)
+    assert compute("invoice-ready-backlog", Window(Period.DAY, DAY))[""][0] == 0
+    # and the same through the set-based pass (the batch and demo paths)
+    BusinessEvent.objects.filter(event_id="r").update(closed_at=dt.datetime(2026, 10, 17, 10, tzinfo=dt.UTC))
+    assert services.close_ready_invoices(keys=["INV-7"]) == 1
+    assert BusinessEvent.objects.get(event_id="r").closed_at == dt.datetime(2026, 10, 14, 10, tzinfo=dt.UTC)
+    assert services.close_ready_invoices(keys=["INV-7"]) == 0  # nothing left to move
+
+
 def test_reconciliation_variance_and_mismatch_rate():
     integration, entity = IntegrationFactory(), EntityFactory()
     for start, src, tgt, mism, samt, tamt in [(1, 1000, 990, 10, 10_000, 9_900), (8, 500, 500, 0, 5_000, 5_100)]:
