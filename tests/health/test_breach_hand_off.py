@@ -161,3 +161,20 @@ def test_a_hand_off_that_gave_up_is_queued_again_by_the_next_sweep_once_the_queu
         evaluate_breaches(now=now + dt.timedelta(hours=2, minutes=1))
     assert SlaBreach.objects.get().handed_off
     assert BusinessException.objects.filter(fingerprint=breach.fingerprint).count() == 1
+
+
+def test_the_breach_exception_says_what_was_missed_in_words_and_units(missed, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_breaches(now=missed[2])
+    assert BusinessException.objects.get().message == (
+        "SLA missed: Availability was 50.00% over the last 24 hours (target 99%).")
+
+
+@pytest.mark.parametrize("metric,value,target,said", [
+    ("freshness", 158_520, 108_000, "Data was up to 44.0 h old over the last 30 days (freshness target 30.0 h)"),
+    ("exception_resolution", 48.98, 48, "Exceptions took 49.0 h to resolve over the last 30 days (target 48 h)"),
+    ("p95_latency", 1250.4, 800, "p95 latency was 1,250 ms over the last 30 days (target 800 ms)"),
+])
+def test_each_metric_reads_in_its_unit(metric, value, target, said):
+    breach = SlaBreach(metric=metric, value=value, target=target, window="30d")
+    assert breaches._message(breach) == f"SLA missed: {said}."
