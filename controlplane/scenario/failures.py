@@ -190,9 +190,10 @@ def _tax_story(invoices, now, rng):
 def _sap_outage(invoices, now, rng):
     since = now - dt.timedelta(hours=3, minutes=20)
     out = []
-    for invoice in [i for i in invoices if i.legal_entity == "DE01" and i.kind == "time" and i.ready_at][-40:]:
-        if invoice.ready_at < since - dt.timedelta(days=2) or len(out) >= 4:
-            continue
+    # The four latest DE01 time invoices, whatever the day: their postings (or the re-posting
+    # of a correction) went to SAP during the outage. Limited to the last two days, the story
+    # had no SAP failure from Thursday morning to Tuesday (the billing run is on Tuesdays).
+    for invoice in [i for i in invoices if i.legal_entity == "DE01" and i.kind == "time" and i.ready_at][-4:]:
         seen = max(since + dt.timedelta(minutes=7 * (len(out) + 1)), invoice.ready_at)
         if seen > now:
             continue

@@ -71,12 +71,13 @@ def test_the_overdue_items_are_the_storys(estate):
 @pytest.mark.parametrize("hours", range(0, 168, 7))
 def test_whatever_the_day_and_hour_it_is_loaded_only_the_story_is_overdue(hours):
     """Routine failures are worked within their queue's target on any day of the week, and
-    the refused replay finance retries is always there (one of last week's UK tax-code failures)."""
+    today's SAP outage and the refused replay finance retries are always there (one of last week's UK tax-code failures)."""
     now = dt.datetime(2026, 11, 30, 0, 30, tzinfo=dt.UTC) + dt.timedelta(hours=hours)  # from a Monday
     story = scenario.build(now)
     open_ = [f for f in story.failures if f.is_open]
     overdue = {f.error_code for f in open_ if f.seen_at + target(f.queue, f.severity) < now}
     assert overdue and overdue <= STORY_CODES, f"{now:%a %H:%M}"
+    assert sum(f.error_code == "SAP_RFC_TIMEOUT" for f in open_) == 4, "today's SAP gateway outage"
     refused = [f for f in open_ if f.failed_replay]
     assert len(refused) == 1 and refused[0].status == "in_progress" and refused[0].correction == refused[0].payload
 
