@@ -89,7 +89,7 @@ def hand_off(*, breach_id: int, opened: bool, actor=None) -> str:
     if breach.closed_at is not None:
         return "closed before hand-off"
     exception = open_system_exception(
-        integration=breach.integration, error_code=f"sla_{breach.metric}", message=_message(breach),
+        integration=breach.integration, error_code=f"SLA_{breach.metric.upper()}", message=_message(breach),
         severity="high", fingerprint=breach.fingerprint,
         details={"metric": breach.metric, "value": breach.value, "target": breach.target, "window": breach.window},
         actor=actor,

@@ -54,7 +54,7 @@ def test_breach_opens_one_exception_and_recovery_resolves_it(missed, django_capt
     exc = BusinessException.objects.get()
     assert exc.fingerprint == f"health:sla:{sla.integration.slug}:availability"
     assert (exc.integration, exc.error_code, exc.severity, exc.occurrences) == (
-        sla.integration, "sla_availability", "high", 1)
+        sla.integration, "SLA_AVAILABILITY", "high", 1)
     assert exc.queue.team == sla.integration.owner_team
     breach = SlaBreach.objects.get()
     assert breach.handed_off
