@@ -107,6 +107,8 @@ def _display(field, value, names):
     if value is None or value == "" or value == []:
         return None
     if field is None:
+        if isinstance(value, str) and "T" in value:  # a moment written into the entry (e.g. "since")
+            return _moment(value)
         return value if not isinstance(value, dict | list) else str(value)
     if field.is_relation and field.related_model is not None:
         lookup = names.get(field.related_model, {})
@@ -118,10 +120,19 @@ def _display(field, value, names):
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(field, models.DateTimeField) and isinstance(value, str):
-        moment = parse_datetime(value)
-        if moment is not None:
-            return f"{timezone.localtime(moment, datetime.UTC):%Y-%m-%d %H:%M} UTC" if timezone.is_aware(moment) else value
+        return _moment(value)
     return value if not isinstance(value, dict | list) else str(value)
+
+
+def _moment(value: str) -> str:
+    """An ISO date-time with its zone as "2026-12-04 02:11 UTC"; any other text as it is."""
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return value
+    if moment is None or not timezone.is_aware(moment):
+        return value
+    return f"{timezone.localtime(moment, datetime.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def readable_changes(entries) -> list:

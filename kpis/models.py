@@ -84,10 +84,16 @@ class Reconciliation(models.Model):
 KPI_NAMES: dict[str, str] = {}
 
 
+def kpi_choices():
+    """The KPIs by name, for the fields holding a KPI's key (admin lists, filters and the
+    audit history show "Overdue share", not ``overdue-share``)."""
+    return sorted(KPI_NAMES.items(), key=lambda item: item[1])
+
+
 class KpiTarget(models.Model):
     """The target of one KPI, editable in admin. Amber is within ``tolerance_pct`` of it."""
 
-    key = models.CharField(max_length=60, unique=True)
+    key = models.CharField("KPI", max_length=60, unique=True, choices=kpi_choices)
     target = models.FloatField()
     tolerance_pct = models.FloatField(default=10.0, help_text="How far past the target is still amber, in percent.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -104,7 +110,7 @@ class KpiTarget(models.Model):
 class KpiSnapshot(models.Model):
     """One computed KPI value for a scope and period. Recomputing a period overwrites it."""
 
-    key = models.CharField(max_length=60)
+    key = models.CharField("KPI", max_length=60, choices=kpi_choices)
     scope_type = models.CharField(max_length=12, choices=ScopeType.choices, default=ScopeType.ALL)
     scope_key = models.CharField(max_length=100, blank=True, help_text="Slug of the workflow, team or integration.")
     period = models.CharField(max_length=5, choices=Period.choices)

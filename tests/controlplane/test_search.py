@@ -182,8 +182,9 @@ def test_history_names_a_kpi_target_by_its_kpi_and_leaves_out_the_row_timestamp(
     target = kpi_services.set_target(actor=architect, key="overdue-share", target=15, tolerance_pct=50)
     entry = audit.readable_history(target)[0]
     assert entry.object_repr == "Target of Overdue share"
-    labels = [label for label, _old, _new in entry.readable]
-    assert "target" in labels and "updated at" not in labels
+    rows = {label: (old, new) for label, old, new in entry.readable}
+    assert "target" in rows and "updated at" not in rows
+    assert rows["KPI"] == (None, "Overdue share")  # the KPI's name, not its key
 
 
 def test_history_shows_a_recorded_moment_as_a_utc_minute(architect):
@@ -194,3 +195,14 @@ def test_history_shows_a_recorded_moment_as_a_utc_minute(architect):
                  after={"revoked_at": "2026-12-03T06:42:24.143125+00:00"})
     rows = {label: (old, new) for label, old, new in audit.readable_history(token)[0].readable}
     assert rows["revoked at"] == (None, "2026-12-03 06:42 UTC")
+
+
+def test_history_shows_a_moment_the_entry_carries_outside_any_field_as_a_utc_minute(architect):
+    from controlplane.services import create_service_account
+
+    token, _key = create_service_account(name="writers-job", role="Integration")
+    audit.record(actor=architect, action="servicetoken.used", obj=token,
+                 after={"since": "2026-09-05T02:11:00+00:00", "note": "Tuesday"})
+    rows = {label: (old, new) for label, old, new in audit.readable_history(token)[0].readable}
+    assert rows["since"] == (None, "2026-09-05 02:11 UTC")
+    assert rows["note"] == (None, "Tuesday")  # other texts as they are
