@@ -24,7 +24,6 @@ from catalog.models import Sla
 from controlplane import audit, outbox
 from exceptions.services import auto_resolve, open_system_exception
 
-from .choices import SlaMetric
 from .models import SlaBreach
 from .notify import notify_breach
 from .sla import sla_rows
@@ -41,36 +40,8 @@ def fingerprint_for(integration, metric) -> str:
     return f"health:sla:{integration.slug}:{metric}"
 
 
-_WINDOW_WORDS = {"24h": "the last 24 hours", "7d": "the last 7 days", "30d": "the last 30 days"}
-
-
-def _duration(seconds: float) -> str:
-    """158520 -> '44.0 h', 900 -> '15 min', 42 -> '42 s'."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
-
-
 def _message(breach) -> str:
-    """The SLA missed, in words and units a person reads: 'Availability was 93.33% over the
-    last 30 days (target 99%).'"""
-    if breach.value is None:
-        return "SLA target missed"
-    over = _WINDOW_WORDS.get(breach.window, f"the last {breach.window}")
-    value, target = breach.value, breach.target
-    if breach.metric == SlaMetric.AVAILABILITY:
-        said = f"Availability was {value:.2f}% over {over} (target {target:g}%)"
-    elif breach.metric == SlaMetric.LATENCY:
-        said = f"p95 latency was {value:,.0f} ms over {over} (target {target:,.0f} ms)"
-    elif breach.metric == SlaMetric.FRESHNESS:
-        said = f"Data was up to {_duration(value)} old over {over} (freshness target {_duration(target)})"
-    elif breach.metric == SlaMetric.EXCEPTION_RESOLUTION:
-        said = f"Exceptions took {value:.1f} h to resolve over {over} (target {target:g} h)"
-    else:
-        said = f"{breach.get_metric_display()} was {value:.2f} over {over} (target {target:g})"
-    return f"SLA missed: {said}."
+    return f"SLA missed: {breach.sentence()}." if breach.value is not None else "SLA target missed"
 
 
 @transaction.atomic

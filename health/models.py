@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from controlplane import units
+
 from .choices import (
     ChannelKind,
     DeliveryStatus,
@@ -240,6 +242,16 @@ class MaintenanceWindow(models.Model):
     def __str__(self):
         return self.name
 
+    def schedule_text(self) -> str:
+        """When it applies, in words: 'every Sunday at 02:00 UTC for 2 h'."""
+        length = units.duration(self.duration_minutes * 60)
+        if self.recurrence == Recurrence.ONCE:
+            return f"{self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M} UTC" if self.starts_at and self.ends_at else ""
+        if self.recurrence == Recurrence.WEEKLY:
+            at = f" at {self.start_time:%H:%M} UTC" if self.start_time else ""
+            return f"every {units.weekdays(self.weekdays)}{at} for {length}"
+        return f"cron {self.cron} (UTC) for {length}"
+
 
 class Rollup(models.Model):
     """Hourly or daily figures of one integration, computed in SQL from raw results and
@@ -296,6 +308,25 @@ class SlaBreach(models.Model):
 
     def __str__(self):
         return f"{self.integration} {self.metric} breach"
+
+    WINDOW_WORDS = {"24h": "the last 24 hours", "7d": "the last 7 days", "30d": "the last 30 days"}
+
+    def sentence(self) -> str:
+        """What was missed, in words and units: 'Availability was 93.33% over the last 30
+        days (target 99%)'. The breach's exception and the integration's page say it alike."""
+        if self.value is None:
+            return f"{self.get_metric_display()} target missed"
+        over = self.WINDOW_WORDS.get(self.window, f"the last {self.window}")
+        value, target = self.value, self.target
+        if self.metric == SlaMetric.AVAILABILITY:
+            return f"Availability was {value:.2f}% over {over} (target {target:g}%)"
+        if self.metric == SlaMetric.LATENCY:
+            return f"p95 latency was {value:,.0f} ms over {over} (target {target:,.0f} ms)"
+        if self.metric == SlaMetric.FRESHNESS:
+            return f"Data was up to {units.duration(value)} old over {over} (freshness target {units.duration(target)})"
+        if self.metric == SlaMetric.EXCEPTION_RESOLUTION:
+            return f"Exceptions took {value:.1f} h to resolve over {over} (target {target:g} h)"
+        return f"{self.get_metric_display()} was {value:.2f} over {over} (target {target:g})"
 
 
 class NotificationChannel(models.Model):

@@ -156,6 +156,7 @@ class IntegrationHealthView(RolePermissionMixin, TemplateView):
         mw = [w for w in MaintenanceWindow.objects.filter(integration__isnull=True) | MaintenanceWindow.objects.filter(integration=integration)]
         context.update(
             integration=integration, health=health, sla=sla, windows=windows, charts_json=charts,
+            has_latency=any(p["p95"] is not None or p["avg"] is not None for points in charts.values() for p in points),
             flips=Flip.objects.filter(integration=integration)[:25],
             runs=SyncRun.objects.filter(integration=integration)[:25],
             pings=HeartbeatPing.objects.filter(integration=integration).select_related("run")[:25],

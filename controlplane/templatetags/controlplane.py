@@ -58,3 +58,11 @@ def control_board():
 def person(user, default="—"):
     """A user as people call them: the full name, else the username; ``default`` if none."""
     return display_name(user) if user else default
+
+
+@register.filter
+def duration(seconds):
+    """Seconds as a person reads them: 86400 -> '24 h', 371 -> '6 min' (controlplane.units)."""
+    from controlplane.units import duration as text
+
+    return text(seconds)

@@ -3,6 +3,7 @@
   const dataNode = document.getElementById("health-charts");
   if (!dataNode || typeof Chart === "undefined") return;
   const series = JSON.parse(dataNode.textContent);
+  const uptimeNode = document.getElementById("uptime-chart");
   let uptimeChart, latencyChart;
   function label(t, win) {
     const d = new Date(t);
@@ -13,12 +14,14 @@
     const labels = points.map((p) => label(p.t, win));
     if (uptimeChart) uptimeChart.destroy();
     if (latencyChart) latencyChart.destroy();
-    uptimeChart = new Chart(document.getElementById("uptime-chart"), {
+    uptimeChart = new Chart(uptimeNode, {
       type: "bar",
-      data: { labels, datasets: [{ label: "Uptime %", data: points.map((p) => p.uptime), backgroundColor: "#66bb6a" }] },
+      data: { labels, datasets: [{ label: uptimeNode.dataset.label || "Uptime %", data: points.map((p) => p.uptime), backgroundColor: "#66bb6a" }] },
       options: { animation: false, scales: { y: { min: 0, max: 100 } } },
     });
-    latencyChart = new Chart(document.getElementById("latency-chart"), {
+    const latencyNode = document.getElementById("latency-chart");  // absent without probes
+    if (!latencyNode) { markPressed(win); return; }
+    latencyChart = new Chart(latencyNode, {
       type: "line",
       data: { labels, datasets: [
         { label: "p95 ms", data: points.map((p) => p.p95), borderColor: "#ef6c00", spanGaps: true },
@@ -26,6 +29,9 @@
       ] },
       options: { animation: false, scales: { y: { beginAtZero: true } } },
     });
+    markPressed(win);
+  }
+  function markPressed(win) {
     document.querySelectorAll(".window-switch button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.window === win)));
   }
   document.querySelectorAll(".window-switch button").forEach((b) => b.addEventListener("click", () => draw(b.dataset.window)));

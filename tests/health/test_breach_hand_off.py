@@ -171,7 +171,7 @@ def test_the_breach_exception_says_what_was_missed_in_words_and_units(missed, dj
 
 
 @pytest.mark.parametrize("metric,value,target,said", [
-    ("freshness", 158_520, 108_000, "Data was up to 44.0 h old over the last 30 days (freshness target 30.0 h)"),
+    ("freshness", 158_520, 108_000, "Data was up to 44.0 h old over the last 30 days (freshness target 30 h)"),
     ("exception_resolution", 48.98, 48, "Exceptions took 49.0 h to resolve over the last 30 days (target 48 h)"),
     ("p95_latency", 1250.4, 800, "p95 latency was 1,250 ms over the last 30 days (target 800 ms)"),
 ])

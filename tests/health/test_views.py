@@ -126,6 +126,30 @@ def test_integration_page_shows_status_flips_sla_and_charts(client_as, estate, d
     assert client.get("/health/integrations/nope/").status_code == 404
 
 
+def test_a_batch_integration_page_speaks_in_hours_and_shows_runs_not_an_empty_latency_chart(client_as, estate):
+    from health.models import SlaBreach, SyncRun
+
+    batch = IntegrationFactory(name="Nightly rate cards", slug="nightly-rate-cards")
+    now = timezone.now()
+    HealthConfig.objects.create(integration=batch, status=Status.UP, expected_period_seconds=86400, grace_seconds=10800)
+    Rollup.objects.create(integration=batch, granularity=Granularity.HOUR, period_start=now.replace(minute=0, second=0, microsecond=0),
+                          checks=0, checks_ok=0, runs=1, runs_failed=0)
+    SyncRun.objects.create(integration=batch, run_key="r1", source="api", status="success", finished_at=now,
+                           received_at=now, records_processed=10, lag_seconds=371)
+    SlaBreach.objects.create(integration=batch, metric="exception_resolution", window="30d", value=55.58, target=48,
+                             opened_at=now, fingerprint="health:sla:nightly-rate-cards:exception_resolution")
+    MaintenanceWindow.objects.create(name="Weekend patching", integration=batch, recurrence="weekly", weekdays="6,7",
+                                     start_time=dt.time(2, 0), duration_minutes=120)
+    html = client_as("architect").get("/health/integrations/nightly-rate-cards/").content.decode()
+    assert 'id="latency-chart"' not in html and "Runs succeeded %" in html
+    assert "Expected every 24 h, with 3 h of grace." in html
+    assert "<td>6 min</td>" in html  # the run's lag, not 371
+    assert "Exceptions took 55.6 h to resolve over the last 30 days (target 48 h)" in html
+    assert "every Saturday and Sunday at 02:00 UTC for 2 h" in html
+    probed = client_as("architect").get("/health/integrations/flow-1/").content.decode()
+    assert 'id="latency-chart"' in probed  # a probed integration keeps its latency chart
+
+
 @pytest.mark.parametrize("name,code", [("architect", 200), ("executive", 200), ("outsider", 403)])
 def test_sla_page_permissions(client_as, estate, name, code):
     assert client_as(name).get("/health/sla/").status_code == code
