@@ -145,6 +145,8 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
         "attributes": json.dumps(item.get("attributes") or {}), "now": now,
         "ready": EventType.INVOICE_READY.value, "posted": EventType.INVOICE_POSTED.value,
         "keys": [k for k, _ in pairs], "periods": [w.period for _, w in pairs], "starts": [w.start for _, w in pairs],
+        "pair_keys": [k for k, _ in _pairs_started_by(item["type"])],
+        "pair_ends": [end for _, end in _pairs_started_by(item["type"])],
         "task": DRAIN_TASK, "eta": now + dt.timedelta(seconds=settings.KPI_REFRESH_DEBOUNCE_SECONDS),
     }
     body_columns = ", ".join(f"s.{q(name)}" for name in EVENT_BODY_FIELDS)
@@ -168,9 +170,21 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
               AND (r.closed_at IS NULL OR r.closed_at > %(occurred_at)s)
         ), dirty AS (
             INSERT INTO {dirty_t} (key, period, period_start, marked_at)
-            SELECT v.key, v.period, v.start, %(now)s
-            FROM unnest(%(keys)s::varchar[], %(periods)s::varchar[], %(starts)s::date[]) AS v(key, period, start)
+            SELECT m.key, m.period, m.start, %(now)s FROM (
+                SELECT v.key, v.period, v.start
+                FROM unnest(%(keys)s::varchar[], %(periods)s::varchar[], %(starts)s::date[]) AS v(key, period, start)
+                UNION  -- a start event: the windows of its key's end events at or after it
+                SELECT k.key, p.period, CASE p.period WHEN 'day' THEN ends.d
+                                        WHEN 'week' THEN date_trunc('week', ends.d)::date
+                                        ELSE date_trunc('month', ends.d)::date END
+                FROM (SELECT DISTINCT e.type, (e.occurred_at AT TIME ZONE 'UTC')::date AS d FROM {event_t} e
+                      WHERE e.type = ANY(%(pair_ends)s::varchar[]) AND e.correlation_key = %(key)s
+                        AND e.occurred_at >= %(occurred_at)s) ends
+                JOIN unnest(%(pair_keys)s::varchar[], %(pair_ends)s::varchar[]) AS k(key, end_type) ON k.end_type = ends.type
+                CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS p(period)
+            ) m
             WHERE EXISTS (SELECT 1 FROM ins)
+            ORDER BY m.key COLLATE "C", m.period COLLATE "C", m.start  -- _dirty_order: deadlock-free
             ON CONFLICT (key, period, period_start) DO UPDATE SET marked_at = EXCLUDED.marked_at
         ), drain AS (
             INSERT INTO {outbox_t} (task, args, kwargs, eta, created_at, attempts, last_error)
@@ -290,20 +304,16 @@ def _windows_of_days(first: dt.date, last: dt.date) -> set[Window]:
 
 
 def _one_event_dirty_windows(item: dict) -> set[tuple[str, Window]]:
-    """The windows one event (not stored yet) can change, without reading its batch
-    (``event_dirty_windows`` reads it): its day's windows for the KPIs reading its type
-    (the backlog's up to today), and for a pair's start event the windows of the end
-    events of its key at or after it, whose first start it may become."""
-    day = item["occurred_at"].astimezone(dt.UTC).date()
-    pairs = dirty_windows([day], "events", types=[item["type"]])
-    starts_of = [key for key, kpi in KPIS.items() if kpi.pair and kpi.pair[0] == item["type"]]
-    if starts_of:
-        ends = (BusinessEvent.objects.filter(type__in={KPIS[key].pair[1] for key in starts_of},
-                                             correlation_key=item["correlation_key"], occurred_at__gte=item["occurred_at"])
-                .values_list("type", "occurred_at"))
-        pairs |= {(key, window_containing(p, at.astimezone(dt.UTC).date()))
-                  for end_type, at in ends for key in starts_of if KPIS[key].pair[1] == end_type for p in Period.values}
-    return pairs
+    """The windows one event (not stored yet) can change on its own day: its day's windows
+    for the KPIs reading its type (the backlog's up to today). The windows of the later
+    end events a start event may pair with are the one-event statement's to add."""
+    return dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events", types=[item["type"]])
+
+
+def _pairs_started_by(event_type: str) -> list[tuple[str, str]]:
+    """(KPI key, end type) of the pair KPIs ``event_type`` starts."""
+    return [(key, kpi.pair[1]) for key, kpi in KPIS.items() if kpi.source == "events" and kpi.pair
+            and kpi.pair[0] == event_type]
 
 
 def event_dirty_windows(ids) -> set[tuple[str, Window]]:
