@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from exceptions.models import BusinessException, Queue
 from kpis import services
-from kpis.choices import EventType
-from kpis.choices import Period
+from kpis.choices import EventType, Period
 from kpis.models import FxRate, KpiDirtyWindow, KpiSnapshot
 from kpis.periods import window_containing
 from tests.factories import EntityFactory, IntegrationFactory, TeamFactory, WorkflowFactory
