@@ -98,6 +98,12 @@ class Kpi:
     # Event type of the workflow step whose waiting items are this KPI's rows: the page links
     # the workflow's stuck list (catalog/stages.py), which explains each item.
     stuck_step: str = ""
+    # The event types it reads (source "events"): an event of another type cannot change
+    # it, so ingestion marks none of its windows dirty. Empty: every event type.
+    event_types: tuple = ()
+    # (start type, end type) of a pair KPI: ingestion marks only the windows of the end
+    # events whose duration the new events set or change (kpis.services.event_dirty_windows).
+    pair: tuple | None = None
     scope_types: tuple = field(default=(ScopeType.ALL, ScopeType.WORKFLOW, ScopeType.TEAM, ScopeType.INTEGRATION))
 
 
@@ -338,6 +344,7 @@ register(Kpi(
     **scopes(_pair_compute(EventType.TIME_APPROVED, EventType.INVOICE_POSTED, 1.0)),
     rows=_pair_rows(EventType.TIME_APPROVED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="time-to-invoice",
+    event_types=(EventType.TIME_APPROVED, EventType.INVOICE_POSTED), pair=(EventType.TIME_APPROVED, EventType.INVOICE_POSTED),
 ))
 register(Kpi(
     key="closed-won-to-activation",
@@ -349,6 +356,7 @@ register(Kpi(
     **scopes(_pair_compute(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED, 24.0)),
     rows=_pair_rows(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED),
     drilldown_label="Projects activated in the period", workflow="project-setup",
+    event_types=(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED), pair=(EventType.CLOSED_WON, EventType.PROJECT_ACTIVATED),
 ))
 register(Kpi(
     key="milestone-to-invoice",
@@ -360,6 +368,7 @@ register(Kpi(
     **scopes(_pair_compute(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED, 24.0)),
     rows=_pair_rows(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED),
     drilldown_label="Invoices posted in the period", workflow="milestone-to-revenue",
+    event_types=(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED), pair=(EventType.MILESTONE_COMPLETED, EventType.INVOICE_POSTED),
 ))
 register(Kpi(
     key="invoice-ready-backlog",
@@ -372,6 +381,7 @@ register(Kpi(
             "without a rate are counted apart, never added.",
     **scopes(_backlog_compute), rows=_backlog_rows, money=True, additive=True,
     drilldown_label="Invoices ready but not posted", workflow="time-to-invoice", stuck_step=EventType.INVOICE_POSTED,
+    event_types=(EventType.INVOICE_READY, EventType.INVOICE_POSTED),
 ))
 register(Kpi(
     key="reconciliation-variance",

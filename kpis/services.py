@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Collate
 from django.utils import timezone
 
@@ -108,9 +108,8 @@ def ingest_events(*, items: list[dict], scope=None) -> list[dict]:
             raise refuse(clashes)
         stored = {event_id: row["id"] for event_id, row in after.items()}
         close_ready_invoices(keys={e.correlation_key for e in fresh})
-        touched = sorted({item["occurred_at"].astimezone(dt.UTC).date() for item in items})
-        if touched:  # queued with the events: a crash after commit cannot lose the refresh
-            _queue_refresh(touched, "events")
+        # Marked with the events: a crash after commit cannot lose the refresh.
+        mark_dirty(pairs=event_dirty_windows(list(stored.values())))
     created_ids = {e.event_id for e in fresh}
     results = []
     for item in items:
@@ -138,7 +137,7 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
     q = connection.ops.quote_name
     event_t, dirty_t, outbox_t = (q(m._meta.db_table) for m in (BusinessEvent, KpiDirtyWindow, OutboxMessage))
     now = timezone.now()
-    pairs = sorted(dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events"), key=_dirty_order)
+    pairs = sorted(_one_event_dirty_windows(item), key=_dirty_order)
     params = {
         "event_id": item["event_id"], "workflow_id": item.get("workflow_id"), "integration_id": item.get("integration_id"),
         "type": item["type"], "key": item["correlation_key"], "occurred_at": item["occurred_at"],
@@ -146,6 +145,8 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
         "attributes": json.dumps(item.get("attributes") or {}), "now": now,
         "ready": EventType.INVOICE_READY.value, "posted": EventType.INVOICE_POSTED.value,
         "keys": [k for k, _ in pairs], "periods": [w.period for _, w in pairs], "starts": [w.start for _, w in pairs],
+        "pair_keys": [k for k, _ in _pairs_started_by(item["type"])],
+        "pair_ends": [end for _, end in _pairs_started_by(item["type"])],
         "task": DRAIN_TASK, "eta": now + dt.timedelta(seconds=settings.KPI_REFRESH_DEBOUNCE_SECONDS),
     }
     body_columns = ", ".join(f"s.{q(name)}" for name in EVENT_BODY_FIELDS)
@@ -169,9 +170,21 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
               AND (r.closed_at IS NULL OR r.closed_at > %(occurred_at)s)
         ), dirty AS (
             INSERT INTO {dirty_t} (key, period, period_start, marked_at)
-            SELECT v.key, v.period, v.start, %(now)s
-            FROM unnest(%(keys)s::varchar[], %(periods)s::varchar[], %(starts)s::date[]) AS v(key, period, start)
+            SELECT m.key, m.period, m.start, %(now)s FROM (
+                SELECT v.key, v.period, v.start
+                FROM unnest(%(keys)s::varchar[], %(periods)s::varchar[], %(starts)s::date[]) AS v(key, period, start)
+                UNION  -- a start event: the windows of its key's end events at or after it
+                SELECT k.key, p.period, CASE p.period WHEN 'day' THEN ends.d
+                                        WHEN 'week' THEN date_trunc('week', ends.d)::date
+                                        ELSE date_trunc('month', ends.d)::date END
+                FROM (SELECT DISTINCT e.type, (e.occurred_at AT TIME ZONE 'UTC')::date AS d FROM {event_t} e
+                      WHERE e.type = ANY(%(pair_ends)s::varchar[]) AND e.correlation_key = %(key)s
+                        AND e.occurred_at >= %(occurred_at)s) ends
+                JOIN unnest(%(pair_keys)s::varchar[], %(pair_ends)s::varchar[]) AS k(key, end_type) ON k.end_type = ends.type
+                CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS p(period)
+            ) m
             WHERE EXISTS (SELECT 1 FROM ins)
+            ORDER BY m.key COLLATE "C", m.period COLLATE "C", m.start  -- _dirty_order: deadlock-free
             ON CONFLICT (key, period, period_start) DO UPDATE SET marked_at = EXCLUDED.marked_at
         ), drain AS (
             INSERT INTO {outbox_t} (task, args, kwargs, eta, created_at, attempts, last_error)
@@ -265,12 +278,14 @@ def _bytewise(field: str):
     return (Collate(field, "C"),) if connection.vendor == "postgresql" else (field,)
 
 
-def dirty_windows(days, source) -> set[tuple[str, Window]]:
+def dirty_windows(days, source, types=None) -> set[tuple[str, Window]]:
     """(KPI key, window) pairs that data dated ``days`` from ``source`` can change: the
     day, week and month containing each day for every KPI it feeds, and for the
     point-in-time KPIs (backlogs) every window from the earliest day up to now, since an
-    item that opens or closes a backlog changes it at every moment after its date."""
-    fed = [key for key, kpi in KPIS.items() if kpi.source == source]
+    item that opens or closes a backlog changes it at every moment after its date.
+    ``types``: the event types of the data; a KPI reading none of them is not touched."""
+    fed = [key for key, kpi in KPIS.items() if kpi.source == source
+           and (types is None or not kpi.event_types or set(types) & set(kpi.event_types))]
     if not days or not fed:
         return set()
     pairs = {(key, window_containing(p, d)) for d in days for p in Period.values for key in fed}
@@ -281,6 +296,101 @@ def dirty_windows(days, source) -> set[tuple[str, Window]]:
         if first <= today:
             pairs |= {(key, w) for p in Period.values for w in windows_between(p, first, today) for key in backlog}
     return pairs
+
+
+def _windows_of_days(first: dt.date, last: dt.date) -> set[Window]:
+    """Every day, week and month window overlapping [first, last]."""
+    return {w for p in Period.values for w in windows_between(p, first, last)}
+
+
+def _one_event_dirty_windows(item: dict) -> set[tuple[str, Window]]:
+    """The windows one event (not stored yet) can change on its own day: its day's windows
+    for the KPIs reading its type (the backlog's up to today). The windows of the later
+    end events a start event may pair with are the one-event statement's to add."""
+    return dirty_windows([item["occurred_at"].astimezone(dt.UTC).date()], "events", types=[item["type"]])
+
+
+def _pairs_started_by(event_type: str) -> list[tuple[str, str]]:
+    """(KPI key, end type) of the pair KPIs ``event_type`` starts."""
+    return [(key, kpi.pair[1]) for key, kpi in KPIS.items() if kpi.source == "events" and kpi.pair
+            and kpi.pair[0] == event_type]
+
+
+def event_dirty_windows(ids) -> set[tuple[str, Window]]:
+    """(KPI key, window) pairs the stored events ``ids`` (one batch, invoices already
+    closed) changed, and no more: a KPI that recomputes a window the batch cannot move
+    only costs the drain time.
+    - Pair KPIs: the day/week/month of each end event whose duration the batch sets or may
+      change: a new end event with a start of its key at or before it, and every end event
+      of a new start's key at or after that start. A new end event with no start counts
+      nowhere.
+    - The invoice-ready backlog (an invoice counts at a window's moment ``a`` when it was
+      ready before ``a`` and not posted before ``a``): for a new ready invoice, the windows
+      from the day it was ready to the day it was posted (or today); for an older one whose
+      close a new posting moved earlier, from the new close (or its opening, if later) to
+      the old close (or today).
+    Three statements per batch, whatever its size. Two posts in flight at once that each
+    need the other (a start and its end, in two concurrent transactions) can miss the
+    windows they share, as ``close_ready_invoices`` can miss closing an invoice: the
+    periodic refresh of the current periods covers today and yesterday."""
+    from .fx import UtcDay
+
+    ids = list(ids)
+    if not ids:
+        return set()
+    rows = list(BusinessEvent.objects.filter(pk__in=ids).values_list("pk", "type", "correlation_key", "occurred_at",
+                                                                       "closed_at"))
+    of_type: dict[str, list] = {}
+    for row in rows:
+        of_type.setdefault(row[1], []).append(row)
+    today = timezone.now().date()
+    out: set[tuple[str, Window]] = set()
+    events = [(key, kpi) for key, kpi in KPIS.items() if kpi.source == "events"]
+    pair_kpis = [(key, kpi.pair) for key, kpi in events if kpi.pair and (kpi.pair[0] in of_type or kpi.pair[1] in of_type)]
+    queries = []
+
+    def days_of(qs, index):
+        return qs.annotate(kpi=Value(index), day=UtcDay("occurred_at")).values_list("kpi", "day").order_by()
+
+    for index, (_, (start, end)) in enumerate(pair_kpis):
+        if end in of_type:  # new end events that have a start
+            started = BusinessEvent.objects.filter(type=start, correlation_key=OuterRef("correlation_key"),
+                                                   occurred_at__lte=OuterRef("occurred_at"))
+            queries.append(days_of(BusinessEvent.objects.filter(pk__in=[r[0] for r in of_type[end]])
+                                   .filter(Exists(started)), index))
+        if start in of_type:  # end events of a new start's key, at or after it
+            new_start = BusinessEvent.objects.filter(pk__in=[r[0] for r in of_type[start]],
+                                                     correlation_key=OuterRef("correlation_key"),
+                                                     occurred_at__lte=OuterRef("occurred_at"))
+            queries.append(days_of(BusinessEvent.objects.filter(
+                type=end, correlation_key__in=sorted({r[2] for r in of_type[start]})).filter(Exists(new_start)), index))
+    if queries:
+        for index, day in queries[0].union(*queries[1:]):
+            day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+            out |= {(pair_kpis[index][0], window_containing(p, day)) for p in Period.values}
+    backlogs = [key for key, kpi in events if kpi.point_in_time
+                and set(kpi.event_types or (EventType.INVOICE_READY,)) & set(of_type)]
+    if backlogs:
+        spans = [(opened, closed) for _, _, _, opened, closed in of_type.get(EventType.INVOICE_READY, [])]
+        posted = of_type.get(EventType.INVOICE_POSTED, [])
+        if posted:  # older invoices whose first posting is now one of the batch's
+            first_posting = (BusinessEvent.objects.filter(type=EventType.INVOICE_POSTED,
+                                                          correlation_key=OuterRef("correlation_key"))
+                             .exclude(pk__in=ids).order_by("occurred_at").values("occurred_at")[:1])
+            closes = {(r[2], r[3]) for r in posted}
+            older = (BusinessEvent.objects.filter(type=EventType.INVOICE_READY,
+                                                  correlation_key__in=sorted({r[2] for r in posted}))
+                     .exclude(pk__in=ids).annotate(old_close=Subquery(first_posting))
+                     .values_list("correlation_key", "occurred_at", "closed_at", "old_close"))
+            spans += [(max(opened, closed), old_close) for key, opened, closed, old_close in older
+                      if (key, closed) in closes]
+        windows: set[Window] = set()
+        for lo, hi in spans:  # counted at the moments in (lo, hi]; hi None: still open
+            if hi is None or hi > lo:
+                last = hi.astimezone(dt.UTC).date() if hi else today
+                windows |= _windows_of_days(lo.astimezone(dt.UTC).date(), min(last, today))
+        out |= {(key, w) for key in backlogs for w in windows}
+    return out
 
 
 def mark_dirty(*, days=(), source="events", pairs=None) -> int:

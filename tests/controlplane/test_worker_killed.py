@@ -170,10 +170,12 @@ def test_kpi_refresh_killed_midway_then_rerun_equals_a_clean_run(api_as, monkeyp
     ]
     with django_capture_on_commit_callbacks(execute=True):
         assert api_as("service").post("/api/v1/events/", events, format="json").status_code == 200
-    services.refresh_dirty()  # the debounced drain the post queued: the clean run
+    services.refresh_dirty()  # the debounced drain the post queued (the windows the events changed)
+    days = [at.date()]
+    services.mark_dirty(days=days)  # every event KPI of that day, as the killed run below marks
+    services.refresh_dirty()  # the clean run
     clean = _snapshots()
     assert clean, "the refresh produced no figures"
-    days = [at.date()]
 
     def die(rows, **kwargs):  # after the window's old rows were deleted, before the new ones
         raise WorkerKilled

@@ -70,3 +70,21 @@ def test_new_duplicate_and_changed_event(api_as):
     assert changed.status_code == 409 and changed.json()["error"]["fields"]["id"] == stored.pk
     assert changed.json()["error"]["fields"]["event"]["amount"] == "120.00"
     assert BusinessEvent.objects.filter(event_id="e-ready").count() == 1
+
+
+@override_settings(SERVICE_TOKEN_CACHE_MS=60_000)
+def test_a_start_arriving_after_its_end_marks_the_end_s_windows_in_the_same_statement(api_as):
+    IntegrationFactory(slug="erp-events")
+    client = api_as("service")
+    ended = timezone.now() - dt.timedelta(days=2)
+    started = ended - dt.timedelta(days=5)
+    assert client.post(URL, event("t-posted", type="invoice_posted", correlation_key="TS-1",
+                                  occurred_at=ended.isoformat()), format="json").status_code == 200
+    KpiDirtyWindow.objects.all().delete()
+    approved, sql = post(client, event("t-approved", type="time_approved", correlation_key="TS-1",
+                                       occurred_at=started.isoformat()))
+    assert approved.json()["created"] == 1 and len(sql) <= MAX_STATEMENTS, sql
+    dirty = set(KpiDirtyWindow.objects.values_list("key", "period", "period_start"))
+    assert ("approved-time-to-invoice", "day", ended.date()) in dirty  # the invoice's day, not only the start's
+    assert ("approved-time-to-invoice", "day", started.date()) in dirty
+    assert not {k for k, _, _ in dirty} & {"invoice-ready-backlog", "milestone-to-invoice"}

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from exceptions.models import BusinessException, Queue
 from kpis import services
-from kpis.choices import EventType
+from kpis.choices import EventType, Period
 from kpis.models import FxRate, KpiDirtyWindow, KpiSnapshot
+from kpis.periods import window_containing
 from tests.factories import EntityFactory, IntegrationFactory, TeamFactory, WorkflowFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,12 +89,19 @@ def test_a_late_batch_drains_to_the_snapshots_of_a_full_refresh_from_scratch(est
         late.append(event(EventType.INVOICE_POSTED, f"R{3 * n}", at(8 + n % 3, 16), integration, workflow))
         late.append(event(EventType.TIME_APPROVED, f"LT{n}", at(12 + n % 3, 6), integration, workflow))
         late.append(event(EventType.INVOICE_POSTED, f"LT{n}", at(10 + n % 3, 14), integration, workflow))
+    # A start arriving after its end, dated days before it: the end's windows move, not
+    # only the start's; and a posting with no start nor ready invoice that moves nothing.
+    late.append({**event(EventType.TIME_APPROVED, "T4", at(13, 5), integrations[1], workflows[0]),
+                 "event_id": "time_approved-T4-earlier"})
+    late.append(event(EventType.INVOICE_POSTED, "NOTHING-1", at(6, 9), integrations[1], workflows[0]))
     services.ingest_events(items=late)
     services.record_reconciliation(
         actor=None, integration=integrations[0], entity=EntityFactory(), period_start=at(20).date(),
         period_end=at(13).date(), source_count=1000, target_count=990, source_amount=Decimal("10000.00"),
         target_amount=Decimal("9900.00"), currency="GBP", mismatched_count=7)
-    assert KpiDirtyWindow.objects.count() > 20  # every backlog day since the late items, and more
+    dirty = set(KpiDirtyWindow.objects.values_list("key", "period", "period_start"))
+    assert ("approved-time-to-invoice", "day", at(4).date()) in dirty  # T4's posting, 4 days ago
+    assert not {k for k, _, _ in dirty} & {"closed-won-to-activation", "milestone-to-invoice"}  # nothing of theirs came
     services.refresh_dirty()
     drained = snapshots()
     assert drained != on_time  # the late data moved numbers (backlogs, pairs, reconciliations)
@@ -123,3 +131,41 @@ def test_point_in_time_money_over_many_windows_equals_each_window_alone(estate):
             alone = {w: kpi.compute_many([w], scope_type)[w] for w in windows}
             assert together == alone, (key, scope_type)
             assert any(v for scopes in together.values() for v in scopes.values())
+
+
+def test_a_start_posted_alone_after_its_end_moves_the_end_s_windows(estate):
+    """One event per post (PostgreSQL's one-statement path; the general one on SQLite): a
+    time approval arriving after the invoice it led to, dated before it, changes the
+    invoice's day, and the drain recomputes it."""
+    integrations, workflows = estate
+    first, last = at(35).date(), at(0).date()
+    services.ingest_events(items=[event(EventType.INVOICE_POSTED, "SOLO", at(3, 12), integrations[0], workflows[0])])
+    services.backfill(first=first, last=last)
+    KpiDirtyWindow.objects.all().delete()
+    day = window_containing(Period.DAY, at(3).date())
+
+    def pairs_that_day():
+        return KpiSnapshot.objects.get(key="approved-time-to-invoice", scope_type="all", period="day",
+                                       period_start=day.start).detail["count"]
+
+    before = pairs_that_day()
+    services.ingest_events(items=[event(EventType.TIME_APPROVED, "SOLO", at(20, 12), integrations[0], workflows[0])])
+    assert KpiDirtyWindow.objects.filter(key="approved-time-to-invoice", period="day", period_start=day.start).exists()
+    services.refresh_dirty()
+    assert pairs_that_day() == before + 1
+    drained = snapshots()
+    KpiSnapshot.objects.all().delete()
+    services.backfill(first=first, last=last)
+    assert snapshots() == drained
+
+
+def test_a_posting_that_pairs_and_closes_nothing_marks_nothing(estate):
+    from controlplane.models import OutboxMessage
+
+    integrations, workflows = estate
+    KpiDirtyWindow.objects.all().delete()
+    OutboxMessage.objects.filter(task="kpis.tasks.refresh_dirty").delete()
+    services.ingest_events(items=[event(EventType.INVOICE_POSTED, "UNKNOWN", at(5), integrations[0], workflows[0]),
+                                  event(EventType.PAYMENT_RECEIVED, "UNKNOWN", at(4), integrations[0], workflows[0])])
+    assert not KpiDirtyWindow.objects.exists()
+    assert not OutboxMessage.objects.filter(task="kpis.tasks.refresh_dirty", sent_at__isnull=True).exists()
