@@ -368,6 +368,12 @@ def event_dirty_windows(ids) -> set[tuple[str, Window]]:
         for index, day in queries[0].union(*queries[1:]):
             day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
             out |= {(pair_kpis[index][0], window_containing(p, day)) for p in Period.values}
+    # Any other event KPI (neither a pair nor a backlog): the day, week and month of each
+    # event of a type it reads, as dirty_windows marks them.
+    for key, kpi in events:
+        if not kpi.pair and not kpi.point_in_time:
+            days = {row[3].astimezone(dt.UTC).date() for row in rows if not kpi.event_types or row[1] in kpi.event_types}
+            out |= {(key, window_containing(p, d)) for d in days for p in Period.values}
     backlogs = [key for key, kpi in events if kpi.point_in_time
                 and set(kpi.event_types or (EventType.INVOICE_READY,)) & set(of_type)]
     if backlogs:

@@ -169,3 +169,20 @@ def test_a_posting_that_pairs_and_closes_nothing_marks_nothing(estate):
                                   event(EventType.PAYMENT_RECEIVED, "UNKNOWN", at(4), integrations[0], workflows[0])])
     assert not KpiDirtyWindow.objects.exists()
     assert not OutboxMessage.objects.filter(task="kpis.tasks.refresh_dirty", sent_at__isnull=True).exists()
+
+
+def test_an_event_kpi_that_is_neither_a_pair_nor_a_backlog_is_marked_on_its_events_days(estate, monkeypatch):
+    """A KPI added later that reads events some other way (a count, a sum) must still be
+    recomputed when its events arrive late: its day, week and month of each event."""
+    import dataclasses
+
+    from kpis import definitions
+
+    integrations, workflows = estate
+    model = definitions.KPIS["approved-time-to-invoice"]
+    counted = dataclasses.replace(model, key="payments-counted", pair=None, event_types=(EventType.PAYMENT_RECEIVED,))
+    monkeypatch.setitem(definitions.KPIS, "payments-counted", counted)
+    KpiDirtyWindow.objects.all().delete()
+    services.ingest_events(items=[event(EventType.PAYMENT_RECEIVED, "P1", at(6), integrations[0], workflows[0])])
+    marked = set(KpiDirtyWindow.objects.filter(key="payments-counted").values_list("period", "period_start"))
+    assert marked == {(p, window_containing(p, at(6).date()).start) for p in Period.values}
