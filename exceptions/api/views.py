@@ -104,6 +104,10 @@ class BusinessExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         return super().filter_queryset(queryset)
 
     def get_queryset(self):
+        if self.action in TRANSITIONS:
+            # Only the visibility check: the service reads the row afresh (with what the
+            # answer shows) inside its transaction.
+            return BusinessException.objects.visible_to(self.request.user)
         qs = super().get_queryset().visible_to(self.request.user)
         if self.action == "retrieve":
             qs = qs.prefetch_related("replay_attempts", "comments__author", "comments__mentions")

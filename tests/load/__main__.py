@@ -40,7 +40,9 @@ def format_cpu(cpu: dict, summary: dict, elapsed: float, by_endpoint: dict) -> s
     web = after["web"] - before["web"]
     client = after["client"] - before["client"]
     celery = after["celery"] - before["celery"]
-    pg = sum(ns - before["pg"].get(pid, 0) for pid, ns in after["pg"].items()) / 1e9
+    # The web requests' backends, as the hooks measured them request by request: a
+    # snapshot of the backends would miss those closed during the run (CONN_MAX_AGE).
+    pg = sum(r["pg_ms"] for name, r in by_endpoint.items() if name in summary["endpoints"]) / 1000
     busy = after["machine"][0] - before["machine"][0]
     total = after["machine"][1] - before["machine"][1]
     other = busy - web - client - celery - pg
@@ -48,7 +50,7 @@ def format_cpu(cpu: dict, summary: dict, elapsed: float, by_endpoint: dict) -> s
     lines = [
         f"CPU during the measured phase ({elapsed:.1f} s, {os.cpu_count()} cores = {total:.1f} CPU-s, load average "
         f"{os.getloadavg()[0]:.1f}): gunicorn workers {web:.1f} s ({web * 1000 / n:.1f} ms per request), PostgreSQL "
-        f"backends of this database {pg:.1f} s ({pg * 1000 / n:.1f} ms per request), Celery worker {celery:.1f} s, "
+        f"backends {pg:.1f} s ({pg * 1000 / n:.1f} ms per request), Celery worker {celery:.1f} s, "
         f"this client {client:.1f} s ({client * 1000 / n:.1f} ms per request), everything else on the machine "
         f"{other:.1f} s, idle {total - busy:.1f} s",
         f"{'server CPU per request':34} {'count':>6} {'web ms':>7} {'pg ms':>7} {'SQL':>5} {'wall ms':>8}   "
@@ -61,6 +63,11 @@ def format_cpu(cpu: dict, summary: dict, elapsed: float, by_endpoint: dict) -> s
         share = f"{r['web_ms'] / all_web * 100:4.0f} %" if name in measured else "(not in the measured phase)"
         lines.append(f"{name:34} {r['count']:6d} {r['web_ms'] / c:7.2f} {r['pg_ms'] / c:7.2f} {r['statements'] / c:5.1f} "
                      f"{r['wall_ms'] / c:8.1f}   {share}")
+    n_measured = sum(r["count"] for r in measured.values()) or 1
+    lines.append(f"{'all requests of the measured phase':34} {n_measured:6d} "
+                 f"{sum(r['web_ms'] for r in measured.values()) / n_measured:7.2f} "
+                 f"{sum(r['pg_ms'] for r in measured.values()) / n_measured:7.2f} "
+                 f"{sum(r['statements'] for r in measured.values()) / n_measured:5.1f}")
     return "\n".join(lines)
 
 
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
         def snapshot(when):
             cpu[when] = {"web": server.worker_cpu_seconds(), "client": time.process_time(),
                          "celery": harness.process_tree_cpu_seconds(worker.proc.pid) if worker else 0.0,
-                         "pg": harness.backend_cpu_ns(args.database_url), "machine": harness.machine_cpu_seconds()}
+                         "machine": harness.machine_cpu_seconds()}
 
         client = LoadClient(server.url, plan, duration=args.duration, concurrency=args.concurrency,
                             on_start=lambda: snapshot(0))

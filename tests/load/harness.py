@@ -252,23 +252,6 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def backend_cpu_ns(database_url: str) -> dict[int, int]:
-    """pid -> CPU ns so far of every PostgreSQL backend connected to the load database
-    (/proc/<pid>/schedstat; the server runs on this machine)."""
-    import psycopg
-
-    with psycopg.connect(admin_url(database_url), autocommit=True) as conn:
-        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                                           [database_name(database_url)])]
-    found = {}
-    for pid in pids:
-        try:
-            found[pid] = int(open(f"/proc/{pid}/schedstat").read().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
     tick = os.sysconf("SC_CLK_TCK")
