@@ -21,6 +21,40 @@ class YesNoFilter(django_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+class FilterForm(forms.Form):
+    """The form of a ``StaticFormFilterSet``: once validated, a picker whose value named an
+    object (a model choice by slug or username) knows that object's name, so drawing the
+    picker does not look the object up a second time."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        from .audit import display_name
+
+        for name, field in self.fields.items():
+            obj = self.cleaned_data.get(name)
+            if isinstance(field.widget, PickerSelect) and hasattr(obj, "_meta"):
+                field.widget.known_label = (str(self.data.get(self.add_prefix(name), "")), display_name(obj))
+
+
+class StaticFormFilterSet(django_filters.FilterSet):
+    """A FilterSet whose filters do not depend on the request (no callable querysets):
+    its form class is built once per FilterSet class instead of once per request, which
+    cost half a millisecond of each list request (a new form class, a new form field
+    for every filter). Each request still gets its own form and fields (a form deep-copies
+    its class's fields) and its own filters."""
+
+    class Meta:
+        form = FilterForm
+
+    def get_form_class(self):
+        cls = type(self)
+        form_class = cls.__dict__.get("_static_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._static_form_class = form_class
+        return form_class
+
+
 class PickerSelect(forms.Select):
     """A type-ahead picker for a filter that takes a slug (or a username).
 
@@ -47,7 +81,8 @@ class PickerSelect(forms.Select):
         chosen = next((v for v in value if v not in (None, "")), "")
         options = [self.create_option(name, "", _("Any"), not chosen, 0)]
         if chosen:
-            label = KINDS[self.kind].label_for(chosen) or chosen
+            known = getattr(self, "known_label", None)  # set by FilterForm once validated
+            label = known[1] if known and known[0] == str(chosen) else KINDS[self.kind].label_for(chosen) or chosen
             options.append(self.create_option(name, chosen, label, True, 1))
         return [(None, [option], index) for index, option in enumerate(options)]
 

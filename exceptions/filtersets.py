@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import CanonicalEntity, Integration
-from controlplane.filters import PickerSelect, YesNoFilter
+from controlplane.filters import FilterForm, PickerSelect, StaticFormFilterSet, YesNoFilter
 
 from .choices import CLOSED_STATUSES, INDEXED_BUSINESS_KEYS, OPEN_STATUSES, AgeBucket, Severity, Status
 from .models import BusinessException, Queue
@@ -19,7 +19,7 @@ AMOUNT_MAX = Decimal("99999999999999.99")
 STATUS_CHOICES = [("open", "Open (any)"), ("closed", "Closed (any)"), *Status.choices]
 
 
-class BusinessExceptionFilterSet(django_filters.FilterSet):
+class BusinessExceptionFilterSet(StaticFormFilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Business key")
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), empty_label="Any")
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
@@ -48,6 +48,7 @@ class BusinessExceptionFilterSet(django_filters.FilterSet):
     class Meta:
         model = BusinessException
         fields = []
+        form = FilterForm
 
     # A key usually matches a handful of rows; more than this and the plain OR is fine.
     Q_ID_LIMIT = 10_000

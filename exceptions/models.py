@@ -212,6 +212,12 @@ class BusinessException(models.Model):
             models.Index(fields=["queue", "status", "-last_seen"], name="exc_queue_status_seen"),
             models.Index(fields=["assignee", "status", "-last_seen"], name="exc_assignee_status_seen"),
             models.Index(fields=["integration", "-last_seen"], name="exc_integration_seen"),
+            # Finance's default view, an integration's open exceptions newest first: the page
+            # reads its 20-50 rows in order and stops. Without it PostgreSQL took every open
+            # row of the integration, joined and sorted them all for the LIMIT (17 ms at 900
+            # open rows, in the load run).
+            models.Index(fields=["integration", "-last_seen", "-id"], name="exc_integration_open_seen",
+                         condition=Q(status__in=[s.value for s in OPEN_STATUSES])),
             models.Index(fields=["status", "due_at"], name="exc_status_due"),
             models.Index(fields=["resolved_at"], name="exc_resolved_at"),
         ]

@@ -95,7 +95,19 @@ class BusinessExceptionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return s.BusinessExceptionDetailSerializer if self.action == "retrieve" else s.BusinessExceptionSerializer
 
+    def filter_queryset(self, queryset):
+        # Without query parameters every filter is a no-op, but building the FilterSet (a
+        # deep copy of its filters, a bound form, its validation) still cost a millisecond
+        # on each detail action: a resolve, an assign.
+        if not self.request.query_params:
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_queryset(self):
+        if self.action in TRANSITIONS:
+            # Only the visibility check: the service reads the row afresh (with what the
+            # answer shows) inside its transaction.
+            return BusinessException.objects.visible_to(self.request.user)
         qs = super().get_queryset().visible_to(self.request.user)
         if self.action == "retrieve":
             qs = qs.prefetch_related("replay_attempts", "comments__author", "comments__mentions")

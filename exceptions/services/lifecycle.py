@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 
 def _move(exception, *, actor, to, action, expected_status=None, note="", **changes) -> BusinessException:
-    fresh = BusinessException.objects.select_related("queue").get(pk=_pk(exception))
+    # With the relations the API answer and the page show (integration, entity, queue and
+    # assignee names), so returning the moved exception costs no lazy query per relation.
+    fresh = BusinessException.objects.select_related("queue", "integration", "entity", "assignee").get(pk=_pk(exception))
     if expected_status and fresh.status != expected_status:
         raise Conflict(
             f"Someone else changed this exception first: it is now {fresh.get_status_display().lower()}. "
@@ -53,7 +55,14 @@ def _move(exception, *, actor, to, action, expected_status=None, note="", **chan
     changed = BusinessException.objects.filter(pk=fresh.pk, status=fresh.status).update(status=to, updated_at=now, **changes)
     if not changed:
         raise Conflict("Someone else changed this exception at the same moment. Reload and try again.")
-    fresh.refresh_from_db()
+    if any(hasattr(value, "resolve_expression") for value in changes.values()):
+        fresh.refresh_from_db()
+    else:
+        # The row now holds exactly what was written, so set it rather than read it back
+        # (a changed foreign key id drops the cached related object, which loads on use).
+        fresh.status, fresh.updated_at = to, now
+        for name, value in changes.items():
+            setattr(fresh, name, value)
     audit.record(actor=actor, action=action, obj=fresh, before=before, after=audit.snapshot(fresh, _AUDIT_FIELDS), note=note)
     return fresh
 

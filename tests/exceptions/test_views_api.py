@@ -228,3 +228,21 @@ def test_detail_permissions(client_as, api_as, some, who, code):
 def test_api_bulk_permissions(api_as, some, who, code):
     resp = api_as(who).post("/api/v1/exceptions/items/bulk/", {"ids": [some[0].pk], "action": "acknowledge"}, format="json")
     assert resp.status_code == code
+
+
+def test_api_move_answers_with_names_in_few_queries(api_as, cast, some, django_assert_max_num_queries):
+    """A resolve (the most frequent finance write) reads the row once in its transaction,
+    with the relations its answer names; no read-back, no lazy load per relation."""
+    exc = some[0]
+    client = api_as("finance")
+    client.post(f"/api/v1/exceptions/items/{exc.pk}/acknowledge/", {}, format="json")
+    # session, user, permissions (2), visibility, savepoint, read, update, audit row, release
+    with django_assert_max_num_queries(10):
+        resp = client.post(f"/api/v1/exceptions/items/{exc.pk}/resolve/",
+                           {"resolution_code": "fixed_at_source", "expected_status": "acknowledged"}, format="json")
+    body = resp.json()
+    assert resp.status_code == 200 and body["status"] == "resolved" and body["resolution_code"] == "fixed_at_source"
+    assert body["integration"] == exc.integration.slug and body["queue"] == exc.queue.slug
+    assert body["assignee"] == cast["finance"].username and body["resolved_at"]
+    exc.refresh_from_db()
+    assert exc.status == "resolved" and exc.resolved_at is not None

@@ -33,6 +33,44 @@ def setup_django(env: dict):
     django.setup()
 
 
+def format_cpu(cpu: dict, summary: dict, elapsed: float, by_endpoint: dict) -> str:
+    """Where the machine's CPU went during the measured phase, and the server's CPU per
+    request kind (web thread and PostgreSQL backend, tests.load.gunicorn_cpu)."""
+    before, after = cpu[0], cpu[1]
+    web = after["web"] - before["web"]
+    client = after["client"] - before["client"]
+    celery = after["celery"] - before["celery"]
+    # The web requests' backends, as the hooks measured them request by request: a
+    # snapshot of the backends would miss those closed during the run (CONN_MAX_AGE).
+    pg = sum(r["pg_ms"] for name, r in by_endpoint.items() if name in summary["endpoints"]) / 1000
+    busy = after["machine"][0] - before["machine"][0]
+    total = after["machine"][1] - before["machine"][1]
+    other = busy - web - client - celery - pg
+    n = max(1, summary["total"])
+    lines = [
+        f"CPU during the measured phase ({elapsed:.1f} s, {os.cpu_count()} cores = {total:.1f} CPU-s, load average "
+        f"{os.getloadavg()[0]:.1f}): gunicorn workers {web:.1f} s ({web * 1000 / n:.1f} ms per request), PostgreSQL "
+        f"backends {pg:.1f} s ({pg * 1000 / n:.1f} ms per request), Celery worker {celery:.1f} s, "
+        f"this client {client:.1f} s ({client * 1000 / n:.1f} ms per request), everything else on the machine "
+        f"{other:.1f} s, idle {total - busy:.1f} s",
+        f"{'server CPU per request':34} {'count':>6} {'web ms':>7} {'pg ms':>7} {'SQL':>5} {'wall ms':>8}   "
+        f"(web = the request's worker thread; share of all requests' web CPU)",
+    ]
+    measured = {name: r for name, r in by_endpoint.items() if name in summary["endpoints"]}
+    all_web = sum(r["web_ms"] for r in measured.values()) or 1.0
+    for name, r in sorted(by_endpoint.items(), key=lambda item: (item[0] not in measured, item[0])):
+        c = max(1, r["count"])
+        share = f"{r['web_ms'] / all_web * 100:4.0f} %" if name in measured else "(not in the measured phase)"
+        lines.append(f"{name:34} {r['count']:6d} {r['web_ms'] / c:7.2f} {r['pg_ms'] / c:7.2f} {r['statements'] / c:5.1f} "
+                     f"{r['wall_ms'] / c:8.1f}   {share}")
+    n_measured = sum(r["count"] for r in measured.values()) or 1
+    lines.append(f"{'all requests of the measured phase':34} {n_measured:6d} "
+                 f"{sum(r['web_ms'] for r in measured.values()) / n_measured:7.2f} "
+                 f"{sum(r['pg_ms'] for r in measured.values()) / n_measured:7.2f} "
+                 f"{sum(r['statements'] for r in measured.values()) / n_measured:5.1f}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=float(os.environ.get("LOAD_DURATION", 60)))
@@ -66,7 +104,7 @@ def main(argv=None) -> int:
     run = new_run_id()
     plan = seed(run)
     backlog_before = harness.broker_backlog(env["CELERY_BROKER_URL"])
-    server = harness.Gunicorn(env, workers=args.workers, threads=args.threads, port=args.port or None)
+    server = harness.Gunicorn(env, workers=args.workers, threads=args.threads, port=args.port or None, cpu_report=True)
     worker = None if args.no_worker else harness.CeleryWorker(env)
     print(f"run {run}: gunicorn {args.workers} workers x {args.threads} threads, "
           f"{'a Celery worker' if worker else 'no Celery worker'}, {args.duration:.0f} s ...", flush=True)
@@ -75,9 +113,15 @@ def main(argv=None) -> int:
         worker.start()
     try:
         cpu = {}
+
+        def snapshot(when):
+            cpu[when] = {"web": server.worker_cpu_seconds(), "client": time.process_time(),
+                         "celery": harness.process_tree_cpu_seconds(worker.proc.pid) if worker else 0.0,
+                         "machine": harness.machine_cpu_seconds()}
+
         client = LoadClient(server.url, plan, duration=args.duration, concurrency=args.concurrency,
-                            on_start=lambda: cpu.update(web0=server.worker_cpu_seconds(), client0=time.process_time()))
-        client.on_end = lambda: cpu.update(web1=server.worker_cpu_seconds(), client1=time.process_time())
+                            on_start=lambda: snapshot(0))
+        client.on_end = lambda: snapshot(1)
         elapsed = client.run_blocking()
         burst = None
         if args.burst:
@@ -98,10 +142,8 @@ def main(argv=None) -> int:
     print(f"\nacknowledged: {len(ledger.exc_keys)} exception keys ({len(set(g for g, _ in ledger.exc_keys.values()))} "
           f"business keys), {len(ledger.runs)} sync runs, {len(ledger.heartbeats)} heartbeats, {len(ledger.events)} events, "
           f"{len(ledger.resolves)} resolves; deliberate re-sends {dict(ledger.resends)}")
-    web_cpu, client_cpu = cpu["web1"] - cpu["web0"], cpu["client1"] - cpu["client0"]
-    print(f"CPU during the measured phase: gunicorn workers {web_cpu:.1f} s "
-          f"({web_cpu / elapsed * 100:.0f}% of one core, {web_cpu * 1000 / max(1, summary['total']):.0f} ms per request), "
-          f"this client {client_cpu:.1f} s; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print()
+    print(format_cpu(cpu, summary, elapsed, server.cpu_report()))
     backlog = harness.broker_backlog(env["CELERY_BROKER_URL"])
     print(f"broker: {backlog_before} task(s) waiting before, {backlog} after; gunicorn: {server.boots} worker boot(s) "
           f"for {args.workers} workers, {server.timeouts} worker timeout(s), {server.tracebacks} traceback(s) "

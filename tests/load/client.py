@@ -160,6 +160,9 @@ class LoadClient:
         started = time.monotonic()
         status, body, ctype = 0, None, ""
         timeout = kwargs.pop("timeout", self.timeout)
+        # Names the request for the server-side CPU report (tests.load.gunicorn_cpu); the
+        # application ignores it.
+        kwargs["headers"] = {**kwargs.get("headers", {}), "X-Load-Endpoint": endpoint}
         try:
             async with session.request(method, self.base + path, timeout=timeout, allow_redirects=False,
                                        **kwargs) as response:

@@ -94,8 +94,14 @@ class Gunicorn:
     restarted or timed out (``boots``, ``timeouts``)."""
 
     def __init__(self, env: dict, *, port: int | None = None, workers: int = 4, threads: int = 1,
-                 timeout: int = 30, log_path: Path | None = None):
-        self.env = env
+                 timeout: int = 30, log_path: Path | None = None, cpu_report: bool = False):
+        self.env = dict(env)
+        self.cpu_dir = None
+        if cpu_report:  # tests.load.gunicorn_cpu: CPU per request kind, written at exit
+            import tempfile
+
+            self.cpu_dir = tempfile.mkdtemp(prefix="load-cpu-")
+            self.env["LOAD_CPU_REPORT_DIR"] = self.cpu_dir
         self.port = port or free_port()
         self.workers = workers
         self.threads = threads
@@ -117,6 +123,8 @@ class Gunicorn:
             "--timeout", str(self.timeout), "--graceful-timeout", "5", "--backlog", "256",
             "--log-level", "info", "--error-logfile", "-",
         ]
+        if self.cpu_dir:
+            cmd += ["--config", "python:tests.load.gunicorn_cpu"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -162,6 +170,22 @@ class Gunicorn:
                 continue
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
         return total
+
+    def cpu_report(self) -> dict:
+        """After ``stop``: per endpoint name, {count, web_ms, pg_ms, statements, wall_ms}
+        summed over the workers (tests.load.gunicorn_cpu)."""
+        import json
+
+        totals = {}
+        for path in Path(self.cpu_dir or "/nonexistent").glob("*.json"):
+            for endpoint, (count, web, pg, statements, wall) in json.loads(path.read_text()).items():
+                row = totals.setdefault(endpoint, {"count": 0, "web_ms": 0.0, "pg_ms": 0.0, "statements": 0, "wall_ms": 0.0})
+                row["count"] += count
+                row["web_ms"] += web / 1e6
+                row["pg_ms"] += pg / 1e6
+                row["statements"] += statements
+                row["wall_ms"] += wall / 1e6
+        return totals
 
     def log(self) -> str:
         try:
@@ -211,6 +235,30 @@ class CeleryWorker:
                 self.proc.wait()
         if getattr(self, "_log", None) and not self._log.closed:
             self._log.close()
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += open(f"/proc/{p}/task/{p}/children").read().split()
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # without guest time, already in user
+    return (total - idle) / tick, total / tick
 
 
 def broker_backlog(broker_url: str, purge: bool = False) -> int | None:
