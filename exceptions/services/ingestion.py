@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from controlplane import audit
 from controlplane import scope as token_scope
+from controlplane import statements
 from controlplane.errors import Conflict, IdempotencyConflict, ValidationFailed
 
 from ..choices import (
@@ -550,11 +551,9 @@ def _ingest_single_postgres(item: IngestItem, *, actor) -> dict | None:
         UNION ALL SELECT 'created', id, status, occurrences, NULL FROM ins
     """
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is not None and row[0] == "idempotent":
-                _check_same_body(item, row[4], row[1])
+        row = statements.fetchone(sql, params)
+        if row is not None and row[0] == "idempotent":
+            _check_same_body(item, row[4], row[1])
     except IntegrityError:  # a concurrent post won the fingerprint or the key: nothing was written
         return None
     if row is None or row[2] is None:  # reopen, closed meanwhile, or a stored key's exception deleted

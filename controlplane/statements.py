@@ -1,0 +1,70 @@
+"""One-statement writes on the machine hot paths (single ingest, sync runs, business
+events, heartbeats), run the cheap way on PostgreSQL.
+
+Django's psycopg cursor binds parameters on the client, so PostgreSQL parsed and planned
+each of these long data-modifying ``WITH`` statements afresh on every post: about half
+of the database's CPU per post (bench_hotpath). Here the statement goes through a
+server-side-binding psycopg cursor that prepares it once per connection; PostgreSQL then
+keeps a generic plan. Outside a transaction the statement runs on its own in autocommit
+mode (one statement is atomic by itself: no ``BEGIN``/``COMMIT`` round trips); inside
+one it runs in a savepoint, so a unique violation leaves the caller's transaction usable,
+as ``atomic()`` around it did.
+
+The cursor is wrapped by Django like any other (``connection.execute_wrappers``, the
+debug cursor), so statement counts in tests and benchmarks still see it. Parameters are
+bound by the server, strings as ``text``: cast a parameter whose type PostgreSQL cannot
+infer (``%(x)s::uuid``, ``%(x)s::jsonb``). Only statements run here are prepared: Django's own cursors bind on
+the client and never prepare, whatever the connection's threshold says.
+"""
+
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.types.string import StrDumper
+from django.db import connection, transaction
+
+_ONLY_WHEN_ASKED = 2**31 - 1  # a count never reached: prepare only when execute() says so
+
+
+class _PreparedCursor(psycopg.Cursor):
+    def __init__(self, connection):
+        super().__init__(connection)
+        # Strings as text, not psycopg's default "unknown": a parameter both inserted into
+        # a varchar column and compared with one would otherwise be deduced as two types.
+        self.adapters.register_dumper(str, StrDumper)
+
+    # Django's cursor wrapper passes no keyword arguments to execute(): ask here.
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+@contextmanager
+def cursor():
+    """A Django-wrapped cursor whose statements are prepared and bound by the server;
+    in a savepoint when a transaction is open, else in autocommit."""
+    if connection.in_atomic_block:
+        with transaction.atomic(), _cursor() as c:
+            yield c
+    else:
+        with _cursor() as c:
+            yield c
+
+
+@contextmanager
+def _cursor():
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:  # Django's default turns psycopg's preparing off
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    with connection.wrap_database_errors:
+        wrapped = connection._prepare_cursor(_PreparedCursor(raw))
+    with wrapped:
+        yield wrapped
+
+
+def fetchone(sql: str, params):
+    """Run one statement (see the module's docstring) and return its first row or None."""
+    with cursor() as c:
+        c.execute(sql, params)
+        return c.fetchone()
