@@ -37,12 +37,19 @@ class _PreparedCursor(psycopg.Cursor):
     def execute(self, query, params=None, *, prepare=True, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
+    def _convert_query(self, query, params=None):
+        # psycopg records the query only when it does not prepare it; Django's debug cursor
+        # (connection.queries, CaptureQueriesContext) reads it back from there.
+        self._query = super()._convert_query(query, params)
+        return self._query
+
 
 @contextmanager
-def cursor():
+def cursor(*, savepoint=True):
     """A Django-wrapped cursor whose statements are prepared and bound by the server;
-    in a savepoint when a transaction is open, else in autocommit."""
-    if connection.in_atomic_block:
+    in a savepoint when a transaction is open (unless ``savepoint`` is False: a caller
+    that lets every database error end its work), else in autocommit."""
+    if savepoint and connection.in_atomic_block:
         with transaction.atomic(), _cursor() as c:
             yield c
     else:

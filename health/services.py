@@ -548,7 +548,7 @@ def _heartbeat_postgres(token, ping):
     config_t, run_t, ping_t = q(HealthConfig._meta.db_table), q(SyncRun._meta.db_table), q(HeartbeatPing._meta.db_table)
     params = {"token": token, "now": now, **ping}
     ping_values = "%(kind)s, %(rid)s::uuid, %(exit_status)s, %(method)s, %(user_agent)s, %(body)s, %(body_truncated)s"
-    with statements.cursor() as cursor:
+    with statements.cursor(savepoint=False) as cursor:
         if ping["kind"] in (PingKind.START, PingKind.LOG):
             cursor.execute(
                 f"INSERT INTO {ping_t} (integration_id, received_at, {_PING_COLUMNS}) "
