@@ -20,8 +20,8 @@ the client and never prepare, whatever the connection's threshold says.
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.types.string import StrDumper
 from django.db import connection, transaction
+from psycopg.types.string import StrDumper
 
 _ONLY_WHEN_ASKED = 2**31 - 1  # a count never reached: prepare only when execute() says so
 

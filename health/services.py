@@ -8,9 +8,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, statements
 from controlplane import scope as token_scope
-from controlplane import statements
 from controlplane.errors import Conflict, IdempotencyConflict, NotFound, ValidationFailed
 
 from . import maintenance, secrets

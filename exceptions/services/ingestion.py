@@ -11,9 +11,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, statements
 from controlplane import scope as token_scope
-from controlplane import statements
 from controlplane.errors import Conflict, IdempotencyConflict, ValidationFailed
 
 from ..choices import (
