@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import psycopg
 from django.db import connection, transaction
+from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumper
 
 _ONLY_WHEN_ASKED = 2**31 - 1  # a count never reached: prepare only when execute() says so
@@ -35,7 +36,17 @@ class _PreparedCursor(psycopg.Cursor):
 
     # Django's cursor wrapper passes no keyword arguments to execute(): ask here.
     def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.errors.FeatureNotSupported as exc:
+            # "cached plan must not change result type": a migration changed a column this
+            # connection's prepared statement returns. Outside a transaction nothing was
+            # done: drop the connection's prepared statements (psycopg forgets its own
+            # when it sees DEALLOCATE ALL) and run it once more, prepared afresh.
+            if "cached plan" not in str(exc) or self.connection.info.transaction_status != TransactionStatus.IDLE:
+                raise
+            super().execute("DEALLOCATE ALL", prepare=False)
+            return super().execute(query, params, prepare=prepare, binary=binary)
 
     def _convert_query(self, query, params=None):
         # psycopg records the query only when it does not prepare it; Django's debug cursor

@@ -91,3 +91,26 @@ def test_a_refused_sync_run_answers_the_serializers_errors_then_the_next_run_is_
     assert backwards.json()["error"]["fields"] == {"finished_at": ["Must not be before started_at."]}
     stored = client.post(url, {"status": "success", "run_id": "after"}, format="json")
     assert stored.status_code == 201 and stored.json()["run_id"] == "after"
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_a_statement_prepared_before_a_migration_still_runs_after_it():
+    """A column a prepared statement returns changed under it (a migration while the web
+    processes run): the post still succeeds, prepared afresh, instead of failing until the
+    connection is recycled."""
+    import psycopg
+
+    from controlplane import statements
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE hot_path_probe (a integer)")
+        cursor.execute("INSERT INTO hot_path_probe VALUES (1)")
+    try:
+        for _ in range(2):
+            assert statements.fetchone("SELECT * FROM hot_path_probe WHERE a = %(a)s", {"a": 1}) == (1,)
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            other.execute("ALTER TABLE hot_path_probe ADD COLUMN b integer")
+        assert statements.fetchone("SELECT * FROM hot_path_probe WHERE a = %(a)s", {"a": 1}) == (1, None)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE hot_path_probe")
