@@ -15,11 +15,14 @@ debug cursor), so statement counts in tests and benchmarks still see it. Paramet
 bound by the server, strings as ``text``: cast a parameter whose type PostgreSQL cannot
 infer (``%(x)s::uuid``, ``%(x)s::jsonb``). Only statements run here are prepared: Django's own cursors bind on
 the client and never prepare, whatever the connection's threshold says.
+``DB_PREPARED_STATEMENTS=0`` (a pooler that cannot keep prepared statements) sends them as
+Django sends every query, still in autocommit.
 """
 
 from contextlib import contextmanager
 
 import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumper
@@ -38,12 +41,14 @@ class _PreparedCursor(psycopg.Cursor):
     def execute(self, query, params=None, *, prepare=True, binary=None):
         try:
             return super().execute(query, params, prepare=prepare, binary=binary)
-        except psycopg.errors.FeatureNotSupported as exc:
+        except (psycopg.errors.FeatureNotSupported, psycopg.errors.InvalidSqlStatementName) as exc:
             # "cached plan must not change result type": a migration changed a column this
-            # connection's prepared statement returns. Outside a transaction nothing was
-            # done: drop the connection's prepared statements (psycopg forgets its own
+            # connection's prepared statement returns; "prepared statement does not exist":
+            # something deallocated it behind psycopg's back. Outside a transaction nothing
+            # was done: drop the connection's prepared statements (psycopg forgets its own
             # when it sees DEALLOCATE ALL) and run it once more, prepared afresh.
-            if "cached plan" not in str(exc) or self.connection.info.transaction_status != TransactionStatus.IDLE:
+            stale = isinstance(exc, psycopg.errors.InvalidSqlStatementName) or "cached plan" in str(exc)
+            if not stale or self.connection.info.transaction_status != TransactionStatus.IDLE:
                 raise
             super().execute("DEALLOCATE ALL", prepare=False)
             return super().execute(query, params, prepare=prepare, binary=binary)
@@ -70,15 +75,25 @@ def cursor(*, savepoint=True):
 
 @contextmanager
 def _cursor():
+    if not settings.DB_PREPARED_STATEMENTS:
+        with connection.cursor() as plain:
+            yield plain
+        return
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = connection.connection
-    if raw.prepare_threshold is None:  # Django's default turns psycopg's preparing off
+    # Django turns psycopg's preparing off (None); on only while this cursor runs, so the
+    # connection's other queries skip psycopg's bookkeeping of candidates, as before.
+    previous = raw.prepare_threshold
+    if previous is None:
         raw.prepare_threshold = _ONLY_WHEN_ASKED
-    with connection.wrap_database_errors:
-        wrapped = connection._prepare_cursor(_PreparedCursor(raw))
-    with wrapped:
-        yield wrapped
+    try:
+        with connection.wrap_database_errors:
+            wrapped = connection._prepare_cursor(_PreparedCursor(raw))
+        with wrapped:
+            yield wrapped
+    finally:
+        raw.prepare_threshold = previous
 
 
 def fetchone(sql: str, params):

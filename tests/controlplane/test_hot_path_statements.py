@@ -114,3 +114,34 @@ def test_a_statement_prepared_before_a_migration_still_runs_after_it():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE hot_path_probe")
+
+
+@pytest.mark.usefixtures("require_postgres")
+@override_settings(DB_PREPARED_STATEMENTS=False, SERVICE_TOKEN_CACHE_MS=60_000, INTEGRATION_LOOKUP_CACHE_MS=60_000)
+def test_with_prepared_statements_off_the_posts_work_unprepared(api_as):
+    """For a pooler that cannot keep prepared statements: the same posts, sent like any query."""
+    integration = IntegrationFactory(slug="erp-pooled")
+    client = api_as("service")
+    url = f"/api/v1/integrations/{integration.slug}/runs/"
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    for n in range(3):
+        assert client.post(url, {"status": "success", "run_id": f"p-{n}"}, format="json").status_code == 201
+    event = {"event_id": "pooled-1", "type": "time_approved", "correlation_key": "KP",
+             "occurred_at": (timezone.now() - dt.timedelta(hours=1)).isoformat()}
+    assert client.post("/api/v1/events/", event, format="json").json()["created"] == 1
+    assert _prepared("existing AS (") == [] and _prepared("INSERT INTO \"kpis_businessevent\"") == []
+    assert SyncRun.objects.filter(integration=integration).count() == 3
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_a_prepared_statement_dropped_behind_psycopgs_back_is_prepared_again(api_as):
+    integration = IntegrationFactory(slug="erp-dropped")
+    client = api_as("service")
+    url = f"/api/v1/integrations/{integration.slug}/runs/"
+    for n in range(2):
+        assert client.post(url, {"status": "success", "run_id": f"d-{n}"}, format="json").status_code == 201
+    with connection.cursor() as cursor:  # Django's own cursor: psycopg does not see this one
+        cursor.execute("DEALLOCATE ALL")
+    assert client.post(url, {"status": "success", "run_id": "after-drop"}, format="json").status_code == 201
+    assert _prepared("existing AS (") != []
