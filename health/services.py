@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, statements
 from controlplane import scope as token_scope
 from controlplane.errors import Conflict, IdempotencyConflict, NotFound, ValidationFailed
 
@@ -263,7 +263,6 @@ def _skew_tolerance():
     return dt.timedelta(seconds=getattr(settings, "HEALTH_CLOCK_SKEW_TOLERANCE_SECONDS", 300))
 
 
-@transaction.atomic
 def record_run(*, integration, actor, status, finished_at=None, started_at=None, run_key=None, records_processed=0,
                records_failed=0, lag_seconds=None, source=RunSource.API, scope=None, business_keys=()):
     """Store one reported run; returns (run, created). The same ``run_key`` again returns
@@ -273,7 +272,11 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
 
     Clocks disagree: a finish in the future is clamped to the receive time and the skew
     kept on the run; a finish before the start is refused. ``business_keys`` (the
-    invoice numbers, project codes... the run carried) make it part of their traces."""
+    invoice numbers, project codes... the run carried) make it part of their traces.
+
+    On PostgreSQL the run, the config's figures and the audit row are one statement
+    (atomic by itself); the status is evaluated after it, in its own transaction, only
+    when the run can change it (as for heartbeats)."""
     token_scope.require(scope, [integration], what="report runs")
     business_keys = _clean_business_keys(business_keys)
     now = timezone.now()
@@ -381,9 +384,7 @@ def _record_run_postgres(run: dict, *, actor, now):
     """
     run_fields = SyncRun._meta.concrete_fields
     for _attempt in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = statements.fetchone(sql, params)
         if row is not None:
             break
         if not HealthConfig.objects.filter(integration=integration).exists():
@@ -414,6 +415,7 @@ def _from_row(model, values):
     return model(**kwargs)
 
 
+@transaction.atomic
 def _record_run_orm(run: dict, *, actor, now):
     """The same through the ORM (SQLite, the demo)."""
     integration, status, run_key = run["integration"], run["status"], run["run_key"]
@@ -545,7 +547,7 @@ def _heartbeat_postgres(token, ping):
     config_t, run_t, ping_t = q(HealthConfig._meta.db_table), q(SyncRun._meta.db_table), q(HeartbeatPing._meta.db_table)
     params = {"token": token, "now": now, **ping}
     ping_values = "%(kind)s, %(rid)s::uuid, %(exit_status)s, %(method)s, %(user_agent)s, %(body)s, %(body_truncated)s"
-    with connection.cursor() as cursor:
+    with statements.cursor(savepoint=False) as cursor:
         if ping["kind"] in (PingKind.START, PingKind.LOG):
             cursor.execute(
                 f"INSERT INTO {ping_t} (integration_id, received_at, {_PING_COLUMNS}) "

@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Collate
 from django.utils import timezone
 
-from controlplane import audit, outbox
+from controlplane import audit, outbox, statements
 from controlplane.errors import ValidationFailed
 
 from .choices import EventType, Period
@@ -195,19 +195,18 @@ def _ingest_one_event_postgres(item: dict) -> dict | None:
         SELECT true, id, {", ".join(["NULL"] * len(EVENT_BODY_FIELDS))} FROM ins
         UNION ALL SELECT false, s.id, {body_columns} FROM stored s
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        created, pk = row[0], row[1]
-        if not created:
-            stored = dict(zip(EVENT_BODY_FIELDS, row[2:], strict=True))
-            stored["attributes"] = json.loads(stored["attributes"]) if isinstance(stored["attributes"], str) else stored["attributes"]
-            if _event_body(stored) != _event_body(item):
-                raise IdempotencyConflict(
-                    f"Event {item['event_id']!r} was already received with a different body (stored event {pk}); "
-                    "nothing was stored.", fields={"items": [{"index": 0, "event_id": item["event_id"], "id": pk}], "id": pk})
+    # One statement: atomic by itself (a duplicate writes nothing, so its 409 needs no rollback).
+    row = statements.fetchone(sql, params)
+    if row is None:
+        return None
+    created, pk = row[0], row[1]
+    if not created:
+        stored = dict(zip(EVENT_BODY_FIELDS, row[2:], strict=True))
+        stored["attributes"] = json.loads(stored["attributes"]) if isinstance(stored["attributes"], str) else stored["attributes"]
+        if _event_body(stored) != _event_body(item):
+            raise IdempotencyConflict(
+                f"Event {item['event_id']!r} was already received with a different body (stored event {pk}); "
+                "nothing was stored.", fields={"items": [{"index": 0, "event_id": item["event_id"], "id": pk}], "id": pk})
     return {"event_id": item["event_id"], "status": "created" if created else "duplicate", "id": pk}
 
 

@@ -150,6 +150,11 @@ else:
         _options = DATABASES["default"]["OPTIONS"].get("options", "")
         if "jit" not in _options:
             DATABASES["default"]["OPTIONS"]["options"] = f"{_options} -c jit=off".strip()
+# The machine posts' one statement (single ingest, sync run, business event, heartbeat) is
+# prepared once per connection (controlplane.statements). Off for a pooler that cannot keep
+# prepared statements (PgBouncer in transaction mode before 1.21): they are then sent like
+# every other query.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Ingestion: storing new exceptions, counting repeats, reopening regressions, and the
 automatic open/resolve used by health checks."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from controlplane import audit
+from controlplane import audit, statements
 from controlplane import scope as token_scope
 from controlplane.errors import Conflict, IdempotencyConflict, ValidationFailed
 
@@ -477,35 +478,18 @@ def _ingest_items(*, items: list[IngestItem], actor) -> list[dict]:
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
 
 
-def _ingest_single_postgres(item: IngestItem, *, actor) -> dict | None:
-    """The common single post in one statement (data-modifying CTEs): the stored key's
-    answer (idempotent), or +1 on the open exception with this fingerprint (deduplicated),
-    or the new row with its audit row (created), the idempotency key stored with the last
-    two. Returns None, having written nothing, when the careful path must decide: a
-    resolved exception to reopen, an open one closed meanwhile, or a concurrent post that
-    won a unique index (fingerprint or key) first."""
-    from django.contrib.contenttypes.models import ContentType
-
-    from controlplane.middleware import current_request_id
+@functools.cache
+def _single_statement(without_account: bool) -> tuple[list, str]:
+    """(the inserted fields, the statement) of ``_ingest_single_postgres``: built once per
+    process (it quoted 32 column names and joined the text on every post), the same text every
+    time, so the connection's prepared statement is reused."""
     from controlplane.models import AuditEntry
 
-    now = timezone.now()
-    new = _new_exception(item, Router(), now)
-    new.updated_at = now
     fields = [f for f in BusinessException._meta.concrete_fields if not f.primary_key]
     q = connection.ops.quote_name
     exc_t, key_t, audit_t = (q(m._meta.db_table) for m in (BusinessException, IdempotencyKey, AuditEntry))
     cols = ", ".join(q(f.column) for f in fields)
-    account_id = _account_id(actor)
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    params = {
-        "key": item.idempotency_key or "", "account": account_id, "integration": item.integration.pk,
-        "fp": item.fingerprint, "now": now, "hash": item.body_hash, "error_code": item.error_code,
-        "row": json.dumps({f.column: _plain(getattr(new, f.attname)) for f in fields}, default=str),
-        "actor_id": getattr(actor_obj, "pk", None), "actor_repr": getattr(actor_obj, "username", "") or "system",
-        "content_type": ContentType.objects.get_for_model(BusinessException).pk, "request_id": current_request_id() or "",
-    }
-    account = "k.account_id IS NULL" if account_id is None else "k.account_id = %(account)s"
+    account = "k.account_id IS NULL" if without_account else "k.account_id = %(account)s"
     sql = f"""
         WITH known AS (
             SELECT k.exception_id, k.body_sha256 FROM {key_t} k
@@ -549,12 +533,37 @@ def _ingest_single_postgres(item: IngestItem, *, actor) -> dict | None:
         UNION ALL SELECT 'deduplicated', id, status, occurrences, NULL FROM dedup
         UNION ALL SELECT 'created', id, status, occurrences, NULL FROM ins
     """
+    return fields, sql
+
+
+def _ingest_single_postgres(item: IngestItem, *, actor) -> dict | None:
+    """The common single post in one statement (data-modifying CTEs): the stored key's
+    answer (idempotent), or +1 on the open exception with this fingerprint (deduplicated),
+    or the new row with its audit row (created), the idempotency key stored with the last
+    two. Returns None, having written nothing, when the careful path must decide: a
+    resolved exception to reopen, an open one closed meanwhile, or a concurrent post that
+    won a unique index (fingerprint or key) first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from controlplane.middleware import current_request_id
+
+    now = timezone.now()
+    new = _new_exception(item, Router(), now)
+    new.updated_at = now
+    account_id = _account_id(actor)
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    fields, sql = _single_statement(account_id is None)
+    params = {
+        "key": item.idempotency_key or "", "account": account_id, "integration": item.integration.pk,
+        "fp": item.fingerprint, "now": now, "hash": item.body_hash, "error_code": item.error_code,
+        "row": json.dumps({f.column: _plain(getattr(new, f.attname)) for f in fields}, default=str),
+        "actor_id": getattr(actor_obj, "pk", None), "actor_repr": getattr(actor_obj, "username", "") or "system",
+        "content_type": ContentType.objects.get_for_model(BusinessException).pk, "request_id": current_request_id() or "",
+    }
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is not None and row[0] == "idempotent":
-                _check_same_body(item, row[4], row[1])
+        row = statements.fetchone(sql, params)
+        if row is not None and row[0] == "idempotent":
+            _check_same_body(item, row[4], row[1])
     except IntegrityError:  # a concurrent post won the fingerprint or the key: nothing was written
         return None
     if row is None or row[2] is None:  # reopen, closed meanwhile, or a stored key's exception deleted

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from catalog.models import Integration
 from catalog.selectors import integrations_by_slug
 from controlplane import scope as token_scope
+from controlplane import serializing
 from controlplane.api import error_body
 from controlplane.authentication import ServiceTokenAuthentication
 from controlplane.errors import DomainError, IdempotencyConflict, ValidationFailed
@@ -45,9 +46,7 @@ class IntegrationRunsView(APIView):
         integration = integrations_by_slug([slug]).get(slug)
         if integration is None:
             raise Http404("No Integration matches the given query.")
-        incoming = s.SyncRunInSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        data = serializing.validated(s.SyncRunInSerializer, request.data)
         run_key = data.get("run_id") or request.headers.get("Idempotency-Key") or None
         if run_key and len(run_key) > 100:
             raise ValidationFailed("The idempotency key may be at most 100 characters.")
@@ -63,7 +62,8 @@ class IntegrationRunsView(APIView):
             if known is not None:
                 conflict.fields["run"] = s.SyncRunSerializer(known).data
             raise
-        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(serializing.represent(s.SyncRunSerializer, run),
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @login_not_required

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from catalog.models import Workflow
 from catalog.selectors import integrations_by_slug
 from controlplane import scope as token_scope
+from controlplane import serializing
 from controlplane.errors import IdempotencyConflict, NotFound, ValidationFailed
 from controlplane.pagination import LargeCursorPagination
 from controlplane.validation import date_problem
@@ -66,10 +67,12 @@ def store_event_items(request, items: list, refused: dict | None = None) -> Resp
     POST /cloudevents/."""
     refused = refused or {}
     usable = [i for n, i in enumerate(items) if n not in refused and isinstance(i, dict)]
+    workflows = {i.get("workflow") for i in usable if isinstance(i.get("workflow"), str) and i.get("workflow")}
+    integrations = {i.get("integration") for i in usable if isinstance(i.get("integration"), str) and i.get("integration")}
+    # No query (nor the ORM's work of building one) for a name no item gives.
     context = {"lookups": {
-        "workflow": dict(Workflow.objects.filter(slug__in={i.get("workflow") for i in usable if isinstance(i.get("workflow"), str)}).values_list("slug", "id")),
-        "integration": {slug: i.pk for slug, i in integrations_by_slug(
-            {i.get("integration") for i in usable if isinstance(i.get("integration"), str)}).items()},
+        "workflow": dict(Workflow.objects.filter(slug__in=workflows).values_list("slug", "id")) if workflows else {},
+        "integration": {slug: i.pk for slug, i in integrations_by_slug(integrations).items()} if integrations else {},
     }}
     valid, results = [], []
     for index, item in enumerate(items):
@@ -77,13 +80,13 @@ def store_event_items(request, items: list, refused: dict | None = None) -> Resp
             event_id, errors = refused[index]
             results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": errors})
             continue
-        serializer = EventInSerializer(data=item, context=context)
+        data, errors = serializing.validate(EventInSerializer, item, context=context)
         event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
-        if serializer.is_valid():
-            valid.append((index, serializer.validated_data))
+        if errors is None:
+            valid.append((index, data))
             results.append(None)
         else:
-            results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": serializer.errors})
+            results.append({"index": index, "event_id": event_id, "status": "rejected", "errors": errors})
     try:
         stored = services.ingest_events(items=[data for _, data in valid], scope=token_scope.of_request(request))
     except IdempotencyConflict as conflict:

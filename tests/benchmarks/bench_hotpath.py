@@ -20,7 +20,10 @@ sync worker wants; it costs far less CPU than the server) with ``BENCH_HTTP_CONN
 The baseline is the bare view on the same server (full middleware stack) in the same run;
 cases alternate over ``BENCH_HTTP_ROUNDS`` (default 2) rounds so a neighbour's load falls on
 all alike. Prints requests/s, p50/p95 latency, the workers' CPU per request and each rate as
-a ratio of the bare view's. ``BENCH_HTTP=0`` skips this part.
+a ratio of the bare view's, and the CPU of the workers' PostgreSQL backends per request
+(read from /proc when the server runs on this machine; the workers keep their connections
+for the whole run, ``DB_CONN_MAX_AGE``, so no backend's CPU is lost to a reconnect).
+``BENCH_HTTP=0`` skips this part.
 """
 
 import asyncio
@@ -175,6 +178,25 @@ async def _drive(port, requests, *, seconds, connections):
     return len(latencies), time.perf_counter() - started, sorted(latencies), statuses
 
 
+def _backends_cpu_seconds(database):
+    """User + system CPU used so far by the PostgreSQL backends connected to ``database``
+    other than ours (the gunicorn workers'), or None when /proc does not show them (a
+    server on another host)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        pids = [pid for (pid,) in cursor.fetchall()]
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _pct(values, q):
     return values[min(len(values) - 1, max(0, int(len(values) * q / 100 + 0.5) - 1))] if values else 0.0
 
@@ -264,9 +286,11 @@ def _http(key):
     env = harness.server_env(database_url=database_url, redis_url=os.environ.get("REDIS_URL") or None,
                              broker_url=os.environ.get("CELERY_BROKER_URL") or "memory://",
                              settings_module="tests.benchmarks.hotpath_settings")
+    env["DB_CONN_MAX_AGE"] = "3600"  # one backend per worker for the whole run: its CPU is measurable
     server = harness.Gunicorn(env, workers=4, threads=1, port=int(os.environ.get("BENCH_HTTP_PORT", "0")) or None)
     server.start()
-    totals = {label: {"n": 0, "s": 0.0, "lat": [], "statuses": {}, "cpu": 0.0} for label, _, _ in cases}
+    totals = {label: {"n": 0, "s": 0.0, "lat": [], "statuses": {}, "cpu": 0.0, "pg": 0.0} for label, _, _ in cases}
+    pg_measured = True
     try:
         # warm every worker and path (imports, URL resolver, token and routing caches), and
         # create the open exceptions the repeats count on
@@ -275,11 +299,16 @@ def _http(key):
         asyncio.run(_drive(server.port, iter(resent), seconds=60, connections=connections))
         for _ in range(rounds):
             for label, make, _ok in cases:
-                cpu = server.worker_cpu_seconds()
+                cpu, pg = server.worker_cpu_seconds(), _backends_cpu_seconds(settings_dict["NAME"])
                 n, elapsed, lat, statuses = asyncio.run(_drive(server.port, make(), seconds=seconds,
                                                                connections=connections))
                 row = totals[label]
                 row["cpu"] += server.worker_cpu_seconds() - cpu
+                pg_after = _backends_cpu_seconds(settings_dict["NAME"])
+                if pg is None or pg_after is None:
+                    pg_measured = False
+                else:
+                    row["pg"] += pg_after - pg
                 row["n"] += n
                 row["s"] += elapsed
                 row["lat"] += lat
@@ -290,15 +319,16 @@ def _http(key):
     print(f"\nover HTTP: gunicorn -w {server.workers} (sync), production settings, PostgreSQL; {connections} requests in "
           f"flight, {rounds} alternating rounds x {seconds:.0f} s per case; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; worker boots {server.boots}, timeouts {server.timeouts}")
-    print(f"{'case':34} {'req/s':>7} {'x bare':>7} {'p50 ms':>7} {'p95 ms':>7} {'CPU ms':>7}  statuses")
+    print(f"{'case':34} {'req/s':>7} {'x bare':>7} {'p50 ms':>7} {'p95 ms':>7} {'CPU ms':>7} {'PG ms':>6}  statuses")
     base = totals[cases[0][0]]["n"] / totals[cases[0][0]]["s"]
     for label, _make, ok in cases:
         row = totals[label]
         rate = row["n"] / row["s"]
         lat = sorted(row["lat"])
         bad = {s: c for s, c in row["statuses"].items() if s != ok}
+        pg_ms = f"{row['pg'] * 1000 / max(1, row['n']):6.2f}" if pg_measured else "   n/a"
         print(f"{label:34} {rate:7.0f} {rate / base:6.2f}x {_pct(lat, 50):7.1f} {_pct(lat, 95):7.1f} "
-              f"{row['cpu'] * 1000 / max(1, row['n']):7.2f}  {row['statuses']}{'  UNEXPECTED' if bad else ''}")
+              f"{row['cpu'] * 1000 / max(1, row['n']):7.2f} {pg_ms}  {row['statuses']}{'  UNEXPECTED' if bad else ''}")
     single = [totals[label]["n"] / totals[label]["s"] for label, _, _ in cases[1:4]]
     print(f"single ingest over HTTP: {min(single):.0f}-{max(single):.0f} items/s (goal >= 300/s); "
           f"sync runs {totals[cases[4][0]]['n'] / totals[cases[4][0]]['s']:.0f}/s, "

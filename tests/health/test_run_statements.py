@@ -1,7 +1,7 @@
 """Statements per reported sync run over the API on PostgreSQL, counted as production runs
 them (no test transaction around the request) with the token cache warm: the integration
-lookup, then BEGIN, one statement, COMMIT; the status is evaluated only when the run can
-change it."""
+lookup, then one statement in autocommit (controlplane.statements); the status is
+evaluated only when the run can change it."""
 
 import pytest
 from django.db import connection
