@@ -1,7 +1,10 @@
 """Is a maintenance window active at a moment? One-off, weekly and cron windows."""
 
 import datetime as dt
+import time
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -117,3 +120,37 @@ def active_integration_ids(at=None, windows=None):
 def in_maintenance(integration_id, at=None, windows=None) -> bool:
     covers_all, ids = active_integration_ids(at, windows if windows is not None else windows_for([integration_id]))
     return covers_all or integration_id in ids
+
+
+# Every run and heartbeat asks whether its integration was in a window at that moment, and
+# windows change rarely: each process keeps them for HEALTH_MAINTENANCE_CACHE_MS (1 s), so
+# a window saved in another process is honoured within that second; a save or delete in
+# this process drops them at once and again when its transaction commits. Nothing is
+# cached inside a transaction (it may see a window that is rolled back).
+_cached: dict = {"loaded_at": 0.0, "windows": None}
+
+
+def forget_windows(**_signal_kwargs) -> None:
+    _cached["windows"] = None
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _cached.update(windows=None))
+
+
+def cached_windows() -> list:
+    """Every maintenance window (global and per integration), from the cache above."""
+    ttl = settings.HEALTH_MAINTENANCE_CACHE_MS / 1000
+    if ttl <= 0 or connection.in_atomic_block:
+        return list(MaintenanceWindow.objects.all())
+    now = time.monotonic()
+    windows = _cached["windows"]
+    if windows is None or now - _cached["loaded_at"] >= ttl:
+        windows = list(MaintenanceWindow.objects.all())
+        _cached.update(windows=windows, loaded_at=now)
+    return windows
+
+
+def maintenance_now(at) -> tuple[bool, list[int]]:
+    """(a global window is active, ids of integrations with their own active window) at
+    ``at``: what a run finished or a ping received at that moment counts under."""
+    covers_all, ids = active_integration_ids(at, cached_windows())
+    return covers_all, sorted(ids)

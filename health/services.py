@@ -296,7 +296,12 @@ def record_run(*, integration, actor, status, finished_at=None, started_at=None,
     if status == RunStatus.SUCCESS and records_failed:
         status = RunStatus.PARTIAL
     run_key = run_key or uuid.uuid4().hex
+    # In maintenance when a window of the integration (or a global one) was active at the
+    # run's finish, on both databases alike (not the status, which the minute sweep moves
+    # up to a minute after a window opens or closes).
+    covers_all, in_window = maintenance.maintenance_now(finished_at)
     run = dict(integration=integration, run_key=run_key, source=source, status=status, started_at=started_at,
+               in_maintenance=covers_all or integration.pk in in_window,
                finished_at=finished_at, records_processed=records_processed, records_failed=records_failed,
                lag_seconds=lag_seconds, clock_skew_seconds=skew,
                reported_by=actor if getattr(actor, "is_authenticated", False) else None, business_keys=business_keys)
@@ -321,9 +326,7 @@ _RUN_COLUMNS = ("integration_id, run_key, source, status, started_at, finished_a
 def _record_run_postgres(run: dict, *, actor, now):
     """record_run's writes in one statement (data-modifying CTEs): the config row locked,
     the run inserted unless its key is known, the config's run figures moved, the audit row;
-    the status is evaluated (probes, windows, flips) only when this run can change it. As
-    for heartbeats, a run counts as in maintenance when the integration's status is
-    ``maintenance`` (which the minute sweep keeps in step with the windows)."""
+    the status is evaluated (probes, windows, flips) only when this run can change it."""
     import json
 
     from django.contrib.contenttypes.models import ContentType
@@ -356,7 +359,7 @@ def _record_run_postgres(run: dict, *, actor, now):
         ), run AS (
             INSERT INTO {run_t} ({_RUN_COLUMNS})
             SELECT %(integration)s, %(run_key)s, %(source)s, %(status)s, %(started_at)s, %(finished_at)s, %(now)s,
-                %(records_processed)s, %(records_failed)s, %(lag_seconds)s, prev.status = 'maintenance',
+                %(records_processed)s, %(records_failed)s, %(lag_seconds)s, %(in_maintenance)s,
                 %(clock_skew_seconds)s, %(reported_by)s, %(business_keys)s::jsonb
             FROM prev WHERE NOT EXISTS (SELECT 1 FROM existing)
             ON CONFLICT (integration_id, run_key) DO NOTHING
@@ -424,7 +427,7 @@ def _record_run_orm(run: dict, *, actor, now):
     existing = SyncRun.objects.filter(integration=integration, run_key=run_key).first()
     if existing is not None:
         return _same_report(existing, run), False
-    run = SyncRun(**run, in_maintenance=maintenance.in_maintenance(integration.pk, now))
+    run = SyncRun(**run)
     try:
         with transaction.atomic():
             run.save()
@@ -545,7 +548,8 @@ def _heartbeat_postgres(token, ping):
     now = timezone.now()
     q = connection.ops.quote_name
     config_t, run_t, ping_t = q(HealthConfig._meta.db_table), q(SyncRun._meta.db_table), q(HeartbeatPing._meta.db_table)
-    params = {"token": token, "now": now, **ping}
+    covers_all, in_window = maintenance.maintenance_now(now)
+    params = {"token": token, "now": now, "maintenance_all": covers_all, "maintenance_ids": in_window, **ping}
     ping_values = "%(kind)s, %(rid)s::uuid, %(exit_status)s, %(method)s, %(user_agent)s, %(body)s, %(body_truncated)s"
     with statements.cursor(savepoint=False) as cursor:
         if ping["kind"] in (PingKind.START, PingKind.LOG):
@@ -596,7 +600,8 @@ def _heartbeat_postgres(token, ping):
                     records_processed, records_failed, lag_seconds, in_maintenance, clock_skew_seconds, reported_by_id,
                     business_keys)
                 SELECT cfg.integration_id, %(run_key)s, %(source)s, %(status)s, (SELECT received_at FROM start),
-                    %(now)s, %(now)s, 0, 0, NULL, cfg.status = 'maintenance', 0, NULL, '[]'::jsonb
+                    %(now)s, %(now)s, 0, 0, NULL,
+                    %(maintenance_all)s OR cfg.integration_id = ANY(%(maintenance_ids)s::bigint[]), 0, NULL, '[]'::jsonb
                 FROM cfg
                 RETURNING id, integration_id, started_at
             ), ping AS (
@@ -624,7 +629,7 @@ def _heartbeat_postgres(token, ping):
     run = SyncRun(
         pk=values["run_id"], integration_id=values["integration_id"], run_key=params["run_key"], source=RunSource.HEARTBEAT,
         status=params["status"], started_at=values["started_at"], finished_at=now, received_at=now,
-        in_maintenance=values["status"] == Status.MAINTENANCE,
+        in_maintenance=covers_all or values["integration_id"] in in_window,
     )
     if _may_change_status(values["status"], ping["kind"], values["previous_failures"], values["paused"]):
         fields = {f.attname for f in HealthConfig._meta.concrete_fields}

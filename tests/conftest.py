@@ -33,8 +33,10 @@ def _fresh_process_caches():
     from catalog.selectors import forget_integrations
     from controlplane.authentication import forget
     from exceptions.services.routing import _drop_routing
+    from health.maintenance import forget_windows
 
     forget()
+    forget_windows()
     _drop_routing()
     forget_integrations()
     yield

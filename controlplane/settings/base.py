@@ -312,6 +312,8 @@ SERVICE_TOKEN_CACHE_MS = env_int("SERVICE_TOKEN_CACHE_MS", 1000, minimum=0)
 # (ingest, sync runs, events: catalog.selectors.integrations_by_slug); a change made in
 # another process is honoured within this many milliseconds. 0 reads it on every post.
 INTEGRATION_LOOKUP_CACHE_MS = env_int("INTEGRATION_LOOKUP_CACHE_MS", 1000, minimum=0)
+# Maintenance windows, read by every run and heartbeat (health.maintenance.cached_windows).
+HEALTH_MAINTENANCE_CACHE_MS = env_int("HEALTH_MAINTENANCE_CACHE_MS", 1000, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "controlplane.authentication.ServiceTokenAuthentication",

@@ -24,7 +24,7 @@ def _prepared(prefix):
 
 
 @pytest.mark.usefixtures("require_postgres")
-@override_settings(SERVICE_TOKEN_CACHE_MS=60_000, INTEGRATION_LOOKUP_CACHE_MS=60_000)
+@override_settings(SERVICE_TOKEN_CACHE_MS=60_000, INTEGRATION_LOOKUP_CACHE_MS=60_000, HEALTH_MAINTENANCE_CACHE_MS=60_000)
 def test_a_sync_run_is_one_prepared_statement_with_no_transaction_round_trips(api_as):
     integration = IntegrationFactory(slug="erp-prepared")
     url = f"/api/v1/integrations/{integration.slug}/runs/"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from health.choices import Granularity, Recurrence, Status
 from health.maintenance import parse_cron, window_active
-from health.models import Flip, HealthConfig, MaintenanceWindow, Notification, NotificationChannel, Rollup
+from health.models import Flip, HealthConfig, MaintenanceWindow, Notification, NotificationChannel, Rollup, SyncRun
 from health.rollups import rollup_hour
 from health.services import save_maintenance_window
 from health.sweep import sweep
@@ -84,3 +84,36 @@ def test_failures_during_maintenance_alert_nobody_and_do_not_count(loopback, all
     assert config.status == Status.DOWN
     assert list(Flip.objects.order_by("pk").values_list("to_status", flat=True)) == ["maintenance", "down"]
     assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_counts_in_maintenance_by_the_window_at_its_finish_not_by_the_status(architect):
+    """A nightly job scheduled at the moment the ERP patching window opens fails in its first
+    minute, before the minute sweep has moved the status: it is in maintenance (not an SLA
+    failure). A run just after the window closed, while the status still says maintenance,
+    counts. Runs and heartbeats alike."""
+    from health.services import config_for, heartbeat, record_run
+    from tests.factories import IntegrationFactory
+
+    integration = IntegrationFactory()
+    config = config_for(integration)
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(name="ERP patching", integration=integration, recurrence=Recurrence.ONCE,
+                                              starts_at=now - dt.timedelta(seconds=30), ends_at=now + dt.timedelta(hours=2))
+    HealthConfig.objects.filter(pk=config.pk).update(status=Status.UP)  # the sweep has not run yet
+    run, _ = record_run(integration=integration, actor=None, status="failed", run_key="nightly-1")
+    assert run.in_maintenance
+    ping = heartbeat(token=config.heartbeat_token, failed=True)
+    assert ping.in_maintenance
+    earlier, _ = record_run(integration=integration, actor=None, status="failed", run_key="before-window",
+                            finished_at=now - dt.timedelta(minutes=5))
+    assert not earlier.in_maintenance  # it finished before the window opened
+
+    window.ends_at = now - dt.timedelta(seconds=1)
+    window.save()
+    HealthConfig.objects.filter(pk=config.pk).update(status=Status.MAINTENANCE)  # the sweep has not run yet
+    after, _ = record_run(integration=integration, actor=None, status="failed", run_key="nightly-2")
+    assert not after.in_maintenance
+    assert not heartbeat(token=config.heartbeat_token, failed=True).in_maintenance
+    stored = dict(SyncRun.objects.filter(integration=integration, source="api").values_list("run_key", "in_maintenance"))
+    assert stored == {"nightly-1": True, "before-window": False, "nightly-2": False}
