@@ -46,6 +46,8 @@ ALLOWED = {
     ("controlplane/authentication.py", "ServiceToken"):
         "touches last_used_at when a token authenticates: bookkeeping of use, not a state change",
     ("controlplane/roles.py", "*"): "Django groups and permissions seeded after migrate",
+    ("catalog/reference.py", "*"): "the shared reference data (domains, entities, workflows) seeded by migration 0002 "
+                                   "and again after a flush left the catalog empty, like the role groups",
     ("controlplane/management/commands/load_demo.py", "*"): "the demo loader: builds the demo estate from nothing, like */demo.py",
 }
 
