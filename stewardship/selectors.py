@@ -58,7 +58,7 @@ def approved_rows(subject):
 
 
 def compatibility_against(subject, document, *, against=None, defaults=None, explain=False, references=(),
-                          rows=None):
+                          rows=None, latest_id=False):
     """Check ``document`` under the subject's level and policy against ``against`` (approved
     versions, oldest first; default: all of them). Returns ``(level, policy, report dict,
     the newest version compared)``: what a submission stores and the wire API answers.
@@ -66,7 +66,9 @@ def compatibility_against(subject, document, *, against=None, defaults=None, exp
     steward reads; the wire API, answering a client, leaves that to the review page).
     ``references`` (Confluent's) are resolved into ``document``, and every compared version's
     into its own, so a change made in a referenced type is seen. ``rows``: the caller's
-    ``approved_rows(subject)``, when it has read them already."""
+    ``approved_rows(subject)``, when it has read them already. ``latest_id``: give the
+    newest compared version by its id (the caller stores the link and reads nothing else of
+    it), not as a model read for the purpose."""
     from django.conf import settings
 
     from stewardship import compat
@@ -85,8 +87,12 @@ def compatibility_against(subject, document, *, against=None, defaults=None, exp
                      if level != CompatLevel.NONE else [])
         # Without its document and report (loaded if someone reads them): the newest
         # version's report lists a finding per earlier version, and the caller needs the row.
-        latest = (SchemaVersion.objects.defer("document", "compat_report").get(pk=rows[-1][0])
-                  if rows else None)
+        if not rows:
+            latest = None
+        elif latest_id:
+            latest = rows[-1][0]
+        else:
+            latest = SchemaVersion.objects.defer("document", "compat_report").get(pk=rows[-1][0])
     else:
         previous = list(against)
         numbers = [v.number for v in previous]
