@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from controlplane import audit, outbox
@@ -464,15 +464,21 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
     if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     # One read under the lock: the versions with this text, the approved ones (what the
-    # check compares with) and the highest number given (what names the new version).
-    rows = list(subject.versions.filter(Q(number__isnull=False) | Q(fingerprint=print_))
-                .values_list("pk", "status", "number", "approved_at", "fingerprint", "created_at"))
-    known = sorted((r for r in rows if r[4] == print_ and r[1] in (VersionStatus.APPROVED, *_WIRE_OPEN_STATES)),
-                   key=lambda r: r[5], reverse=True)
-    known.sort(key=lambda r: r[1] != VersionStatus.APPROVED)  # an approved one wins
+    # check compares with) and the highest number given (what names the new version). A
+    # plain statement, approved_at as text as in ``approved_rows``.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, status, number, CAST(approved_at AS TEXT), fingerprint = %s "
+            f"FROM {SchemaVersion._meta.db_table} WHERE subject_id = %s AND (number IS NOT NULL OR fingerprint = %s)",
+            [print_, subject.pk, print_])
+        rows = cursor.fetchall()
+    # The newest first (ids grow with creation), an approved one before any other.
+    known = sorted((r for r in rows if r[4] and r[1] in (VersionStatus.APPROVED, *_WIRE_OPEN_STATES)),
+                   key=lambda r: r[0], reverse=True)
+    known.sort(key=lambda r: r[1] != VersionStatus.APPROVED)
     if known:  # a text already validated when it was submitted
         return SchemaVersion.objects.select_related("registry_schema").get(pk=known[0][0]), False
-    approved = sorted(((pk, at, number) for pk, status, number, at, _f, _c in rows
+    approved = sorted(((pk, at, number) for pk, status, number, at, _same in rows
                        if status == VersionStatus.APPROVED and number is not None), key=lambda r: r[2])
     top = max((r[2] for r in rows if r[2] is not None), default=None)
     level, policy = subject.effective_level(defaults), subject.effective_policy(defaults)
