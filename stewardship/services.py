@@ -348,7 +348,8 @@ def _submit_now(*, actor, version, checked=None, unsaved=False) -> SchemaVersion
         locked.compared_with = latest
     locked.level = level
     locked.policy = policy
-    consumers = list(affected_integrations(subject))  # read once: the approval rule and the event
+    # Read once: the approval rule (tiers) and the event (teams); the emails read their own.
+    consumers = list(affected_integrations(subject, systems=False))
     locked.affected_count = len(consumers)  # for the wire answer, which says how many
     locked.required_approvals = 2 if requires_two_approvals(subject, consumers) else 1
     after = {**audit.snapshot(locked, ["status", "round", "required_approvals"]),
