@@ -48,21 +48,38 @@ def snapshot(obj, fields=None) -> dict:
     return data
 
 
-def record(*, actor, action: str, obj=None, before=None, after=None, note: str = "") -> AuditEntry:
-    """Append one audit row. Call inside the transaction of the change it records."""
+def entry(*, actor, action: str, obj=None, before=None, after=None, note: str = "", object_repr=None) -> AuditEntry:
+    """The audit row ``record`` writes, not yet written (``record_all`` writes several in
+    one statement). ``object_repr``: what the object was called at the time of the change,
+    when it has changed since (a draft submitted in the same transaction)."""
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEntry.objects.create(
+    if object_repr is None:
+        object_repr = str(obj) if obj is not None else ""
+    return AuditEntry(
         actor=actor_obj,
         actor_repr=getattr(actor_obj, "username", "") or ("system" if actor is None else str(actor))[:150],
         action=action,
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False) if obj is not None else None,
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:200] if obj is not None else "",
+        object_repr=object_repr[:200],
         before=_jsonable(before) if before is not None else None,
         after=_jsonable(after) if after is not None else None,
         request_id=current_request_id() or "",
         note=note,
     )
+
+
+def record(*, actor, action: str, obj=None, before=None, after=None, note: str = "") -> AuditEntry:
+    """Append one audit row. Call inside the transaction of the change it records."""
+    row = entry(actor=actor, action=action, obj=obj, before=before, after=after, note=note)
+    row.save(force_insert=True)
+    return row
+
+
+def record_all(entries) -> list[AuditEntry]:
+    """Append the rows built by ``entry`` in one INSERT, in order (their ``created_at`` is
+    the time each was built). Call inside the transaction of the changes they record."""
+    return AuditEntry.objects.bulk_create(list(entries))
 
 
 def history(obj, limit: int = 50):

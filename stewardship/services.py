@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from controlplane import audit, outbox
@@ -215,11 +215,19 @@ def create_draft(*, actor, subject, document, change_summary="", references=()) 
                       references=references)
 
 
-def _new_draft(*, actor, subject, document, change_summary="", references=(), top_number=_UNSET) -> SchemaVersion:
-    """``create_draft`` in the caller's transaction (a wire registration: no savepoint, its
-    failure fails the registration). ``top_number``: the subject's highest number, when the
-    caller read it while holding the subject (it names the draft, "Orders v7 (draft)",
-    without asking again)."""
+def _new_draft(*, actor, subject, document, change_summary="", references=()) -> SchemaVersion:
+    """``create_draft`` in the caller's transaction."""
+    version = _draft(actor=actor, subject=subject, document=document, change_summary=change_summary,
+                     references=references)
+    version.save(force_insert=True)
+    audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
+    return version
+
+
+def _draft(*, actor, subject, document, change_summary="", references=(), top_number=_UNSET) -> SchemaVersion:
+    """A new draft of ``subject``, not yet saved. ``top_number``: the subject's highest
+    number, when the caller read it while holding the subject (it names the draft, "Orders
+    v7 (draft)", without asking again)."""
     from stewardship.registry import identity
 
     _check_document(document, subject.format)
@@ -229,8 +237,6 @@ def _new_draft(*, actor, subject, document, change_summary="", references=(), to
                             fingerprint=identity.version_fingerprint(subject.format, document, references))
     if top_number is not _UNSET:
         version.subject_top_number = top_number
-    version.save(force_insert=True)
-    audit.record(actor=actor, action="schemaversion.create", obj=version, after={"status": version.status})
     return version
 
 
@@ -307,16 +313,19 @@ def _submit(*, actor, version) -> SchemaVersion:
     return _submit_now(actor=actor, version=version)
 
 
-def _submit_now(*, actor, version, checked=None, created=False) -> SchemaVersion:
+def _submit_now(*, actor, version, checked=None, unsaved=False) -> SchemaVersion:
     """``_submit`` in the caller's transaction. ``checked``: the ``compatibility_against``
     result the caller computed on this very document while holding the subject (the wire
-    registration), so the check does not run twice. ``created``: the caller created
-    ``version`` as a draft in this very transaction while holding the subject: nobody else
-    can see it yet, so there is nothing to lock or re-read."""
+    registration), so the check does not run twice; its newest compared version may be
+    given by its id. ``unsaved``: ``version`` is a draft the caller built (``_draft``) in
+    this very transaction while holding the subject: nobody else can see it, so it is
+    inserted once, already in review with its report (one INSERT, not an INSERT and an
+    UPDATE of the report), and its creation's audit row is written with the submission's."""
     from stewardship import compat
 
-    if created:
+    if unsaved:
         locked = version
+        draft_name = str(locked)  # what the creation's audit row calls it: "Orders v7 (draft)"
     else:
         locked = _lock_version(version, allowed_from={VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED})
     subject = locked.subject
@@ -333,16 +342,29 @@ def _submit_now(*, actor, version, checked=None, created=False) -> SchemaVersion
     locked.submitted_at = timezone.now()
     locked.validity_errors = []
     locked.compat_report = report
-    locked.compared_with = latest
+    if isinstance(latest, int):
+        locked.compared_with_id = latest
+    else:
+        locked.compared_with = latest
     locked.level = level
     locked.policy = policy
-    consumers = list(affected_integrations(subject))  # read once: the approval rule and the event
+    # Read once: the approval rule (tiers) and the event (teams); the emails read their own.
+    consumers = list(affected_integrations(subject, systems=False))
+    locked.affected_count = len(consumers)  # for the wire answer, which says how many
     locked.required_approvals = 2 if requires_two_approvals(subject, consumers) else 1
-    locked.save(update_fields=["status", "round", "submitted_at", "validity_errors", "compat_report", "compared_with",
-                               "level", "policy", "required_approvals", "updated_at"])
-    audit.record(actor=actor, action="schemaversion.submit", obj=locked, before=before,
-                 after={**audit.snapshot(locked, ["status", "round", "required_approvals"]),
-                        "compatible": report.get("compatible"), "findings": len(report.get("findings", []))})
+    after = {**audit.snapshot(locked, ["status", "round", "required_approvals"]),
+             "compatible": report.get("compatible"), "findings": len(report.get("findings", []))}
+    if unsaved:
+        locked.save(force_insert=True)
+        audit.record_all([
+            audit.entry(actor=actor, action="schemaversion.create", obj=locked, after={"status": VersionStatus.DRAFT},
+                        object_repr=draft_name),
+            audit.entry(actor=actor, action="schemaversion.submit", obj=locked, before=before, after=after),
+        ])
+    else:
+        locked.save(update_fields=["status", "round", "submitted_at", "validity_errors", "compat_report",
+                                   "compared_with", "level", "policy", "required_approvals", "updated_at"])
+        audit.record(actor=actor, action="schemaversion.submit", obj=locked, before=before, after=after)
     if consumers:  # the teams to tell are those of the integrations using it now, as for the event
         _notify_on_commit(locked.pk, "submitted")
     notifications.publish_event(locked, "submitted", consumers)
@@ -443,15 +465,21 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
     if subject.effective_registry_mode(defaults) == RegistryMode.READONLY:
         raise NotAllowed(f"Subject {subject.slug} is in read-only mode.", code="read_only")
     # One read under the lock: the versions with this text, the approved ones (what the
-    # check compares with) and the highest number given (what names the new version).
-    rows = list(subject.versions.filter(Q(number__isnull=False) | Q(fingerprint=print_))
-                .values_list("pk", "status", "number", "approved_at", "fingerprint", "created_at"))
-    known = sorted((r for r in rows if r[4] == print_ and r[1] in (VersionStatus.APPROVED, *_WIRE_OPEN_STATES)),
-                   key=lambda r: r[5], reverse=True)
-    known.sort(key=lambda r: r[1] != VersionStatus.APPROVED)  # an approved one wins
+    # check compares with) and the highest number given (what names the new version). A
+    # plain statement, approved_at as text as in ``approved_rows``.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, status, number, CAST(approved_at AS TEXT), fingerprint = %s "
+            f"FROM {SchemaVersion._meta.db_table} WHERE subject_id = %s AND (number IS NOT NULL OR fingerprint = %s)",
+            [print_, subject.pk, print_])
+        rows = cursor.fetchall()
+    # The newest first (ids grow with creation), an approved one before any other.
+    known = sorted((r for r in rows if r[4] and r[1] in (VersionStatus.APPROVED, *_WIRE_OPEN_STATES)),
+                   key=lambda r: r[0], reverse=True)
+    known.sort(key=lambda r: r[1] != VersionStatus.APPROVED)
     if known:  # a text already validated when it was submitted
         return SchemaVersion.objects.select_related("registry_schema").get(pk=known[0][0]), False
-    approved = sorted(((pk, at, number) for pk, status, number, at, _f, _c in rows
+    approved = sorted(((pk, at, number) for pk, status, number, at, _same in rows
                        if status == VersionStatus.APPROVED and number is not None), key=lambda r: r[2])
     top = max((r[2] for r in rows if r[2] is not None), default=None)
     level, policy = subject.effective_level(defaults), subject.effective_policy(defaults)
@@ -472,9 +500,9 @@ def register_from_wire(*, actor, subject, document, references=(), scope=None,
             code="incompatible", fields={"messages": messages},
         )
     # In this transaction, without savepoints: a failure of either fails the registration.
-    version = _new_draft(actor=actor, subject=subject, document=document, references=references,
-                         change_summary="Registered through the Schema Registry API.", top_number=top)
-    return _submit_now(actor=actor, version=version, checked=checked, created=True), True
+    version = _draft(actor=actor, subject=subject, document=document, references=references,
+                     change_summary="Registered through the Schema Registry API.", top_number=top)
+    return _submit_now(actor=actor, version=version, checked=checked, unsaved=True), True
 
 
 def _hold_subject_for_registration(subject, print_):
@@ -506,7 +534,7 @@ def _wire_check(subject, document, references, defaults, rows):
     level, policy = subject.effective_level(defaults), subject.effective_policy(defaults)
     bundled = _resolved_or_invalid(subject.format, document, references)
     errors = identity.schema_errors(bundled, subject.format)
-    checked = None if errors else compatibility_against(subject, bundled, defaults=defaults, rows=rows)
+    checked = None if errors else compatibility_against(subject, bundled, defaults=defaults, rows=rows, latest_id=True)
     return rows, (level, policy), errors, checked
 
 

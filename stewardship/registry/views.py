@@ -318,7 +318,9 @@ def _awaiting(request, version, submitted):
     url = request.build_absolute_uri(version.get_absolute_url())
     if version.status == VersionStatus.IN_REVIEW:
         report = version.compat_report or {}
-        consumers = affected_integrations(subject).values("pk").count()
+        consumers = getattr(version, "affected_count", None)  # counted by the submission just made
+        if consumers is None:
+            consumers = affected_integrations(subject).values("pk").count()
         return error(422, AWAITING_APPROVAL, (
             f"Schema awaits steward approval: {'submitted now' if submitted else 'already submitted'} for review as "
             f"a new version of subject '{subject.slug}' (level {version.level}, "

@@ -113,19 +113,48 @@ def _pct(latencies, p):
     return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else float("nan")
 
 
-def _measured(server, coroutine):
+def _backend_cpu(database_url) -> dict:
+    """{pid: CPU seconds} of the PostgreSQL backends connected to the bench database (Linux
+    /proc; the server runs on this machine). gunicorn keeps its connections (CONN_MAX_AGE),
+    so a phase's database CPU is the growth of these."""
+    import psycopg
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with psycopg.connect(harness.admin_url(database_url), autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                                                 "pg_backend_pid()", [harness.database_name(database_url)])]
+    found = {}
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _measured(server, coroutine, database_url=None):
     """Run one load phase; add the gunicorn workers' CPU per request, which the other jobs
-    on a shared machine do not inflate, and what it implies for 2 cores of our own."""
+    on a shared machine do not inflate, the PostgreSQL backends' CPU per request, and what
+    they imply for 2 cores of our own."""
     cpu = server.worker_cpu_seconds()
+    db_before = _backend_cpu(database_url) if database_url else {}
     rate, latencies, bad = asyncio.run(coroutine)
-    per_request = (server.worker_cpu_seconds() - cpu) * 1000 / max(1, len(latencies))
-    return rate, latencies, bad, per_request
+    count = max(1, len(latencies))
+    per_request = (server.worker_cpu_seconds() - cpu) * 1000 / count
+    db = None
+    if database_url:
+        db_after = _backend_cpu(database_url)
+        db = sum(after - db_before.get(pid, 0.0) for pid, after in db_after.items()) * 1000 / count
+    return rate, latencies, bad, per_request, db
 
 
-def _line(label, rate, latencies, bad, cpu_ms):
+def _line(label, rate, latencies, bad, cpu_ms, db_ms=None):
     capacity = 2000 / cpu_ms if cpu_ms > 0 else float("inf")
+    both = (f" + PostgreSQL {db_ms:5.2f} ms/req (both, 2 free cores: ~{2000 / (cpu_ms + db_ms):,.0f}/s)"
+            if db_ms is not None and cpu_ms + db_ms > 0 else "")
     return (f"{label:<58} {rate:8.0f} req/s   p50 {_pct(latencies, .50):6.1f} ms   p99 {_pct(latencies, .99):6.1f} ms"
-            f"   server CPU {cpu_ms:5.2f} ms/req (2 free cores: ~{capacity:,.0f}/s)"
+            f"   server CPU {cpu_ms:5.2f} ms/req (2 free cores: ~{capacity:,.0f}/s){both}"
             + (f"   {len(bad)} unexpected answers {sorted(set(bad))}" if bad else ""))
 
 
@@ -185,9 +214,10 @@ def main():
         count = int(os.environ.get("BENCH_REGISTRATIONS", "100"))
         again = [{"schema": json.dumps(seeded["approved_doc"]), "schemaType": "JSON"}] * count
         new = [{"schema": json.dumps(_doc(f"wire-{i}")), "schemaType": "JSON"} for i in range(count)]
-        known = _measured(server, _load(url, headers=post, duration=120, concurrency=4, method="POST", bodies=again))
+        known = _measured(server, _load(url, headers=post, duration=120, concurrency=4, method="POST", bodies=again),
+                          bench_url)
         fresh = _measured(server, _load(url, headers=post, duration=120, concurrency=4, method="POST", bodies=new,
-                                        expect=(422,)))
+                                        expect=(422,)), bench_url)
         print(_line("baseline POST re-registration of an approved schema (id)", *known))
         print(_line(f"POST new schema, check vs {PRIOR_VERSIONS} versions + review", *fresh))
         print(f"  ratio new registration / re-registration: {fresh[0] / known[0]:.2f} (CPU {fresh[3] / known[3]:.2f})"
