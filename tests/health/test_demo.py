@@ -74,16 +74,21 @@ def test_loading_flips_each_integration_once_to_where_its_story_ends(estate, set
 def test_a_sweep_against_the_running_demo_is_green_except_sap(estate, live_server, settings, monkeypatch):
     from health.sweep import sweep
 
+    from controlplane.scenario import receiver
+
     settings.DEMO_ENDPOINTS = True
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.0/8"]
     monkeypatch.setenv("DEMO_BASE_URL", live_server.url)
+    # Avalara's and Coupa's occasional 429/502 (a few in a thousand checks) are the demo's
+    # realism, not its story: without them the one failing system is SAP, every time.
+    monkeypatch.setattr(receiver, "SYSTEMS", {name: (*row[:3], 0.0, *row[4:]) for name, row in receiver.SYSTEMS.items()})
     _load()
     sweep()
-    results = list(ProbeResult.objects.values_list("probe__url", "ok", "response_ms"))
+    results = list(ProbeResult.objects.values_list("probe__url", "ok", "response_ms", "error"))
     assert len(results) == Probe.objects.count()
-    failed = {url for url, ok, _ms in results if not ok}
-    assert all("/demo/sap/" in url for url in failed) and failed
-    latencies = sorted(ms for _url, ok, ms in results if ok)
+    failed = {url for url, ok, _ms, _error in results if not ok}
+    assert all("/demo/sap/" in url for url in failed) and failed, results
+    latencies = sorted(ms for _url, ok, ms, _error in results if ok)
     assert latencies[0] < latencies[-1] / 2  # systems answer at their own speed
 
 
