@@ -246,7 +246,7 @@ def _rows_of_fingerprints(fingerprints):
     prepares each of a batch's 1,000 values in Python."""
     statuses = [s.value for s in (*OPEN_STATUSES, Status.RESOLVED)]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with statements.cursor(savepoint=False) as cursor:  # the caller's savepoint takes any error
             cursor.execute("SELECT id, fingerprint, integration_id, status FROM exceptions_businessexception"
                            " WHERE fingerprint = ANY(%s::varchar[]) AND status = ANY(%s::varchar[])",
                            [fingerprints, statuses])
@@ -266,13 +266,15 @@ def _store_keys(items, pending, out, actor):
 
 _CREATED_SQL = """
 WITH ins AS (
-  INSERT INTO exceptions_businessexception ({cols})
-  SELECT {cols} FROM json_populate_recordset(NULL::exceptions_businessexception, %s)
+  INSERT INTO exceptions_businessexception ({cols}, status, regressions, is_overdue, resolved_at, resolution_code,
+    resolution_note, original_payload, updated_at)
+  SELECT {cols}, 'new', 0, false, NULL, '', '', NULL, %s::timestamptz
+  FROM json_populate_recordset(NULL::exceptions_businessexception, %s::json)
   RETURNING id, fingerprint, status, queue_id, severity, assignee_id, error_code
 ), audited AS (
   INSERT INTO controlplane_auditentry (created_at, actor_id, actor_repr, action, content_type_id, object_id,
     object_repr, before, after, request_id, note)
-  SELECT %s, %s, %s, 'businessexception.created', %s, ins.id::text, left('EXC-' || ins.id || ' ' || ins.error_code, 200),
+  SELECT %s::timestamptz, %s::bigint, %s, 'businessexception.created', %s::integer, ins.id::text, left('EXC-' || ins.id || ' ' || ins.error_code, 200),
     NULL, jsonb_build_object('status', ins.status, 'queue', ins.queue_id, 'severity', ins.severity,
     'assignee', ins.assignee_id), %s, 'ingested'
   FROM ins
@@ -308,20 +310,21 @@ def _insert_created(items, new_groups, *, router, now, actor) -> list[int]:
         keys = item.business_keys
         rows.append({
             "integration_id": item.integration.pk, "entity_id": item.entity_id, "error_code": item.error_code,
-            "message": item.message, "severity": severity, "reported_severity": item.severity, "status": Status.NEW.value,
+            "message": item.message, "severity": severity, "reported_severity": item.severity,
             "queue_id": queue.pk, "assignee_id": assignee_id, "business_keys": keys,
             **{k: str(keys.get(k, "") or "")[:limit] for k, limit in _INDEXED_LIMITS},
             "amount_at_risk": str(item.amount_at_risk), "currency": item.currency or "",
             "correlation_id": item.correlation_id or "", "fingerprint": item.fingerprint, "occurrences": len(idx),
-            "regressions": 0, "first_seen": seen_iso, "last_seen": seen_iso, "due_at": due_cache[due_key],
-            "is_overdue": False, "resolved_at": None, "resolution_code": "", "resolution_note": "",
-            "payload": item.payload, "original_payload": None, "details": item.details, "updated_at": now_iso,
-        })
+            "first_seen": seen_iso, "last_seen": seen_iso, "due_at": due_cache[due_key],
+            "payload": item.payload, "details": item.details,
+        })  # the columns every new row shares (status new, no regressions...) are the statement's
     quote = connection.ops.quote_name
     sql = _CREATED_SQL.format(cols=", ".join(quote(c) for c in rows[0]))
     actor_id, actor_repr, ct_id, request_id = audit_context(actor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows, default=str), now, actor_id, actor_repr, ct_id, request_id])
+    # Bound by the server (controlplane.statements): the batch's JSON travels as one
+    # parameter instead of being quoted into the statement's text and parsed again there.
+    with statements.cursor(savepoint=False) as cursor:  # the caller's savepoint takes any error
+        cursor.execute(sql, [now, json.dumps(rows, default=str), now, actor_id, actor_repr, ct_id, request_id])
         by_fingerprint = {fp: pk for pk, fp in cursor.fetchall()}
     return [by_fingerprint[row["fingerprint"]] for row in rows]
 
