@@ -157,10 +157,32 @@ def main(argv=None) -> int:
     rec = reconcile(ledger)
     print()
     print(rec.format())
+    print(format_goals(summary, rec.ok, burst))
     failed = not rec.ok or summary["server_errors"] or summary["transport_errors"] or (burst is not None and burst["lost"])
     if summary["server_errors"] or summary["transport_errors"]:
         print(f"FAILED: {summary['server_errors']} 5xx and {summary['transport_errors']} requests without an answer")
     return 1 if failed else 0
+
+
+def format_goals(summary, reconciled, burst) -> str:
+    """Issue #19's goals for this run, each met or NOT met."""
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    rows = summary["endpoints"]
+    ingest = summary["ingest_p95"]
+    kinds = {"POST exceptions/ingest (1)": "single posts", "POST exceptions/ingest (batch)": "batches of 10"}
+    parts = ", ".join(f"{kinds.get(name, name)} {row['p95']:.0f} ms" for name, row in rows.items()
+                      if name.startswith("POST exceptions/ingest"))
+    errors = summary["server_errors"] + summary["transport_errors"]
+    lines = ["goals (issue #19):",
+             f"  mixed traffic {summary['rps']:.1f} req/s (>= 200): {verdict(summary['rps'] >= 200)}",
+             f"  ingest p95 {ingest:.0f} ms over all ingest posts; {parts} (< 200 ms): {verdict(ingest < 200)}"
+             if ingest is not None else "  ingest p95: no ingest posts",
+             f"  errors {errors} (0): {verdict(errors == 0)}; reconciliation: {verdict(reconciled)}"]
+    if burst is not None:
+        lines.append(f"  burst of {burst['sent']}: {burst['lost']} lost (0): {verdict(not burst['lost'])}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,10 @@ def summarize(stats: Stats, elapsed: float) -> dict:
         }
     total = len(stats.requests)
     statuses = Counter(r.status for r in stats.requests)
+    ingest = sorted((r.ended - r.started) * 1000 for endpoint, reqs in stats.by_endpoint().items()
+                    if endpoint.startswith("POST exceptions/ingest") for r in reqs)
     return {
+        "ingest_p95": percentile(ingest, 95) if ingest else None,
         "elapsed": elapsed, "total": total, "rps": total / elapsed if elapsed else 0.0, "endpoints": rows,
         "statuses": dict(sorted(statuses.items())),
         "server_errors": sum(n for s, n in statuses.items() if s >= 500),
