@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from . import units
 from .middleware import current_request_id
 from .models import AuditEntry
 
@@ -136,6 +137,8 @@ def _display(field, value, names):
         return dict(field.flatchoices).get(value, value)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if field.name.endswith("_seconds") and isinstance(value, int | float):
+        return units.duration(value)  # "grace seconds: 5 min → 3 h", not 300 → 10800
     if isinstance(field, models.DateTimeField) and isinstance(value, str):
         return _moment(value)
     return value if not isinstance(value, dict | list) else str(value)
@@ -185,6 +188,8 @@ def readable_changes(entries) -> list:
             if getattr(field, "auto_now", False):
                 continue  # "updated at": the entry's own time says it
             label = str(field.verbose_name) if field is not None and not key.startswith("_") else field_label(key)
+            if field is not None and field.name.endswith("_seconds"):
+                label = label.removesuffix(" seconds")  # its values say their unit ("3 h")
             rows.append((label, _display(field, old, names), _display(field, new, names)))
         entry.readable = rows
     return entries

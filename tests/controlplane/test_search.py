@@ -206,3 +206,14 @@ def test_history_shows_a_moment_the_entry_carries_outside_any_field_as_a_utc_min
     rows = {label: (old, new) for label, old, new in audit.readable_history(token)[0].readable}
     assert rows["since"] == (None, "2026-09-05 02:11 UTC")
     assert rows["note"] == (None, "Tuesday")  # other texts as they are
+
+
+def test_history_gives_a_duration_field_in_hours_and_minutes(architect):
+    from health.services import config_for, update_config
+    from tests.factories import IntegrationFactory
+
+    config = config_for(IntegrationFactory())
+    update_config(integration=config.integration, actor=architect, expected_period_seconds=86400, grace_seconds=10800)
+    rows = {label: (old, new) for label, old, new in audit.readable_history(config)[0].readable}
+    assert rows["expected period"] == (None, "24 h")
+    assert rows["grace"][1] == "3 h"
