@@ -16,7 +16,9 @@
     if (latencyChart) latencyChart.destroy();
     uptimeChart = new Chart(uptimeNode, {
       type: "bar",
-      data: { labels, datasets: [{ label: uptimeNode.dataset.label || "Uptime %", data: points.map((p) => p.uptime), backgroundColor: "#66bb6a" }] },
+      // A 0 % hour is a red sliver (minBarLength), not an empty slot like an hour without data.
+      data: { labels, datasets: [{ label: uptimeNode.dataset.label || "Uptime %", data: points.map((p) => p.uptime), minBarLength: 3,
+        backgroundColor: points.map((p) => (p.uptime === null || p.uptime >= 99 ? "#66bb6a" : p.uptime >= 90 ? "#ffb300" : "#e53935")) }] },
       options: { animation: false, scales: { y: { min: 0, max: 100 } } },
     });
     const latencyNode = document.getElementById("latency-chart");  // absent without probes
