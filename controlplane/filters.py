@@ -4,6 +4,8 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .memo import per_class
+
 
 class AnyYesNoSelect(forms.NullBooleanSelect):
     """Django's null-boolean select says "Unknown" for "don't filter"; say "Any"."""
@@ -47,12 +49,7 @@ class StaticFormFilterSet(django_filters.FilterSet):
         form = FilterForm
 
     def get_form_class(self):
-        cls = type(self)
-        form_class = cls.__dict__.get("_static_form_class")
-        if form_class is None:
-            form_class = super().get_form_class()
-            cls._static_form_class = form_class
-        return form_class
+        return per_class(self, "_static_form_class", super().get_form_class)
 
 
 class PickerSelect(forms.Select):

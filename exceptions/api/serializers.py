@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from catalog.models import CanonicalEntity, Integration, Team
+from controlplane.memo import per_class
 from controlplane.validation import BIGINT_MAX
 
 from ..choices import Resolution, Severity
@@ -51,12 +52,7 @@ class BusinessExceptionSerializer(serializers.ModelSerializer):
         # ModelSerializer derives its fields from the model on every instantiation (0.4 ms,
         # paid by every list page and every move); derive them once per class and hand each
         # serializer its own copy, as DRF itself copies the declared fields.
-        cls = type(self)
-        fields = cls.__dict__.get("_derived_fields")
-        if fields is None:
-            fields = super().get_fields()
-            cls._derived_fields = fields
-        return copy.deepcopy(fields)
+        return copy.deepcopy(per_class(self, "_derived_fields", super().get_fields))
 
 
 class BusinessExceptionDetailSerializer(BusinessExceptionSerializer):
