@@ -32,8 +32,21 @@ def main(argv):
         except Exception as exc:  # one broken benchmark should not hide the others' numbers
             failures += 1
             print(f"!!! {name} failed: {type(exc).__name__}: {exc}")
+        finally:
+            _leave_test_environment()
         print(f"--- {name}: {time.perf_counter() - started:.1f} s", flush=True)
     return 1 if failures else 0
+
+
+
+def _leave_test_environment():
+    """Each benchmark starts outside Django's test environment, whatever the one before
+    did: one that set it up and left it (``setup_test_environment`` without its teardown)
+    made every later one fail with "setup_test_environment() was already called"."""
+    from django.test.utils import _TestState, teardown_test_environment
+
+    if hasattr(_TestState, "saved_data"):
+        teardown_test_environment()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def main():
     if not os.environ.get("DATABASE_URL") or connection.vendor != "postgresql":
         print("skipped: bench_otlp needs PostgreSQL (set DATABASE_URL=postgres://...)")
         return
-    from django.test.utils import setup_test_environment
+    from django.test.utils import setup_test_environment, teardown_test_environment
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
@@ -29,6 +29,7 @@ def main():
         _run(int(os.environ.get("BENCH_OTLP_SPANS", "20480")))
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
 
 
 def _recorded_batches(total, batch, error_share, service):
