@@ -66,3 +66,15 @@ def duration(seconds):
     from controlplane.units import duration as text
 
     return text(seconds)
+
+
+@register.filter
+def budget_left(percent):
+    """An error budget's remainder: '42.0 %'; spent past it, 'none (spent 74.5× the budget)'
+    rather than '-7347.6 %'."""
+    if percent is None or percent == "":  # no SLA: the template's lookup gives ""
+        return "—"
+    percent = float(percent)
+    if percent >= 0:
+        return f"{percent:.1f} %"
+    return f"none (spent {(100 - percent) / 100:.1f}× the budget)"

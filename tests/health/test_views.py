@@ -257,3 +257,12 @@ def test_scorecard_check_lists_integrations_without_health_checks(estate):
     HealthConfig.objects.filter(integration=estate[1]).update(expected_period_seconds=600)
     failing = set(check["failing"]().values_list("slug", flat=True))
     assert {"flow-2", "flow-3"} <= failing and not {"flow-0", "flow-1"} & failing
+
+
+def test_an_overspent_error_budget_reads_as_how_many_times_it_was_spent():
+    from controlplane.templatetags.controlplane import budget_left
+
+    assert budget_left(42.04) == "42.0 %"
+    assert budget_left(0) == "0.0 %"
+    assert budget_left(-7347.6) == "none (spent 74.5× the budget)"
+    assert budget_left(None) == "—" and budget_left("") == "—"  # no SLA
