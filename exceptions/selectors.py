@@ -44,14 +44,20 @@ def queue_overview(now=None, user=None):
             target["amounts"][row["currency"] or "—"] += row["amount"] or Decimal("0")
     result = []
     for entry in table.values():
-        entry["amounts"] = sorted(entry["amounts"].items())
+        entry["amounts"] = _at_risk(entry["amounts"])
         entry["severities"] = [
-            (sev.value, sev.label, c["open"], c["overdue"], sorted(c["amounts"].items()))
+            (sev.value, sev.label, c["open"], c["overdue"], _at_risk(c["amounts"]))
             for sev in SEVERITY_ORDER for c in [entry["by_severity"][sev.value]]
         ]
         result.append(entry)
     result.sort(key=lambda e: (-e["overdue"], -e["open"], e["queue"].name))
     return result
+
+
+def _at_risk(amounts):
+    """(currency, sum) lines worth showing: items with nothing at stake (amount 0, often
+    no currency) are counted as open but add no "GBP 0.00" or "— 0.00" line."""
+    return sorted((currency, total) for currency, total in amounts.items() if total)
 
 
 WORK_PERMISSION = ("exceptions", "change_businessexception")

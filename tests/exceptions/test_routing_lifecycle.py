@@ -174,8 +174,13 @@ def test_queue_overview_aggregates():
     BusinessExceptionFactory(queue=billing, severity="high", amount_at_risk=100)
     BusinessExceptionFactory(queue=billing, severity="high", amount_at_risk=50, due_at="2020-01-01T00:00:00Z")
     BusinessExceptionFactory(queue=billing, severity="low", amount_at_risk=7, status="resolved")
+    BusinessExceptionFactory(queue=billing, severity="low", amount_at_risk=0, currency="USD")
+    BusinessExceptionFactory(queue=billing, severity="low", amount_at_risk=0, currency="")
     row = next(r for r in queue_overview() if r["queue"] == billing)
-    assert row["open"] == 2 and row["overdue"] == 1
+    assert row["open"] == 4 and row["overdue"] == 1
+    # Items with nothing at stake are counted but add no "USD 0.00" or "— 0.00" line.
     assert dict(row["amounts"]) == {"GBP": 150}
+    low = next(s for s in row["severities"] if s[0] == "low")
+    assert low[2] == 2 and low[4] == []
     high = next(s for s in row["severities"] if s[0] == "high")
     assert high[2] == 2 and high[3] == 1
