@@ -151,6 +151,22 @@ def test_sor_propose_and_decide_pages(client_as, cast):
     assert SorAssignment.objects.get(pk=proposal.pk).status == "approved"
 
 
+def test_proposers_and_deciders_are_named_as_people_know_them(client_as, cast):
+    for name, (first, last) in {"steward": ("Sam", "Steward"), "steward2": ("Sol", "Third-Steward")}.items():
+        cast[name].first_name, cast[name].last_name = first, last
+        cast[name].save()
+    entity, system = EntityFactory(), SystemFactory()
+    client_as("steward").post(reverse("stewardship:sor-propose"), {
+        "entity": entity.slug, "scope_type": "global", "scope_value": "", "attribute_group": "all", "system": system.slug,
+    })
+    proposal = SorAssignment.objects.get(entity=entity)
+    home = client_as("steward2").get(reverse("stewardship:home")).content.decode()
+    assert "by Sam Steward" in home and "by steward<" not in home
+    client_as("steward2").post(reverse("stewardship:sor-approve", args=[proposal.pk]), {"seen_status": "proposed"})
+    detail = client_as("architect").get(reverse("stewardship:sor-detail", args=[proposal.pk])).content.decode()
+    assert "<dd>Sam Steward</dd>" in detail and "<dd>Sol Third-Steward " in detail
+
+
 def test_matrix_page_shows_pending_and_findings(client_as, django_assert_max_num_queries):
     covered = EntityFactory(name="Covered")
     crm = SystemFactory(name="CRM One")
