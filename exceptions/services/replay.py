@@ -103,6 +103,11 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
     target = ReplayTarget.objects.filter(integration_id=exc.integration_id, enabled=True).first()
     if target is None:
         raise ValidationFailed(f"{exc.integration} declares no replay endpoint.", code="no_replay_target")
+    if exc.payload is None and exc.original_payload is None:
+        # Replay resends what the middleware posted, corrected: an SLA breach or a failure
+        # reported without its record has nothing to resend (fix it at the source).
+        raise ValidationFailed("There is nothing to replay: no payload was posted with this exception. "
+                               "Fix it at the source and resolve it.", code="no_payload")
     note = "replay requested"
     pending = in_flight(exc)
     if pending is not None:
@@ -129,8 +134,6 @@ def request_replay(*, exception, actor, payload=_UNSET) -> uuid.UUID:
             exc.payload = payload
             exc.save(update_fields=[*fields, "updated_at"])
             note = "payload edited; replay requested"
-    if exc.payload is None:
-        raise ValidationFailed("There is no payload to replay.", fields={"payload": ["Enter a JSON value."]})
     replay_id = uuid.uuid4()
     audit.record(actor=actor, action="businessexception.replay_requested", obj=exc,
                  after={"replay_id": str(replay_id), "payload_sha256": hashlib.sha256(

@@ -189,3 +189,20 @@ def test_schema_check_is_skipped_without_an_approved_schema(db):
 def test_replay_api_permissions(api_as, server, exc_with_target, who, code):
     resp = api_as(who).post(f"/api/v1/exceptions/items/{exc_with_target.pk}/replay/", {"payload": {"a": 1}}, format="json")
     assert resp.status_code == code
+
+
+def test_an_exception_posted_without_a_payload_has_nothing_to_replay(client, db, finance):
+    """An SLA breach (or a failure reported without its record) is fixed at the source: no
+    editor to type a record from scratch, and the service refuses one, nothing changed."""
+    from django.urls import reverse
+
+    exc = BusinessExceptionFactory(payload=None, error_code="SLA_FRESHNESS")
+    ReplayTargetFactory(integration=exc.integration)
+    with pytest.raises(ValidationFailed) as err:
+        services.request_replay(exception=exc, actor=finance, payload={"invoice": "INV-1"})
+    assert err.value.code == "no_payload" and "nothing to replay" in str(err.value)
+    exc.refresh_from_db()
+    assert exc.payload is None and not ReplayAttempt.objects.filter(exception=exc).exists()
+    client.force_login(finance)
+    html = client.get(reverse("exceptions:detail", args=[exc.pk])).content.decode()
+    assert 'id="nothing-to-replay"' in html and 'id="edit-replay"' not in html
