@@ -18,6 +18,7 @@ from controlplane.views_mixins import FilteredListView, RolePermissionMixin
 from controlplane.xlsx_export import DATE, MONEY, NUMBER, TEXT, Column, xlsx_response
 
 from . import selectors, services
+from .templatetags.kpis import kpi_unit
 from .choices import Period, ScopeType
 from .definitions import KPIS, drilldown_url
 from .filtersets import FxRateFilterSet
@@ -109,12 +110,18 @@ class KpiDetailView(RolePermissionMixin, TemplateView):
                     for s, name, share in snaps]
             for scope, snaps in breakdown.items()
         }
+        # An integration serving several workflows counts in each: say so where the rows add
+        # up to more than the card (an additive KPI's team and integration rows never do).
+        overlapping = {scope for scope, snaps in breakdown.items()
+                       if kpi.additive and card.value is not None
+                       and sum(s.value for s, _name, _share in snaps if s.value is not None) > card.value}
         return {
             **super().get_context_data(**kwargs), "kpi": kpi, "card": card, "period": period, "first": first,
+            "overlapping": overlapping,
             "last": last, "errors": errors, "periods": Period.choices, "window": current,
             "chart": {"labels": [p[0].isoformat() for p in points],
                       "values": [None if p[1] is None else float(p[1]) for p in points],  # drawing only
-                      "target": card.target, "unit": kpi.unit},
+                      "target": card.target, "unit": kpi_unit(kpi, card.detail)},
             "points": points, "breakdown": breakdown_rows, "withheld": withheld,
             "drilldown": drilldown_url(kpi, _snapshot_window(current, card.detail)),
             "running_drilldown": drilldown_url(kpi, _snapshot_window(card.running, card.running_detail))

@@ -177,3 +177,20 @@ def test_sparkline_of_equal_decimal_values_draws_a_flat_line():
     assert "<polyline" in svg
     assert kpi_value(Decimal("1234567.8900"), "amount") == "1,234,567.89"
     assert kpi_value(Decimal("66.6667"), "%") == "66.67"
+
+
+def test_money_breakdowns_carry_the_currency_and_overlapping_workflows_say_so(estate, superuser, client):
+    """The trend's legend and the breakdown headers say EUR (not the unit's slug "amount"),
+    and a workflow breakdown whose rows add up to more than the card says why."""
+    second = WorkflowFactory(slug="collections", name="Collections")
+    estate["ia"].workflows.add(second)
+    services.refresh_window(WEEK)
+    client.force_login(superuser)
+    page = client.get(f"/kpis/revenue-at-risk/?period=week&from={WEEK.start}&to={WEEK.end - dt.timedelta(days=1)}")
+    assert page.context["chart"]["unit"] == "EUR"
+    html = page.content.decode()
+    assert "Value (EUR)" in html and "Value (amount)" not in html
+    assert page.context["overlapping"] == {ScopeType.WORKFLOW}
+    assert "serving several workflows counts in each" in html
+    team_rows = page.context["breakdown"][ScopeType.TEAM]
+    assert sum(snap.value for snap, *_ in team_rows) == page.context["card"].value  # teams never overlap
