@@ -51,6 +51,15 @@ def money(value):
     return f"{Decimal(str(value)).quantize(Decimal('0.01')):,}"
 
 
+STATUS_LABELS = {"ok": "on target", "warn": "near target", "bad": "off target"}
+
+
+@register.filter
+def status_label(status):
+    """A card's status as words: 'ok' -> 'on target' (board, cards and detail say the same)."""
+    return STATUS_LABELS.get(status, "no data")
+
+
 @register.simple_tag
 def kpi_unit(kpi, detail=None):
     """The unit beside a value: the reporting currency for money KPIs."""

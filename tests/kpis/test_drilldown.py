@@ -117,6 +117,22 @@ def test_cards_measure_the_last_complete_period_and_show_the_running_one_so_far(
     assert b"so far" in page.content and b"rests on 3 rows" in page.content and b"computed" in page.content
 
 
+def test_cards_say_status_and_target_in_words_with_their_unit(client_as):
+    """'Target 50 exceptions · on target', the same words on the card, the KPI page and the
+    board, and a running period without data reads 'nothing measured yet', not '— %'."""
+    today = timezone.now().date()
+    last_week = window_containing(Period.WEEK, today).previous()
+    KpiSnapshot.objects.create(key="exception-backlog", scope_type="all", scope_key="", period="week",
+                               period_start=last_week.start, value=Decimal("3"), detail={"count": 3})
+    client = client_as("executive")
+    card = client.get("/kpis/?period=week").content.decode().split('data-kpi="exception-backlog"')[1].split("</article>")[0]
+    detail = client.get("/kpis/exception-backlog/?period=week").content.decode()
+    for html in (card, detail):
+        assert "Target 50 exceptions" in html and ">on target<" in html and ">ok<" not in html
+    variance = client.get("/kpis/reconciliation-variance/?period=week").content.decode()
+    assert "so far: nothing measured yet" in variance and "— %" not in variance
+
+
 def test_breakdowns_name_things_and_hide_what_isolates_a_restricted_queue(estate, client_as, cast):
     url = f"/kpis/revenue-at-risk/?period=week&from={WEEK.start}&to={WEEK.end - dt.timedelta(days=1)}"
     outsider_view = client_as("finance").get(url)
