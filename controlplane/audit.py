@@ -124,6 +124,8 @@ def _field_of(model, key):
 def _display(field, value, names):
     if value is None or value == "" or value == []:
         return None
+    if isinstance(value, bool):  # a model field or a fact the entry carries ("compatible")
+        return "yes" if value else "no"
     if field is None:
         if isinstance(value, str) and "T" in value:  # a moment written into the entry (e.g. "since")
             return _moment(value)
@@ -135,8 +137,6 @@ def _display(field, value, names):
         return ", ".join(shown)
     if field.choices:
         return dict(field.flatchoices).get(value, value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
     if field.name.endswith("_seconds") and isinstance(value, int | float):
         return units.duration(value)  # "grace seconds: 5 min → 3 h", not 300 → 10800
     if isinstance(field, models.DateTimeField) and isinstance(value, str):

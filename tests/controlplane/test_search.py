@@ -208,6 +208,16 @@ def test_history_shows_a_moment_the_entry_carries_outside_any_field_as_a_utc_min
     assert rows["note"] == (None, "Tuesday")  # other texts as they are
 
 
+def test_history_gives_a_yes_or_no_the_entry_carries_outside_any_field(architect):
+    from controlplane.services import create_service_account
+
+    token, _key = create_service_account(name="checker", role="Integration")
+    audit.record(actor=architect, action="servicetoken.checked", obj=token, before={"compatible": True},
+                 after={"compatible": False})
+    rows = {label: (old, new) for label, old, new in audit.readable_history(token)[0].readable}
+    assert rows["compatible"] == ("yes", "no")  # not "True → False"
+
+
 def test_history_gives_a_duration_field_in_hours_and_minutes(architect):
     from health.services import config_for, update_config
     from tests.factories import IntegrationFactory
