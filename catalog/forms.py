@@ -4,6 +4,7 @@ domain error a service raises is put back on the form."""
 from django import forms
 
 from controlplane.errors import DomainError
+from controlplane.forms import name_people
 
 from .models import (
     Api,
@@ -68,6 +69,7 @@ class TeamMemberForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["name"].required = False
+        name_people(self, "user")
 
     def clean(self):
         data = super().clean()

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from controlplane.forms import PersonChoiceField, name_people
 from controlplane.validation import BIGINT_MAX, COMMENT_MAX_LENGTH, parse_json_text
 
 from .choices import Resolution
@@ -20,7 +21,8 @@ class CommentForm(forms.Form):
 class AssignForm(forms.Form):
     """Offers only the people who may work the queue's exceptions (``selectors.may_work``)."""
 
-    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.none(), to_field_name="username", required=False)
+    assignee = PersonChoiceField(queryset=get_user_model().objects.none(), to_field_name="username", required=False,
+                                 empty_label="Nobody (unassign)")
 
     def __init__(self, *args, queue, **kwargs):
         from .selectors import may_work
@@ -56,3 +58,7 @@ class RoutingRuleForm(forms.ModelForm):
         model = RoutingRule
         fields = ["position", "name", "enabled", "integration", "entity", "error_code", "error_code_match", "severity",
                   "business_key", "business_value", "queue", "assignee", "raise_severity_to"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        name_people(self, "assignee")

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from catalog.models import Api, CanonicalEntity, System
 from controlplane import roles
+from controlplane.forms import PersonChoiceField
 from controlplane.validation import COMMENT_MAX_LENGTH, parse_json_text
 
 from .choices import CompatLevel, CompatPolicy, SchemaFormat, ScopeType
@@ -62,7 +63,7 @@ class SorProposalForm(forms.Form):
     scope_value = forms.CharField(max_length=100, required=False, help_text="Region, legal entity or business unit.")
     attribute_group = forms.CharField(max_length=100, initial="all")
     system = forms.ModelChoiceField(System.objects.order_by("name"), to_field_name="slug")
-    steward = forms.ModelChoiceField(
+    steward = PersonChoiceField(
         get_user_model().objects.filter(groups__name=roles.STEWARD).order_by("username"), required=False,
         to_field_name="username",
     )

@@ -104,6 +104,29 @@ def test_detail_page_and_htmx_action(client_as, some, django_assert_max_num_quer
     assert client_as("executive").post(f"/exceptions/{exc.pk}/reopen/").status_code == 403
 
 
+def test_detail_forms_offer_people_by_name_and_no_resolution_by_default(client_as, cast, some):
+    cast["finance"].first_name, cast["finance"].last_name = "Fran", "Finance"
+    cast["finance"].save()
+    exc = some[0]
+    client = client_as("finance")
+    body = client.get(f"/exceptions/{exc.pk}/").content.decode()
+    assert '<option value="finance">Fran Finance</option>' in body and ">Nobody (unassign)</option>" in body
+    assert '<option value="" selected disabled>Choose a resolution…</option>' in body
+    from catalog.forms import TeamMemberForm
+    from exceptions.forms import RoutingRuleForm
+    from stewardship.forms import SorProposalForm
+
+    assert (cast["finance"].pk, "Fran Finance") in [(c[0].value, c[1]) for c in RoutingRuleForm().fields["assignee"].choices if c[0]]
+    assert "Fran Finance" in [c[1] for c in TeamMemberForm().fields["user"].choices]
+    cast["steward"].first_name = "Sam"
+    cast["steward"].save()
+    assert "Sam" in [c[1] for c in SorProposalForm().fields["steward"].choices]
+    resp = client.post(f"/exceptions/{exc.pk}/resolve/", {"resolution_code": "", "note": "n"}, HTTP_HX_REQUEST="true")
+    assert "Choose a resolution code." in resp.content.decode()
+    exc.refresh_from_db()
+    assert exc.is_open
+
+
 def test_comment_page_action(client_as, some):
     exc = some[0]
     resp = client_as("finance").post(f"/exceptions/{exc.pk}/comment/", {"body": "@steward look"}, HTTP_HX_REQUEST="true")
