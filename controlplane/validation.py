@@ -22,6 +22,13 @@ refused on one path cannot come in through another (docs/security.md, "Bad input
 PostgreSQL, ``BIGINT_MAX`` for ids and ``BigIntegerField``, ``SMALLINT_MAX`` for
 ``SmallIntegerField``; a larger number is a 400, not a database error.
 
+**Money** is posted in a currency in use today (ISO 4217, from the ``iso4217`` package's
+table): ``GBP``, not ``XYZ``, nor codes without a minor unit such as ``XXX`` ("no
+currency") or ``XAU`` (gold), which no invoice is in. An amount other than zero needs its
+currency; an amount without one could never be converted for the KPIs (``currency_problem``).
+FX rates are the exception: the ECB's history quotes retired currencies (CYP, SIT, ...), so
+rate tables check only the three-letter form.
+
 **Text** may not hold NUL (PostgreSQL text and jsonb refuse it) or a lone UTF-16
 surrogate (``"\\ud800"`` in JSON: not a character, cannot be encoded as UTF-8, so
 rendering, exporting or storing it fails).
@@ -34,6 +41,7 @@ import re
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from iso4217 import Currency
 from rest_framework import serializers
 
 EARLIEST_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -128,6 +136,22 @@ class InstantFormField(forms.DateTimeField):
             if problem:
                 raise forms.ValidationError(problem, code="invalid")
         return result
+
+
+# --- money ------------------------------------------------------------------------------
+
+CURRENCY_MESSAGE = "Use the ISO 4217 code of a currency in use, e.g. GBP, EUR or USD."
+_CURRENCIES = frozenset(c.code for c in Currency if c.exponent is not None)
+
+
+def currency_problem(currency: str, amount=None) -> str | None:
+    """Why ``currency`` (upper-case, "" for none) cannot carry ``amount``, or None: an
+    unknown code, or an amount other than zero without its currency."""
+    if currency:
+        return None if currency in _CURRENCIES else CURRENCY_MESSAGE
+    if amount is not None and amount != 0:
+        return "An amount needs its ISO 4217 currency."
+    return None
 
 
 # --- text -------------------------------------------------------------------------------

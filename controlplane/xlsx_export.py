@@ -21,12 +21,12 @@ from decimal import Decimal
 import xlsxwriter
 from django.http import FileResponse
 from django.utils.cache import add_never_cache_headers
+from iso4217 import Currency
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXCEL_MAX_TEXT = 32767  # characters in one cell
-# ISO 4217 currencies with no minor unit (amounts shown without decimals).
-NO_DECIMALS = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
-               "XAF", "XOF", "XPF"}
+# ISO 4217 currencies with no minor unit (amounts shown without decimals), from its table.
+NO_DECIMALS = frozenset(c.code for c in Currency if c.exponent == 0)
 
 TEXT, INTEGER, NUMBER, MONEY, DATE, DATETIME = "text", "integer", "number", "money", "date", "datetime"
 

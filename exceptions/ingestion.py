@@ -7,7 +7,7 @@ from django.conf import settings
 
 from catalog.models import CanonicalEntity
 from catalog.selectors import integrations_by_slug
-from controlplane.validation import parse_instant
+from controlplane.validation import currency_problem, parse_instant
 
 from .choices import Severity
 from .services import IngestItem, payload_size
@@ -74,6 +74,10 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
             except (InvalidOperation, ValueError):
                 bad("amount_at_risk", "A non-negative number.")
                 amount = None
+        currency = raw.get("currency") or ""
+        currency = currency.strip().upper() if isinstance(currency, str) else currency
+        if isinstance(currency, str) and (problem := currency_problem(currency, amount)):
+            bad("currency", problem)
         details = raw.get("details") or {}
         if not isinstance(details, dict):
             bad("details", "Must be an object.")
@@ -94,7 +98,7 @@ def validate_items(raw_items: list, *, header_key: str = "") -> tuple[list[Inges
         items.append(IngestItem(
             integration=integration, entity_id=entity_id, error_code=raw["error_code"].strip(),
             message=raw["message"], severity=severity, business_keys=keys, amount_at_risk=amount,
-            currency=(raw.get("currency") or "").upper(), correlation_id=raw.get("correlation_id") or "",
+            currency=currency, correlation_id=raw.get("correlation_id") or "",
             fingerprint=raw.get("fingerprint") or "", idempotency_key=key, payload=payload,
             details=details, seen_at=seen_at,
         ))

@@ -18,7 +18,6 @@ from controlplane.views_mixins import FilteredListView, RolePermissionMixin
 from controlplane.xlsx_export import DATE, MONEY, NUMBER, TEXT, Column, xlsx_response
 
 from . import selectors, services
-from .templatetags.kpis import kpi_unit
 from .choices import Period, ScopeType
 from .definitions import KPIS, drilldown_url
 from .filtersets import FxRateFilterSet
@@ -26,6 +25,7 @@ from .forms import EcbUploadForm
 from .fx import reporting_currency, with_converted
 from .models import BusinessEvent, FxRate, Reconciliation
 from .periods import Window, window_containing
+from .templatetags.kpis import kpi_unit
 
 VIEW_PERM = "kpis.view_kpisnapshot"
 DEFAULT_SPAN = {Period.DAY: 30, Period.WEEK: 7 * 12, Period.MONTH: 365}

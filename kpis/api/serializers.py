@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
-from controlplane.validation import InstantField
+from controlplane.validation import InstantField, currency_problem
 
 from ..choices import CREDIT_TYPES, EventType
 from ..models import BusinessEvent, FxRate, Reconciliation
@@ -46,8 +46,8 @@ class EventInSerializer(serializers.Serializer):
         if amount is not None and amount < 0 and attrs["type"] not in CREDIT_TYPES:
             credits = ", ".join(sorted(CREDIT_TYPES))
             raise serializers.ValidationError({"amount": [f"Negative amounts are only for credits ({credits})."]})
-        if amount is not None and amount != 0 and not attrs["currency"]:
-            raise serializers.ValidationError({"currency": ["An amount needs its ISO 4217 currency."]})
+        if problem := currency_problem(attrs["currency"], amount):
+            raise serializers.ValidationError({"currency": [problem]})
         return attrs
 
 
@@ -97,6 +97,8 @@ class ReconciliationSerializer(serializers.ModelSerializer):
         from django.conf import settings
 
         attrs["currency"] = attrs.get("currency") or settings.REPORTING_CURRENCY
+        if problem := currency_problem(attrs["currency"]):
+            raise serializers.ValidationError({"currency": [problem]})
         if attrs["period_end"] < attrs["period_start"]:
             raise serializers.ValidationError({"period_end": ["Must not be before period_start."]})
         return attrs

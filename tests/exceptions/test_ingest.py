@@ -118,6 +118,9 @@ def test_batch_is_set_based_not_a_query_storm(api_as, integration):
     ({"business_keys": ["x"]}, "business_keys"),
     ({"amount_at_risk": "-3"}, "amount_at_risk"),
     ({"entity": "no-such-entity"}, "entity"),
+    ({"amount_at_risk": "5", "currency": ""}, "currency"),      # never convertible for the KPIs
+    ({"amount_at_risk": "5", "currency": "XYZ"}, "currency"),   # not ISO 4217
+    ({"amount_at_risk": "5", "currency": "XAU"}, "currency"),   # gold is no invoice currency
 ])
 def test_bad_item_rejects_whole_batch_with_per_item_errors(api_as, integration, bad, field):
     items = [item(integration, business_keys={"invoice_number": "ok"}), item(integration, **bad)]
@@ -127,6 +130,13 @@ def test_bad_item_rejects_whole_batch_with_per_item_errors(api_as, integration, 
     assert err["code"] == "validation_failed"
     assert err["fields"]["items"][0]["index"] == 1 and field in err["fields"]["items"][0]["errors"]
     assert BusinessException.objects.count() == 0
+
+
+def test_a_currency_is_taken_in_any_case_and_nothing_at_stake_needs_none(api_as, integration):
+    resp = api_as("service").post(URL, [item(integration, amount_at_risk="5", currency="gbp"),
+                                        item(integration, error_code="NO_AMOUNT", amount_at_risk=None, currency="")], format="json")
+    assert resp.status_code == 201
+    assert set(BusinessException.objects.values_list("currency", flat=True)) == {"GBP", ""}
 
 
 def test_payload_over_limit_rejected(api_as, integration, settings):

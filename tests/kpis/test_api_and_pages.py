@@ -221,10 +221,12 @@ def test_negative_amounts_only_on_credits_and_amounts_need_a_currency(api_as):
     credit = event(1, type="credit_note_posted", amount="-250.00", currency="GBP")
     debit = event(2, type="invoice_posted", amount="-250.00", currency="GBP")
     bare = event(3, type="invoice_posted", amount="250.00")
-    response = api_as("service").post("/api/v1/events/", [credit, debit, bare], format="json")
+    unknown = event(4, type="invoice_posted", amount="250.00", currency="XYZ")
+    response = api_as("service").post("/api/v1/events/", [credit, debit, bare, unknown], format="json")
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [r["status"] for r in results] == ["created", "rejected", "rejected"]
+    assert [r["status"] for r in results] == ["created", "rejected", "rejected", "rejected"]
     assert "credit_note_posted" in str(results[1]["errors"]["amount"])
     assert "currency" in results[2]["errors"]
+    assert "ISO 4217" in str(results[3]["errors"]["currency"])
     assert BusinessEvent.objects.get().amount == Decimal("-250.00")
