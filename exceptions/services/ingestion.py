@@ -184,7 +184,9 @@ def _fast_path(items, pending, *, router, now, actor, state):
             raise _NeedCarefulPath()
         groups.setdefault(fp, []).append(i)
     # Open and resolved rows of these fingerprints in one query: an open one is repeated,
-    # a resolved one (with no open one) regresses, which is the careful path's work.
+    # a resolved one (with no open one) regresses. Only the regressing items go one by one
+    # (each reopening is its own audited change), after the set-based writes; the rest of
+    # the batch stays set-based (a batch of 10 with one regression used to go item by item).
     open_map, resolved = {}, set()
     for pk, fp, integration_id, status in _rows_of_fingerprints(list(groups)):
         if integration_id != integration_of[fp]:
@@ -193,8 +195,10 @@ def _fast_path(items, pending, *, router, now, actor, state):
             resolved.add(fp)
         else:
             open_map[fp] = BusinessException(pk=pk, fingerprint=fp, integration_id=integration_id)
-    if resolved - set(open_map):
-        raise _NeedCarefulPath()
+    regressing = [i for fp in sorted(resolved - set(open_map)) for i in groups.pop(fp)]
+    if regressing:
+        later = set(regressing)
+        pending = [i for i in pending if i not in later]
     # Repeats of open exceptions: one UPDATE for all of them on PostgreSQL. Rows are
     # locked in id order (and new fingerprints inserted in fingerprint order, below) so two
     # concurrent batches touching the same exceptions queue up instead of deadlocking.
@@ -215,6 +219,7 @@ def _fast_path(items, pending, *, router, now, actor, state):
                 for i in idx[1:]:
                     out[i] = (pk, "deduplicated")
         _store_keys(items, pending, out, actor)
+        _regress_one_by_one(items, regressing, out, router=router, now=now, actor=actor)
         return out
     new_objs, new_groups = [], []
     for fp, idx in sorted(groups.items()):
@@ -237,7 +242,17 @@ def _fast_path(items, pending, *, router, now, actor, state):
             for i in idx[1:]:
                 out[i] = (obj.pk, "deduplicated")
     _store_keys(items, pending, out, actor)
+    _regress_one_by_one(items, regressing, out, router=router, now=now, actor=actor)
     return out
+
+
+def _regress_one_by_one(items, indexes, out, *, router, now, actor):
+    """The batch's items whose failure came back, in fingerprint order (the careful path's
+    lock order): the first of a fingerprint reopens it, the next ones count as repeats.
+    A deadlock with a concurrent batch rolls the whole fast path back (the caller then
+    takes the careful path for every item)."""
+    for i in indexes:
+        out[i] = _ingest_one(items[i], router=router, now=now, actor=actor)
 
 
 def _rows_of_fingerprints(fingerprints):

@@ -70,6 +70,31 @@ def test_resolved_fingerprint_reopens_as_regression(api_as, integration, finance
     assert AuditEntry.objects.filter(action="businessexception.regressed", object_id=str(exc.pk)).exists()
 
 
+def test_a_batch_with_a_regression_reopens_it_and_keeps_the_rest_set_based(api_as, integration, finance):
+    """One item whose failure came back (twice in the batch) among new ones: it is reopened
+    once and counted twice, the new ones are created, every item's key is kept, and the
+    new items still cost a few statements for the whole batch, not a few each."""
+    client = api_as("service")
+    back = item(integration, business_keys={"invoice_number": "BACK"})
+    first = client.post(URL, back, format="json").json()
+    resolve(exception=first["id"], actor=finance, resolution_code="fixed_at_source")
+    new = [item(integration, business_keys={"invoice_number": f"N-{n}"}, idempotency_key=f"n-{n}") for n in range(8)]
+    batch = [new[0], {**back, "idempotency_key": "back-1"}, *new[1:], {**back, "idempotency_key": "back-2"}]
+    with CaptureQueriesContext(connection) as queries:
+        resp = client.post(URL, batch, format="json")
+    assert resp.status_code == 201, resp.content
+    results = resp.json()["results"] if isinstance(resp.json(), dict) else resp.json()
+    outcomes = [r["outcome"] for r in results]
+    assert outcomes == ["created", "regressed", *["created"] * 7, "deduplicated"]
+    assert results[1]["id"] == results[-1]["id"] == first["id"]
+    exc = BusinessException.objects.get(pk=first["id"])
+    assert (exc.status, exc.regressions, exc.occurrences) == ("reopened", 1, 3)
+    assert AuditEntry.objects.filter(action="businessexception.regressed", object_id=str(exc.pk)).count() == 1
+    assert IdempotencyKey.objects.filter(key__in=["back-1", "back-2", *[f"n-{n}" for n in range(8)]]).count() == 10
+    # Item by item this batch took 91 statements; set-based with its two careful items, 28-29.
+    assert len(queries.captured_queries) <= 32, len(queries.captured_queries)
+
+
 def test_idempotency_key_never_creates_twice(api_as, integration):
     client = api_as("service")
     a = client.post(URL, item(integration), format="json", HTTP_IDEMPOTENCY_KEY="k-1").json()
