@@ -253,6 +253,37 @@ def test_concurrent_same_idempotency_key_creates_once(require_postgres, cast):
     assert json.dumps(results)  # serialisable results
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_with_regressions_lose_nothing(require_postgres, cast):
+    """Six batches racing over the same resolved, open and new failures, each in its own
+    order: every post is accepted (a deadlock between a batch's set-based locks and its
+    one-by-one regressions falls back to the careful path), each resolved failure reopens
+    once, and every item is counted."""
+    from django.contrib.auth import get_user_model
+
+    integration = IntegrationFactory()
+    finance = get_user_model().objects.create_user("fin-race")
+    keys = [f"R-{n}" for n in range(4)] + [f"O-{n}" for n in range(4)]
+    for key in keys:
+        _post_in_thread(cast.token, [item(integration, business_keys={"invoice_number": key})], [])
+    for exc in BusinessException.objects.filter(invoice_number__startswith="R-"):
+        resolve(exception=exc.pk, actor=finance, resolution_code="fixed_at_source")
+    results, threads = [], []
+    for t in range(6):
+        order = keys + [f"N-{t}-{n}" for n in range(3)]
+        batch = [item(integration, business_keys={"invoice_number": key}) for key in (order[::-1] if t % 2 else order)]
+        threads.append(threading.Thread(target=_post_in_thread, args=(cast.token, batch, results)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [code for code, _ in results if code not in (200, 201)] == [], results
+    reopened = BusinessException.objects.filter(invoice_number__startswith="R-")
+    assert reopened.count() == 4 and set(reopened.values_list("regressions", flat=True)) == {1}
+    posted = sum(len(body["results"]) for _, body in results)
+    assert sum(BusinessException.objects.values_list("occurrences", flat=True)) == posted + len(keys)
+
+
 def test_batch_rows_and_audit_rows_read_as_a_single_post_would(api_as, integration):
     """The batch path writes rows and audit rows in one statement on PostgreSQL: what a
     reader sees (queue, due date, indexed keys, amount, the 'created' history line) is the
